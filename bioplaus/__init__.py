@@ -1,0 +1,9 @@
+"""bioplaus: how close does a biologically plausible learning rule come to gradient descent?"""
+
+from bioplaus import metrics, models, rules, tasks
+from bioplaus.errors import BioplausError
+from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
+
+__version__ = "0.1.0"
+
+__all__ = ["BioplausError", "Protocol", "PublishedTarget", "load_protocol", "metrics", "models", "rules", "tasks"]

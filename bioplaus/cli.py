@@ -1,0 +1,223 @@
+"""The ``bioplaus`` command line: run, results, figure, list, bench.
+
+Errors in the user's input print one paragraph and exit with status 2; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from bioplaus.errors import BioplausError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: one line + usage hint, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help').\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bioplaus.store import default_store_path
+
+    p = _Parser(prog="bioplaus", description="Simulate biologically plausible learning rules and measure how close they come to gradient descent.")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    store_help = f"results store (default: $BIOPLAUS_STORE or {default_store_path()})"
+    r = sub.add_parser("run", help="run a protocol script into a store")
+    r.add_argument("protocol", help="path to a protocol script, e.g. protocols/lillicrap2016_linear.py")
+    r.add_argument("--quick", action="store_true", help="the protocol's quick version (under a minute)")
+    r.add_argument("--store", help=store_help)
+    r.add_argument("--workers", type=_positive_int, default=1, help="parallel worker processes (default 1: run in this process)")
+    r.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
+    r.add_argument("--data-dir", help="folder with data files (MNIST IDX files)")
+    r.add_argument("--overwrite", action="store_true", help="replace finished runs made with a different configuration")
+    r.add_argument("--no-figure", action="store_true", help="do not render the protocol's figure")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    s = sub.add_parser("results", help="print stored results as a summary table or tidy CSV")
+    s.add_argument("store_pos", nargs="?", metavar="STORE", help="store file (or use --store)")
+    s.add_argument("--store", help=store_help)
+    s.add_argument("--protocol", help="only this protocol")
+    s.add_argument("--format", choices=["table", "csv"], default="table")
+
+    f = sub.add_parser("figure", help="render a figure script from a store to PDF and PNG")
+    f.add_argument("script", help="path to a figure script defining make(store)")
+    f.add_argument("--store", help=store_help)
+    f.add_argument("--out", default=None, help="output folder (default: figures/ beside the store)")
+
+    sub.add_parser("list", help="list shipped protocols, figures, models and rules")
+
+    b = sub.add_parser("bench", help="measure training throughput and metric overhead")
+    b.add_argument("--repeats", type=_positive_int, default=7, help="interleaved repetitions (default 7)")
+    b.add_argument("--steps", type=_positive_int, default=60, help="training steps per measurement (default 60)")
+    b.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
+    return p
+
+
+def _first_line(path: Path) -> str:
+    import ast
+
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+    except (SyntaxError, OSError):
+        return ""
+    return (doc or "").strip().splitlines()[0] if doc else ""
+
+
+def figure_for(protocol_source: str | None) -> Path | None:
+    """The figure script shipped with a protocol script: ``../figures/<same name>.py``."""
+    if not protocol_source:
+        return None
+    src = Path(protocol_source)
+    candidate = src.parent.parent / "figures" / src.name
+    return candidate if candidate.is_file() else None
+
+
+def cmd_run(args) -> int:
+    import torch
+
+    from bioplaus.execute import run_protocol
+    from bioplaus.plotting import render
+    from bioplaus.protocol import load_protocol
+    from bioplaus.report import summary_table, target_lines
+    from bioplaus.store import Store, default_store_path
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise BioplausError("--device cuda: no CUDA device is available to torch here; use --device cpu.")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise BioplausError(f"{args.data_dir}: --data-dir is not an existing folder.")
+    protocol = load_protocol(args.protocol)
+    if args.quick:
+        protocol = protocol.quick_version()
+    store = Store(args.store or default_store_path())
+    report = run_protocol(
+        protocol, store, workers=args.workers, device=args.device, data_dir=args.data_dir,
+        quick=args.quick, overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    print(f"{protocol.name}: {report.ran} run(s) computed ({report.done} done, {report.diverged} diverged, "
+          f"{report.failed} failed), {report.skipped} already in the store.")
+    print()
+    print(summary_table(store, protocol.name, protocol.summary, [r.label for r in protocol.rules]))
+    for line in target_lines(store, protocol):
+        print(line)
+    print()
+    print(f"store: {store.path}")
+    fig = figure_for(protocol.source)
+    if fig is not None and not args.no_figure:
+        pdf, png = render(fig, store, store.path.parent / "figures")
+        print(f"figure: {png} (and {pdf.name})")
+    store.close()
+    return 1 if report.failed else 0
+
+
+def cmd_results(args) -> int:
+    from bioplaus.report import summary_table
+    from bioplaus.store import Store, default_store_path
+
+    path = args.store_pos or args.store or default_store_path()
+    store = Store(path, create=False)
+    protocols = [args.protocol] if args.protocol else store.protocols()
+    if args.protocol and args.protocol not in store.protocols():
+        from bioplaus.errors import allowed
+
+        raise BioplausError(f"{store.path}: no runs of protocol '{args.protocol}'; the store holds {allowed(store.protocols())}.")
+    if args.format == "csv":
+        cols = ["protocol", "condition", "rule", "seed", "step", "metric", "layer", "value"]
+        frames = [store.metrics(protocol=p)[cols] for p in protocols]
+        import pandas as pd
+
+        df = pd.concat(frames) if frames else pd.DataFrame(columns=cols)
+        df.to_csv(sys.stdout, index=False, float_format="%.10g")
+    else:
+        if not protocols:
+            print(f"{store.path}: the store holds no runs yet.")
+        for p in protocols:
+            print(summary_table(store, p))
+            print()
+    store.close()
+    return 0
+
+
+def cmd_figure(args) -> int:
+    from bioplaus.plotting import load_figure_script, render
+    from bioplaus.store import Store, default_store_path
+
+    load_figure_script(args.script)  # a missing or broken script is reported before the store is opened
+    store = Store(args.store or default_store_path(), create=False)
+    out = args.out or store.path.parent / "figures"
+    pdf, png = render(args.script, store, out)
+    print(f"figure: {pdf}\nfigure: {png}")
+    store.close()
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bioplaus import models, rules
+
+    def scripts(folder: str) -> list[Path]:
+        found: dict[str, Path] = {}
+        for base in (Path.cwd() / folder, REPO_ROOT / folder):
+            if base.is_dir():
+                for p in sorted(base.glob("*.py")):
+                    if not p.name.startswith("_"):
+                        found.setdefault(p.name, p)
+        return list(found.values())
+
+    for title, folder in (("protocols", "protocols"), ("figures", "figures")):
+        print(f"{title}:")
+        for p in scripts(folder):
+            print(f"  {p.stem:32s} {_first_line(p)}")
+    print("models:")
+    for name, path in models.available().items():
+        try:
+            desc = models.load(path).description
+        except BioplausError as e:
+            desc = f"(invalid: {e})"
+        print(f"  {name:32s} {desc}")
+    print("rules:")
+    for name in rules.names():
+        doc = (rules.REGISTRY[name].__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:32s} {doc}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from bioplaus.bench import main as bench_main
+
+    return bench_main(repeats=args.repeats, steps=args.steps, threads=args.threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench}
+    try:
+        return commands[args.command](args)
+    except BioplausError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"bioplaus {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are kept in the store.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Metrics recorded during runs: losses, accuracies and the alignment metrics."""
+
+from bioplaus.metrics.alignment import feedback_alignment_metrics, update_angles, update_angles_from_deltas
+from bioplaus.metrics.angles import angle_deg, grouped_angles
+from bioplaus.metrics.learned_weights import learned_weight_metrics
+from bioplaus.metrics.representation import linear_cka
+
+METRICS = (
+    "loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "update_angle",
+    "weight_angle",
+    "norm_ratio",
+    "sign_concordance",
+    "weight_change_angle",
+    "weight_distance",
+    "representation_cka",
+)
+LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
+FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")
+
+__all__ = [
+    "FEEDBACK_METRICS",
+    "LEARNED_WEIGHT_METRICS",
+    "METRICS",
+    "angle_deg",
+    "feedback_alignment_metrics",
+    "grouped_angles",
+    "learned_weight_metrics",
+    "linear_cka",
+    "update_angles",
+    "update_angles_from_deltas",
+]

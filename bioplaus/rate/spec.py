@@ -1,0 +1,141 @@
+"""Feedforward rate-network specs, as written in ``models/*.toml`` and validated once on load.
+
+A spec file is a flat TOML table::
+
+    kind = "feedforward"
+    description = "64-256-256-10 tanh MLP for the 8x8 digits"
+    sizes = [64, 256, 256, 10]
+    activations = ["tanh", "tanh", "linear"]
+    bias = true
+    init = "xavier_uniform"
+    init_scale = 1.0
+
+After validation the rest of the code trusts a :class:`FeedforwardSpec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bioplaus.errors import BioplausError, allowed
+
+ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
+INITS = ("uniform", "normal", "xavier_uniform", "xavier_normal", "kaiming_uniform", "torch_default")
+
+
+@dataclass(frozen=True)
+class FeedforwardSpec:
+    """A layered rate network ``h_l = f_l(W_l h_{l-1} + b_l)``.
+
+    Attributes:
+        name: the spec's name (the file stem unless given).
+        sizes: units per layer, input first, e.g. ``(30, 20, 10)``.
+        activations: one per weight layer, each of ``ACTIVATIONS``.
+        bias: whether every layer has a bias.
+        init: weight initialisation scheme, one of ``INITS``. ``uniform`` draws
+            ``U(-init_scale, init_scale)``, ``normal`` draws ``N(0, init_scale**2)``;
+            for the Glorot/He schemes ``init_scale`` is the gain. Biases start at 0
+            except with ``torch_default``.
+        layer_names: names of the weight layers, used as ``layer`` in metrics;
+            ``hidden1, hidden2, ..., output`` by default.
+    """
+
+    name: str
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    bias: bool = True
+    init: str = "xavier_uniform"
+    init_scale: float = 1.0
+    layer_names: tuple[str, ...] = ()
+    description: str = ""
+    kind: str = "feedforward"
+
+    def __post_init__(self) -> None:
+        if not self.layer_names:
+            n = len(self.sizes) - 1
+            names = tuple(f"hidden{i + 1}" for i in range(n - 1)) + ("output",)
+            object.__setattr__(self, "layer_names", names)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "kind": (str, "a string"),
+    "name": (str, "a string"),
+    "description": (str, "a string"),
+    "sizes": (list, "a list of positive integers"),
+    "activations": (list, "a list of strings"),
+    "bias": (bool, "true or false"),
+    "init": (str, "a string"),
+    "init_scale": ((int, float), "a positive number"),
+    "layer_names": (list, "a list of strings"),
+}
+
+
+def feedforward_spec_from_dict(data: dict[str, Any], source: str, default_name: str) -> FeedforwardSpec:
+    """Validate a parsed TOML table; ``source`` names the file in error messages."""
+
+    def fail(field: str, msg: str) -> BioplausError:
+        return BioplausError(f"{source}: field '{field}' {msg}")
+
+    for key, value in data.items():
+        if key not in _FIELDS:
+            raise fail(key, f"is not a known field of a feedforward model spec; allowed fields are {allowed(_FIELDS)}.")
+        typ, what = _FIELDS[key]
+        if isinstance(value, bool) and typ is not bool:
+            raise fail(key, f"must be {what}, got {value!r}.")
+        if not isinstance(value, typ):
+            raise fail(key, f"must be {what}, got {value!r} ({type(value).__name__}).")
+    for required in ("sizes", "activations"):
+        if required not in data:
+            raise BioplausError(f"{source}: required field '{required}' is missing ({_FIELDS[required][1]}).")
+
+    sizes = data["sizes"]
+    if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise fail("sizes", f"must list at least two positive integers (input first), got {sizes!r}.")
+    acts = data["activations"]
+    if len(acts) != len(sizes) - 1:
+        raise fail("activations", f"must have one entry per weight layer ({len(sizes) - 1} for sizes {sizes}), got {len(acts)}.")
+    for a in acts:
+        if a not in ACTIVATIONS:
+            raise fail("activations", f"has unknown activation {a!r}; allowed values are {allowed(ACTIVATIONS)}.")
+    init = data.get("init", "xavier_uniform")
+    if init not in INITS:
+        raise fail("init", f"is {init!r}; allowed values are {allowed(INITS)}.")
+    scale = float(data.get("init_scale", 1.0))
+    if not scale > 0:
+        raise fail("init_scale", f"must be a positive number, got {scale!r}.")
+    names = data.get("layer_names", [])
+    if names:
+        if len(names) != len(sizes) - 1 or not all(isinstance(n, str) and n.isidentifier() for n in names):
+            raise fail("layer_names", f"must give {len(sizes) - 1} distinct identifiers, got {names!r}.")
+        if len(set(names)) != len(names) or "all" in names:
+            raise fail("layer_names", f"must be distinct and must not be 'all', got {names!r}.")
+    return FeedforwardSpec(
+        name=data.get("name", default_name),
+        sizes=tuple(sizes),
+        activations=tuple(acts),
+        bias=data.get("bias", True),
+        init=init,
+        init_scale=scale,
+        layer_names=tuple(names),
+        description=data.get("description", ""),
+    )
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into a :class:`BioplausError` naming the file."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise BioplausError(f"{path}: not valid TOML: {e}.") from e
+    except OSError as e:
+        raise BioplausError(f"{path}: cannot read the model spec: {e.strerror}.") from e

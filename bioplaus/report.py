@@ -1,0 +1,107 @@
+"""Summaries of stored results: the end-of-run table and the published-target check."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from bioplaus.protocol import Protocol, PublishedTarget
+from bioplaus.store import Store
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    a = abs(x)
+    if a != 0 and (a < 1e-2 or a >= 1e4):
+        return f"{x:.2e}"
+    return f"{x:.3g}" if a < 10 else f"{x:.1f}"
+
+
+def default_summary(df: pd.DataFrame) -> list[tuple[str, str]]:
+    present = set(zip(df["metric"], df["layer"]))
+    cols: list[tuple[str, str]] = []
+    for metric in ("test_loss", "test_accuracy"):
+        if (metric, "all") in present:
+            cols.append((metric, "all"))
+    if not cols and ("loss", "all") in present:
+        cols.append(("loss", "all"))
+    angle_layers = sorted({layer for m, layer in present if m == "update_angle" and layer != "all"})
+    if angle_layers:
+        cols.append(("update_angle", angle_layers[0]))
+    if ("update_angle", "all") in present:
+        cols.append(("update_angle", "all"))
+    return cols
+
+
+def final_values(df: pd.DataFrame) -> pd.DataFrame:
+    """Per run, metric and layer: the value at the first and the last recorded step."""
+    df = df.sort_values("step")
+    g = df.groupby(["condition", "rule", "seed", "metric", "layer"], sort=False)
+    return g.agg(first=("value", "first"), last=("value", "last"), step=("step", "last")).reset_index()
+
+
+def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | None = None, conditions: list[str] | None = None) -> str:
+    """A plain-text table: per condition, mean +- s.d. over seeds of the first -> last value of each column."""
+    df = store.metrics(protocol=protocol)
+    runs = store.runs(protocol)
+    if df.empty:
+        return f"{protocol}: no finished runs in {store.path}."
+    columns = columns or default_summary(df)
+    fv = final_values(df)
+    order = conditions or list(dict.fromkeys(runs["condition"]))
+    header = ["condition", "seeds"] + [f"{m}[{layer}]" if layer != "all" else m for m, layer in columns]
+    lines = [header]
+    for cond in order:
+        sub = fv[fv["condition"] == cond]
+        if sub.empty:
+            continue
+        row = [cond, str(sub["seed"].nunique())]
+        for metric, layer in columns:
+            s = sub[(sub["metric"] == metric) & (sub["layer"] == layer)]
+            if s.empty:
+                row.append("-")
+                continue
+            end = f"{_fmt(s['last'].mean())} ± {_fmt(s['last'].std(ddof=0))}"
+            row.append(f"{_fmt(s['first'].mean())} -> {end}")
+        lines.append(row)
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    text = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    steps = int(fv["step"].max())
+    out = [f"{protocol}: first recorded -> last (step {steps}), mean ± s.d. over seeds", *text]
+    bad = runs[~runs["status"].isin(["done"])]
+    for _, r in bad.iterrows():
+        extra = f" at step {int(r['diverged_step'])}" if r["status"] == "diverged" and pd.notna(r["diverged_step"]) else ""
+        err = f": {str(r['error']).splitlines()[0]}" if r["status"] == "failed" and r["error"] else ""
+        out.append(f"  note: {r['condition']} seed {r['seed']} {r['status']}{extra}{err}")
+    return "\n".join(out)
+
+
+def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[float, float, int] | None:
+    """Mean, s.d. and number of seeds of the target's metric at the last recorded step."""
+    df = store.metrics(protocol=protocol, metric=target.metric, layer=target.layer)
+    if target.rule is not None:
+        df = df[(df["condition"] == target.rule) | (df["rule"] == target.rule)]
+    if df.empty:
+        return None
+    last = final_values(df)["last"]
+    return float(last.mean()), float(last.std(ddof=0)), int(len(last))
+
+
+def target_lines(store: Store, protocol: Protocol) -> list[str]:
+    out = []
+    for t in protocol.targets:
+        what = f"{t.metric}[{t.layer}]" + (f" of {t.rule}" if t.rule else "")
+        m = measured(store, protocol.name, t)
+        line = f"published ({t.paper}, {t.where}): {what} {t.value}"
+        if t.proxy:
+            line += " [this run is a proxy]"
+        if m is None:
+            out.append(line + "; not measured in this store.")
+            continue
+        verdict = t.check(m[0])
+        tag = "" if verdict is None else ("  -> consistent" if verdict else "  -> NOT consistent")
+        out.append(f"{line}; measured {_fmt(m[0])} ± {_fmt(m[1])} (n={m[2]}){tag}")
+    return out

@@ -1,0 +1,148 @@
+"""What every learning rule shares: the ``estimate`` interface and the layered-network plumbing.
+
+A rule proposes an update direction in the units of a gradient: ``estimate(model,
+batch)`` returns one tensor per trainable parameter, keyed like
+``model.named_parameters()``. Training writes it into ``p.grad`` and steps an ordinary
+``torch.optim`` optimizer, so every rule can be compared with backprop on the same
+batch by the same metrics.
+
+Rules for layered networks (:class:`LayeredRule`) assign credit to each layer's
+pre-activation: they return ``deltas[l]``, an estimate of dLoss/da_l with shape
+``(batch, n_l)``, and the parameter estimate follows as ``deltas[l]^T inputs[l]``.
+Keeping the deltas lets the alignment metrics work on ``(batch, n)`` factors instead
+of full ``(n_out, n_in)`` matrices.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bioplaus.rate.feedforward import ForwardPass
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A minibatch and the loss it is scored with.
+
+    ``x``: inputs ``(batch, n_in)``; ``y``: targets (``(batch, n_out)`` floats for
+    regression, ``(batch,)`` class indices for classification); ``loss_fn(output, y)``
+    returns the scalar loss (mean over the batch).
+    """
+
+    x: Tensor
+    y: Tensor
+    loss_fn: Callable[[Tensor, Tensor], Tensor]
+
+    def loss(self, output: Tensor) -> Tensor:
+        return self.loss_fn(output, self.y)
+
+
+class Rule:
+    """Base class of all rate rules. Subclasses set ``name`` and implement :meth:`estimate`.
+
+    ``label`` names the condition in a protocol (defaults to ``name``), so that two
+    configurations of one rule can run side by side.
+    """
+
+    name: ClassVar[str] = "rule"
+
+    def __init__(self, label: str | None = None):
+        self.label = label or self.name
+
+    # -- the interface -------------------------------------------------------------
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        """Create the rule's own state (feedback matrices, noise) for ``model`` from ``generator``."""
+
+    def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        """An estimate of dLoss/dparam for every trainable parameter, keyed as ``model.named_parameters()``."""
+        raise NotImplementedError
+
+    def update_feedback(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
+        """Learn the rule's own feedback weights; called after ``opt.step()``. Default: nothing learns."""
+
+    # -- feedback weights, for weight_angle / norm_ratio / sign_concordance -------------
+    def feedback(self) -> dict[str, Tensor]:
+        """Feedback matrices keyed by the forward layer whose ``W^T`` each stands in for."""
+        return {}
+
+    def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
+        """What each feedback matrix stands in for (same keys and shapes as :meth:`feedback`)."""
+        return {}
+
+    # -- bookkeeping ----------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The rule's hyper-parameters, stored with each run."""
+        return {"rule": self.name, "label": self.label}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays to store with the run (feedback matrices)."""
+        return {f"feedback/{k}": v.detach().cpu().numpy() for k, v in self.feedback().items()}
+
+    def fresh(self) -> "Rule":
+        """An unconfigured copy, ready for :meth:`setup` in a new run."""
+        return copy.deepcopy(self)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "rule")
+        return f"{type(self).__name__}({args})"
+
+
+class LayeredRule(Rule):
+    """A rule for layered networks that assigns credit through per-layer deltas."""
+
+    def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor | None]:
+        """Estimates of dLoss/da_l, ``(batch, n_l)`` per layer; ``None`` where a layer gets no credit."""
+        raise NotImplementedError
+
+    def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        fp = model.forward_pass(batch.x, batch.y, batch.loss_fn)
+        return gradients_from_deltas(model, fp, self.deltas(model, fp))
+
+
+def output_delta(fp: ForwardPass) -> Tensor:
+    """dLoss/da_L at the output layer's pre-activation, by autograd through the loss only."""
+    (d,) = torch.autograd.grad(fp.loss, fp.pre[-1], retain_graph=True)
+    return d
+
+
+def gradients_from_deltas(model: nn.Module, fp: ForwardPass, deltas: list[Tensor | None]) -> dict[str, Tensor]:
+    """Parameter estimates from per-layer deltas: ``dW_l = delta_l^T x_l``, ``db_l = sum_batch delta_l``.
+
+    A layer whose delta is ``None`` gets zeros.
+    """
+    out: dict[str, Tensor] = {}
+    for name, x, d in zip(fp.layer_names, fp.inputs, deltas):
+        layer = model.linear(name)
+        if d is None:
+            out[f"layers.{name}.weight"] = torch.zeros_like(layer.weight)
+            if layer.bias is not None:
+                out[f"layers.{name}.bias"] = torch.zeros_like(layer.bias)
+            continue
+        out[f"layers.{name}.weight"] = d.t().mm(x.detach())
+        if layer.bias is not None:
+            out[f"layers.{name}.bias"] = d.sum(0)
+    return out
+
+
+def layer_of(param_name: str) -> str:
+    """The layer a parameter belongs to: ``layers.hidden1.weight`` -> ``hidden1``; else its module path."""
+    parts = param_name.split(".")
+    if parts[0] == "layers" and len(parts) == 3:
+        return parts[1]
+    return ".".join(parts[:-1]) or parts[0]
+
+
+def uniform_matrix(shape: tuple[int, int], bound: float, generator: torch.Generator, like: Tensor) -> Tensor:
+    """A fixed random matrix with entries ``U(-bound, bound)``, drawn in float64 for reproducibility."""
+    m = (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+    return m.to(dtype=like.dtype, device=like.device)
+
+
+def glorot_bound(fan_in: int, fan_out: int) -> float:
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))

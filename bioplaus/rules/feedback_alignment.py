@@ -1,0 +1,69 @@
+"""Feedback alignment (Lillicrap, Cownden, Tweed & Akerman 2016, Nat. Commun. 7:13276).
+
+The error reaches hidden layers through fixed random matrices B in place of W^T:
+``delta_{l-1} = (B_l delta_l) * f'(a_{l-1})`` (Lillicrap et al. 2016, Eq. in Fig. 1:
+``dh_FA = B e``). The forward weights come to align with B^T, so the updates come to
+align with backprop's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from bioplaus.rate.feedforward import ForwardPass, activation_slope
+from bioplaus.rules.base import LayeredRule, glorot_bound, output_delta, uniform_matrix
+
+
+def feedback_alignment_deltas(
+    top_delta: Tensor, feedback: list[Tensor], slopes: list[Tensor]
+) -> list[Tensor]:
+    """Propagate the output delta ``(batch, n_L)`` down through feedback matrices.
+
+    ``feedback[l]`` has the shape of ``W_{l+1}^T``, ``(n_l, n_{l+1})``, and ``slopes[l]``
+    is ``f'(a_l)``, ``(batch, n_l)``, for the hidden layers ``l = 0 .. L-2``.
+    Returns the deltas of all layers, output last.
+    """
+    deltas = [top_delta]
+    for b, slope in zip(reversed(feedback), reversed(slopes)):
+        deltas.append(deltas[-1].mm(b.t()) * slope)
+    return deltas[::-1]
+
+
+class FeedbackAlignment(LayeredRule):
+    """Fixed random feedback B_l (shape of W_l^T) for every layer above the first.
+
+    Args:
+        scale: entries of B are ``U(-scale, scale)``; ``None`` uses the Glorot bound
+            ``sqrt(6 / (n_in + n_out))`` of each layer. Lillicrap et al. use
+            ``U(-0.5, 0.5)`` on their linear task.
+        label: condition name in a protocol (default ``feedback_alignment``).
+    """
+
+    name = "feedback_alignment"
+
+    def __init__(self, scale: float | None = None, label: str | None = None):
+        super().__init__(label)
+        self.scale = scale
+        self.B: dict[str, Tensor] = {}
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        self.B = {}
+        for name in model.layer_names[1:]:
+            w = model.linear(name).weight
+            n_out, n_in = w.shape
+            bound = self.scale if self.scale is not None else glorot_bound(n_in, n_out)
+            self.B[name] = uniform_matrix((n_in, n_out), bound, generator, w)
+
+    def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
+        slopes = [activation_slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])]
+        return feedback_alignment_deltas(output_delta(fp), [self.B[n] for n in fp.layer_names[1:]], slopes)
+
+    def feedback(self) -> dict[str, Tensor]:
+        return dict(self.B)
+
+    def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
+        return {name: model.linear(name).weight.detach().t() for name in self.B}
+
+    def config(self) -> dict:
+        return {**super().config(), "scale": self.scale}

@@ -1,0 +1,30 @@
+"""Rules by name, so protocols and the CLI can say ``"feedback_alignment"``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bioplaus.errors import BioplausError, allowed
+from bioplaus.rules.backprop import Backprop
+from bioplaus.rules.base import Rule
+from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
+from bioplaus.rules.feedback_alignment import FeedbackAlignment
+from bioplaus.rules.shallow import Shallow
+
+REGISTRY: dict[str, type[Rule]] = {
+    cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
+}
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get(name: str, **params: Any) -> Rule:
+    """A rule by its name, e.g. ``get("feedback_alignment", scale=0.5)``."""
+    if name not in REGISTRY:
+        raise BioplausError(f"unknown rule {name!r}; allowed rules are {allowed(names())}.")
+    try:
+        return REGISTRY[name](**params)
+    except TypeError as e:
+        raise BioplausError(f"rule {name!r}: bad parameters {params!r} ({e}).") from e

@@ -1,0 +1,62 @@
+"""scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), embedded: no download.
+
+Fixed split: 360 test images (20 %, stratified by class, ``random_state=0``), the rest
+for training. Pixels are standardised with the training set's mean and standard
+deviation; pixels constant over the training set are 0 everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, epoch_batches
+
+
+@lru_cache(maxsize=1)
+def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_train, y_train, x_test, y_test)``, standardised float32 ``(n, 64)`` and int64 labels."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    x, y = data.data.astype(np.float64), data.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=360, stratify=y, random_state=0)
+    mean, std = x_tr.mean(0), x_tr.std(0)
+    constant = std == 0
+    std[constant] = 1.0
+    x_tr, x_te = (x_tr - mean) / std, (x_te - mean) / std
+    x_tr[:, constant] = 0.0
+    x_te[:, constant] = 0.0
+    return x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te
+
+
+@dataclass
+class Digits(Task):
+    """The 8x8 digits as 64-dimensional vectors (``image=False``) or ``(1, 8, 8)`` images."""
+
+    image: bool = False
+
+    name = "digits"
+    kind = "classification"
+    n_in = 64
+    n_out = 10
+
+    def config(self) -> dict:
+        return {"task": self.name, "image": self.image}
+
+    def instantiate(self, generator: torch.Generator, data_dir: str | None, device: str, batch_size: int) -> TaskInstance:
+        x_tr, y_tr, x_te, y_te = (torch.from_numpy(a).to(device) for a in digits_arrays())
+        if self.image:
+            x_tr, x_te = x_tr.reshape(-1, 1, 8, 8), x_te.reshape(-1, 1, 8, 8)
+        return TaskInstance(
+            cross_entropy,
+            epoch_batches(x_tr, y_tr, batch_size, generator, cross_entropy),
+            test=(x_te, y_te),
+            train_eval=(x_tr, y_tr),
+            n_train=x_tr.shape[0],
+            classification=True,
+        )

@@ -1,0 +1,175 @@
+"""One run: train a model with a rule on a task, recording metrics against backprop.
+
+Each step the rule's estimate is written into ``p.grad`` and an ordinary ``torch.optim``
+optimizer steps. At recording steps (0, every ``record_every``, the last) the same
+forward pass also yields the exact gradient's deltas, so ``update_angle`` compares the
+rule with backprop on the very batch it learns from. When learned-weight metrics are
+asked for, a backprop reference trains in lockstep from the same initial weights on
+the same batches: it lives inside the run, so kill/resume and parallel execution
+cannot change it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bioplaus import metrics as M
+from bioplaus import models
+from bioplaus.protocol import Protocol
+from bioplaus.rules import Backprop, LayeredRule, Rule
+from bioplaus.rules.base import Batch, gradients_from_deltas, layer_of
+from bioplaus.seeding import generator
+
+Row = tuple[int, float | None, str, str, float]
+
+
+@dataclass
+class RunResult:
+    """What a run hands back to the store."""
+
+    status: str  # "done" or "diverged"
+    rows: list[Row] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    diverged_step: int | None = None
+    duration_s: float = 0.0
+    steps_done: int = 0
+
+
+def make_optimizer(spec: tuple[str, dict], params) -> torch.optim.Optimizer:
+    name, kwargs = spec
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}[name]
+    return cls(params, **kwargs)
+
+
+def apply_estimate(model: nn.Module, estimate: dict[str, Tensor], opt: torch.optim.Optimizer) -> None:
+    """Write the rule's estimate into ``.grad`` and step the optimizer."""
+    for name, p in model.named_parameters():
+        p.grad = estimate[name]
+    opt.step()
+
+
+def layer_groups(model: nn.Module) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for name, _ in model.named_parameters():
+        groups.setdefault(layer_of(name), []).append(name)
+    return groups
+
+
+def params_of(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach() for k, v in model.named_parameters()}
+
+
+def estimate_step(rule: Rule, model: nn.Module, batch: Batch, want_reference: bool):
+    """The rule's estimate, the batch loss and (if asked) the update angles to backprop."""
+    if isinstance(rule, LayeredRule) and hasattr(model, "forward_pass"):
+        fp = model.forward_pass(batch.x, batch.y, batch.loss_fn)
+        deltas = rule.deltas(model, fp)
+        estimate = gradients_from_deltas(model, fp, deltas)
+        angles = None
+        if want_reference:
+            ref = deltas if isinstance(rule, Backprop) else Backprop().deltas(model, fp)
+            angles = M.update_angles_from_deltas(fp.layer_names, fp.inputs, deltas, ref, estimate, fp.has_bias)
+        return estimate, float(fp.loss.detach()), angles
+    estimate = rule.estimate(model, batch)
+    with torch.no_grad():
+        loss = float(batch.loss(model(batch.x)))
+    angles = None
+    if want_reference:
+        angles = M.update_angles(estimate, Backprop().estimate(model, batch), layer_groups(model))
+    return estimate, loss, angles
+
+
+def train_run(
+    protocol: Protocol,
+    condition: str,
+    seed: int,
+    device: str = "cpu",
+    data_dir: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run one (condition, seed) of ``protocol`` and return its metric rows and arrays."""
+    t0 = time.perf_counter()
+    torch.set_num_threads(protocol.threads)
+    root = protocol.root_seed
+    wanted = set(protocol.metrics)
+    learned = wanted & set(M.LEARNED_WEIGHT_METRICS)
+
+    task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
+    model = models.build(protocol.model, generator(root, seed, "init")).to(device)
+    rule = protocol.rule(condition).fresh()
+    rule.setup(model, generator(root, seed, f"rule:{rule.name}"))
+    opt = make_optimizer(protocol.optimizer, model.parameters())
+    groups = layer_groups(model)
+    initial = {k: v.clone() for k, v in params_of(model).items()}
+
+    reference = ref_opt = None
+    if learned:
+        reference = copy.deepcopy(model)
+        ref_opt = make_optimizer(protocol.optimizer, reference.parameters())
+    cka_x = task.test[0][: protocol.cka_samples]
+    per_epoch = task.n_train / protocol.batch_size if task.n_train else None
+
+    result = RunResult(status="done")
+    rows = result.rows
+
+    def record(step: int, loss: float, angles: dict[str, float] | None) -> None:
+        epoch = step / per_epoch if per_epoch else None
+        add = lambda metric, layer, value: rows.append((step, epoch, metric, layer, float(value)))  # noqa: E731
+        if "loss" in wanted:
+            add("loss", "all", loss)
+        evaluated = task.evaluate(model) if wanted & {"test_loss", "test_accuracy", "train_accuracy"} else {}
+        for k, v in evaluated.items():
+            if k in wanted:
+                add(k, "all", v)
+        for layer, theta in (angles or {}).items():
+            add("update_angle", layer, theta)
+        if wanted & set(M.FEEDBACK_METRICS):
+            for metric, layer, value in M.feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(model)):
+                if metric in wanted:
+                    add(metric, layer, value)
+        if reference is not None:
+            for metric, layer, value in M.learned_weight_metrics(initial, params_of(model), params_of(reference), groups):
+                if metric in wanted:
+                    add(metric, layer, value)
+            if "representation_cka" in wanted and hasattr(model, "hidden_states"):
+                mine, theirs = model.hidden_states(cka_x), reference.hidden_states(cka_x)
+                for layer in mine:
+                    value = M.linear_cka(mine[layer], theirs[layer])
+                    if value is not None:
+                        add("representation_cka", layer, value)
+
+    for step in range(protocol.steps + 1):
+        is_record = step % protocol.record_every == 0 or step == protocol.steps
+        batch = task.next_batch()
+        estimate, loss, angles = estimate_step(rule, model, batch, is_record and "update_angle" in wanted)
+        if not math.isfinite(loss):
+            result.status, result.diverged_step = "diverged", step
+            break
+        if is_record:
+            record(step, loss, angles)
+        if step == protocol.steps:
+            break
+        apply_estimate(model, estimate, opt)
+        rule.update_feedback(model, batch, estimate)
+        if reference is not None:
+            apply_estimate(reference, Backprop().estimate(reference, batch), ref_opt)
+        result.steps_done = step + 1
+        if progress is not None:
+            progress(step + 1)
+
+    arrays = {f"initial/{k}": v.cpu().numpy() for k, v in initial.items()}
+    arrays.update({f"final/{k}": v.cpu().numpy() for k, v in params_of(model).items()})
+    arrays.update(rule.arrays())
+    if reference is not None:
+        arrays.update({f"reference/{k}": v.cpu().numpy() for k, v in params_of(reference).items()})
+    result.arrays = arrays
+    result.duration_s = time.perf_counter() - t0
+    return result
