@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"bioplaus {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted; finished runs are kept in the store.", file=sys.stderr)
         return 130

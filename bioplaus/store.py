@@ -70,18 +70,16 @@ def default_store_path() -> Path:
 
 
 def package_versions() -> dict[str, str]:
-    import brian2
-    import torch
+    """Versions of the packages that determine a run's numbers (read from metadata, without importing them)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    import bioplaus
-
-    return {
-        "bioplaus": bioplaus.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "brian2": brian2.__version__,
-        "python": platform.python_version(),
-    }
+    out = {"python": platform.python_version()}
+    for name in ("bioplaus", "torch", "numpy", "brian2"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 class Store:

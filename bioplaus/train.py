@@ -27,6 +27,7 @@ from bioplaus.protocol import Protocol
 from bioplaus.rules import Backprop, LayeredRule, Rule
 from bioplaus.rules.base import Batch, gradients_from_deltas, layer_of
 from bioplaus.seeding import generator
+from bioplaus.tasks.base import TaskInstance
 
 Row = tuple[int, float | None, str, str, float]
 
@@ -87,6 +88,71 @@ def estimate_step(rule: Rule, model: nn.Module, batch: Batch, want_reference: bo
     return estimate, loss, angles
 
 
+class Trainer:
+    """The state of one run and its step: the rule's update, and metrics at recording steps.
+
+    ``metrics`` are names from :data:`bioplaus.metrics.METRICS`; learned-weight metrics
+    make the trainer keep a backprop reference in lockstep.
+    """
+
+    def __init__(self, model: nn.Module, rule: Rule, task: TaskInstance, optimizer: tuple[str, dict],
+                 metrics: set[str] | list[str], batch_size: int, cka_samples: int = 2000):
+        self.model, self.rule, self.task = model, rule, task
+        self.wanted = set(metrics)
+        self.opt = make_optimizer(optimizer, model.parameters())
+        self.groups = layer_groups(model)
+        self.initial = {k: v.clone() for k, v in params_of(model).items()}
+        self.reference = self.ref_opt = None
+        if self.wanted & set(M.LEARNED_WEIGHT_METRICS):
+            self.reference = copy.deepcopy(model)
+            self.ref_opt = make_optimizer(optimizer, self.reference.parameters())
+        self.cka_x = task.test[0][:cka_samples]
+        self.per_epoch = task.n_train / batch_size if task.n_train else None
+        self.rows: list[Row] = []
+
+    def record(self, step: int, loss: float, angles: dict[str, float] | None) -> None:
+        wanted, model, rule, reference = self.wanted, self.model, self.rule, self.reference
+        epoch = step / self.per_epoch if self.per_epoch else None
+        rows = self.rows
+
+        def add(metric: str, layer: str, value: float) -> None:
+            if metric in wanted:
+                rows.append((step, epoch, metric, layer, float(value)))
+
+        add("loss", "all", loss)
+        if wanted & {"test_loss", "test_accuracy", "train_accuracy"}:
+            for k, v in self.task.evaluate(model).items():
+                add(k, "all", v)
+        for layer, theta in (angles or {}).items():
+            add("update_angle", layer, theta)
+        if wanted & set(M.FEEDBACK_METRICS):
+            for row in M.feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(model)):
+                add(*row)
+        if reference is not None:
+            for row in M.learned_weight_metrics(self.initial, params_of(model), params_of(reference), self.groups):
+                add(*row)
+            if "representation_cka" in wanted and hasattr(model, "hidden_states"):
+                mine, theirs = model.hidden_states(self.cka_x), reference.hidden_states(self.cka_x)
+                for layer in mine:
+                    value = M.linear_cka(mine[layer], theirs[layer])
+                    if value is not None:
+                        add("representation_cka", layer, value)
+
+    def step(self, step: int, batch: Batch, record: bool, update: bool = True) -> float:
+        """Estimate on ``batch``; record metrics if asked; then apply the update. Returns the batch loss."""
+        estimate, loss, angles = estimate_step(self.rule, self.model, batch, record and "update_angle" in self.wanted)
+        if not math.isfinite(loss):
+            return loss
+        if record:
+            self.record(step, loss, angles)
+        if update:
+            apply_estimate(self.model, estimate, self.opt)
+            self.rule.update_feedback(self.model, batch, estimate)
+            if self.reference is not None:
+                apply_estimate(self.reference, Backprop().estimate(self.reference, batch), self.ref_opt)
+        return loss
+
+
 def train_run(
     protocol: Protocol,
     condition: str,
@@ -99,77 +165,29 @@ def train_run(
     t0 = time.perf_counter()
     torch.set_num_threads(protocol.threads)
     root = protocol.root_seed
-    wanted = set(protocol.metrics)
-    learned = wanted & set(M.LEARNED_WEIGHT_METRICS)
-
     task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
     model = models.build(protocol.model, generator(root, seed, "init")).to(device)
     rule = protocol.rule(condition).fresh()
     rule.setup(model, generator(root, seed, f"rule:{rule.name}"))
-    opt = make_optimizer(protocol.optimizer, model.parameters())
-    groups = layer_groups(model)
-    initial = {k: v.clone() for k, v in params_of(model).items()}
+    trainer = Trainer(model, rule, task, protocol.optimizer, protocol.metrics, protocol.batch_size, protocol.cka_samples)
 
-    reference = ref_opt = None
-    if learned:
-        reference = copy.deepcopy(model)
-        ref_opt = make_optimizer(protocol.optimizer, reference.parameters())
-    cka_x = task.test[0][: protocol.cka_samples]
-    per_epoch = task.n_train / protocol.batch_size if task.n_train else None
-
-    result = RunResult(status="done")
-    rows = result.rows
-
-    def record(step: int, loss: float, angles: dict[str, float] | None) -> None:
-        epoch = step / per_epoch if per_epoch else None
-        add = lambda metric, layer, value: rows.append((step, epoch, metric, layer, float(value)))  # noqa: E731
-        if "loss" in wanted:
-            add("loss", "all", loss)
-        evaluated = task.evaluate(model) if wanted & {"test_loss", "test_accuracy", "train_accuracy"} else {}
-        for k, v in evaluated.items():
-            if k in wanted:
-                add(k, "all", v)
-        for layer, theta in (angles or {}).items():
-            add("update_angle", layer, theta)
-        if wanted & set(M.FEEDBACK_METRICS):
-            for metric, layer, value in M.feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(model)):
-                if metric in wanted:
-                    add(metric, layer, value)
-        if reference is not None:
-            for metric, layer, value in M.learned_weight_metrics(initial, params_of(model), params_of(reference), groups):
-                if metric in wanted:
-                    add(metric, layer, value)
-            if "representation_cka" in wanted and hasattr(model, "hidden_states"):
-                mine, theirs = model.hidden_states(cka_x), reference.hidden_states(cka_x)
-                for layer in mine:
-                    value = M.linear_cka(mine[layer], theirs[layer])
-                    if value is not None:
-                        add("representation_cka", layer, value)
-
+    result = RunResult(status="done", rows=trainer.rows)
     for step in range(protocol.steps + 1):
         is_record = step % protocol.record_every == 0 or step == protocol.steps
-        batch = task.next_batch()
-        estimate, loss, angles = estimate_step(rule, model, batch, is_record and "update_angle" in wanted)
+        loss = trainer.step(step, task.next_batch(), is_record, update=step < protocol.steps)
         if not math.isfinite(loss):
             result.status, result.diverged_step = "diverged", step
             break
-        if is_record:
-            record(step, loss, angles)
-        if step == protocol.steps:
-            break
-        apply_estimate(model, estimate, opt)
-        rule.update_feedback(model, batch, estimate)
-        if reference is not None:
-            apply_estimate(reference, Backprop().estimate(reference, batch), ref_opt)
-        result.steps_done = step + 1
-        if progress is not None:
-            progress(step + 1)
+        if step < protocol.steps:
+            result.steps_done = step + 1
+            if progress is not None:
+                progress(step + 1)
 
-    arrays = {f"initial/{k}": v.cpu().numpy() for k, v in initial.items()}
+    arrays = {f"initial/{k}": v.cpu().numpy() for k, v in trainer.initial.items()}
     arrays.update({f"final/{k}": v.cpu().numpy() for k, v in params_of(model).items()})
     arrays.update(rule.arrays())
-    if reference is not None:
-        arrays.update({f"reference/{k}": v.cpu().numpy() for k, v in params_of(reference).items()})
+    if trainer.reference is not None:
+        arrays.update({f"reference/{k}": v.cpu().numpy() for k, v in params_of(trainer.reference).items()})
     result.arrays = arrays
     result.duration_s = time.perf_counter() - t0
     return result

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor
 
-from bioplaus.metrics.angles import angle_deg, angle_from_norms, flat64
+from bioplaus.metrics.angles import angle_deg, angle_from_combination, flat64, grouped_angles
 
 
 class _LayerPair:
@@ -30,30 +30,37 @@ class _LayerPair:
     def __init__(self, x: Tensor, bias: bool, d1: Tensor, d2: Tensor, g1: list[Tensor] | None):
         batch, n_in = x.shape
         n_out = d1.shape[1]
-        # Gram route costs ~batch^2 (n_in + 2 n_out) float64 MACs; the dense route forms
-        # the second gradient, batch n_in n_out float32 MACs. float64 runs at ~half speed.
-        self.gram = 2 * batch * (n_in + 2 * n_out) < n_in * n_out or g1 is None
+        # Gram route: ~batch^2 n_in float32 MACs for K and 2 batch^2 n_out float64 MACs
+        # for K D; dense route: forms the second gradient, batch n_in n_out float32 MACs.
+        self.gram = g1 is None or batch * (n_in + 4 * n_out) < n_in * n_out
         if self.gram:
-            x64 = x.detach().to(torch.float64)
-            k = x64.mm(x64.t())
+            xd = x.detach()
+            # K in float32 is a fixed metric: its rounding cannot cancel; K D must be float64,
+            # since c1 K D1 + c2 K D2 cancels when the two updates nearly agree.
+            k = xd.mm(xd.t()).to(torch.float64)
             if bias:
                 k += 1.0
-            self.d1, self.d2 = d1.to(torch.float64), d2.to(torch.float64)
-            self.m1, self.m2 = k.mm(self.d1), k.mm(self.d2)
-            self.sq1 = float((self.d1 * self.m1).sum())
-            self.sq2 = float((self.d2 * self.m2).sum())
+            d = torch.cat([d1, d2], 1).to(torch.float64)
+            m = k.mm(d)
+            self.d1, self.d2 = d[:, :n_out], d[:, n_out:]
+            self.m1, self.m2 = m[:, :n_out], m[:, n_out:]
+            self.sq1 = float(torch.dot(self.d1.reshape(-1), self.m1.reshape(-1)))
+            self.sq2 = float(torch.dot(self.d2.reshape(-1), self.m2.reshape(-1)))
         else:
-            xd = x.detach()
-            g2 = [d2.t().mm(xd)] + ([d2.sum(0)] if bias else [])
+            g2 = [d2.t().mm(x.detach())] + ([d2.sum(0)] if bias else [])
             self.v1, self.v2 = flat64(g1), flat64(g2)
-            self.sq1 = float(self.v1.square().sum())
-            self.sq2 = float(self.v2.square().sum())
+            self.sq1 = float(torch.dot(self.v1, self.v1))
+            self.sq2 = float(torch.dot(self.v2, self.v2))
 
     def combo_sq(self, c1: float, c2: float) -> float:
         """``|c1 G1 + c2 G2|^2``."""
+        r = c2 / c1
         if self.gram:
-            return float(((c1 * self.d1 + c2 * self.d2) * (c1 * self.m1 + c2 * self.m2)).sum())
-        return float((c1 * self.v1 + c2 * self.v2).square().sum())
+            u = torch.add(self.d1, self.d2, alpha=r).reshape(-1)
+            v = torch.add(self.m1, self.m2, alpha=r).reshape(-1)
+            return c1 * c1 * float(torch.dot(u, v))
+        u = torch.add(self.v1, self.v2, alpha=r)
+        return c1 * c1 * float(torch.dot(u, u))
 
 
 def update_angles_from_deltas(
@@ -72,34 +79,29 @@ def update_angles_from_deltas(
     """
     out: dict[str, float] = {}
     pairs: dict[str, _LayerPair] = {}
-    sq_ref_only: float = 0.0
+    sq_ref_only = 0.0
     for name, x, d, dref in zip(layer_names, inputs, deltas, reference_deltas):
         if d is None:
-            pairs_ref = _LayerPair(x, bias, dref, dref, None)
-            sq_ref_only += pairs_ref.sq1
+            sq_ref_only += _LayerPair(x, bias, dref, dref, None).sq1
             continue
         g1 = [estimate[f"layers.{name}.weight"]] + ([estimate[f"layers.{name}.bias"]] if bias else [])
         pair = _LayerPair(x, bias, d, dref, g1)
         pairs[name] = pair
         if pair.sq1 > 0 and pair.sq2 > 0:
             n1, n2 = math.sqrt(pair.sq1), math.sqrt(pair.sq2)
-            out[name] = angle_from_norms(pair.combo_sq(1 / n1, -1 / n2), pair.combo_sq(1 / n1, 1 / n2))
+            out[name] = angle_from_combination(lambda s, p=pair, n1=n1, n2=n2: p.combo_sq(1 / n1, s / n2))
     total1 = sum(p.sq1 for p in pairs.values())
     total2 = sum(p.sq2 for p in pairs.values()) + sq_ref_only
     if total1 > 0 and total2 > 0:
         n1, n2 = math.sqrt(total1), math.sqrt(total2)
-        # Layers without credit contribute |0 -+ G_ref/n2|^2 = sq_ref/n2^2 to both sums.
+        # Layers without credit contribute |0 + s G_ref/n2|^2 = sq_ref/n2^2 to either combination.
         rest = sq_ref_only / total2
-        diff = sum(p.combo_sq(1 / n1, -1 / n2) for p in pairs.values()) + rest
-        summ = sum(p.combo_sq(1 / n1, 1 / n2) for p in pairs.values()) + rest
-        out["all"] = angle_from_norms(diff, summ)
+        out["all"] = angle_from_combination(lambda s: sum(p.combo_sq(1 / n1, s / n2) for p in pairs.values()) + rest)
     return out
 
 
 def update_angles(estimate: dict[str, Tensor], reference: dict[str, Tensor], groups: dict[str, list[str]]) -> dict[str, float]:
     """Angles between two parameter dicts, per layer (``groups``: layer -> parameter names) and ``all``."""
-    from bioplaus.metrics.angles import grouped_angles
-
     return grouped_angles(estimate, reference, groups)
 
 

@@ -2,14 +2,16 @@
 
 ``theta = 2 atan2(|a^ - b^|, |a^ + b^|)`` with unit vectors ``a^, b^`` (Kahan's
 formula) in float64: it never returns NaN and keeps full relative accuracy for tiny
-angles, where ``acos`` of a cosine loses half the digits. An angle with a zero vector
-is undefined and returned as ``None`` (no metric row is written).
+angles, where ``acos`` of a cosine loses half the digits. Since
+``|a^ - b^|^2 + |a^ + b^|^2 = 4``, only the smaller of the two is computed directly
+and the other follows without cancellation. An angle with a zero vector is
+undefined and returned as ``None`` (no metric row is written).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -25,24 +27,66 @@ def angle_from_norms(diff_sq: float, sum_sq: float) -> float:
     return math.degrees(2.0 * math.atan2(math.sqrt(max(diff_sq, 0.0)), math.sqrt(max(sum_sq, 0.0))))
 
 
+def angle_from_combination(combo_sq: Callable[[float], float]) -> float:
+    """The angle between unit vectors given ``combo_sq(s) = |a^ + s b^|^2`` for ``s = -1, +1``.
+
+    Computes ``|a^ - b^|^2`` and only if the angle is obtuse also ``|a^ + b^|^2``.
+    """
+    diff = combo_sq(-1.0)
+    if diff <= 2.0:
+        return angle_from_norms(diff, 4.0 - diff)
+    total = combo_sq(1.0)
+    return angle_from_norms(4.0 - total, total)
+
+
+def angles_by_group(a: dict[str, list[Tensor]], b: dict[str, list[Tensor]]) -> dict[str, float]:
+    """Angle between ``vec(a[g])`` and ``vec(b[g])`` for every group ``g`` and for all groups together (``all``).
+
+    Each group is a list of tensors (e.g. a layer's weight and bias); nothing is
+    concatenated, and every tensor is cast to float64 once. Groups where either side
+    is zero get no entry.
+    """
+    a64 = {g: [t.detach().to(torch.float64) for t in ts] for g, ts in a.items()}
+    b64 = {g: [t.detach().to(torch.float64) for t in ts] for g, ts in b.items()}
+    sq_a = {g: sum(float(torch.dot(t.reshape(-1), t.reshape(-1))) for t in ts) for g, ts in a64.items()}
+    sq_b = {g: sum(float(torch.dot(t.reshape(-1), t.reshape(-1))) for t in ts) for g, ts in b64.items()}
+
+    def angle(groups: list[str], na: float, nb: float) -> float | None:
+        if not (na > 0 and nb > 0 and math.isfinite(na) and math.isfinite(nb)):
+            return None
+
+        def combo_sq(s: float) -> float:
+            return sum(
+                float(torch.add(x, y, alpha=s * na / nb).square().sum()) / (na * na)
+                for g in groups for x, y in zip(a64[g], b64[g])
+            )
+
+        return angle_from_combination(combo_sq)
+
+    out: dict[str, float] = {}
+    for g in a64:
+        theta = angle([g], math.sqrt(sq_a[g]), math.sqrt(sq_b[g]))
+        if theta is not None:
+            out[g] = theta
+    if len(a64) == 1:
+        theta = next(iter(out.values()), None)
+    else:
+        theta = angle(list(a64), math.sqrt(sum(sq_a.values())), math.sqrt(sum(sq_b.values())))
+    if theta is not None:
+        out["all"] = theta
+    return out
+
+
 def angle_deg(a: Tensor | Iterable[Tensor], b: Tensor | Iterable[Tensor]) -> float | None:
     """Angle in degrees between ``vec(a)`` and ``vec(b)``; ``None`` if either is zero."""
-    va = flat64([a] if isinstance(a, Tensor) else a)
-    vb = flat64([b] if isinstance(b, Tensor) else b)
-    if va.shape != vb.shape:
-        raise ValueError(f"angle between vectors of different sizes: {va.numel()} and {vb.numel()}")
-    na, nb = torch.linalg.vector_norm(va), torch.linalg.vector_norm(vb)
-    if na == 0 or nb == 0 or not (torch.isfinite(na) and torch.isfinite(nb)):
-        return None
-    ua, ub = va / na, vb / nb
-    return angle_from_norms(float((ua - ub).square().sum()), float((ua + ub).square().sum()))
+    la = [a] if isinstance(a, Tensor) else list(a)
+    lb = [b] if isinstance(b, Tensor) else list(b)
+    if sum(t.numel() for t in la) != sum(t.numel() for t in lb):
+        raise ValueError("angle between vectors of different sizes")
+    va, vb = flat64(la), flat64(lb)
+    return angles_by_group({"v": [va]}, {"v": [vb]}).get("v")
 
 
 def grouped_angles(a: dict[str, Tensor], b: dict[str, Tensor], groups: dict[str, list[str]]) -> dict[str, float]:
-    """Angles per group of keys and for all keys together (group ``all``), skipping zero vectors."""
-    out: dict[str, float] = {}
-    for group, keys in {**groups, "all": [k for ks in groups.values() for k in ks]}.items():
-        theta = angle_deg([a[k] for k in keys], [b[k] for k in keys])
-        if theta is not None:
-            out[group] = theta
-    return out
+    """Angles per group of keys (e.g. a layer's parameter names) and for all keys together (``all``)."""
+    return angles_by_group({g: [a[k] for k in ks] for g, ks in groups.items()}, {g: [b[k] for k in ks] for g, ks in groups.items()})

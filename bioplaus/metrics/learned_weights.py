@@ -9,34 +9,26 @@ backprop moved).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from bioplaus.metrics.angles import angle_deg, flat64
+from bioplaus.metrics.angles import angles_by_group
 
 
 def learned_weight_metrics(
     initial: dict[str, Tensor], rule: dict[str, Tensor], reference: dict[str, Tensor], groups: dict[str, list[str]]
 ) -> list[tuple[str, str, float]]:
     """``(metric, layer, value)`` rows per layer group and ``all``."""
-    rows: list[tuple[str, str, float]] = []
-    for name, keys in {**groups, "all": [k for ks in groups.values() for k in ks]}.items():
-        w0 = flat64(initial[k] for k in keys)
-        wr = flat64(rule[k] for k in keys)
-        wb = flat64(reference[k] for k in keys)
-        theta = angle_deg(wr - w0, wb - w0)
-        if theta is not None:
-            rows.append(("weight_change_angle", name, theta))
-        moved = float(torch.linalg.vector_norm(wb - w0))
-        if moved > 0:
-            rows.append(("weight_distance", name, float(torch.linalg.vector_norm(wr - wb)) / moved))
+    f64 = lambda t: t.detach().to(torch.float64)  # noqa: E731
+    change_rule = {g: [f64(rule[k]) - f64(initial[k]) for k in ks] for g, ks in groups.items()}
+    change_ref = {g: [f64(reference[k]) - f64(initial[k]) for k in ks] for g, ks in groups.items()}
+    rows = [("weight_change_angle", g, v) for g, v in angles_by_group(change_rule, change_ref).items()]
+    apart = {g: sum(float((x - y).square().sum()) for x, y in zip(change_rule[g], change_ref[g])) for g in groups}
+    moved = {g: sum(float(y.square().sum()) for y in change_ref[g]) for g in groups}
+    apart["all"], moved["all"] = sum(apart.values()), sum(moved.values())
+    for g in [*groups, "all"]:
+        if moved[g] > 0:
+            rows.append(("weight_distance", g, math.sqrt(apart[g] / moved[g])))
     return rows
-
-
-def snapshot(params: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Detached copies of parameters."""
-    return {k: v.detach().clone() for k, v in params.items()}
-
-
-def state_of(model: torch.nn.Module) -> dict[str, Tensor]:
-    return {k: v for k, v in model.named_parameters()}

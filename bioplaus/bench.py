@@ -1,0 +1,152 @@
+"""``bioplaus bench``: training throughput of the rules and the cost of recording metrics.
+
+Measured on a 784-1000-10 tanh network, batch 100, random inputs and labels, SGD,
+with the same :class:`bioplaus.train.Trainer` step that runs use. Variants are
+interleaved within each repetition (the order rotates), and every ratio is taken
+between two variants measured in the same repetition, so drifts of a shared machine
+cancel; the table gives the median ratio over repetitions and its range.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from bioplaus import models
+from bioplaus.rate.spec import FeedforwardSpec
+from bioplaus.rules import get as get_rule
+from bioplaus.seeding import generator
+from bioplaus.tasks.base import TaskInstance, cross_entropy
+from bioplaus.rules.base import Batch
+from bioplaus.train import Trainer
+
+SPEC = FeedforwardSpec(name="bench_784_1000_10", sizes=(784, 1000, 10), activations=("tanh", "linear"), init="xavier_uniform")
+BATCH = 100
+ALIGNMENT = ["loss", "update_angle", "weight_angle", "norm_ratio", "sign_concordance"]
+LEARNED = ["weight_change_angle", "weight_distance"]
+
+# (label, rule, metrics, record_every); record_every 0 = never record.
+VARIANTS = [
+    ("torch: loss.backward()", None, [], 0),
+    ("backprop", "backprop", [], 0),
+    ("feedback_alignment", "feedback_alignment", [], 0),
+    ("direct_feedback_alignment", "direct_feedback_alignment", [], 0),
+    ("backprop + metrics every step", "backprop", ALIGNMENT, 1),
+    ("backprop + metrics every 10th", "backprop", ALIGNMENT, 10),
+    ("feedback_alignment + metrics every step", "feedback_alignment", ALIGNMENT, 1),
+    ("feedback_alignment + metrics every 10th", "feedback_alignment", ALIGNMENT, 10),
+    ("direct_feedback_alignment + metrics every step", "direct_feedback_alignment", ALIGNMENT, 1),
+    ("direct_feedback_alignment + metrics every 10th", "direct_feedback_alignment", ALIGNMENT, 10),
+    ("feedback_alignment + learned-weights reference, every 10th", "feedback_alignment", LEARNED, 10),
+]
+
+
+def _data(n_batches: int = 8) -> list[Batch]:
+    g = generator(0, 0, "bench-data")
+    return [
+        Batch(torch.randn((BATCH, 784), generator=g), torch.randint(0, 10, (BATCH,), generator=g), cross_entropy)
+        for _ in range(n_batches)
+    ]
+
+
+def _plain_torch_step_fn(batches):
+    model = nn.Sequential(nn.Linear(784, 1000), nn.Tanh(), nn.Linear(1000, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(i: int) -> None:
+        b = batches[i % len(batches)]
+        opt.zero_grad(set_to_none=True)
+        cross_entropy(model(b.x), b.y).backward()
+        opt.step()
+
+    return step
+
+
+def _trainer_step_fn(batches, rule_name: str, metrics: list[str], record_every: int):
+    model = models.build(SPEC, generator(0, 0, "init"))
+    rule = get_rule(rule_name)
+    rule.setup(model, generator(0, 0, f"rule:{rule_name}"))
+    task = TaskInstance(cross_entropy, lambda: batches[0], test=(batches[0].x, batches[0].y), train_eval=None, n_train=None, classification=True)
+    trainer = Trainer(model, rule, task, ("sgd", {"lr": 0.01}), metrics, BATCH)
+
+    def step(i: int) -> None:
+        trainer.step(i, batches[i % len(batches)], record=record_every > 0 and i % record_every == 0)
+        if len(trainer.rows) > 10000:
+            trainer.rows.clear()
+
+    return step
+
+
+def measure(repeats: int = 7, steps: int = 60, threads: int = 1) -> dict[str, list[float]]:
+    """Seconds per ``steps`` steps of each variant, one entry per repetition."""
+    torch.set_num_threads(threads)
+    batches = _data()
+    fns = {}
+    for label, rule, metrics, every in VARIANTS:
+        fns[label] = _plain_torch_step_fn(batches) if rule is None else _trainer_step_fn(batches, rule, metrics, every)
+        for i in range(10):  # warm-up
+            fns[label](i)
+    times: dict[str, list[float]] = {label: [] for label in fns}
+    labels = list(fns)
+    for r in range(repeats):
+        order = labels[r % len(labels):] + labels[: r % len(labels)]
+        for label in order:
+            fn = fns[label]
+            t0 = time.perf_counter()
+            for i in range(steps):
+                fn(i)
+            times[label].append(time.perf_counter() - t0)
+    return times
+
+
+def _ratio_stats(num: list[float], den: list[float]) -> tuple[float, float, float]:
+    ratios = [a / b for a, b in zip(num, den)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def report(times: dict[str, list[float]], steps: int, threads: int) -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    lines = [
+        f"Machine: {cpu}, {platform.system()} {platform.machine()}, torch {torch.__version__}, {threads} thread(s); "
+        f"{datetime.date.today().isoformat()}. Network 784-1000-10 tanh, batch {BATCH}, SGD; "
+        f"{len(next(iter(times.values())))} interleaved repetitions of {steps} steps.",
+        "",
+        "| variant | samples/s (median) | ratio | range | ratio against |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for label, *_ in VARIANTS:
+        sps = statistics.median(steps * BATCH / t for t in times[label])
+        if label == "backprop" or label.startswith("torch"):
+            base = "torch: loss.backward()" if label == "backprop" else None
+        elif " + " in label:
+            base = label.split(" + ")[0]
+        else:
+            base = "backprop"
+        if base is None:
+            lines.append(f"| {label} | {sps:,.0f} | | | |")
+            continue
+        # a throughput ratio for rules; a time ratio (cost) for metric variants
+        if " + " in label:
+            med, lo, hi = _ratio_stats(times[label], times[base])
+            lines.append(f"| {label} | {sps:,.0f} | {med:.3f} × time | {lo:.3f}–{hi:.3f} | {base} |")
+        else:
+            med, lo, hi = _ratio_stats(times[base], times[label])
+            lines.append(f"| {label} | {sps:,.0f} | {med:.3f} × throughput | {lo:.3f}–{hi:.3f} | {base} |")
+    return "\n".join(lines)
+
+
+def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
+    print(report(measure(repeats, steps, threads), steps, threads))
+    return 0
