@@ -77,7 +77,10 @@ def _first_line(path: Path) -> str:
         doc = ast.get_docstring(ast.parse(path.read_text()))
     except (SyntaxError, OSError):
         return ""
-    return (doc or "").strip().splitlines()[0] if doc else ""
+    if not doc:
+        return ""
+    paragraph = " ".join(line.strip() for line in doc.strip().split("\n\n")[0].splitlines())
+    return paragraph if len(paragraph) <= 110 else paragraph[:107] + "..."
 
 
 def figure_for(protocol_source: str | None) -> Path | None:
@@ -143,7 +146,7 @@ def cmd_results(args) -> int:
         import pandas as pd
 
         df = pd.concat(frames) if frames else pd.DataFrame(columns=cols)
-        df.to_csv(sys.stdout, index=False, float_format="%.10g")
+        df.to_csv(sys.stdout, index=False)
     else:
         if not protocols:
             print(f"{store.path}: the store holds no runs yet.")
@@ -158,10 +161,12 @@ def cmd_figure(args) -> int:
     from bioplaus.plotting import load_figure_script, render
     from bioplaus.store import Store, default_store_path
 
-    load_figure_script(args.script)  # a missing or broken script is reported before the store is opened
+    module = load_figure_script(args.script)  # a missing or broken script is reported before the store is opened
     store = Store(args.store or default_store_path(), create=False)
     out = args.out or store.path.parent / "figures"
-    pdf, png = render(args.script, store, out)
+    if Path(out).exists() and not Path(out).is_dir():
+        raise BioplausError(f"{out}: --out must be a folder, but this is a file.")
+    pdf, png = render(args.script, store, out, module)
     print(f"figure: {pdf}\nfigure: {png}")
     store.close()
     return 0

@@ -7,6 +7,7 @@ its own torch thread count, so the executor never changes the numbers.
 
 from __future__ import annotations
 
+import pickle
 import sys
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -59,22 +60,35 @@ def plan(protocol: Protocol, store: Store, overwrite: bool = False) -> list[tupl
     return [job for job in protocol.jobs() if existing.get(job, (None,))[0] not in FINISHED]
 
 
-_WORKER_PROTOCOLS: dict[tuple[str, bool], Protocol] = {}
+_WORKER_PROTOCOLS: dict[tuple[str | None, bool, bytes], Protocol] = {}
 
 
-def _worker_protocol(source: str | None, quick: bool, pickled: Protocol | None) -> Protocol:
-    if pickled is not None:
-        return pickled
-    key = (source, quick)
+def _worker_protocol(source: str | None, quick: bool, blob: bytes) -> Protocol:
+    """The protocol object the main process sent; rebuilt from its script when it cannot be
+    unpickled here (objects whose classes are defined inside the protocol script)."""
+    key = (source, quick, blob)
     if key not in _WORKER_PROTOCOLS:
-        p = load_protocol(source)
-        _WORKER_PROTOCOLS[key] = p.quick_version() if quick else p
+        try:
+            protocol = pickle.loads(blob)  # the parent's own object, sent to its worker: not stored results
+        except (ImportError, AttributeError):
+            if source is None:
+                raise
+            protocol = load_protocol(source)
+            protocol = protocol.quick_version() if quick else protocol
+        _WORKER_PROTOCOLS[key] = protocol
     return _WORKER_PROTOCOLS[key]
 
 
-def _pool_job(source, quick, pickled, condition, seed, device, data_dir) -> tuple[RunResult | None, str | None]:
+def _pool_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
     try:
-        protocol = _worker_protocol(source, quick, pickled)
+        protocol = _worker_protocol(source, quick, blob)
+        found = config_hash(protocol.run_config(condition, seed))
+        if found != expected_hash:
+            raise BioplausError(
+                f"{source}: the worker rebuilt the protocol from its script and got a different configuration "
+                f"({found}, expected {expected_hash}): the protocol was changed in memory and holds classes defined "
+                f"in the script. Save the change in the script or run with --workers 1."
+            )
         return train_run(protocol, condition, seed, device=device, data_dir=data_dir), None
     except Exception as e:  # a failed run is recorded, and the sweep goes on
         return None, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
@@ -114,14 +128,15 @@ def run_protocol(
             setattr(report, result.status, getattr(report, result.status) + 1)
         outer.update(1)
 
-    def start(condition: str, seed: int) -> int:
+    def start(condition: str, seed: int) -> tuple[int, str]:
         config = protocol.run_config(condition, seed)
-        return store.start_run(protocol.name, condition, protocol.rule(condition).name, seed, config, config_hash(config))
+        h = config_hash(config)
+        return store.start_run(protocol.name, condition, protocol.rule(condition).name, seed, config, h), h
 
     try:
         if workers == 1:
             for condition, seed in jobs:
-                run_id = start(condition, seed)
+                run_id, _ = start(condition, seed)
                 outer.set_postfix_str(f"{condition} seed {seed}")
                 inner = tqdm(total=protocol.steps, desc="steps", leave=False, disable=not progress, file=sys.stderr, mininterval=0.5)
                 last = [0]
@@ -133,23 +148,21 @@ def run_protocol(
 
                 try:
                     result, error = train_run(protocol, condition, seed, device, data_dir, progress=tick), None
-                except BioplausError:
-                    raise
-                except Exception as e:
+                except Exception as e:  # a failed run is recorded, and the sweep goes on
                     result, error = None, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
                 finally:
                     inner.close()
                 write(run_id, result, error)
         else:
-            pickled = None if protocol.source else protocol
+            blob = pickle.dumps(protocol)
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
                 pending: dict[Any, int] = {}
                 queue = list(jobs)
                 while queue or pending:
                     while queue and len(pending) < 2 * workers:
                         condition, seed = queue.pop(0)
-                        run_id = start(condition, seed)
-                        fut = pool.submit(_pool_job, protocol.source, quick, pickled, condition, seed, device, data_dir)
+                        run_id, h = start(condition, seed)
+                        fut = pool.submit(_pool_job, protocol.source, quick, blob, condition, seed, h, device, data_dir)
                         pending[fut] = run_id
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:

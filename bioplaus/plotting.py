@@ -55,11 +55,17 @@ def load_figure_script(path: str | Path):
     return module
 
 
-def render(script: str | Path, store, out_dir: str | Path) -> tuple[Path, Path]:
-    """Run ``script``'s ``make(store)`` under the bioplaus style; write ``out_dir/<name>.pdf`` and ``.png``."""
-    module = load_figure_script(script)
+def render(script: str | Path, store, out_dir: str | Path, module=None) -> tuple[Path, Path]:
+    """Run ``script``'s ``make(store)`` under the bioplaus style; write ``out_dir/<name>.pdf`` and ``.png``.
+
+    ``module``: the already loaded script, if the caller has it.
+    """
+    module = module or load_figure_script(script)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BioplausError(f"{out}: cannot create the figure folder ({e.strerror}).") from e
     name = getattr(module, "NAME", Path(script).stem)
     with plt.style.context(STYLE):
         try:

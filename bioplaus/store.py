@@ -16,6 +16,7 @@ leaves finished runs intact, and a re-run skips them. The schema version is
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -36,7 +37,7 @@ FINISHED = ("done", "diverged")
 
 _SCHEMA = """
 CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     protocol TEXT NOT NULL,
     condition TEXT NOT NULL,
     rule TEXT NOT NULL,
@@ -96,8 +97,14 @@ class Store:
         if not self.path.exists():
             if not create:
                 raise BioplausError(f"{self.path}: no store here (run a protocol first, or pass --store PATH to an existing store).")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise BioplausError(f"{self.path}: cannot create the store's folder {self.path.parent} ({e.strerror}).") from e
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as e:
+            raise BioplausError(f"{self.path}: cannot open the store ({e}).") from e
         try:
             self._open(create)
         except sqlite3.DatabaseError as e:
@@ -106,7 +113,7 @@ class Store:
 
     def _open(self, create: bool) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} - {"sqlite_sequence"}
         if version == 0 and not tables:
             if not create:
                 raise BioplausError(f"{self.path}: an empty database, not a bioplaus store.")
@@ -187,6 +194,7 @@ class Store:
                     raise RuntimeError(f"run {protocol}/{condition}/seed {seed} is already finished")
                 self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (old[0],))
                 self.conn.execute("DELETE FROM runs WHERE id = ?", (old[0],))
+                (self.arrays_dir / f"{old[0]}.npz").unlink(missing_ok=True)
             cur = self.conn.execute(
                 "INSERT INTO runs (protocol, condition, rule, seed, config, config_hash, versions, status, started_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
@@ -207,6 +215,9 @@ class Store:
         """Write a run's metric rows, arrays and final status, all or nothing."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
+        bad = [row for row in rows if not math.isfinite(row[-1])]
+        if bad:
+            raise ValueError(f"run {run_id}: non-finite metric values cannot be stored, e.g. {bad[0]}")
         if arrays:
             self.arrays_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.arrays_dir / f"{run_id}.tmp.npz"

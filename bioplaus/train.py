@@ -116,7 +116,8 @@ class Trainer:
         rows = self.rows
 
         def add(metric: str, layer: str, value: float) -> None:
-            if metric in wanted:
+            # A non-finite value (e.g. from a diverged backprop reference) is not a measurement.
+            if metric in wanted and math.isfinite(value):
                 rows.append((step, epoch, metric, layer, float(value)))
 
         add("loss", "all", loss)
@@ -163,7 +164,15 @@ def train_run(
 ) -> RunResult:
     """Run one (condition, seed) of ``protocol`` and return its metric rows and arrays."""
     t0 = time.perf_counter()
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(protocol.threads)
+    try:
+        return _train(protocol, condition, seed, device, data_dir, progress, t0)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(protocol, condition, seed, device, data_dir, progress, t0) -> RunResult:
     root = protocol.root_seed
     task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
     model = models.build(protocol.model, generator(root, seed, "init")).to(device)

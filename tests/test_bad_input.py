@@ -188,6 +188,23 @@ def test_store_that_is_not_sqlite(tmp_path, capsys, command):
     assert store.read_bytes() == junk
 
 
+def test_store_path_under_a_regular_file(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder\n")
+    store = blocker / "s.sqlite"
+    fails_cleanly(capsys, run_argv(TINY, store), str(blocker))
+    assert blocker.read_text() == "not a folder\n"
+
+
+def test_figure_out_that_is_a_regular_file(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    assert main(run_argv(TINY, store)) == 0
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder\n")
+    fails_cleanly(capsys, ["figure", str(DATA / "tiny_figure.py"), "--store", str(store), "--out", str(blocker)], str(blocker), "--out")
+    assert blocker.read_text() == "not a folder\n"
+
+
 @pytest.mark.parametrize("workers", ["0", "-1"])
 def test_workers_must_be_positive(tmp_path, capsys, workers):
     fails_cleanly(capsys, run_argv(TINY, tmp_path / "s.sqlite", "--workers", workers), "--workers", "positive integer", workers)

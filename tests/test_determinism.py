@@ -67,6 +67,20 @@ def test_pool_executor_gives_the_serial_numbers_bit_for_bit(tmp_path, serial_sto
         assert_same_arrays(arrays_by_job(serial_store), arrays_by_job(pool))
 
 
+def test_pool_executor_runs_the_protocol_it_is_given(tmp_path):
+    """run_protocol(p, store, workers=2) must compute p, not what p's script builds: here the
+    script's quick version with one rule (a library user's natural call, without quick=True)."""
+    base = load_protocol(TINY)
+    protocol = dataclasses.replace(base.quick_version(), rules=base.rules[:1])  # 30 steps, record every 10, seed 0
+    frames = []
+    for workers in (1, 2):
+        with Store(tmp_path / f"w{workers}.sqlite") as store:
+            assert run_protocol(protocol, store, workers=workers, progress=False).done == 1
+            frames.append(tidy(store))
+    assert sorted(set(frames[0]["step"])) == [0, 10, 20, 30]
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+
+
 def test_adding_a_rule_does_not_change_the_other_rules_results(tmp_path, serial_store):
     full = load_protocol(TINY)
     without_fa = dataclasses.replace(full, rules=[r for r in full.rules if r.label != "feedback_alignment"])

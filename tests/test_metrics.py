@@ -72,6 +72,27 @@ def test_angle_between_matrices_and_lists_is_angle_of_flattened_vectors():
     )
 
 
+def test_grouped_angles_against_numpy():
+    # Groups of several tensors, one of them zero in `a`: it has no angle of its own but counts in `all`.
+    g = torch.Generator().manual_seed(3)
+    shapes = {"l1.w": (4, 3), "l1.b": (4,), "l2.w": (2, 4), "l3.w": (3, 3)}
+    a = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+    b = {k: torch.randn(s, generator=g) for k, s in shapes.items()}
+    a["l3.w"] = torch.zeros(3, 3)
+    groups = {"l1": ["l1.w", "l1.b"], "l2": ["l2.w"], "l3": ["l3.w"]}
+    out = grouped_angles(a, b, groups)
+    assert set(out) == {"l1", "l2", "all"}
+
+    def numpy_angle(keys):
+        va = np.concatenate([a[k].numpy().ravel() for k in keys]).astype(np.float64)
+        vb = np.concatenate([b[k].numpy().ravel() for k in keys]).astype(np.float64)
+        return math.degrees(math.acos(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb))))
+
+    assert out["l1"] == pytest.approx(numpy_angle(groups["l1"]), abs=1e-9)
+    assert out["l2"] == pytest.approx(numpy_angle(groups["l2"]), abs=1e-9)
+    assert out["all"] == pytest.approx(numpy_angle(list(shapes)), abs=1e-9)
+
+
 @pytest.mark.parametrize("theta", [1e-9, 3e-12, 1e-7, 1e-5])
 def test_tiny_angles_keep_relative_accuracy(theta):
     a = t(1, 0)

@@ -83,8 +83,9 @@ def test_backprop_on_plain_module_uses_autograd():
 # -- feedback alignment and DFA reduce to backprop with the right feedback --------------------
 
 
-def test_feedback_alignment_with_transposed_weights_is_backprop():
-    net = make_net((5, 7, 6, 8, 3), "tanh")
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+def test_feedback_alignment_with_transposed_weights_is_backprop(activation):
+    net = make_net((5, 7, 6, 8, 3), activation)
     batch = regression_batch(net)
     fa = setup_rule(FeedbackAlignment(), net)
     assert set(fa.B) == {"hidden2", "hidden3", "output"}
@@ -116,18 +117,21 @@ def test_dfa_is_fa_with_one_hidden_layer():
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_dfa_with_path_products_is_backprop_for_linear_nets(bias):
-    net = make_net((4, 6, 5, 3), "linear", bias=bias)
+@pytest.mark.parametrize("sizes", [(4, 6, 5, 3), (4, 6, 5, 7, 3)])
+def test_dfa_with_path_products_is_backprop_for_linear_nets(sizes, bias):
+    net = make_net(sizes, "linear", bias=bias)
     batch = regression_batch(net)
     dfa = setup_rule(DirectFeedbackAlignment(), net)
     targets = dfa.feedback_targets(net)
-    assert set(targets) == set(dfa.B) == {"hidden2", "output"}
-    w1, w2, w3 = (net.linear(n).weight.detach() for n in ("hidden1", "hidden2", "output"))
-    # Independent product of the forward path above each hidden layer.
-    torch.testing.assert_close(targets["hidden2"], (w3 @ w2).t(), rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(targets["output"], w3.t(), rtol=1e-12, atol=1e-14)
-    for name in dfa.B:
-        assert dfa.B[name].shape == targets[name].shape
+    names = net.layer_names
+    assert set(targets) == set(dfa.B) == set(names[1:])
+    # Independent product of the forward path above each hidden layer: W_L ... W_{l+1}.
+    for i in range(1, len(names)):
+        path = torch.eye(net.spec.sizes[-1], dtype=torch.float64)
+        for name in names[:i - 1:-1]:
+            path = path @ net.linear(name).weight.detach()
+        torch.testing.assert_close(targets[names[i]], path.t(), rtol=1e-12, atol=1e-14)
+        assert dfa.B[names[i]].shape == targets[names[i]].shape
     dfa.B = {k: v.clone() for k, v in targets.items()}
     assert_same_estimates(dfa.estimate(net, batch), autograd_gradient(net, batch))
 

@@ -28,7 +28,9 @@ TINY = DATA / "tiny_protocol.py"
 CSV_COLUMNS = "protocol,condition,rule,seed,step,metric,layer,value"
 
 
-def write_protocol(path: Path, name: str, rules: str, seeds: str, steps: int, record_every: int, metrics: str) -> Path:
+def write_protocol(
+    path: Path, name: str, rules: str, seeds: str, steps: int, record_every: int, metrics: str, lr: float = 1e-2
+) -> Path:
     path.write_text(
         f'''"""Test protocol {name}."""
 from bioplaus import Protocol, rules, tasks
@@ -41,7 +43,7 @@ protocol = Protocol(
     seeds={seeds},
     steps={steps},
     batch_size=20,
-    optimizer=("sgd", {{"lr": 1e-2}}),
+    optimizer=("sgd", {{"lr": {lr}}}),
     record_every={record_every},
     metrics={metrics},
 )
@@ -83,7 +85,7 @@ def done_count(path: Path) -> int:
 
 
 def test_killed_sweep_keeps_finished_runs_and_resumes_without_duplicates(tmp_path, capsys):
-    n_seeds, steps, every = 3, 1200, 300
+    n_seeds, steps, every = 2, 1000, 250
     script = write_protocol(
         tmp_path / "slow.py", "slow", '["backprop", "feedback_alignment"]', f"range({n_seeds})", steps, every,
         '["loss", "test_loss", "update_angle"]',
@@ -280,3 +282,22 @@ def test_quick_then_full_into_one_store_is_refused_unless_overwrite(tmp_path, ca
         for _, r in runs.iterrows():
             assert r["config_hash"] == config_hash(protocol.run_config(r["condition"], int(r["seed"])))
         assert store.metrics(protocol="tiny")["step"].max() == protocol.steps
+
+
+def test_a_diverging_backprop_reference_does_not_crash_the_sweep(tmp_path, capsys):
+    """Shallow learning is stable at lr 0.5 but the lockstep backprop reference blows up: the
+    learned-weight metrics become NaN. The sweep must still store every run (no NaN rows)."""
+    script = write_protocol(
+        tmp_path / "unstable.py", "unstable", '["shallow", "backprop"]', "range(1)", 30, 10,
+        '["loss", "weight_distance", "representation_cka"]', lr=0.5,
+    )
+    store_path = tmp_path / "s.sqlite"
+    assert run_cli(script, "--store", store_path) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    with Store(store_path, create=False) as store:
+        runs = store.runs("unstable").set_index("condition")
+        assert runs.loc["shallow", "status"] == "done"  # the rule itself never diverged
+        assert runs.loc["backprop", "status"] == "diverged"
+        m = store.metrics(protocol="unstable", metric="loss", condition="shallow")
+        assert sorted(m["step"]) == [0, 10, 20, 30]
+        assert np.isfinite(store.metrics(protocol="unstable")["value"]).all()

@@ -5,7 +5,9 @@ formula) in float64: it never returns NaN and keeps full relative accuracy for t
 angles, where ``acos`` of a cosine loses half the digits. Since
 ``|a^ - b^|^2 + |a^ + b^|^2 = 4``, only the smaller of the two is computed directly
 and the other follows without cancellation. An angle with a zero vector is
-undefined and returned as ``None`` (no metric row is written).
+undefined and returned as ``None`` (no metric row is written). Inputs are squared in
+float64 without rescaling, which is exact for any float32 data; float64 vectors with
+entries beyond about 1e+-150 would under- or overflow.
 """
 
 from __future__ import annotations

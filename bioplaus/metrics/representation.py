@@ -9,6 +9,8 @@ isotropic scaling of either.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -32,6 +34,7 @@ def linear_cka(x: Tensor, y: Tensor) -> float | None:
     else:
         cross = y.t().mm(x).square().sum()
         nx, ny = torch.linalg.norm(x.t().mm(x)), torch.linalg.norm(y.t().mm(y))
-    if nx == 0 or ny == 0:
+    if not (nx > 0 and ny > 0):  # also catches NaN
         return None
-    return float(cross / (nx * ny))
+    value = float(cross / (nx * ny))
+    return value if math.isfinite(value) else None

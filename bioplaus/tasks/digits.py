@@ -49,7 +49,8 @@ class Digits(Task):
         return {"task": self.name, "image": self.image}
 
     def instantiate(self, generator: torch.Generator, data_dir: str | None, device: str, batch_size: int) -> TaskInstance:
-        x_tr, y_tr, x_te, y_te = (torch.from_numpy(a).to(device) for a in digits_arrays())
+        # a copy per run: the cached arrays must never be shared with (and changed by) a run
+        x_tr, y_tr, x_te, y_te = (torch.tensor(a, device=device) for a in digits_arrays())
         if self.image:
             x_tr, x_te = x_tr.reshape(-1, 1, 8, 8), x_te.reshape(-1, 1, 8, 8)
         return TaskInstance(

@@ -20,7 +20,11 @@ def read_idx(path: str | Path) -> np.ndarray:
     """The array stored in an IDX file (optionally gzip-compressed, by a ``.gz`` suffix)."""
     path = Path(path)
     try:
-        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+        if path.suffix == ".gz":
+            with gzip.open(path) as f:
+                raw = f.read()
+        else:
+            raw = path.read_bytes()
     except (OSError, EOFError) as e:
         raise BioplausError(f"{path}: cannot read IDX file ({e}).") from e
     if len(raw) < 4:
