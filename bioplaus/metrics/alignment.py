@@ -21,46 +21,60 @@ import math
 import torch
 from torch import Tensor
 
-from bioplaus.metrics.angles import angle_deg, angle_from_combination, flat64, grouped_angles
+from bioplaus.metrics.angles import angle_from_combination, angles_by_group, grouped_angles
 
 
 class _LayerPair:
-    """Squared norms of combinations ``c1 G1 + c2 G2`` of two gradients of one layer."""
+    """One layer's rule estimate G1 and exact gradient G2, for angle computations.
 
-    def __init__(self, x: Tensor, bias: bool, d1: Tensor, d2: Tensor, g1: list[Tensor] | None):
+    ``combo(s)`` returns ``q = |G1/n1 + s G2/n2|^2`` and ``r = <G1/n1 + s G2/n2, G2/n2>``
+    (``n = |G|``) for ``s = -1`` (acute angles) or ``+1`` (obtuse ones). The
+    combination of the two updates is formed *before* any product with the inputs, so
+    two nearly equal updates cancel there, elementwise; everything runs in the data's
+    own precision (float32 deltas: angles resolved down to ~1e-7 rad, the precision of
+    the deltas themselves) and no large temporaries. ``|G1|`` comes from the
+    estimate the rule already formed; identical updates are recognised and give
+    exactly 0.
+    """
+
+    def __init__(self, x: Tensor, bias: bool, d1: Tensor | None, d2: Tensor, g1: list[Tensor] | None):
         batch, n_in = x.shape
-        n_out = d1.shape[1]
-        # Gram route: ~batch^2 n_in float32 MACs for K and 2 batch^2 n_out float64 MACs
-        # for K D; dense route: forms the second gradient, batch n_in n_out float32 MACs.
-        self.gram = g1 is None or batch * (n_in + 4 * n_out) < n_in * n_out
+        n_out = d2.shape[1]
+        # Gram route: ~batch^2 (n_in + 2 n_out) MACs (K, K D2, K combination); the dense
+        # route forms the reference gradient: batch n_in n_out MACs.
+        self.gram = batch * (n_in + 2 * n_out) < n_in * n_out
+        self.same = d1 is not None and (d1 is d2 or torch.equal(d1, d2))
+        self.d1, self.d2 = d1, d2
+        self.v1 = None if g1 is None else [t.detach().reshape(-1) for t in g1]
+        self.sq1 = 0.0 if self.v1 is None else sum(_dot(t, t) for t in self.v1)
+        xd = x.detach()
         if self.gram:
-            xd = x.detach()
-            # K in float32 is a fixed metric: its rounding cannot cancel; K D must be float64,
-            # since c1 K D1 + c2 K D2 cancels when the two updates nearly agree.
-            k = xd.mm(xd.t()).to(torch.float64)
+            self.k = xd.mm(xd.t())
             if bias:
-                k += 1.0
-            d = torch.cat([d1, d2], 1).to(torch.float64)
-            m = k.mm(d)
-            self.d1, self.d2 = d[:, :n_out], d[:, n_out:]
-            self.m1, self.m2 = m[:, :n_out], m[:, n_out:]
-            self.sq1 = float(torch.dot(self.d1.reshape(-1), self.m1.reshape(-1)))
-            self.sq2 = float(torch.dot(self.d2.reshape(-1), self.m2.reshape(-1)))
+                self.k += 1.0
+            self.sq2 = _dot(d2, self.k.mm(d2))
         else:
-            g2 = [d2.t().mm(x.detach())] + ([d2.sum(0)] if bias else [])
-            self.v1, self.v2 = flat64(g1), flat64(g2)
-            self.sq1 = float(torch.dot(self.v1, self.v1))
-            self.sq2 = float(torch.dot(self.v2, self.v2))
+            self.v2 = [t.reshape(-1) for t in [d2.t().mm(xd)] + ([d2.sum(0)] if bias else [])]
+            self.sq2 = sum(_dot(t, t) for t in self.v2)
 
-    def combo_sq(self, c1: float, c2: float) -> float:
-        """``|c1 G1 + c2 G2|^2``."""
-        r = c2 / c1
+    def combo(self, s: float) -> tuple[float, float]:
+        n1, n2 = math.sqrt(self.sq1), math.sqrt(self.sq2)
+        if self.same:  # the rule's update is the gradient (backprop itself): exactly 0 or 180 degrees apart
+            return (0.0, 0.0) if s < 0 else (4.0, 2.0)
         if self.gram:
-            u = torch.add(self.d1, self.d2, alpha=r).reshape(-1)
-            v = torch.add(self.m1, self.m2, alpha=r).reshape(-1)
-            return c1 * c1 * float(torch.dot(u, v))
-        u = torch.add(self.v1, self.v2, alpha=r)
-        return c1 * c1 * float(torch.dot(u, u))
+            delta = self.d1 / n1 + s * (self.d2 / n2)  # same rounding on both sides: equal updates cancel exactly
+            k_delta = self.k.mm(delta)
+            return _dot(delta, k_delta), _dot(k_delta, self.d2) / n2
+        q = r = 0.0
+        for t1, t2 in zip(self.v1, self.v2):
+            delta = t1 / n1 + s * (t2 / n2)
+            q, r = q + _dot(delta, delta), r + _dot(delta, t2) / n2
+        return q, r
+
+
+def _dot(a: Tensor, b: Tensor) -> float:
+    """``<a, b>`` of two same-shaped tensors, without temporaries."""
+    return float(torch.dot(a.reshape(-1), b.reshape(-1)))
 
 
 def update_angles_from_deltas(
@@ -76,27 +90,45 @@ def update_angles_from_deltas(
     ``deltas[l]`` and ``reference_deltas[l]`` are ``(batch, n_l)``; ``inputs[l]`` is
     ``(batch, n_{l-1})``, shared by both since rules do not change the forward pass.
     A layer with a ``None`` (zero) delta has no angle but counts in ``all``.
+
+    For ``all``, with ``N = |G|`` over all layers, ``alpha = n1/N1`` and
+    ``c = s (n2/N2 - alpha)`` per layer, ``G1/N1 + s G2/N2 = alpha u + c v`` with
+    ``u = G1/n1 + s G2/n2`` and ``v = G2/n2``, so
+    ``|.|^2 = sum_l alpha^2 q + 2 alpha c r + c^2`` reuses each layer's ``combo``.
     """
     out: dict[str, float] = {}
     pairs: dict[str, _LayerPair] = {}
-    sq_ref_only = 0.0
     for name, x, d, dref in zip(layer_names, inputs, deltas, reference_deltas):
-        if d is None:
-            sq_ref_only += _LayerPair(x, bias, dref, dref, None).sq1
-            continue
-        g1 = [estimate[f"layers.{name}.weight"]] + ([estimate[f"layers.{name}.bias"]] if bias else [])
-        pair = _LayerPair(x, bias, d, dref, g1)
-        pairs[name] = pair
-        if pair.sq1 > 0 and pair.sq2 > 0:
-            n1, n2 = math.sqrt(pair.sq1), math.sqrt(pair.sq2)
-            out[name] = angle_from_combination(lambda s, p=pair, n1=n1, n2=n2: p.combo_sq(1 / n1, s / n2))
+        g1 = None if d is None else [estimate[f"layers.{name}.weight"]] + ([estimate[f"layers.{name}.bias"]] if bias else [])
+        pairs[name] = _LayerPair(x, bias, d, dref, g1)
+    combos: dict[tuple[str, float], tuple[float, float]] = {}
+
+    def combo(name: str, s: float) -> tuple[float, float]:
+        if (name, s) not in combos:
+            combos[(name, s)] = pairs[name].combo(s)
+        return combos[(name, s)]
+
+    for name, p in pairs.items():
+        if p.sq1 > 0 and p.sq2 > 0:
+            out[name] = angle_from_combination(lambda s, name=name: combo(name, s)[0])
     total1 = sum(p.sq1 for p in pairs.values())
-    total2 = sum(p.sq2 for p in pairs.values()) + sq_ref_only
+    total2 = sum(p.sq2 for p in pairs.values())
     if total1 > 0 and total2 > 0:
-        n1, n2 = math.sqrt(total1), math.sqrt(total2)
-        # Layers without credit contribute |0 + s G_ref/n2|^2 = sq_ref/n2^2 to either combination.
-        rest = sq_ref_only / total2
-        out["all"] = angle_from_combination(lambda s: sum(p.combo_sq(1 / n1, s / n2) for p in pairs.values()) + rest)
+        big1, big2 = math.sqrt(total1), math.sqrt(total2)
+
+        def combo_all(s: float) -> float:
+            acc = 0.0
+            for name, p in pairs.items():
+                alpha, beta = math.sqrt(p.sq1) / big1, math.sqrt(p.sq2) / big2
+                if alpha == 0 or beta == 0:  # a layer without credit, or without gradient
+                    acc += alpha * alpha + beta * beta
+                    continue
+                q, r = combo(name, s)
+                c = s * (beta - alpha)
+                acc += alpha * alpha * q + 2 * alpha * c * r + c * c
+            return acc
+
+        out["all"] = angle_from_combination(combo_all)
     return out
 
 
@@ -106,20 +138,19 @@ def update_angles(estimate: dict[str, Tensor], reference: dict[str, Tensor], gro
 
 
 def feedback_alignment_metrics(feedback: dict[str, Tensor], targets: dict[str, Tensor]) -> list[tuple[str, str, float]]:
-    """``(metric, layer, value)`` rows of ``weight_angle``, ``norm_ratio`` and ``sign_concordance``."""
-    rows: list[tuple[str, str, float]] = []
+    """``(metric, layer, value)`` rows of ``weight_angle``, ``norm_ratio`` and ``sign_concordance``, per layer and ``all``."""
     if not feedback:
-        return rows
+        return []
     layers = list(feedback)
-    for name in layers + ["all"]:
-        keys = layers if name == "all" else [name]
-        b = flat64(feedback[k] for k in keys)
-        w = flat64(targets[k] for k in keys)
-        theta = angle_deg(b, w)
-        if theta is not None:
-            rows.append(("weight_angle", name, theta))
-        nw = float(torch.linalg.vector_norm(w))
-        if nw > 0:
-            rows.append(("norm_ratio", name, float(torch.linalg.vector_norm(b)) / nw))
-        rows.append(("sign_concordance", name, float((torch.sign(b) == torch.sign(w)).to(torch.float64).mean())))
+    rows = [("weight_angle", g, v) for g, v in angles_by_group({k: [feedback[k]] for k in layers}, {k: [targets[k]] for k in layers}).items()]
+    sq_b = {k: float(feedback[k].to(torch.float64).square().sum()) for k in layers}
+    sq_w = {k: float(targets[k].to(torch.float64).square().sum()) for k in layers}
+    same = {k: int((torch.sign(feedback[k]) == torch.sign(targets[k])).sum()) for k in layers}
+    size = {k: feedback[k].numel() for k in layers}
+    for d in (sq_b, sq_w, same, size):
+        d["all"] = sum(d.values())
+    for k in [*layers, "all"]:
+        if sq_w[k] > 0:
+            rows.append(("norm_ratio", k, math.sqrt(sq_b[k] / sq_w[k])))
+        rows.append(("sign_concordance", k, same[k] / size[k]))
     return rows

@@ -59,7 +59,7 @@ def angles_by_group(a: dict[str, list[Tensor]], b: dict[str, list[Tensor]]) -> d
 
         def combo_sq(s: float) -> float:
             return sum(
-                float(torch.add(x, y, alpha=s * na / nb).square().sum()) / (na * na)
+                float((x / na + s * (y / nb)).square().sum())
                 for g in groups for x, y in zip(a64[g], b64[g])
             )
 
