@@ -1,5 +1,12 @@
 """Model specs: find ``models/NAME.toml``, validate it, and build the network it describes.
 
+A spec file names its ``kind`` (default ``feedforward``). Each kind is a
+:class:`ModelKind` defined beside its model code and listed in :data:`KINDS` as
+``"module:attribute"``, imported only when a spec of that kind is used (so a rate
+protocol never imports Brian2). A kind says how to validate a spec, how to build the
+model, whether the model fits a task, and, for models that the rate trainer cannot
+run (spiking networks), how to run one (condition, seed) itself.
+
 ``load("mlp_digits")`` looks for ``mlp_digits.toml`` in, in order: the directories
 listed in ``$BIOPLAUS_MODELS`` (``os.pathsep``-separated), ``./models`` and the
 ``models/`` folder of the bioplaus source tree. A path ending in ``.toml`` is read
@@ -8,17 +15,61 @@ directly.
 
 from __future__ import annotations
 
+import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.rate.feedforward import FeedforwardNet
-from bioplaus.rate.spec import FeedforwardSpec, feedforward_spec_from_dict, load_toml
 
-MODEL_KINDS = ("feedforward",)
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """What bioplaus needs to know about one kind of model.
+
+    Attributes:
+        name: the ``kind`` written in spec files.
+        spec_type: the (frozen dataclass) spec type; it has ``name``, ``kind``,
+            ``description`` and ``to_dict()``.
+        from_dict: ``(table, source, default_name) -> spec``; validates a parsed TOML table
+            and raises :class:`BioplausError` naming ``source``, the field and the allowed values.
+        build: ``(spec, generator) -> model``.
+        check_task: ``(spec, task) -> message or None``; a message says why they do not fit.
+        run: ``(protocol, condition, seed, device, data_dir, progress) -> RunResult`` for models
+            that :mod:`bioplaus.train`'s rate trainer does not run; ``None`` to use it.
+    """
+
+    name: str
+    spec_type: type
+    from_dict: Callable[[dict[str, Any], str, str], Any]
+    build: Callable[[Any, torch.Generator | None], Any]
+    check_task: Callable[[Any, Any], str | None] | None = None
+    run: Callable[..., Any] | None = None
+
+
+# kind -> "module:attribute" of its ModelKind.
+KINDS: dict[str, str] = {
+    "feedforward": "bioplaus.rate.feedforward:KIND",
+}
+
+
+def kind(name: str) -> ModelKind:
+    """The :class:`ModelKind` called ``name``."""
+    if name not in KINDS:
+        raise BioplausError(f"unknown model kind {name!r}; allowed values are {allowed(KINDS)}.")
+    module, attr = KINDS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def is_spec(obj: Any) -> bool:
+    """Whether ``obj`` is a validated spec of a known kind."""
+    k = getattr(obj, "kind", None)
+    return isinstance(k, str) and k in KINDS and isinstance(obj, kind(k).spec_type)
 
 
 def search_path() -> list[Path]:
@@ -60,16 +111,29 @@ def find(name_or_path: str | os.PathLike) -> Path:
     return specs[text]
 
 
-def load(name_or_path: str | os.PathLike) -> FeedforwardSpec:
+def load(name_or_path: str | os.PathLike) -> Any:
     """Read and validate a model spec; errors name the file, the field and the allowed values."""
     path = find(name_or_path)
     data = load_toml(path)
-    kind = data.get("kind", "feedforward")
-    if kind not in MODEL_KINDS:
-        raise BioplausError(f"{path}: field 'kind' is {kind!r}; allowed values are {allowed(MODEL_KINDS)}.")
-    return feedforward_spec_from_dict(data, source=str(path), default_name=path.stem)
+    name = data.get("kind", "feedforward")
+    if name not in KINDS:
+        raise BioplausError(f"{path}: field 'kind' is {name!r}; allowed values are {allowed(KINDS)}.")
+    return kind(name).from_dict(data, str(path), path.stem)
 
 
-def build(spec: FeedforwardSpec, generator: torch.Generator | None = None) -> FeedforwardNet:
+def build(spec: Any, generator: torch.Generator | None = None) -> Any:
     """Instantiate the network a spec describes, initialised from ``generator``."""
-    return FeedforwardNet(spec, generator)
+    return kind(spec.kind).build(spec, generator)
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning syntax errors into a :class:`BioplausError` naming the file."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise BioplausError(f"{path}: not valid TOML: {e}.") from e
+    except OSError as e:
+        raise BioplausError(f"{path}: cannot read the model spec: {e.strerror}.") from e

@@ -20,7 +20,6 @@ from typing import Any
 from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Rule, get as get_rule
 from bioplaus.tasks import Task
 
@@ -80,7 +79,7 @@ class Protocol:
 
     name: str
     task: Task
-    model: FeedforwardSpec | str
+    model: Any
     rules: list[Rule | str]
     seeds: list[int] | range = range(3)
     steps: int = 1000
@@ -104,13 +103,12 @@ class Protocol:
             raise BioplausError(f"protocol field 'task' must be a bioplaus.tasks.Task (e.g. tasks.Digits()); got {self.task!r}.")
         if isinstance(self.model, str):
             self.model = model_specs.load(self.model)
-        if not isinstance(self.model, FeedforwardSpec):
+        if not model_specs.is_spec(self.model):
             raise BioplausError(f"protocol field 'model' must be a model spec or the name of one in models/; got {self.model!r}.")
-        if self.model.sizes[0] != self.task.n_in or self.model.sizes[-1] != self.task.n_out:
-            raise BioplausError(
-                f"protocol field 'model': model '{self.model.name}' maps {self.model.sizes[0]} -> {self.model.sizes[-1]} "
-                f"units but task '{self.task.name}' has {self.task.n_in} inputs and {self.task.n_out} outputs."
-            )
+        check = model_specs.kind(self.model.kind).check_task
+        problem = check(self.model, self.task) if check is not None else None
+        if problem:
+            raise BioplausError(f"protocol field 'model': {problem}")
         if not self.rules:
             raise BioplausError("protocol field 'rules' is empty; give at least one rule, e.g. rules.Backprop().")
         self.rules = [get_rule(r) if isinstance(r, str) else r for r in self.rules]

@@ -166,13 +166,16 @@ def train_run(
     t0 = time.perf_counter()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(protocol.threads)
+    run = models.kind(protocol.model.kind).run or _train
     try:
-        return _train(protocol, condition, seed, device, data_dir, progress, t0)
+        result = run(protocol, condition, seed, device, data_dir, progress)
     finally:
         torch.set_num_threads(threads_before)
+    result.duration_s = time.perf_counter() - t0
+    return result
 
 
-def _train(protocol, condition, seed, device, data_dir, progress, t0) -> RunResult:
+def _train(protocol, condition, seed, device, data_dir, progress) -> RunResult:
     root = protocol.root_seed
     task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
     model = models.build(protocol.model, generator(root, seed, "init")).to(device)
@@ -198,5 +201,4 @@ def _train(protocol, condition, seed, device, data_dir, progress, t0) -> RunResu
     if trainer.reference is not None:
         arrays.update({f"reference/{k}": v.cpu().numpy() for k, v in params_of(trainer.reference).items()})
     result.arrays = arrays
-    result.duration_s = time.perf_counter() - t0
     return result

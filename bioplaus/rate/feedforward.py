@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.spec import FeedforwardSpec
+from bioplaus.models import ModelKind
+from bioplaus.rate.spec import FeedforwardSpec, feedforward_spec_from_dict
 
 
 def activate(name: str, a: Tensor) -> Tensor:
@@ -160,3 +161,19 @@ class FeedforwardNet(nn.Module):
             loss=loss_fn(h, target),
             has_bias=self.spec.bias,
         )
+
+
+def _check_task(spec: FeedforwardSpec, task) -> str | None:
+    if spec.sizes[0] != task.n_in or spec.sizes[-1] != task.n_out:
+        return (f"model '{spec.name}' maps {spec.sizes[0]} -> {spec.sizes[-1]} units but task "
+                f"'{task.name}' has {task.n_in} inputs and {task.n_out} outputs.")
+    return None
+
+
+KIND = ModelKind(
+    name="feedforward",
+    spec_type=FeedforwardSpec,
+    from_dict=feedforward_spec_from_dict,
+    build=lambda spec, generator: FeedforwardNet(spec, generator),
+    check_task=_check_task,
+)

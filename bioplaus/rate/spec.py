@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
@@ -126,16 +125,3 @@ def feedforward_spec_from_dict(data: dict[str, Any], source: str, default_name: 
         layer_names=tuple(names),
         description=data.get("description", ""),
     )
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into a :class:`BioplausError` naming the file."""
-    import tomllib
-
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise BioplausError(f"{path}: not valid TOML: {e}.") from e
-    except OSError as e:
-        raise BioplausError(f"{path}: cannot read the model spec: {e.strerror}.") from e
