@@ -11,7 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from bioplaus.errors import BioplausError
+from bioplaus.errors import BioplausError, allowed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list shipped protocols, figures, models and rules")
 
     b = sub.add_parser("bench", help="measure training throughput and metric overhead")
+    b.add_argument("suites", nargs="*", metavar="SUITE", help="benchmark suites to run (default: all): " + ", ".join(_bench_suites()))
     b.add_argument("--repeats", type=_positive_int, default=7, help="interleaved repetitions (default 7)")
     b.add_argument("--steps", type=_positive_int, default=60, help="training steps per measurement (default 60)")
     b.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
@@ -202,10 +203,19 @@ def cmd_list(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
-    from bioplaus.bench import main as bench_main
+def _bench_suites() -> list[str]:
+    from bioplaus.bench import SUITES
 
-    return bench_main(repeats=args.repeats, steps=args.steps, threads=args.threads)
+    return list(SUITES)
+
+
+def cmd_bench(args) -> int:
+    from bioplaus import bench
+
+    unknown = [s for s in args.suites if s not in bench.SUITES]
+    if unknown:
+        raise BioplausError(f"bench: unknown suite(s) {unknown}; allowed values are {allowed(bench.SUITES)}.")
+    return bench.run(args.suites, repeats=args.repeats, steps=args.steps, threads=args.threads)
 
 
 def main(argv: list[str] | None = None) -> int:

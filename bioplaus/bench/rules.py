@@ -1,4 +1,4 @@
-"""``bioplaus bench``: training throughput of the rules and the cost of recording metrics.
+"""``bioplaus bench rules``: training throughput of the rules and the cost of recording metrics.
 
 Measured on a 784-1000-10 tanh network, batch 100, random inputs and labels, SGD,
 with the same :class:`bioplaus.train.Trainer` step that runs use. Variants are
@@ -9,10 +9,7 @@ cancel; the table gives the median ratio over repetitions and its range.
 
 from __future__ import annotations
 
-import datetime
-import platform
 import statistics
-import time
 
 import torch
 from torch import nn
@@ -24,6 +21,7 @@ from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance, cross_entropy
 from bioplaus.rules.base import Batch
 from bioplaus.train import Trainer
+from bioplaus.bench.timing import interleaved, machine, ratio_stats
 
 SPEC = FeedforwardSpec(name="bench_784_1000_10", sizes=(784, 1000, 10), activations=("tanh", "linear"), init="xavier_uniform")
 BATCH = 100
@@ -89,38 +87,12 @@ def measure(repeats: int = 7, steps: int = 60, threads: int = 1) -> dict[str, li
     fns = {}
     for label, rule, metrics, every in VARIANTS:
         fns[label] = _plain_torch_step_fn(batches) if rule is None else _trainer_step_fn(batches, rule, metrics, every)
-        for i in range(10):  # warm-up
-            fns[label](i)
-    times: dict[str, list[float]] = {label: [] for label in fns}
-    labels = list(fns)
-    for r in range(repeats):
-        order = labels[r % len(labels):] + labels[: r % len(labels)]
-        for label in order:
-            fn = fns[label]
-            t0 = time.perf_counter()
-            for i in range(steps):
-                fn(i)
-            times[label].append(time.perf_counter() - t0)
-    return times
-
-
-def _ratio_stats(num: list[float], den: list[float]) -> tuple[float, float, float]:
-    ratios = [a / b for a, b in zip(num, den)]
-    return statistics.median(ratios), min(ratios), max(ratios)
+    return interleaved(fns, repeats, steps)
 
 
 def report(times: dict[str, list[float]], steps: int, threads: int) -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     lines = [
-        f"Machine: {cpu}, {platform.system()} {platform.machine()}, torch {torch.__version__}, {threads} thread(s); "
-        f"{datetime.date.today().isoformat()}. Network 784-1000-10 tanh, batch {BATCH}, SGD; "
+        f"{machine(threads)}. Network 784-1000-10 tanh, batch {BATCH}, SGD; "
         f"{len(next(iter(times.values())))} interleaved repetitions of {steps} steps.",
         "",
         "| variant | samples/s (median) | ratio | range | ratio against |",
@@ -139,10 +111,10 @@ def report(times: dict[str, list[float]], steps: int, threads: int) -> str:
             continue
         # a throughput ratio for rules; a time ratio (cost) for metric variants
         if " + " in label:
-            med, lo, hi = _ratio_stats(times[label], times[base])
+            med, lo, hi = ratio_stats(times[label], times[base])
             lines.append(f"| {label} | {sps:,.0f} | {med:.3f} × time | {lo:.3f}–{hi:.3f} | {base} |")
         else:
-            med, lo, hi = _ratio_stats(times[base], times[label])
+            med, lo, hi = ratio_stats(times[base], times[label])
             lines.append(f"| {label} | {sps:,.0f} | {med:.3f} × throughput | {lo:.3f}–{hi:.3f} | {base} |")
     return "\n".join(lines)
 
