@@ -17,6 +17,7 @@ from bioplaus.metrics import (
     linear_cka,
     update_angles_from_deltas,
 )
+from bioplaus import metrics as M
 from bioplaus.metrics.alignment import _LayerPair
 from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Backprop, Batch, DirectFeedbackAlignment, FeedbackAlignment, Shallow
@@ -438,3 +439,29 @@ def test_feedback_alignment_run_learns_to_align(linear_teacher_runs):
     # The rule moves the hidden weights differently from backprop.
     assert series(fa, "weight_distance", "hidden1")[400] > 0.0
     assert fa.arrays["feedback/output"].shape == (20, 10)
+
+
+# -- estimator statistics ------------------------------------------------------------------------
+
+def test_estimator_statistics_match_numpy_and_fall_with_m():
+    g = torch.tensor([3.0, -1.0, 2.0], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(5)
+    noise = torch.randn((4000, 3), generator=gen, dtype=torch.float64)
+    est = g + 2.0 * noise  # unbiased, covariance 4 I: tr Cov / |g|^2 = 12 / 14
+    x = est.numpy()
+    var_np = np.trace(np.cov(x[:50].T, ddof=1)) / float((g * g).sum())
+    assert M.estimate_variance(est[:50], g) == pytest.approx(var_np, rel=1e-12)
+    assert M.estimate_variance(est, g) == pytest.approx(12 / 14, rel=0.1)
+    mean = x[:50].mean(0)
+    cos = mean @ g.numpy() / np.linalg.norm(mean) / np.linalg.norm(g.numpy())
+    assert M.estimate_bias_angle(est[:50], g) == pytest.approx(np.degrees(np.arccos(cos)), abs=1e-6)
+    rows = M.estimator_curve(list(est), g, [1, 10, 4000])
+    bias = {m: v for m, name, v in rows if name == "estimate_bias_angle"}
+    assert bias[4000] < bias[10] and bias[4000] < 3.0
+    assert [m for m, name, _ in rows if name == "estimate_variance"] == [10, 4000]
+    # a biased estimator's angle levels off at the bias's angle
+    biased = est + torch.tensor([0.0, 0.0, 3.0], dtype=torch.float64)
+    expected = M.angle_deg(g + torch.tensor([0.0, 0.0, 3.0], dtype=torch.float64), g)
+    assert M.estimate_bias_angle(biased, g) == pytest.approx(expected, abs=2.0)
+    with pytest.raises(ValueError):
+        M.estimate_variance(est[:1], g)

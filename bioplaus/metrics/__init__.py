@@ -2,6 +2,7 @@
 
 from bioplaus.metrics.alignment import feedback_alignment_metrics, update_angles, update_angles_from_deltas
 from bioplaus.metrics.angles import angle_deg, grouped_angles
+from bioplaus.metrics.estimator import estimate_bias_angle, estimate_variance, estimator_curve
 from bioplaus.metrics.learned_weights import learned_weight_metrics
 from bioplaus.metrics.representation import linear_cka
 
@@ -17,15 +18,22 @@ METRICS = (
     "weight_change_angle",
     "weight_distance",
     "representation_cka",
+    "estimate_bias_angle",
+    "estimate_variance",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")
+ESTIMATOR_METRICS = ("estimate_bias_angle", "estimate_variance")
 
 __all__ = [
+    "ESTIMATOR_METRICS",
     "FEEDBACK_METRICS",
     "LEARNED_WEIGHT_METRICS",
     "METRICS",
     "angle_deg",
+    "estimate_bias_angle",
+    "estimate_variance",
+    "estimator_curve",
     "feedback_alignment_metrics",
     "grouped_angles",
     "learned_weight_metrics",
