@@ -25,6 +25,7 @@ from bioplaus import metrics as M
 from bioplaus import models
 from bioplaus.protocol import Protocol
 from bioplaus.rules import Backprop, LayeredRule, Rule
+from bioplaus.rules.backprop import chain_rule_deltas
 from bioplaus.rules.base import Batch, gradients_from_deltas, layer_of
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance
@@ -76,7 +77,7 @@ def estimate_step(rule: Rule, model: nn.Module, batch: Batch, want_reference: bo
         estimate = gradients_from_deltas(model, fp, deltas)
         angles = None
         if want_reference:
-            ref = deltas if isinstance(rule, Backprop) else Backprop().deltas(model, fp)
+            ref = deltas if isinstance(rule, Backprop) else chain_rule_deltas(model, fp)
             angles = M.update_angles_from_deltas(fp.layer_names, fp.inputs, deltas, ref, estimate, fp.has_bias)
         return estimate, float(fp.loss.detach()), angles
     estimate = rule.estimate(model, batch)

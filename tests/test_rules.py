@@ -62,6 +62,20 @@ def test_backprop_equals_autograd(activation, bias):
     assert_same_estimates(est, autograd_gradient(net, batch))
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+def test_chain_rule_reference_deltas_equal_autograd_deltas(activation):
+    from bioplaus.rules.backprop import chain_rule_deltas
+
+    net = make_net((5, 8, 6, 7, 3), activation)
+    batch = regression_batch(net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    setup_rule(FeedbackAlignment(), net).deltas(net, fp)  # fills the pass's cache, as a rule does before the metrics
+    mine, exact = chain_rule_deltas(net, fp), Backprop().deltas(net, fp)
+    assert len(mine) == len(exact) == 4
+    for a, b in zip(mine, exact):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
 def test_backprop_equals_autograd_float32_cross_entropy():
     net = make_net((6, 9, 4), "tanh", dtype=torch.float32)
     g = torch.Generator().manual_seed(5)

@@ -9,7 +9,7 @@ pre-activation so that a rule can assign credit to them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +51,8 @@ class ForwardPass:
     ``inputs[l]`` is the input of weight layer ``l``, shape ``(batch, n_{l-1})``;
     ``pre[l]`` its pre-activation and ``post[l]`` its output, shape ``(batch, n_l)``.
     ``loss`` is the task loss of ``post[-1]`` (a scalar in the autograd graph of ``pre``).
+    ``cache`` holds what rules and metrics derive from the pass (the output delta, the
+    slopes ``f'(a_l)``), so that a rule and its backprop reference compute them once.
     """
 
     layer_names: list[str]
@@ -60,6 +62,7 @@ class ForwardPass:
     post: list[Tensor]
     loss: Tensor
     has_bias: bool
+    cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def output(self) -> Tensor:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.feedforward import ForwardPass
+from bioplaus.rate.feedforward import ForwardPass, activation_slope
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,19 @@ class LayeredRule(Rule):
 
 
 def output_delta(fp: ForwardPass) -> Tensor:
-    """dLoss/da_L at the output layer's pre-activation, by autograd through the loss only."""
-    (d,) = torch.autograd.grad(fp.loss, fp.pre[-1], retain_graph=True)
-    return d
+    """dLoss/da_L at the output layer's pre-activation, by autograd through the loss only (cached on ``fp``)."""
+    if "output_delta" not in fp.cache:
+        (fp.cache["output_delta"],) = torch.autograd.grad(fp.loss, fp.pre[-1], retain_graph=True)
+    return fp.cache["output_delta"]
+
+
+def hidden_slopes(fp: ForwardPass) -> list[Tensor]:
+    """``f'(a_l)`` of every hidden layer, ``(batch, n_l)`` each, without gradients (cached on ``fp``)."""
+    if "hidden_slopes" not in fp.cache:
+        fp.cache["hidden_slopes"] = [
+            activation_slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])
+        ]
+    return fp.cache["hidden_slopes"]
 
 
 def gradients_from_deltas(model: nn.Module, fp: ForwardPass, deltas: list[Tensor | None]) -> dict[str, Tensor]:

@@ -14,8 +14,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.feedforward import ForwardPass, activation_slope
-from bioplaus.rules.base import LayeredRule, output_delta, uniform_matrix
+from bioplaus.rate.feedforward import ForwardPass
+from bioplaus.rules.base import LayeredRule, hidden_slopes, output_delta, uniform_matrix
 
 
 def direct_feedback_deltas(error: Tensor, feedback: list[Tensor], slopes: list[Tensor]) -> list[Tensor]:
@@ -55,7 +55,7 @@ class DirectFeedbackAlignment(LayeredRule):
             self.B[upper] = uniform_matrix((n_l, n_top), bound, generator, w)
 
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
-        slopes = [activation_slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])]
+        slopes = hidden_slopes(fp)
         return direct_feedback_deltas(output_delta(fp), [self.B[n] for n in fp.layer_names[1:]], slopes)
 
     def feedback(self) -> dict[str, Tensor]:

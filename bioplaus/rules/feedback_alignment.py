@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.feedforward import ForwardPass, activation_slope
-from bioplaus.rules.base import LayeredRule, glorot_bound, output_delta, uniform_matrix
+from bioplaus.rate.feedforward import ForwardPass
+from bioplaus.rules.base import LayeredRule, glorot_bound, hidden_slopes, output_delta, uniform_matrix
 
 
 def feedback_alignment_deltas(
@@ -56,7 +56,7 @@ class FeedbackAlignment(LayeredRule):
             self.B[name] = uniform_matrix((n_in, n_out), bound, generator, w)
 
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
-        slopes = [activation_slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])]
+        slopes = hidden_slopes(fp)
         return feedback_alignment_deltas(output_delta(fp), [self.B[n] for n in fp.layer_names[1:]], slopes)
 
     def feedback(self) -> dict[str, Tensor]:
