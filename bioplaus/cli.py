@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("protocol", help="path to a protocol script, e.g. protocols/lillicrap2016_linear.py")
     r.add_argument("--quick", action="store_true", help="the protocol's quick version (under a minute)")
     r.add_argument("--store", help=store_help)
-    r.add_argument("--workers", type=_positive_int, default=1, help="parallel worker processes (default 1: run in this process)")
+    r.add_argument("--workers", type=_positive_int, default=1, help="parallel workers (default 1: run in this process)")
+    r.add_argument("--executor", choices=["serial", "pool", "ray"], default=None,
+                   help="how runs are executed: serial (default for 1 worker), pool of processes (default for more), ray")
+    r.add_argument("--address", metavar="HOST:PORT", help="with --executor ray: join this Ray cluster instead of starting a local one")
     r.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
     r.add_argument("--data-dir", help="folder with data files (MNIST IDX files)")
     r.add_argument("--overwrite", action="store_true", help="replace finished runs made with a different configuration")
@@ -113,9 +116,12 @@ def cmd_run(args) -> int:
     report = run_protocol(
         protocol, store, workers=args.workers, device=args.device, data_dir=args.data_dir,
         quick=args.quick, overwrite=args.overwrite, progress=not args.no_progress,
+        executor=args.executor, address=args.address,
     )
+    others = f", {report.by_others} computed by another sweep" if report.by_others else ""
+    retried = f"; {report.retried} failure(s) retried once" if report.retried else ""
     print(f"{protocol.name}: {report.ran} run(s) computed ({report.done} done, {report.diverged} diverged, "
-          f"{report.failed} failed), {report.skipped} already in the store.")
+          f"{report.failed} failed), {report.skipped} already in the store{others}{retried}.")
     print()
     print(summary_table(store, protocol.name, protocol.summary, [r.label for r in protocol.rules]))
     for line in target_lines(store, protocol):

@@ -10,7 +10,15 @@ Arrays (initial and final weights, feedback matrices) go to
 ``<store>.arrays/<run id>.npz`` and are read with ``allow_pickle=False``. A run's
 metrics and its final status are written in one transaction, so a killed sweep
 leaves finished runs intact, and a re-run skips them. The schema version is
-``PRAGMA user_version``.
+``PRAGMA user_version``; older stores are migrated when opened.
+
+Several processes may run sweeps into one store at once. A run is *claimed* before it
+is computed (:meth:`Store.claim_run`, one ``BEGIN IMMEDIATE`` transaction): the row
+records its ``owner`` (``host:pid:token``) and a ``heartbeat`` that the owner renews
+(:class:`Heartbeat`). A claim is left alone while its owner lives; it is taken over
+when its heartbeat is older than the lease, or at once when the owner was a process
+on this host that no longer exists (a SIGKILLed sweep). Only the owner of a claim can
+finish it (:meth:`Store.finish_run`), so a run is never stored twice.
 """
 
 from __future__ import annotations
@@ -19,8 +27,11 @@ import json
 import math
 import os
 import platform
+import socket
 import sqlite3
+import threading
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,7 +41,8 @@ import pandas as pd
 
 from bioplaus.errors import BioplausError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+LEASE_S = 60.0  # a claim whose heartbeat is older than this is taken over
 DEFAULT_STORE = Path("bioplaus-results") / "bioplaus.sqlite"
 STATUSES = ("running", "done", "diverged", "failed")
 FINISHED = ("done", "diverged")
@@ -51,6 +63,9 @@ CREATE TABLE runs (
     started_at REAL,
     finished_at REAL,
     duration_s REAL,
+    owner TEXT,
+    heartbeat REAL,
+    attempts INTEGER NOT NULL DEFAULT 1,
     UNIQUE (protocol, condition, seed)
 );
 CREATE TABLE metrics (
@@ -63,6 +78,41 @@ CREATE TABLE metrics (
 );
 CREATE INDEX metrics_by_run ON metrics (run_id, metric, layer);
 """
+
+
+# Schema version -> statements that bring a store of the previous version up to it.
+_MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        "ALTER TABLE runs ADD COLUMN owner TEXT",
+        "ALTER TABLE runs ADD COLUMN heartbeat REAL",
+        "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1",
+    ],
+}
+
+
+def new_owner() -> str:
+    """A claim owner id for this process: ``host:pid:token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_alive(owner: str | None, heartbeat: float | None, now: float, lease_s: float = LEASE_S) -> bool:
+    """Whether a claim's owner may still be working on it.
+
+    No owner (a store written before claims, or a hand-made row) or a heartbeat older
+    than ``lease_s`` means no; so does an owner process on this host that has exited.
+    """
+    if not owner or heartbeat is None or now - heartbeat > lease_s:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host == socket.gethostname() and pid_text.isdigit():
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # exists, owned by another user
+            return True
+    return True
 
 
 def default_store_path() -> Path:
@@ -128,13 +178,24 @@ class Store:
                 f"{self.path}: store schema version {version} was written by a newer bioplaus; this version reads schema "
                 f"{SCHEMA_VERSION}. Upgrade bioplaus to read it."
             )
-        elif version < SCHEMA_VERSION or not {"runs", "metrics"} <= tables:
+        elif version < 1 or not {"runs", "metrics"} <= tables:
             raise BioplausError(
                 f"{self.path}: not a bioplaus store (schema version {version}, tables {sorted(tables) or 'none'}; "
-                f"expected schema {SCHEMA_VERSION} with tables 'runs' and 'metrics')."
+                f"expected schema 1 to {SCHEMA_VERSION} with tables 'runs' and 'metrics')."
             )
+        elif version < SCHEMA_VERSION:
+            self._migrate(version)
         self.conn.execute("PRAGMA foreign_keys = ON")
         self.conn.execute("PRAGMA journal_mode=WAL")
+
+    def _migrate(self, version: int) -> None:
+        """Bring a store of an older schema up to :data:`SCHEMA_VERSION`, in one transaction."""
+        with self.transaction():
+            found = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            for v in range(found + 1, SCHEMA_VERSION + 1):  # another process may have migrated meanwhile
+                for statement in _MIGRATIONS[v]:
+                    self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
@@ -184,23 +245,61 @@ class Store:
         return len(ids)
 
     def start_run(self, protocol: str, condition: str, rule: str, seed: int, config: dict[str, Any], config_hash: str) -> int:
-        """Insert a ``running`` row (replacing an unfinished one) and return its id."""
+        """Insert a ``running`` row without an owner (replacing an unfinished one) and return its id."""
+        outcome, run_id = self.claim_run(protocol, condition, rule, seed, config, config_hash, owner=None)
+        if outcome != "claimed":
+            raise RuntimeError(f"run {protocol}/{condition}/seed {seed} is {outcome}")
+        return run_id
+
+    def claim_run(
+        self,
+        protocol: str,
+        condition: str,
+        rule: str,
+        seed: int,
+        config: dict[str, Any],
+        config_hash: str,
+        owner: str | None,
+        lease_s: float = LEASE_S,
+    ) -> tuple[str, int | None]:
+        """Atomically claim a run for ``owner``: ``("claimed", run id)``, ``("finished", id)`` or ``("held", id)``.
+
+        An unfinished row (``failed``, or ``running`` under an owner that is gone, see
+        :func:`owner_is_alive`) is replaced by a new ``running`` row with a new id and
+        ``attempts`` one higher; a row held by a live owner, or a finished one, is left alone.
+        """
+        now = time.time()
+        stale_id = None
         with self.transaction():
             old = self.conn.execute(
-                "SELECT id, status FROM runs WHERE protocol=? AND condition=? AND seed=?", (protocol, condition, seed)
+                "SELECT id, status, owner, heartbeat, attempts FROM runs WHERE protocol=? AND condition=? AND seed=?",
+                (protocol, condition, seed),
             ).fetchone()
+            attempts = 1
             if old is not None:
-                if old[1] in FINISHED:
-                    raise RuntimeError(f"run {protocol}/{condition}/seed {seed} is already finished")
-                self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (old[0],))
-                self.conn.execute("DELETE FROM runs WHERE id = ?", (old[0],))
-                (self.arrays_dir / f"{old[0]}.npz").unlink(missing_ok=True)
+                old_id, status, old_owner, heartbeat, old_attempts = old
+                if status in FINISHED:
+                    return "finished", old_id
+                if status == "running" and old_owner != owner and owner_is_alive(old_owner, heartbeat, now, lease_s):
+                    return "held", old_id
+                self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (old_id,))
+                self.conn.execute("DELETE FROM runs WHERE id = ?", (old_id,))
+                stale_id, attempts = old_id, old_attempts + 1
             cur = self.conn.execute(
-                "INSERT INTO runs (protocol, condition, rule, seed, config, config_hash, versions, status, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
-                (protocol, condition, rule, seed, json.dumps(config, sort_keys=True), config_hash, json.dumps(package_versions()), time.time()),
+                "INSERT INTO runs (protocol, condition, rule, seed, config, config_hash, versions, status, started_at, "
+                "owner, heartbeat, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                (protocol, condition, rule, seed, json.dumps(config, sort_keys=True), config_hash,
+                 json.dumps(package_versions()), now, owner, now, attempts),
             )
-            return int(cur.lastrowid)
+            run_id = int(cur.lastrowid)
+        if stale_id is not None:
+            (self.arrays_dir / f"{stale_id}.npz").unlink(missing_ok=True)
+        return "claimed", run_id
+
+    def status_of(self, run_id: int) -> str | None:
+        """A run's status, or ``None`` if the row is gone (its claim was taken over)."""
+        row = self.conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else row[0]
 
     def finish_run(
         self,
@@ -211,19 +310,29 @@ class Store:
         diverged_step: int | None = None,
         duration_s: float | None = None,
         error: str | None = None,
-    ) -> None:
-        """Write a run's metric rows, arrays and final status, all or nothing."""
+    ) -> bool:
+        """Write a run's metric rows, arrays and final status, all or nothing.
+
+        Returns ``False`` (and writes nothing) if the run is no longer ``running`` under
+        this id: another process took the claim over, having found its owner dead.
+        """
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
         bad = [row for row in rows if not math.isfinite(row[-1])]
         if bad:
             raise ValueError(f"run {run_id}: non-finite metric values cannot be stored, e.g. {bad[0]}")
+        if self.status_of(run_id) != "running":
+            return False
+        final = self.arrays_dir / f"{run_id}.npz"
         if arrays:
             self.arrays_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.arrays_dir / f"{run_id}.tmp.npz"
             np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, self.arrays_dir / f"{run_id}.npz")
+            os.replace(tmp, final)
         with self.transaction():
+            if self.status_of(run_id) != "running":
+                final.unlink(missing_ok=True)
+                return False
             self.conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
             self.conn.executemany(
                 "INSERT INTO metrics (run_id, step, epoch, metric, layer, value) VALUES (?, ?, ?, ?, ?, ?)",
@@ -233,11 +342,13 @@ class Store:
                 "UPDATE runs SET status=?, diverged_step=?, error=?, finished_at=?, duration_s=? WHERE id=?",
                 (status, diverged_step, error, time.time(), duration_s, run_id),
             )
+        return True
 
     # -- reading ------------------------------------------------------------------------
     def runs(self, protocol: str | None = None) -> pd.DataFrame:
-        """One row per run: id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, config (JSON text)."""
-        sql = "SELECT id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, config_hash, config FROM runs"
+        """One row per run: id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, attempts, owner, config (JSON text)."""
+        sql = ("SELECT id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, attempts, owner, "
+               "config_hash, config FROM runs")
         params: tuple = ()
         if protocol is not None:
             sql += " WHERE protocol = ?"
@@ -283,3 +394,35 @@ class Store:
             raise BioplausError(f"{path}: no arrays stored for run {run_id}.")
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+
+
+class Heartbeat:
+    """Renews the heartbeat of every ``running`` claim of ``owner`` every ``interval_s`` seconds.
+
+    A background thread with its own connection, used as a context manager around a
+    sweep, so that long runs keep their claims while the sweep computes.
+    """
+
+    def __init__(self, path: str | os.PathLike, owner: str, interval_s: float = LEASE_S / 6):
+        self.path, self.owner, self.interval_s = Path(path), owner, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="bioplaus-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    conn.execute("UPDATE runs SET heartbeat = ? WHERE owner = ? AND status = 'running'", (time.time(), self.owner))
+                except sqlite3.Error:
+                    pass  # a busy store: the next beat will do
+        finally:
+            conn.close()
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
