@@ -1,4 +1,4 @@
-"""The ``bioplaus`` command line: run, results, figure, list, bench.
+"""The ``bioplaus`` command line: run, results, figure, list, bench, reproduce.
 
 Errors in the user's input print one paragraph and exit with status 2; ``--debug``
 shows the traceback.
@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=None, help="output folder (default: figures/ beside the store)")
 
     sub.add_parser("list", help="list shipped protocols, figures, models and rules")
+
+    rp = sub.add_parser("reproduce", help="run every shipped protocol with a published target and write a Markdown report")
+    rp.add_argument("--quick", action="store_true", help="the protocols' quick versions")
+    rp.add_argument("--only", action="append", metavar="NAME", help="only this protocol (repeatable)")
+    rp.add_argument("--out", default=None, help="report file (default: REPRODUCTION.md beside the store)")
+    rp.add_argument("--store", help="results store (default: bioplaus-results/reproduce.sqlite, or reproduce-quick.sqlite with --quick)")
+    rp.add_argument("--workers", type=_positive_int, default=1, help="parallel workers per protocol (default 1)")
+    rp.add_argument("--executor", choices=["serial", "pool", "ray"], default=None, help="as for 'run'")
+    rp.add_argument("--data-dir", help="folder with data files (MNIST IDX files)")
+    rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     b = sub.add_parser("bench", help="measure training throughput and metric overhead")
     b.add_argument("suites", nargs="*", metavar="SUITE", help="benchmark suites to run (default: all): " + ", ".join(_bench_suites()))
@@ -179,17 +189,49 @@ def cmd_figure(args) -> int:
     return 0
 
 
+def scripts(folder: str, shipped_only: bool = False) -> list[Path]:
+    """The ``*.py`` scripts in ``./<folder>`` and the shipped ``<folder>`` (the current directory's win)."""
+    found: dict[str, Path] = {}
+    for base in ((REPO_ROOT / folder,) if shipped_only else (Path.cwd() / folder, REPO_ROOT / folder)):
+        if base.is_dir():
+            for p in sorted(base.glob("*.py")):
+                if not p.name.startswith("_"):
+                    found.setdefault(p.name, p)
+    return list(found.values())
+
+
+def cmd_reproduce(args) -> int:
+    from bioplaus.reproduce import reproduce
+
+    shipped = scripts("protocols", shipped_only=True)
+    chosen = shipped
+    if args.only:
+        names = {p.stem: p for p in shipped}
+        unknown = [n for n in args.only if Path(n).stem not in names]
+        if unknown:
+            raise BioplausError(f"--only {unknown[0]}: not a shipped protocol; allowed values are {allowed(sorted(names))}.")
+        chosen = [names[Path(n).stem] for n in dict.fromkeys(args.only)]
+    store = Path(args.store) if args.store else Path("bioplaus-results") / ("reproduce-quick.sqlite" if args.quick else "reproduce.sqlite")
+    out = Path(args.out) if args.out else store.parent / ("REPRODUCTION-quick.md" if args.quick else "REPRODUCTION.md")
+    entries, status = reproduce(chosen, store, out, quick=args.quick, workers=args.workers, executor=args.executor,
+                                data_dir=args.data_dir, progress=not args.no_progress)
+    for e in entries:
+        name = e.protocol.name if e.protocol else e.script.stem
+        if e.error:
+            print(f"{name}: ERROR {e.error}")
+        elif not e.rows:
+            print(f"{name}: no published target, not run")
+        for t, m, ok in e.rows:
+            verdict = "not measured" if m is None else ("compare by eye" if ok is None else ("within target" if ok else "OUTSIDE target"))
+            got = "-" if m is None else f"{m[0]:.4g} ± {m[1]:.2g} (n={m[2]})"
+            print(f"{name}: {t.metric}{'' if t.layer == 'all' else f'[{t.layer}]'}{f' of {t.rule}' if t.rule else ''}: "
+                  f"published {t.value}, measured {got}: {verdict}{' [proxy]' if t.proxy else ''}")
+    print(f"report: {out}")
+    return status
+
+
 def cmd_list(args) -> int:
     from bioplaus import models, rules
-
-    def scripts(folder: str) -> list[Path]:
-        found: dict[str, Path] = {}
-        for base in (Path.cwd() / folder, REPO_ROOT / folder):
-            if base.is_dir():
-                for p in sorted(base.glob("*.py")):
-                    if not p.name.startswith("_"):
-                        found.setdefault(p.name, p)
-        return list(found.values())
 
     for title, folder in (("protocols", "protocols"), ("figures", "figures")):
         print(f"{title}:")
@@ -227,7 +269,8 @@ def cmd_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench}
+    commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench,
+                "reproduce": cmd_reproduce}
     try:
         return commands[args.command](args)
     except BioplausError as e:

@@ -15,6 +15,7 @@ then recorded as ``failed`` with its error, and the sweep goes on.
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 import time
 import traceback
@@ -121,6 +122,21 @@ def worker_job(source, quick, blob, condition, seed, expected_hash, device, data
         return None, _error_text(e)
 
 
+def die_with_parent() -> None:
+    """Make this worker process end when the sweep that spawned it dies (Linux ``PR_SET_PDEATHSIG``).
+
+    Without it, the workers of a SIGKILLed sweep would sit idle for ever, holding its
+    output pipes open. Elsewhere the workers end when they next read from the dead pool.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
@@ -175,7 +191,7 @@ class PoolExecutor:
         self.pending: dict[Any, Job] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"), initializer=die_with_parent)
 
     def submit(self, job: Job) -> None:
         fut = self.pool.submit(worker_job, *self.args, job.condition, job.seed, job.config_hash, self.device, self.data_dir)
@@ -264,16 +280,21 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def make_executor(name: str, protocol: Protocol, workers: int, quick: bool, device: str, data_dir: str | None,
-                  address: str | None, progress: bool):
-    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+def check_executor(name: str, workers: int, address: str | None) -> None:
+    """Refuse executor options that contradict each other, before anything runs."""
     if name not in EXECUTORS:
         raise BioplausError(f"--executor {name!r} is unknown; allowed values are {allowed(EXECUTORS)}.")
     if address is not None and name != "ray":
         raise BioplausError(f"--address {address} is for --executor ray (a Ray cluster); --executor {name} runs on this machine.")
+    if name == "serial" and workers != 1:
+        raise BioplausError(f"--executor serial runs one job at a time; --workers {workers} needs --executor pool or ray.")
+
+
+def make_executor(name: str, protocol: Protocol, workers: int, quick: bool, device: str, data_dir: str | None,
+                  address: str | None, progress: bool):
+    """The executor called ``name`` (one of :data:`EXECUTORS`)."""
+    check_executor(name, workers, address)
     if name == "serial":
-        if workers != 1:
-            raise BioplausError(f"--executor serial runs one job at a time; --workers {workers} needs --executor pool or ray.")
         return SerialExecutor(protocol, device, data_dir, progress)
     if name == "pool":
         return PoolExecutor(protocol, workers, quick, device, data_dir)
@@ -303,7 +324,8 @@ def run_protocol(
     """
     if workers < 1:
         raise BioplausError(f"--workers must be a positive integer, got {workers}.")
-    executor = executor or ("serial" if workers == 1 else "pool")
+    executor = executor or ("serial" if workers == 1 and address is None else "ray" if address else "pool")
+    check_executor(executor, workers, address)
     protocol.task.check(data_dir)
     jobs = plan(protocol, store, overwrite)
     report = SweepReport(skipped=len(protocol.jobs()) - len(jobs))

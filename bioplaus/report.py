@@ -10,7 +10,7 @@ from bioplaus.protocol import Protocol, PublishedTarget
 from bioplaus.store import Store
 
 
-def _fmt(x: float) -> str:
+def format_value(x: float) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     a = abs(x)
@@ -63,8 +63,8 @@ def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | 
             if s.empty:
                 row.append("-")
                 continue
-            end = f"{_fmt(s['last'].mean())} ± {_fmt(s['last'].std(ddof=0))}"
-            row.append(f"{_fmt(s['first'].mean())} -> {end}")
+            end = f"{format_value(s['last'].mean())} ± {format_value(s['last'].std(ddof=0))}"
+            row.append(f"{format_value(s['first'].mean())} -> {end}")
         lines.append(row)
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
     text = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in lines]
@@ -103,5 +103,5 @@ def target_lines(store: Store, protocol: Protocol) -> list[str]:
             continue
         verdict = t.check(m[0])
         tag = "" if verdict is None else ("  -> consistent" if verdict else "  -> NOT consistent")
-        out.append(f"{line}; measured {_fmt(m[0])} ± {_fmt(m[1])} (n={m[2]}){tag}")
+        out.append(f"{line}; measured {format_value(m[0])} ± {format_value(m[1])} (n={m[2]}){tag}")
     return out

@@ -34,10 +34,11 @@ protocol = Protocol(
              ("weight_angle", "hidden2"), ("representation_cka", "hidden2")],
     quick=dict(steps=400, seeds=range(2), record_every=50),
     target=[
-        PublishedTarget(paper="Lillicrap et al. 2016", where="MNIST 784-1000-10 (arXiv:1411.0247 Fig. 2a)",
-                        metric="test_accuracy", rule="feedback_alignment", value="97.9 % (2.1 % error; backprop 2.4 %)",
-                        proxy=True),
-        PublishedTarget(paper="Nøkland 2016", where="abstract (MNIST, with dropout)", metric="test_accuracy",
-                        rule="direct_feedback_alignment", value="98.55 % (1.45 % error)", proxy=True),
+        PublishedTarget(paper="Lillicrap et al. 2016", where="arXiv:1411.0247 Fig. 2a", metric="test_accuracy",
+                        rule="feedback_alignment", value="0.979", proxy=True, published_on="MNIST, 784-1000-10 logistic",
+                        note="2.1 % test error against backprop's 2.4 %; here: does FA reach backprop's accuracy?"),
+        PublishedTarget(paper="Nøkland 2016", where="abstract", metric="test_accuracy", rule="direct_feedback_alignment",
+                        value="0.9855", proxy=True, published_on="permutation-invariant MNIST, with dropout",
+                        note="1.45 % test error"),
     ],
 )

@@ -277,3 +277,132 @@ def test_mnist_without_data_dir(tmp_path, capsys):
 def test_mnist_data_dir_that_does_not_exist(tmp_path, capsys):
     missing = tmp_path / "no-mnist-here"
     fails_cleanly(capsys, run_argv(mnist_protocol(tmp_path), tmp_path / "s.sqlite", "--data-dir", str(missing)), str(missing), "--data-dir")
+
+
+# -- a table of further malformed inputs: each fails cleanly and leaves a populated store untouched ----
+
+
+@pytest.fixture(scope="module")
+def populated_store(tmp_path_factory) -> Path:
+    store = tmp_path_factory.mktemp("populated") / "s.sqlite"
+    assert main(run_argv(TINY, store, "--quick")) == 0
+    return store
+
+
+def _spec_case(edit: tuple[str, str]):
+    def make(tmp_path: Path) -> list[str]:
+        return ["run", str(spec_protocol(tmp_path, GOOD_SPEC.replace(*edit)))]
+    return make
+
+
+def _protocol_case(**fields: str):
+    def make(tmp_path: Path) -> list[str]:
+        return ["run", str(protocol_script(tmp_path, **fields))]
+    return make
+
+
+def _protocol_field_case(old: str, new: str):
+    def make(tmp_path: Path) -> list[str]:
+        script = protocol_script(tmp_path)
+        script.write_text(script.read_text().replace(old, new))
+        return ["run", str(script)]
+    return make
+
+
+def _idx_case(mutate):
+    def make(tmp_path: Path) -> list[str]:
+        folder = mnist_folder(tmp_path / "mnist")
+        mutate(folder)
+        return ["run", str(mnist_protocol(tmp_path)), "--data-dir", str(folder)]
+    return make
+
+
+def _truncate(path: Path, keep: int) -> None:
+    path.write_bytes(path.read_bytes()[:keep])
+
+
+def _relabel(folder: Path) -> None:  # 9 test labels for 10 test images
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(9, dtype=np.uint8))
+
+
+MALFORMED = {
+    # model specs (TOML)
+    "spec: negative size": (_spec_case(("sizes = [30, 20, 10]", "sizes = [30, -20, 10]")), ["x.toml", "'sizes'", "positive integers"]),
+    "spec: activations of the wrong length": (_spec_case(('["linear", "linear"]', '["linear"]')), ["x.toml", "'activations'", "one entry per weight layer"]),
+    "spec: unknown kind": (_spec_case(('kind = "feedforward"', 'kind = "transformer"')), ["x.toml", "'kind'", "transformer", "'feedforward'"]),
+    "spec: unknown init": (_spec_case(('init = "uniform"', 'init = "zeros"')), ["x.toml", "'init'", "zeros", "'xavier_uniform'"]),
+    "spec: non-positive init_scale": (_spec_case(("init_scale = 0.01", "init_scale = -1.0")), ["x.toml", "'init_scale'", "positive"]),
+    "spec: missing sizes": (_spec_case(("sizes = [30, 20, 10]\n", "")), ["x.toml", "'sizes'", "missing"]),
+    "spec: layer named all": (_spec_case(("bias = false", 'bias = false\nlayer_names = ["all", "output"]')), ["x.toml", "'layer_names'", "'all'"]),
+    "spec: bias as a string": (_spec_case(("bias = false", 'bias = "no"')), ["x.toml", "'bias'", "true or false"]),
+    # protocol scripts
+    "protocol: model does not fit the task": (_protocol_case(task="tasks.LinearTeacher(n_in=12, n_out=10)"), ["'model'", "30", "12 inputs"]),
+    "protocol: negative seed": (_protocol_field_case("seeds=range(1)", "seeds=[-1]"), ["'seeds'", "non-negative"]),
+    "protocol: unknown optimizer": (_protocol_field_case("record_every=5,", 'record_every=5, optimizer=("lbfgs", {}),'), ["'optimizer'", "lbfgs", "'sgd'"]),
+    "protocol: unknown metric": (_protocol_field_case('metrics=["loss"]', 'metrics=["loss", "accuracy"]'), ["'metrics'", "'accuracy'", "'test_accuracy'"]),
+    "protocol: quick sets an unknown field": (_protocol_field_case("record_every=5,", "record_every=5, quick=dict(epochs=3),"), ["'quick'", "epochs"]),
+    "protocol: two conditions with one label": (_protocol_case(rules='["backprop", "backprop"]'), ["'rules'", "distinct", "label="]),
+    "protocol: negative steps": (_protocol_field_case("steps=10,", "steps=-5,"), ["'steps'", "-5"]),
+    "protocol: syntax error": (_protocol_field_case("steps=10,", "steps=10,,"), ["bad.py", "SyntaxError"]),
+    # command-line arguments
+    "cli: workers not a number": (lambda tmp_path: ["run", str(TINY), "--workers", "two"], ["--workers", "'two'"]),
+    "cli: unknown executor": (lambda tmp_path: ["run", str(TINY), "--executor", "slurm"], ["--executor", "slurm", "'ray'"]),
+    "cli: address with the pool executor": (lambda tmp_path: ["run", str(TINY), "--executor", "pool", "--address", "10.0.0.1:6379"], ["--address", "--executor ray"]),
+    "cli: serial executor with two workers": (lambda tmp_path: ["run", str(TINY), "--executor", "serial", "--workers", "2"], ["--executor serial", "--workers 2", "pool"]),
+    "cli: unknown bench suite": (lambda tmp_path: ["bench", "gpu"], ["'gpu'", "'rules'"]),
+    "cli: unknown results format": (lambda tmp_path: ["results", "--format", "xml"], ["--format", "xml", "'csv'"]),
+    # IDX files
+    "idx: truncated header": (_idx_case(lambda f: _truncate(f / "train-images-idx3-ubyte", 6)), ["train-images-idx3-ubyte", "truncated"]),
+    "idx: truncated data": (_idx_case(lambda f: _truncate(f / "train-images-idx3-ubyte", 500)), ["train-images-idx3-ubyte"]),
+    "idx: wrong magic number": (_idx_case(lambda f: (f / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x00\x00" + (f / "train-labels-idx1-ubyte").read_bytes()[4:])), ["train-labels-idx1-ubyte", "IDX"]),
+    "idx: labels and images disagree": (_idx_case(_relabel), ["t10k", "10", "9"]),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_input_fails_cleanly_and_loses_nothing(case, tmp_path, capsys, populated_store):
+    make, needles = MALFORMED[case]
+    store = tmp_path / "s.sqlite"
+    store.write_bytes(populated_store.read_bytes())
+    before = store_snapshot(store)
+    argv = make(tmp_path)
+    if argv[0] in ("run", "results"):
+        argv = [*argv, "--store", str(store)] + (["--no-progress", "--no-figure"] if argv[0] == "run" else [])
+    fails_cleanly(capsys, argv, *needles)
+    assert store_snapshot(store) == before
+
+
+def _truncated_store(store: Path) -> None:
+    _truncate(store, 1500)
+
+
+def _foreign_database(store: Path) -> None:
+    store.unlink()
+    con = sqlite3.connect(store)
+    con.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
+    con.execute("PRAGMA user_version = 7")
+    con.commit()
+    con.close()
+
+
+def _tables_without_version(store: Path) -> None:
+    con = sqlite3.connect(store)
+    con.execute("PRAGMA user_version = 0")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("damage, needles", [
+    (_truncated_store, ["not a bioplaus store"]),
+    (_foreign_database, ["schema version 7", "newer bioplaus"]),
+    (_tables_without_version, ["not a bioplaus store", "schema version 0"]),
+])
+@pytest.mark.parametrize("command", ["run", "results"])
+def test_damaged_store_file_is_refused_and_left_as_it_was(damage, needles, command, tmp_path, capsys, populated_store):
+    store = tmp_path / "s.sqlite"
+    store.write_bytes(populated_store.read_bytes())
+    damage(store)
+    content = store.read_bytes()
+    argv = run_argv(TINY, store) if command == "run" else ["results", str(store)]
+    fails_cleanly(capsys, argv, str(store), *needles)
+    assert store.read_bytes() == content

@@ -39,13 +39,15 @@ def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
     folder = Path(data_dir)
     if not folder.is_dir():
         raise BioplausError(f"{folder}: MNIST data folder does not exist (give the folder holding the four IDX files with --data-dir).")
-    arrays = {key: read_idx(find_file(folder, stem)) for key, stem in FILES.items()}
+    paths = {key: find_file(folder, stem) for key, stem in FILES.items()}
+    arrays = {key: read_idx(path) for key, path in paths.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        files = f"{paths[f'{split}_images'].name} and {paths[f'{split}_labels'].name}"
         if images.ndim != 3 or labels.ndim != 1:
-            raise BioplausError(f"{folder}: {split} images must be a 3-d IDX array and labels 1-d; got shapes {images.shape} and {labels.shape}.")
+            raise BioplausError(f"{folder}: {split} images must be a 3-d IDX array and labels 1-d ({files}); got shapes {images.shape} and {labels.shape}.")
         if images.shape[0] != labels.shape[0]:
-            raise BioplausError(f"{folder}: {split} set has {images.shape[0]} images but {labels.shape[0]} labels.")
+            raise BioplausError(f"{folder}: {split} set has {images.shape[0]} images but {labels.shape[0]} labels ({files}).")
         if labels.size and (labels.min() < 0 or labels.max() > 9):
             raise BioplausError(f"{folder}: {split} labels must be digits 0-9; found values from {labels.min()} to {labels.max()}.")
     return (

@@ -1,0 +1,150 @@
+"""``bioplaus reproduce``: run the shipped protocols that declare a published target and
+write one Markdown report setting each measured result beside the published one.
+
+Each protocol runs into one store (skipping what is already there), its figure is
+rendered next to the report, and a protocol that fails to load or run is reported as
+such without stopping the others.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bioplaus.errors import BioplausError
+from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
+from bioplaus.report import format_value, measured
+from bioplaus.store import Store
+
+
+@dataclass
+class Entry:
+    """What the report says about one protocol script."""
+
+    script: Path
+    protocol: Protocol | None = None
+    error: str | None = None
+    failed_runs: int = 0
+    figure: Path | None = None
+    rows: list[tuple[PublishedTarget, tuple[float, float, int] | None, bool | None]] = field(default_factory=list)
+
+
+def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, workers: int, executor: str | None,
+              data_dir: str | None, progress: bool) -> Entry:
+    """Load, run and measure one protocol script; errors end up in ``Entry.error``."""
+    from bioplaus.cli import figure_for
+    from bioplaus.execute import run_protocol
+    from bioplaus.plotting import render
+
+    entry = Entry(script)
+    try:
+        protocol = load_protocol(script)
+        entry.protocol = protocol = protocol.quick_version() if quick else protocol
+        if not protocol.targets:
+            return entry
+        report = run_protocol(protocol, store, workers=workers, device="cpu", data_dir=data_dir, quick=quick,
+                              progress=progress, executor=executor)
+        entry.failed_runs = report.failed
+        for t in protocol.targets:
+            m = measured(store, protocol.name, t)
+            entry.rows.append((t, m, None if m is None else t.check(m[0])))
+        fig = figure_for(protocol.source)
+        if fig is not None:
+            entry.figure = render(fig, store, figures_dir)[1]
+    except BioplausError as e:
+        entry.error = str(e)
+    except Exception as e:  # a broken protocol must not cost the others their report
+        entry.error = f"{type(e).__name__}: {e} ({traceback.format_exc().strip().splitlines()[-2].strip()})"
+    return entry
+
+
+def _verdict(t: PublishedTarget, m: tuple[float, float, int] | None, ok: bool | None) -> str:
+    if m is None:
+        return "not measured"
+    if ok is None:
+        return "compare by eye"
+    return "within target" if ok else "**outside target**"
+
+
+def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool) -> str:
+    """The report: a summary table of every target, then one section per protocol with its figure."""
+    from bioplaus import __version__
+
+    lines = [
+        "# bioplaus reproduction report",
+        "",
+        f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, bioplaus {__version__}, Python {platform.python_version()} "
+        f"on {platform.machine()}; {'quick runs (--quick: fewer steps and seeds than the papers)' if quick else 'full runs'}; "
+        f"store `{store_path}`. Measured: mean ± s.d. over seeds at the last recorded step. *Proxy*: the default run "
+        "stands in for the published setting (e.g. scikit-learn's 8x8 digits for MNIST), so numbers are not comparable "
+        "one for one; the published setting is in the last column.",
+        "",
+        "| protocol | paper, where | metric | published | criterion | measured | verdict | proxy | published on |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        name = e.protocol.name if e.protocol else e.script.stem
+        if e.error:
+            lines.append(f"| {name} | | | | | | **error** (see below) | | |")
+            continue
+        if not e.rows:
+            continue
+        for t, m, ok in e.rows:
+            what = f"{t.metric}[{t.layer}]" + (f" of {t.rule}" if t.rule else "")
+            got = "-" if m is None else f"{format_value(m[0])} ± {format_value(m[1])} (n={m[2]})"
+            lines.append(
+                f"| {name} | {t.paper}, {t.where} | {what} | {t.value} | {t.criterion()} | {got} | {_verdict(t, m, ok)} | "
+                f"{'proxy' if t.proxy else 'same setting'} | {t.published_on or '-'} |"
+            )
+    for e in entries:
+        name = e.protocol.name if e.protocol else e.script.stem
+        lines += ["", f"## {name}", "", f"Script: `{e.script}`."]
+        if e.error:
+            lines += ["", f"Could not be reproduced here: {e.error}"]
+            continue
+        if not e.protocol.targets:
+            lines += ["", "Declares no published target; not run."]
+            continue
+        doc = e.protocol.description.split("\n\n")[0].replace("\n", " ").strip()
+        if doc:
+            lines += ["", doc]
+        for t, _, _ in e.rows:
+            if t.note:
+                lines += ["", f"Note on {t.metric}: {t.note}"]
+        if e.failed_runs:
+            lines += ["", f"{e.failed_runs} run(s) failed; see `bioplaus results --store {store_path}`."]
+        if e.figure is not None:
+            rel = Path(e.figure).resolve().relative_to(out.parent.resolve()) if _inside(e.figure, out.parent) else e.figure
+            lines += ["", f"![{name}]({rel})"]
+    return "\n".join(lines) + "\n"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def reproduce(scripts: list[Path], store_path: Path, out: Path, quick: bool = False, workers: int = 1,
+              executor: str | None = None, data_dir: str | None = None, progress: bool = True) -> tuple[list[Entry], int]:
+    """Run ``scripts`` into ``store_path`` and write the report to ``out``; returns the entries and an exit status
+    (1 if any protocol could not be run or any run failed, else 0)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BioplausError(f"{out}: cannot create the report's folder ({e.strerror}).") from e
+    if out.is_dir():
+        raise BioplausError(f"{out}: --out is a folder; give the path of the Markdown file to write, e.g. {out / 'REPRODUCTION.md'}.")
+    store = Store(store_path)
+    try:
+        entries = [run_entry(s, store, out.parent / "figures", quick, workers, executor, data_dir, progress) for s in scripts]
+    finally:
+        store.close()
+    out.write_text(markdown(entries, store_path, out, quick))
+    status = 1 if any(e.error or e.failed_runs for e in entries) else 0
+    return entries, status
