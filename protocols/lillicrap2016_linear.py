@@ -12,7 +12,16 @@ Published result (qualitative; the text gives no number): the angle between the
 hidden-layer updates of feedback alignment and backprop "initially average about 90°.
 But they soon shrink", staying well below 90° while FA's error falls like backprop's;
 'shallow' learning (output layer only) hardly reduces the loss. Not a proxy: same task
-and sizes as the paper. Measured here (5 seeds, 5000 steps): see `bioplaus results`.
+and sizes as the paper.
+
+Measured here (5 seeds, 5000 steps, 2026-11-26): FA's hidden-layer update angle falls
+from 90.9 to 28.6 ± 6.0 degrees, its weight angle (W vs B^T) from 88.0 to 32.4 ± 2.4;
+test loss 51.1 -> 4.7e-06 (FA), 3.6e-04 (backprop), 50.8 (shallow). FA learns faster
+than backprop here: from weights near 0 backprop's updates start tiny (the saddle at
+W = 0), while FA's hidden layer learns through the fixed, larger B; the paper notes the
+same head start from small weights (FA acting like a local pseudoinverse, its Fig. 4).
+The total weight changes of FA and backprop end nearly orthogonal (89.5 degrees):
+both fit the teacher, through different weights.
 """
 
 from bioplaus import Protocol, PublishedTarget, rules, tasks
