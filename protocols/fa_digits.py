@@ -14,6 +14,12 @@ This is a PROXY: scikit-learn's 8x8 digits (1437 train / 360 test) and a 64-256-
 tanh MLP instead of MNIST, so the accuracies are not comparable number for number.
 No FA/DFA result on these digits is published. SGD with momentum 0.9, lr 0.01,
 batches of 32, 3000 steps (~67 epochs), 5 seeds.
+
+Measured here (2026-11-26, 5 seeds): test accuracy 0.962 ± 0.004 (backprop),
+0.964 ± 0.004 (FA), 0.961 ± 0.004 (DFA): the published claim (backprop-level accuracy)
+holds on the proxy. Final update angles to backprop: hidden1 66.5 ± 1.7 (FA) and
+68.5 ± 3.2 (DFA), hidden2 50.9 ± 2.0 and 60.0 ± 1.6 degrees; linear CKA of hidden2
+with the lockstep backprop network 0.977 (FA) and 0.968 (DFA).
 """
 
 from bioplaus import Protocol, PublishedTarget, rules, tasks
