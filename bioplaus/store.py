@@ -169,10 +169,12 @@ class Store:
                 raise BioplausError(f"{self.path}: an empty database, not a bioplaus store.")
             self.conn.execute("PRAGMA journal_mode=WAL")
             with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                # another sweep may have created the store since we looked: check again under the lock
+                if self.conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'runs'").fetchone()[0] == 0:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version > SCHEMA_VERSION:
             raise BioplausError(
                 f"{self.path}: store schema version {version} was written by a newer bioplaus; this version reads schema "

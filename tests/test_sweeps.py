@@ -152,7 +152,6 @@ def test_heartbeat_renews_the_claims_of_its_owner_only(tmp_path):
 def test_two_sweeps_into_one_store_share_the_work_and_store_each_run_once(tmp_path):
     script = teacher_protocol(tmp_path / "shared.py", "shared", '["backprop", "feedback_alignment", "shallow"]', steps=1000)
     store_path = tmp_path / "s.sqlite"
-    Store(store_path).close()  # both sweeps open an existing store
     procs = [cli_process(script, store_path), cli_process(script, store_path)]
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outputs):
@@ -331,3 +330,21 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, capsys, monke
     assert main(["run", str(TINY), "--store", str(tmp_path / "s.sqlite"), "--executor", "ray", "--no-progress", "--no-figure"]) == 2
     err = capsys.readouterr().err
     assert "needs Ray" in err and '.[ray]' in err and "Traceback" not in err
+
+
+def test_many_processes_creating_one_store_at_once_all_succeed(tmp_path):
+    path, ready = tmp_path / "new.sqlite", tmp_path / "ready"
+    ready.mkdir()
+    code = (  # import first, then all open the store together (a barrier on files)
+        "import os, sys, time; from pathlib import Path; from bioplaus.store import Store; "
+        f"r = Path({str(ready)!r}); (r / str(os.getpid())).touch(); "
+        "deadline = time.time() + 120\n"
+        "while len(list(r.iterdir())) < 6 and time.time() < deadline: time.sleep(0.001)\n"
+        f"Store({str(path)!r}).close()"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    with Store(path, create=False) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert len(store.runs()) == 0
