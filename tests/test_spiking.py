@@ -1,0 +1,140 @@
+"""Spiking models and plasticity rules against mathematics: STDP pair windows, DA-STDP's
+eligibility trace, the Izhikevich neuron against a numpy forward-Euler integration, and
+the numpy and cython code-generation targets against each other."""
+
+import numpy as np
+import pytest
+
+b2 = pytest.importorskip("brian2")
+
+from bioplaus.spiking.neurons import IZHIKEVICH, neuron_group  # noqa: E402
+from bioplaus.spiking.plasticity import STDP, DopamineSTDP, synapses  # noqa: E402
+from bioplaus.spiking.network import use_target  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def numpy_target():
+    use_target("numpy")
+    yield
+
+
+def _pair(rule, lag_ms: float, w0: float, dopamine: float = 0.0, duration_ms: float = 80.0, t_pre_ms: float = 20.0):
+    """One pre spike at t_pre and one post spike at t_pre + lag; returns the synapses after the run.
+
+    The postsynaptic neuron fires exactly once, at ``t_fire``, and holds the dopamine ``d``."""
+    pre = b2.SpikeGeneratorGroup(1, [0], [t_pre_ms] * b2.ms)
+    post = b2.NeuronGroup(1, "d : 1\nt_fire : second", threshold="abs(t - t_fire) < 0.5*dt", namespace={})
+    post.d = dopamine
+    post.t_fire = (t_pre_ms + lag_ms) * b2.ms
+    s = synapses(pre, post, rule, transmit="")
+    s.connect()
+    s.w = w0
+    net = b2.Network(pre, post, s)
+    net.run(duration_ms * b2.ms, namespace={})
+    return s
+
+
+@pytest.mark.parametrize("lag_ms", [3.0, 11.5, -2.0, -17.3])
+def test_stdp_pair_matches_the_exponential_window(lag_ms):
+    rule = STDP("additive", a_plus=0.005, a_minus_ratio=1.05, tau_plus_ms=20.0, tau_minus_ms=20.0, w_max=0.015)
+    w0 = 0.5 * rule.w_max
+    w = float(_pair(rule, lag_ms, w0).w[0])
+    if lag_ms > 0:
+        expected = w0 + rule.a_plus * rule.w_max * np.exp(-lag_ms / 20.0)
+    else:
+        expected = w0 - rule.a_plus * 1.05 * rule.w_max * np.exp(lag_ms / 20.0)
+    assert w == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+def test_multiplicative_stdp_scales_with_distance_to_the_bounds():
+    rule = STDP("multiplicative", a_plus=0.01, a_minus_ratio=1.05, tau_plus_ms=15.0, tau_minus_ms=25.0, w_max=2.0)
+    w0 = 0.3
+    up = float(_pair(rule, 4.0, w0).w[0])
+    down = float(_pair(rule, -6.0, w0).w[0])
+    assert up == pytest.approx(w0 + (2.0 - w0) * 0.01 * np.exp(-4.0 / 15.0), rel=1e-12)
+    assert down == pytest.approx(w0 - w0 * 0.0105 * np.exp(-6.0 / 25.0), rel=1e-12)
+
+
+def test_additive_stdp_clips_at_the_bounds():
+    rule = STDP("additive", a_plus=0.5, w_max=1.0)
+    assert float(_pair(rule, 1.0, 0.9).w[0]) == 1.0
+    assert float(_pair(rule, -1.0, 0.1).w[0]) == 0.0
+
+
+def test_da_stdp_without_dopamine_changes_no_weight_but_fills_the_eligibility_trace():
+    rule = DopamineSTDP(baseline=0.0)
+    s = _pair(rule, 5.0, 1.0, dopamine=0.0)
+    assert float(s.w[0]) == 1.0
+    assert float(s.c[0]) != 0.0
+
+
+def test_da_stdp_eligibility_trace_decays_with_tau_c():
+    """A pre->post pair at 20/25 ms sets c to a_plus exp(-5/20); every update tick
+    (10 ms) multiplies it by exp(-10 ms / tau_c), so after the run c = c0 exp(-n 10 ms / tau_c)."""
+    tau_c = 700.0
+    rule = DopamineSTDP(baseline=0.0, tau_c_ms=tau_c, a_plus=0.1)
+    s = _pair(rule, 5.0, 1.0, dopamine=0.0, duration_ms=1000.0, t_pre_ms=21.0)
+    c0 = 0.1 * np.exp(-5.0 / 20.0)
+    ticks = sum(1 for k in range(100) if 10.0 * k >= 26.0)  # updates at 30, 40, ..., 990 ms (the 'end' slot)
+    assert float(s.c[0]) == pytest.approx(c0 * np.exp(-ticks * 10.0 / tau_c), rel=1e-9)
+
+
+def test_da_stdp_weight_follows_dopamine_times_eligibility():
+    """Constant dopamine d: each tick adds (b + d) c_k update_dt / tau_w with c_k = c0 exp(-k dt/tau_c)."""
+    rule = DopamineSTDP(baseline=0.002, tau_c_ms=1000.0, a_plus=0.1)
+    d = 0.3
+    s = _pair(rule, 5.0, 1.0, dopamine=d, duration_ms=500.0, t_pre_ms=21.0)
+    c0 = 0.1 * np.exp(-5.0 / 20.0)
+    k = np.arange(sum(1 for j in range(50) if 10.0 * j >= 26.0))
+    expected = 1.0 + np.sum((0.002 + d) * c0 * np.exp(-k * 10.0 / 1000.0) * 10.0 / 10.0)
+    assert float(s.w[0]) == pytest.approx(expected, rel=1e-9)
+
+
+def _euler_izhikevich(i_mv: float, dt_ms: float, steps: int, a=0.02, b=0.2, c=-65.0, d=8.0) -> list[int]:
+    v, u, spikes = c, b * c, []
+    for n in range(steps):
+        v, u = v + dt_ms * (0.04 * v * v + 5 * v + 140 - u + i_mv), u + dt_ms * a * (b * v - u)
+        if v >= 30.0:
+            spikes.append(n)
+            v, u = c, u + d
+    return spikes
+
+
+def test_izhikevich_regular_spiking_rate_matches_numpy_forward_euler():
+    dt_ms, steps, i_mv = 0.1, 10000, 10.0
+    group = neuron_group(IZHIKEVICH, 1, dt=dt_ms * b2.ms)
+    group.i_input = i_mv * b2.mV
+    mon = b2.SpikeMonitor(group)
+    net = b2.Network(group, mon)
+    net.run(steps * dt_ms * b2.ms, namespace={})
+    expected = _euler_izhikevich(i_mv, dt_ms, steps)
+    got = np.round(np.asarray(mon.t / b2.ms) / dt_ms).astype(int)
+    assert len(expected) > 5  # a regular-spiking cell fires tonically at this current
+    np.testing.assert_array_equal(got, np.array(expected))
+
+
+def _small_stdp_network(target: str) -> np.ndarray:
+    """40 inputs and one output neuron with fixed spike trains (no neuron dynamics, so only the
+    synapse code objects are compiled), additive STDP, 1 s."""
+    use_target(target)
+    rng = np.random.default_rng(3)
+    n_in = 40
+    pre_t = np.round(rng.uniform(0, 1000, 400) * 10) / 10  # on the 0.1 ms grid
+    pre_i = rng.integers(0, n_in, 400)
+    pre_i, pre_t = np.unique(np.stack([pre_i, pre_t]), axis=1)
+    post_t = np.unique(np.round(rng.uniform(0, 1000, 30) * 10) / 10)
+    inputs = b2.SpikeGeneratorGroup(n_in, pre_i.astype(int), pre_t * b2.ms)
+    output = b2.SpikeGeneratorGroup(1, np.zeros(len(post_t), dtype=int), post_t * b2.ms)
+    s = synapses(inputs, output, STDP("additive", a_plus=0.05, w_max=0.2), transmit="")
+    s.connect()
+    s.w = np.linspace(0.02, 0.18, n_in)
+    net = b2.Network(inputs, output, s)
+    net.run(1000 * b2.ms, namespace={})
+    return np.array(s.w[:])
+
+
+def test_numpy_and_cython_targets_give_the_same_weights():
+    w_numpy = _small_stdp_network("numpy")
+    w_cython = _small_stdp_network("cython")
+    assert not np.allclose(w_numpy, np.linspace(0.02, 0.18, 40))  # plasticity did act
+    np.testing.assert_allclose(w_cython, w_numpy, rtol=1e-9, atol=0)
