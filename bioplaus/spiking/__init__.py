@@ -1,1 +1,10 @@
-"""Spiking networks in Brian2: neuron models, plasticity rules and the spiking model kind."""
+"""Spiking networks in Brian2: neuron models, plasticity rules (STDP, dopamine-modulated STDP)
+and the tasks that run them (the ``spiking`` model kind). Importing this package does not
+import Brian2; building a network does."""
+
+from bioplaus.spiking.neurons import MODELS as NEURON_MODELS
+from bioplaus.spiking.plasticity import STDP, DopamineSTDP, SpikingRule
+from bioplaus.spiking.poisson_drive import PoissonDrive
+from bioplaus.spiking.task import Condition, SpikingTask
+
+__all__ = ["NEURON_MODELS", "STDP", "Condition", "DopamineSTDP", "PoissonDrive", "SpikingRule", "SpikingTask"]
