@@ -138,3 +138,30 @@ def test_numpy_and_cython_targets_give_the_same_weights():
     w_cython = _small_stdp_network("cython")
     assert not np.allclose(w_numpy, np.linspace(0.02, 0.18, 40))  # plasticity did act
     np.testing.assert_allclose(w_cython, w_numpy, rtol=1e-9, atol=0)
+
+
+def test_reward_times_follow_post_spikes_within_the_window_after_a_pre_spike():
+    from bioplaus.spiking.distal_reward import reward_times
+
+    pre = np.array([0.100, 0.500, 0.900])
+    post = np.array([0.050, 0.110, 0.125, 0.515, 0.521, 0.700, 0.900])
+    # 0.110 (10 ms after 0.100) and 0.515 (15 ms after 0.500) earn rewards; 0.125 is 25 ms late,
+    # 0.521 is 21 ms late, 0.900 coincides with a pre spike (no causal order), 0.050 has no pre spike before it
+    got = reward_times(pre, post, 0.020, np.array([1.0, 2.5, 9.0]))
+    np.testing.assert_allclose(got, [1.110, 3.015])
+
+
+def test_spiking_spec_errors_name_the_file_field_and_allowed_values(tmp_path):
+    from bioplaus import models
+    from bioplaus.errors import BioplausError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('kind = "spiking"\nneuron = "hodgkin_huxley"\n')
+    with pytest.raises(BioplausError, match=r"bad.toml: field 'neuron' is 'hodgkin_huxley'; allowed values are .*'izhikevich'"):
+        models.load(bad)
+    bad.write_text('kind = "spiking"\nneuron = "izhikevich"\n[parameters]\ntau_m_ms = 3.0\n')
+    with pytest.raises(BioplausError, match=r"field 'parameters.tau_m_ms' is not a parameter of neuron model 'izhikevich'; allowed names are"):
+        models.load(bad)
+    bad.write_text('kind = "spiking"\nneuron = "lif_current"\ntarget = "gpu"\n')
+    with pytest.raises(BioplausError, match=r"field 'target' is 'gpu'; allowed values are 'cython', 'numpy' or 'cpp_standalone'"):
+        models.load(bad)
