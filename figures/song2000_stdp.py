@@ -6,7 +6,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bioplaus.plotting import plot_by_rule
+from bioplaus.plotting import mean_and_spread
 
 PROTOCOL = "song2000_stdp"
 
@@ -15,16 +15,20 @@ def make(store):
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.3))
     ax_frac, ax_rate, ax_hist, ax_io = axes
     frac = store.metrics(protocol=PROTOCOL, metric=["fraction_near_max", "fraction_near_zero"])
-    for metric, style in (("fraction_near_zero", "-"), ("fraction_near_max", "--")):
-        d = frac[frac["metric"] == metric]
-        plot_by_rule(ax_frac, d.assign(condition=d["condition"] + (" near 0" if metric.endswith("zero") else " near max")),
-                     x="epoch", linestyle=style)
+    colors = {c: f"C{i}" for i, c in enumerate(dict.fromkeys(store.runs(PROTOCOL)["condition"]))}
+    for (condition, metric), d in frac.groupby(["condition", "metric"], sort=False):
+        s = mean_and_spread(d, x="epoch")
+        near = "near 0" if metric.endswith("zero") else "near max"
+        ax_frac.plot(s["epoch"], s["mean"], color=colors[condition], linestyle="-" if near == "near 0" else "--",
+                     label=f"{condition} {near} (n={int(s['n'].max())})")
     ax_frac.set(xlabel="biological time (s)", ylabel="fraction of weights", ylim=(0, 1),
                 title="weights within 10 % of a bound")
     ax_frac.legend(fontsize=6)
 
     rate = store.metrics(protocol=PROTOCOL, metric="output_rate_hz")
-    plot_by_rule(ax_rate, rate, x="epoch")
+    for condition, d in rate.groupby("condition", sort=False):
+        s = mean_and_spread(d, x="epoch")
+        ax_rate.plot(s["epoch"], s["mean"], color=colors[condition], label=condition)
     ax_rate.set(xlabel="biological time (s)", ylabel="output rate (Hz)", title="postsynaptic rate")
     ax_rate.legend(fontsize=6)
 
@@ -33,7 +37,7 @@ def make(store):
     bins = np.linspace(0, 1, 21)
     for condition, r in runs.groupby("condition", sort=False):
         w = store.arrays(int(r["id"].iloc[0]))["weights"][-1]
-        ax_hist.hist(w, bins=bins, histtype="step", label=condition, linewidth=1.2)
+        ax_hist.hist(w, bins=bins, histtype="step", label=condition, linewidth=1.2, color=colors[condition])
     ax_hist.set(xlabel="weight / g_max (end of run, seed %s)" % (runs["seed"].min() if len(runs) else "-"),
                 ylabel="synapses", title="weight distribution")
     if len(runs):

@@ -56,10 +56,11 @@ i_syn = 0 * mV
 def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator) -> dict[str, Any]:
     """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
 
-    ``neurons`` (Izhikevich, 1-ms steps), ``dopamine`` (one unit, ``dd/dt = -d/tau_d``),
+    ``neurons`` (Izhikevich, 1-ms steps; each holds the same dopamine concentration
+    ``dd/dt = -d/tau_d``, raised by every reward, so that synapses read it as ``d_post``),
     ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one),
     ``inhibitory`` (fixed), ``reward`` (a spike generator whose spikes raise dopamine) and
-    ``reward_synapse``. ``chosen`` = (pre, post) neuron indices of the chosen synapse.
+    ``reward_synapse`` (to every neuron). ``chosen`` = (pre, post) neuron indices of the chosen synapse.
     """
     import brian2 as b2
 
@@ -78,8 +79,8 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
         a : 1
         v_reset : volt
         d_reset : volt
-        d : 1 (linked)
-    """, threshold="v >= 30*mV", reset="v = v_reset\nu += d_reset", namespace=ns, dt=dt, name="neurons")
+        dd/dt = -d / tau_d : 1
+    """, threshold="v >= 30*mV", reset="v = v_reset\nu += d_reset", method="exact", namespace=ns, dt=dt, name="neurons")
     neurons.run_regularly(IZHIKEVICH_MS_STEP, when="groups", name="izhikevich_step")
     neurons.a = np.r_[np.full(n_ex, 0.02), np.full(n_in, 0.1)]  # RS / FS, Izhikevich 2003
     neurons.v_reset = -65 * b2.mV
@@ -87,8 +88,6 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     neurons.v = -65 * b2.mV
     neurons.u = 0.2 * -65 * b2.mV
 
-    dopamine = b2.NeuronGroup(1, "dd/dt = -d / tau_d : 1", method="exact", namespace=ns, dt=dt, name="dopamine")
-    neurons.d = b2.linked_var(dopamine, "d", index=np.zeros(n, dtype=int))
 
     targets_ex = rng.integers(0, n, size=(n_ex, m))  # with replacement, as ceil(N*rand) in the author's code
     targets_in = rng.integers(0, n_ex, size=(n_in, m))
@@ -101,10 +100,10 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     inhibitory.w = float(net["w_inhibitory"])
 
     reward = b2.SpikeGeneratorGroup(1, np.array([], dtype=int), np.array([]) * b2.second, dt=dt, name="reward")
-    reward_synapse = b2.Synapses(reward, dopamine, on_pre="d_post += reward_dopamine", name="reward_synapse",
+    reward_synapse = b2.Synapses(reward, neurons, on_pre="d_post += reward_dopamine", name="reward_synapse",
                                  namespace={"reward_dopamine": float(net["reward_dopamine"])}, dt=dt)
     reward_synapse.connect()
-    return {"neurons": neurons, "dopamine": dopamine, "plastic": plastic, "inhibitory": inhibitory, "reward": reward,
+    return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, "reward": reward,
             "reward_synapse": reward_synapse, "chosen": (0, int(targets_ex[0, 0])), "n_excitatory_synapses": n_ex * m}
 
 
