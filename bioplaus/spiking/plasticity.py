@@ -169,7 +169,8 @@ class DopamineSTDP(SpikingRule):
         return {**super().config(), **self.params}
 
 
-def synapses(source, target, rule: SpikingRule, transmit: str, name: str | None = None, delay_ms: float | None = None):
+def synapses(source, target, rule: SpikingRule, transmit: str, name: str | None = None, delay_ms: float | None = None,
+             dt: Any = None):
     """A ``brian2.Synapses`` from ``source`` to ``target`` implementing ``rule`` (not yet connected).
 
     The rule's periodic updates (``regular``) run every ``regular_dt_ms`` after the
@@ -182,6 +183,7 @@ def synapses(source, target, rule: SpikingRule, transmit: str, name: str | None 
     eq = rule.synapse(transmit)
     ns = namespace(eq.constants)
     kwargs: dict[str, Any] = {"name": name} if name else {}
+    kwargs["dt"] = dt if dt is not None else source.clock.dt
     if delay_ms is not None:
         kwargs["delay"] = delay_ms * brian2.ms
     syn = brian2.Synapses(source, target, model=eq.model, on_pre=eq.on_pre, on_post=eq.on_post, namespace=ns,
