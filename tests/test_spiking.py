@@ -165,3 +165,46 @@ def test_spiking_spec_errors_name_the_file_field_and_allowed_values(tmp_path):
     bad.write_text('kind = "spiking"\nneuron = "lif_current"\ntarget = "gpu"\n')
     with pytest.raises(BioplausError, match=r"field 'target' is 'gpu'; allowed values are 'cython', 'numpy' or 'cpp_standalone'"):
         models.load(bad)
+
+
+def test_score_eligibility_matches_an_independent_numpy_integration():
+    """R-max's eligibility d log P / dw of an escape-noise neuron, recomputed in numpy from the
+    same input spikes and the output spikes Brian2 drew: Euler for v, v_syn and x = dv/dw,
+    each step -(rho dt / delta_v) x, plus (rho dt / delta_v) x / p at an output spike, where x resets."""
+    from bioplaus.spiking.neurons import ESCAPE_NOISE_LIF
+    from bioplaus.spiking.plasticity import ThreeFactor
+
+    dt_ms, steps, w_mv = 0.5, 400, np.array([6.0, 3.0, 9.0])
+    params = {**ESCAPE_NOISE_LIF.parameters, "rho_0_Hz": 100.0}
+    rng = np.random.default_rng(0)
+    in_step = np.sort(rng.choice(np.arange(5, steps), 60, replace=False))
+    in_idx = rng.integers(0, 3, 60)
+    inputs = b2.SpikeGeneratorGroup(3, in_idx, in_step * dt_ms * b2.ms, dt=dt_ms * b2.ms)
+    neuron = neuron_group(ESCAPE_NOISE_LIF, 1, params, dt=dt_ms * b2.ms)
+    s = synapses(inputs, neuron, ThreeFactor("score"), transmit="v_syn_post += w", dt=dt_ms * b2.ms, constants=params)
+    s.connect()
+    s.w = w_mv * b2.mV
+    out = b2.SpikeMonitor(neuron)
+    b2.seed(7)
+    net = b2.Network(inputs, neuron, s, out)
+    net.run(steps * dt_ms * b2.ms, namespace={})
+    out_steps = set(np.round(np.asarray(out.t / b2.ms) / dt_ms).astype(int))
+    assert 0 < len(out_steps) < 40
+
+    tau_m, tau_syn, v_rest, v_th, v_reset, rho0, dv = 10.0, 5.0, -70.0, -55.0, -70.0, 100.0, 3.0
+    dt_s = dt_ms / 1000.0
+    v, vs, x, y, e = v_rest, 0.0, np.zeros(3), np.zeros(3), np.zeros(3)
+    for n in range(steps):
+        v, vs = v + dt_ms * (v_rest - v + vs) / tau_m, vs - dt_ms * vs / tau_syn
+        x, y = x + dt_ms * (y - x) / tau_m, y - dt_ms * y / tau_syn
+        rho = rho0 * np.exp((v - v_th) / dv)
+        k = rho * dt_s / dv  # per mV
+        e -= k * x
+        for j in in_idx[in_step == n]:
+            vs += w_mv[j]
+            y[j] += 1.0
+        if n in out_steps:
+            e += k * x / (1.0 - np.exp(-rho * dt_s))
+            x = np.zeros(3)
+            v = v_reset
+    np.testing.assert_allclose(np.asarray(s.e_score[:]) / 1000.0, e, rtol=1e-8)

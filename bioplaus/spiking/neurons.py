@@ -102,7 +102,7 @@ ESCAPE_NOISE_LIF = NeuronModel(
     """,
     threshold="rand() < 1 - exp(-rho * dt)",
     reset="v = v_reset",
-    # Escape-rate parameters in the range of Pfister, Toyoizumi, Barber & Gerstner 2006.
+    # Escape-rate parameters: our choice (about 1 Hz at rest + 10 mV), no published set is implied.
     parameters={"tau_m_ms": 10.0, "v_rest_mV": -70.0, "v_th_mV": -55.0, "v_reset_mV": -70.0,
                 "tau_syn_ms": 5.0, "rho_0_Hz": 20.0, "delta_v_mV": 3.0},
     citation="Gerstner & Kistler 2002, Sec. 5.3",

@@ -51,6 +51,8 @@ class SynapseEquations:
     constants: dict[str, float]
     regular: str = ""
     regular_dt_ms: float = 0.0
+    method: str = "exact"
+    regular_when: str = "end"
 
 
 class SpikingRule(Rule):
@@ -169,25 +171,92 @@ class DopamineSTDP(SpikingRule):
         return {**super().config(), **self.params}
 
 
+MODULATORS = ("rpe", "reward")
+ELIGIBILITIES = ("stdp", "score")
+
+
+class ThreeFactor(SpikingRule):
+    """A three-factor rule for escape-noise neurons, applied at the end of each trial:
+    ``dw = learning_rate * M * e`` (Frémaux, Sprekeler & Gerstner 2010, J. Neurosci. 30:13326).
+
+    The eligibility ``e`` is accumulated over the trial by the synapse, which carries both
+    kinds (so every rule can be compared with the same reference gradient):
+
+    - ``stdp``: pair-based STDP, ``e += A+ exp(-dt/tau+)`` for pre->post, ``-A- exp(dt/tau-)``
+      for post->pre (R-STDP);
+    - ``score``: the likelihood-ratio eligibility of the escape-noise neuron (R-max),
+      ``e = d log P(output spikes) / dw``: with spike probability ``p = 1 - exp(-rho dt)`` per
+      step and ``rho = rho_0 exp((v - v_th)/delta_v)``, each step adds
+      ``(rho dt / delta_v) x (s (1-p)/p - (1-s))`` where ``s`` says whether the neuron fired
+      and ``x = dv/dw`` (the synapse's PSP since the last reset, integrated by the same Euler
+      scheme as ``v``), so its mean is 0 and ``E[R e]`` is the gradient of the expected reward.
+
+    The modulator ``M`` is ``rpe``, the reward minus the expected reward for that stimulus
+    (a per-stimulus running average, the critic), or ``reward``, the raw reward. R-max
+    (``score`` with either modulator) is unbiased; R-STDP needs the critic (Frémaux et al.
+    2010). Since the update is applied once per trial, when the reward arrives, clipping to
+    ``[0, w_max]`` after it is exact for either sign of ``M``.
+    """
+
+    name = "three_factor"
+
+    def __init__(self, eligibility: str = "stdp", modulator: str = "rpe", learning_rate: float = 1e-3, a_plus: float = 1.0,
+                 a_minus: float = 1.0, tau_plus_ms: float = 20.0, tau_minus_ms: float = 20.0, critic_rate: float = 0.1,
+                 w_max_mV: float = 5.0, label: str | None = None):
+        if eligibility not in ELIGIBILITIES:
+            raise BioplausError(f"rule 'three_factor': field 'eligibility' is {eligibility!r}; allowed values are {allowed(ELIGIBILITIES)}.")
+        if modulator not in MODULATORS:
+            raise BioplausError(f"rule 'three_factor': field 'modulator' is {modulator!r}; allowed values are {allowed(MODULATORS)}.")
+        self.name = "r_max" if eligibility == "score" else "r_stdp"
+        super().__init__(label or f"{self.name}_{modulator}")
+        self.eligibility, self.modulator = eligibility, modulator
+        self.params = {"learning_rate": float(learning_rate), "a_plus": float(a_plus), "a_minus": float(a_minus),
+                       "tau_plus_ms": float(tau_plus_ms), "tau_minus_ms": float(tau_minus_ms), "critic_rate": float(critic_rate),
+                       "w_max_mV": float(w_max_mV)}
+
+    def synapse(self, transmit: str) -> SynapseEquations:
+        model = """
+            w : volt
+            e_stdp : 1
+            e_score : 1/volt
+            dx/dt = (y - x) / tau_m : 1 (clock-driven)
+            dy/dt = -y / tau_syn : 1 (clock-driven)
+            dapre/dt = -apre / tau_plus : 1 (event-driven)
+            dapost/dt = -apost / tau_minus : 1 (event-driven)
+        """
+        on_pre = f"{transmit}\ny += 1\napre += a_plus\ne_stdp -= apost"
+        on_post = ("apost += a_minus\ne_stdp += apre\n"
+                   "e_score += rho_post * dt / (delta_v * (1 - exp(-rho_post * dt))) * x\nx = 0")
+        regular = "e_score -= rho_post * dt / delta_v * x"
+        p = self.params
+        constants = {"a_plus": p["a_plus"], "a_minus": p["a_minus"], "tau_plus_ms": p["tau_plus_ms"], "tau_minus_ms": p["tau_minus_ms"]}
+        return SynapseEquations(model, on_pre, on_post, constants, regular, 0.0, method="euler", regular_when="thresholds")
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eligibility": self.eligibility, "modulator": self.modulator, **self.params}
+
+
 def synapses(source, target, rule: SpikingRule, transmit: str, name: str | None = None, delay_ms: float | None = None,
-             dt: Any = None):
+             dt: Any = None, constants: dict[str, float] | None = None):
     """A ``brian2.Synapses`` from ``source`` to ``target`` implementing ``rule`` (not yet connected).
 
-    The rule's periodic updates (``regular``) run every ``regular_dt_ms`` after the
-    synaptic events of that step.
+    The rule's periodic updates (``regular``) run every ``regular_dt_ms`` (every step if 0)
+    in the ``regular_when`` slot. ``constants`` adds names the equations use (e.g. the
+    neuron's ``tau_m_ms``).
     """
     import brian2
 
     from bioplaus.spiking.neurons import namespace
 
     eq = rule.synapse(transmit)
-    ns = namespace(eq.constants)
+    ns = namespace({**eq.constants, **(constants or {})})
     kwargs: dict[str, Any] = {"name": name} if name else {}
     kwargs["dt"] = dt if dt is not None else source.clock.dt
     if delay_ms is not None:
         kwargs["delay"] = delay_ms * brian2.ms
     syn = brian2.Synapses(source, target, model=eq.model, on_pre=eq.on_pre, on_post=eq.on_post, namespace=ns,
-                          method="exact", **kwargs)
+                          method=eq.method, **kwargs)
     if eq.regular:
-        syn.run_regularly(eq.regular, dt=eq.regular_dt_ms * brian2.ms, when="end")
+        regular_dt = eq.regular_dt_ms * brian2.ms if eq.regular_dt_ms > 0 else kwargs["dt"]
+        syn.run_regularly(eq.regular, dt=regular_dt, when=eq.regular_when, order=1)
     return syn
