@@ -208,3 +208,30 @@ def test_score_eligibility_matches_an_independent_numpy_integration():
             x = np.zeros(3)
             v = v_reset
     np.testing.assert_allclose(np.asarray(s.e_score[:]) / 1000.0, e, rtol=1e-8)
+
+
+def test_poisson_drive_run_stores_metrics_consistent_with_its_weight_snapshots(tmp_path):
+    """A tiny Song-style run through the spiking model kind: the stored fractions near the bounds
+    are recomputed from the stored weight snapshots, and the same seed gives the same numbers."""
+    from bioplaus import Protocol
+    from bioplaus.spiking import STDP, Condition, PoissonDrive
+    from bioplaus.train import train_run
+
+    spec = tmp_path / "tiny_lif.toml"
+    spec.write_text('kind = "spiking"\nneuron = "lif_conductance"\ndt_ms = 0.1\ntarget = "numpy"\n'
+                    "[network]\nn_excitatory = 20\nn_inhibitory = 5\ninhibitory_rate_hz = 10.0\ng_inhibitory = 0.05\n")
+    rule = Condition(STDP("additive", a_plus=0.05, w_max=0.2), label="additive_40Hz", input_rate_hz=80.0)
+    protocol = Protocol(name="tiny_song", task=PoissonDrive(duration_s=0.2), model=str(spec), rules=[rule], seeds=[0],
+                        steps=2, record_every=1, metrics=["output_rate_hz", "fraction_near_max", "fraction_near_zero", "mean_weight"])
+    first = train_run(protocol, "additive_40Hz", 0)
+    again = train_run(protocol, "additive_40Hz", 0)
+    assert first.rows == again.rows
+    weights = first.arrays["weights"]
+    assert weights.shape == (3, 20) and np.allclose(first.arrays["weights_time_s"], [0.0, 0.1, 0.2])
+    rows = {(step, metric): value for step, _, metric, _, value in first.rows}
+    for step in range(3):
+        assert rows[(step, "fraction_near_max")] == np.mean(weights[step] >= 0.9 - 1e-6)
+        assert rows[(step, "fraction_near_zero")] == np.mean(weights[step] <= 0.1 + 1e-6)
+    spikes = first.arrays["output_spike_times_s"]
+    assert rows[(2, "output_rate_hz")] == np.sum(spikes >= 0.1 - 1e-9) / 0.1
+    assert not np.array_equal(weights[0], weights[-1])
