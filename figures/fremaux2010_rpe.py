@@ -2,6 +2,7 @@
 expected reward against the number of trials, and learning curves of the reward."""
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from bioplaus.plotting import mean_and_spread
 
@@ -28,6 +29,11 @@ def make(store):
                  title="mean update vs likelihood-ratio gradient")
     ax_angle.legend(fontsize=7)
     ax_var.set(xscale="log", yscale="log", xlabel="trials averaged (m)", ylabel="tr Cov / |gradient|²", title="estimator variance")
+    ms = sorted(df.loc[df["metric"] == "update_angle", "step"].unique())
+    for ax in (ax_angle, ax_var):
+        ax.set_xticks(ms)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax_reward.set(xlabel="trials", ylabel="mean reward per batch", ylim=(0, 1), title="learning")
     ax_reward.legend(fontsize=7)
     fig.tight_layout()
