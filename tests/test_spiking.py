@@ -235,3 +235,15 @@ def test_poisson_drive_run_stores_metrics_consistent_with_its_weight_snapshots(t
     spikes = first.arrays["output_spike_times_s"]
     assert rows[(2, "output_rate_hz")] == np.sum(spikes >= 0.1 - 1e-9) / 0.1
     assert not np.array_equal(weights[0], weights[-1])
+
+
+def test_a_task_refuses_the_standalone_target_with_a_clear_error(tmp_path):
+    from bioplaus import Protocol
+    from bioplaus.errors import BioplausError
+    from bioplaus.spiking import STDP, PoissonDrive
+
+    spec = tmp_path / "standalone.toml"
+    spec.write_text('kind = "spiking"\nneuron = "lif_conductance"\ntarget = "cpp_standalone"\n'
+                    "[network]\nn_excitatory = 2\nn_inhibitory = 1\ninhibitory_rate_hz = 1.0\ng_inhibitory = 0.05\n")
+    with pytest.raises(BioplausError, match=r"field 'target' is 'cpp_standalone'.*allowed values here are 'cython' or 'numpy'"):
+        Protocol(name="x", task=PoissonDrive(), model=str(spec), rules=[STDP()], steps=1)

@@ -82,6 +82,11 @@ def _unwrap(rule: Rule, task: Task) -> tuple[SpikingRule, Task]:
 def _check_task(spec: SpikingSpec, task: Task) -> str | None:
     if not isinstance(task, SpikingTask):
         return f"spiking model {spec.name!r} needs a spiking task (e.g. spiking.PoissonDrive()), got task {task.name!r}."
+    if spec.target == "cpp_standalone":
+        # the tasks' run loops read weights and spikes and deliver rewards from Python between chunks
+        return (f"spiking model {spec.name!r}: field 'target' is 'cpp_standalone', which task {task.name!r} cannot use (its run "
+                f"loop works between chunks of simulation); allowed values here are 'cython' or 'numpy'. "
+                f"cpp_standalone is measured by 'bioplaus bench spiking'.")
     return task.check_model(spec)
 
 
