@@ -5,7 +5,7 @@ Each variant builds the network of ``models/izhikevich2007_network.toml`` with a
 reward every 2 s (so dopamine acts, without the Python reward loop), runs a short
 warm-up (the compile and set-up cost, reported apart) and then ``seconds`` of
 biological time, timed. ``cpp_standalone`` compiles the whole simulation once
-(``device.build(run=False)``, reported as compile time) and the timed part is
+(``device.build(run=False)`` in a temporary folder, reported as compile time) and the timed part is
 ``device.run(run_args=...)`` of the compiled program, each repeat from other initial
 membrane potentials (no recompilation). ``repeats`` repeats the timed part (runtime
 targets) and the table gives the median ratio and its range. The ``update 1 ms``
@@ -43,7 +43,7 @@ def _measure(target: str, update_dt_ms: float, seconds: float, repeats: int) -> 
 
     spec = models.load("izhikevich2007_network")
     spec = dataclasses.replace(spec, target=target)
-    use_target(target, build_on_run=False)
+    project = use_target(target, build_on_run=False)
     seed_brian2(1)
     objs = build_network(spec, DopamineSTDP(update_dt_ms=update_dt_ms), np.random.default_rng(0))
     total = seconds * (repeats if target == "cpp_standalone" else 1)
@@ -53,7 +53,7 @@ def _measure(target: str, update_dt_ms: float, seconds: float, repeats: int) -> 
     if target == "cpp_standalone":
         net.run(seconds * b2.second, namespace={})
         t0 = time.perf_counter()
-        b2.device.build(run=False)
+        b2.device.build(directory=project, run=False)
         compile_s = time.perf_counter() - t0
         walls = []
         v_rng = np.random.default_rng(1)

@@ -18,13 +18,15 @@ from typing import Any
 TARGETS = ("cython", "numpy", "cpp_standalone")
 
 
-def use_target(target: str, directory: str | None = None, build_on_run: bool = True) -> None:
+def use_target(target: str, directory: str | None = None, build_on_run: bool = True) -> str | None:
     """Select the code-generation target for the networks built next.
 
     For ``cpp_standalone`` the device is reset and pointed at ``directory`` (a fresh
     temporary folder by default); with ``build_on_run=False`` the program is built
-    once by ``brian2.device.build(run=False)`` and then run several times with
-    ``device.run(run_args=...)``, changing initial values without recompiling.
+    once by ``brian2.device.build(directory=..., run=False)`` (pass the returned
+    project folder: ``build`` otherwise writes to ``./output``) and then run several
+    times with ``device.run(run_args=...)``, changing initial values without recompiling.
+    Returns the standalone project folder, or ``None`` for the runtime targets.
     """
     import brian2
 
@@ -32,18 +34,20 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
         from bioplaus.errors import BioplausError, allowed
 
         raise BioplausError(f"code-generation target {target!r} is not known; allowed values are {allowed(TARGETS)}.")
+    brian2.prefs.logging.console_log_level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR")
     if target == "cpp_standalone":
         brian2.device.reinit()
         brian2.device.activate()
-        brian2.set_device("cpp_standalone", directory=directory or tempfile.mkdtemp(prefix="bioplaus-standalone-"),
-                          build_on_run=build_on_run)
+        directory = directory or tempfile.mkdtemp(prefix="bioplaus-standalone-")
+        brian2.set_device("cpp_standalone", directory=directory, build_on_run=build_on_run)
+        return directory
     else:
         if brian2.get_device().__class__.__name__ != "RuntimeDevice":
             brian2.device.reinit()
             brian2.device.activate()
             brian2.set_device("runtime")
         brian2.prefs.codegen.target = target
-    brian2.prefs.logging.console_log_level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR")
+    return None
 
 
 def seed_brian2(seed: int) -> None:
