@@ -155,6 +155,25 @@ class Trainer:
         return loss
 
 
+def estimator_rows(rule: Rule, model: nn.Module, task: TaskInstance, batch_size: int, wanted: set[str]) -> list[Row]:
+    """``estimate_bias_angle`` / ``estimate_variance`` of a stochastic rule at the initial weights, with
+    ``step = m`` for m = 1, 2, 4, ... up to ``rule.estimator_samples`` (DESIGN.md), on the first
+    ``batch_size`` test examples (so the training batches are untouched). Empty for rules without
+    ``estimator_samples``."""
+    n = getattr(rule, "estimator_samples", 0)
+    if n < 2:
+        return []
+    x, y = task.test
+    batch = Batch(x[:batch_size], y[:batch_size], task.loss_fn)
+    names = [k for k, _ in model.named_parameters()]
+    exact = Backprop().estimate(model, batch)
+    gradient = torch.cat([exact[k].reshape(-1) for k in names])
+    estimates = torch.stack([torch.cat([e[k].reshape(-1) for k in names]) for e in (rule.estimate(model, batch) for _ in range(n))])
+    ms = sorted({2**i for i in range(n.bit_length()) if 2**i <= n} | {n})
+    return [(m, None, metric, "all", value) for m, metric, value in M.estimator_curve(estimates, gradient, ms)
+            if metric in wanted and math.isfinite(value)]
+
+
 def train_run(
     protocol: Protocol,
     condition: str,
@@ -185,6 +204,8 @@ def _train(protocol, condition, seed, device, data_dir, progress) -> RunResult:
     trainer = Trainer(model, rule, task, protocol.optimizer, protocol.metrics, protocol.batch_size, protocol.cka_samples)
 
     result = RunResult(status="done", rows=trainer.rows)
+    if set(protocol.metrics) & set(M.ESTIMATOR_METRICS):
+        trainer.rows.extend(estimator_rows(rule, model, task, protocol.batch_size, set(protocol.metrics)))
     for step in range(protocol.steps + 1):
         is_record = step % protocol.record_every == 0 or step == protocol.steps
         loss = trainer.step(step, task.next_batch(), is_record, update=step < protocol.steps)

@@ -12,6 +12,7 @@ import importlib
 SUITES: dict[str, str] = {
     "rules": "bioplaus.bench.rules:main",
     "sweep": "bioplaus.bench.sweep:main",
+    "spiking": "bioplaus.bench.spiking:main",
 }
 
 

@@ -20,6 +20,14 @@ METRICS = (
     "representation_cka",
     "estimate_bias_angle",
     "estimate_variance",
+    # spiking networks (bioplaus.spiking): rates, weight distributions, reward
+    "output_rate_hz",
+    "fraction_near_max",
+    "fraction_near_zero",
+    "mean_weight",
+    "reinforced_weight",
+    "rate_hz",
+    "reward",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

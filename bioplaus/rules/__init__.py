@@ -6,6 +6,9 @@ from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.registry import REGISTRY, get, names
 from bioplaus.rules.shallow import Shallow
+from bioplaus.rules.node_perturbation import NodePerturbation
+from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
+from bioplaus.rules.weight_perturbation import WeightPerturbation
 
 __all__ = [
     "REGISTRY",
@@ -18,4 +21,7 @@ __all__ = [
     "Shallow",
     "get",
     "names",
+    "NodePerturbation",
+    "RewardModulatedHebbian",
+    "WeightPerturbation",
 ]

@@ -10,10 +10,14 @@ from bioplaus.rules.base import Rule
 from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.shallow import Shallow
+from bioplaus.rules.node_perturbation import NodePerturbation
+from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
+from bioplaus.rules.weight_perturbation import WeightPerturbation
 
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
 }
+REGISTRY.update({cls.name: cls for cls in (NodePerturbation, WeightPerturbation, RewardModulatedHebbian)})
 
 
 def names() -> list[str]:

@@ -1,0 +1,47 @@
+"""Weight perturbation (Werfel, Xie & Seung 2005, Neural Comput. 17:2699; Jabri & Flower 1992).
+
+Every parameter is perturbed by ``xi ~ N(0, sigma^2)`` at once; the loss change against the
+clean network, ``dL = L(W + xi) - L(W)``, times ``xi / sigma^2`` estimates dL/dW. The mean is
+the exact gradient when the loss is quadratic in the weights (a single linear layer with
+squared error, Werfel et al.'s case); in deeper or nonlinear networks it is biased by O(sigma^2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from bioplaus.rules.base import Batch, Rule
+
+
+class WeightPerturbation(Rule):
+    """Args: ``sigma``: standard deviation of the weight noise; ``estimator_samples``: see
+    :class:`bioplaus.rules.node_perturbation.NodePerturbation`."""
+
+    name = "weight_perturbation"
+
+    def __init__(self, sigma: float = 1e-3, estimator_samples: int = 1024, label: str | None = None):
+        super().__init__(label)
+        if not sigma > 0:
+            raise ValueError(f"weight_perturbation: sigma must be positive, got {sigma!r}")
+        self.sigma, self.estimator_samples = float(sigma), int(estimator_samples)
+        self.generator: torch.Generator | None = None
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    @torch.no_grad()
+    def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        if self.generator is None:
+            self.generator = torch.Generator().manual_seed(0)
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        noise = {k: (torch.randn(v.shape, generator=self.generator, dtype=torch.float64) * self.sigma).to(v.dtype)
+                 for k, v in params.items()}
+        clean = float(batch.loss(model(batch.x)))
+        noisy = float(batch.loss(functional_call(model, {k: params[k] + noise[k] for k in params}, (batch.x,))))
+        scale = (noisy - clean) / self.sigma**2
+        return {k: scale * xi for k, xi in noise.items()}
+
+    def config(self) -> dict:
+        return {**super().config(), "sigma": self.sigma, "estimator_samples": self.estimator_samples}

@@ -1,0 +1,212 @@
+"""The distal reward problem (Izhikevich 2007, Cereb. Cortex 17:2443, Fig. 1).
+
+A network of ``n_excitatory`` regular-spiking and ``n_inhibitory`` fast-spiking
+Izhikevich neurons; each neuron makes ``synapses_per_neuron`` synapses onto random
+targets (excitatory onto any neuron, inhibitory onto excitatory ones only), drawn with
+replacement as in the author's code. Excitatory synapses are plastic (dopamine-modulated
+STDP, :class:`bioplaus.spiking.plasticity.DopamineSTDP`), start at ``w_initial`` mV and
+stay in ``[0, w_max]``; inhibitory ones are fixed at ``w_inhibitory`` mV. Every neuron gets
+a random thalamic input ``thalamic_mV * (U(0, 1) - 0.5)`` each millisecond.
+
+One excitatory synapse (neuron 0 onto its first target) is chosen and set to 0. Whenever
+its postsynaptic neuron fires within ``reward_window_ms`` after its presynaptic neuron, a
+reward is scheduled ``1 + U(0, 2)`` s later and raises dopamine by ``reward_dopamine``
+(dopamine decays with ``tau_d``). The reinforced synapse grows to ``w_max`` while the
+others stay low.
+
+Integration follows the author's published code (ModelDB 84167): 1-ms steps; ``v``
+advanced in two 0.5-ms Euler half steps and ``u`` in one, with the input of that
+millisecond; synaptic input is the sum of the weights of the spikes of the previous step.
+Rewards are detected from the spikes of each 1-s chunk and delivered in later chunks (the
+reward delay is at least 1 s, so none is late).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from bioplaus.errors import BioplausError
+from bioplaus.seeding import seed_int
+from bioplaus.spiking.plasticity import DopamineSTDP, SpikingRule
+from bioplaus.spiking.spec import SpikingSpec, require_network
+from bioplaus.spiking.task import SpikingTask, chunk_schedule
+
+NETWORK_KEYS = {
+    "n_excitatory": "regular-spiking neurons", "n_inhibitory": "fast-spiking neurons",
+    "synapses_per_neuron": "outgoing synapses of each neuron", "w_initial": "initial excitatory weight (mV)",
+    "w_inhibitory": "inhibitory weight (mV, negative)", "thalamic_mV": "amplitude of the random input",
+    "tau_d_ms": "dopamine time constant", "reward_dopamine": "dopamine per reward",
+    "reward_window_ms": "post-after-pre window that earns a reward",
+}
+
+# v in two 0.5-ms half steps, u in one 1-ms step (Izhikevich 2007, published code; Izhikevich 2003, Eq. 1-2)
+IZHIKEVICH_MS_STEP = """
+i_input = thalamic * (rand() - 0.5) + i_syn
+v = v + 0.5 * (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_input)
+v = v + 0.5 * (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_input)
+u = u + a * (b * v - u)
+i_syn = 0 * mV
+"""
+
+
+def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator) -> dict[str, Any]:
+    """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
+
+    ``neurons`` (Izhikevich, 1-ms steps; each holds the same dopamine concentration
+    ``dd/dt = -d/tau_d``, raised by every reward, so that synapses read it as ``d_post``),
+    ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one),
+    ``inhibitory`` (fixed), ``reward`` (a spike generator whose spikes raise dopamine) and
+    ``reward_synapse`` (to every neuron). ``chosen`` = (pre, post) neuron indices of the chosen synapse.
+    """
+    import brian2 as b2
+
+    from bioplaus.spiking.plasticity import synapses
+
+    net = spec.network
+    n_ex, n_in, m = int(net["n_excitatory"]), int(net["n_inhibitory"]), int(net["synapses_per_neuron"])
+    n = n_ex + n_in
+    dt = spec.dt_ms * b2.ms
+    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": float(net["tau_d_ms"]) * b2.ms}
+    neurons = b2.NeuronGroup(n, """
+        v : volt
+        u : volt
+        i_input : volt
+        i_syn : volt
+        a : 1
+        v_reset : volt
+        d_reset : volt
+        dd/dt = -d / tau_d : 1
+    """, threshold="v >= 30*mV", reset="v = v_reset\nu += d_reset", method="exact", namespace=ns, dt=dt, name="neurons")
+    neurons.run_regularly(IZHIKEVICH_MS_STEP, when="groups", name="izhikevich_step")
+    neurons.a = np.r_[np.full(n_ex, 0.02), np.full(n_in, 0.1)]  # RS / FS, Izhikevich 2003
+    neurons.v_reset = -65 * b2.mV
+    neurons.d_reset = np.r_[np.full(n_ex, 8.0), np.full(n_in, 2.0)] * b2.mV
+    neurons.v = -65 * b2.mV
+    neurons.u = 0.2 * -65 * b2.mV
+
+
+    targets_ex = rng.integers(0, n, size=(n_ex, m))  # with replacement, as ceil(N*rand) in the author's code
+    targets_in = rng.integers(0, n_ex, size=(n_in, m))
+    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic")
+    plastic.connect(i=np.repeat(np.arange(n_ex), m), j=targets_ex.ravel())
+    plastic.w = float(net["w_initial"])
+    plastic.w[0] = 0.0  # the chosen synapse starts at 0
+    inhibitory = b2.Synapses(neurons, neurons, "w : 1", on_pre="i_syn_post += w * mV", namespace={}, name="inhibitory", dt=dt)
+    inhibitory.connect(i=np.repeat(np.arange(n_ex, n), m), j=targets_in.ravel())
+    inhibitory.w = float(net["w_inhibitory"])
+
+    reward = b2.SpikeGeneratorGroup(1, np.array([], dtype=int), np.array([]) * b2.second, dt=dt, name="reward")
+    reward_synapse = b2.Synapses(reward, neurons, on_pre="d_post += reward_dopamine", name="reward_synapse",
+                                 namespace={"reward_dopamine": float(net["reward_dopamine"])}, dt=dt)
+    reward_synapse.connect()
+    return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, "reward": reward,
+            "reward_synapse": reward_synapse, "chosen": (0, int(targets_ex[0, 0])), "n_excitatory_synapses": n_ex * m}
+
+
+def reward_times(pre_times: np.ndarray, post_times: np.ndarray, window_s: float, delays_s: np.ndarray) -> np.ndarray:
+    """Reward times: for every post spike that follows the latest pre spike by at most
+    ``window_s`` (``0 < t_post - t_pre <= window``), one reward ``delays_s[k]`` later."""
+    if len(pre_times) == 0 or len(post_times) == 0:
+        return np.array([])
+    idx = np.searchsorted(pre_times, post_times, side="left") - 1
+    ok = idx >= 0
+    lag = np.where(ok, post_times - pre_times[np.clip(idx, 0, None)], np.inf)
+    hits = post_times[(lag > 0) & (lag <= window_s + 1e-12)]
+    return hits + delays_s[: len(hits)]
+
+
+@dataclass
+class DistalReward(SpikingTask):
+    """Args: ``duration_s``: biological time of a run (3600 s in the paper);
+    ``snapshot_every_s``: how often all excitatory weights are stored (``.npz``)."""
+
+    duration_s: float = 3600.0
+    snapshot_every_s: float = 600.0
+
+    name = "distal_reward"
+
+    def config(self) -> dict[str, Any]:
+        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s}
+
+    def check_model(self, spec: SpikingSpec) -> str | None:
+        if spec.neuron != "izhikevich":
+            return f"task 'distal_reward' needs neuron = \"izhikevich\", model {spec.name!r} has {spec.neuron!r}."
+        if spec.dt_ms != 1.0:
+            return f"task 'distal_reward' integrates in 1-ms steps as the author's code; model {spec.name!r} has dt_ms = {spec.dt_ms}."
+        return require_network(spec, NETWORK_KEYS)
+
+    def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
+        import brian2 as b2
+
+        from bioplaus.spiking.network import run, seed_brian2, use_target
+        from bioplaus.train import RunResult
+
+        if not isinstance(rule, DopamineSTDP):
+            raise BioplausError(f"task 'distal_reward' runs dopamine-modulated STDP (da_stdp), got {rule.name!r}.")
+        spec: SpikingSpec = protocol.model
+        chunks, chunk_s = chunk_schedule(protocol, self.duration_s)
+        if chunk_s > 1.0 + 1e-9:
+            raise BioplausError(f"protocol {protocol.name!r}: task 'distal_reward' needs chunks of at most 1 s (the shortest "
+                                f"reward delay), got duration_s / steps = {chunk_s:g} s; raise steps.")
+        use_target(spec.target)
+        seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
+        rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
+        reward_rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "reward"))
+        objs = build_network(spec, rule, rng)
+        pre, post = objs["chosen"]
+        neurons = objs["neurons"]
+        all_spikes = b2.SpikeMonitor(neurons, record=False)  # counts only
+        pre_spikes, post_spikes = b2.SpikeMonitor(neurons[pre:pre + 1]), b2.SpikeMonitor(neurons[post:post + 1])
+        net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), all_spikes, pre_spikes, post_spikes)
+        plastic, reward = objs["plastic"], objs["reward"]
+        window_s = float(spec.network["reward_window_ms"]) / 1000.0
+
+        rows: list[tuple] = []
+        snapshots, snapshot_times, rewards_given = [], [], []
+        pending: list[float] = []
+        n_total = len(neurons)
+        count = 0
+        t0 = time.perf_counter()
+
+        def record(k: int, t_s: float, rate: float | None, n_rewards: int) -> None:
+            w = np.asarray(plastic.w[:])
+            rows.extend([(k, t_s, "reinforced_weight", "all", float(w[0])), (k, t_s, "mean_weight", "all", float(np.mean(w[1:]))),
+                         (k, t_s, "reward", "all", float(n_rewards))])
+            if rate is not None:
+                rows.append((k, t_s, "rate_hz", "all", rate))
+
+        record(0, 0.0, None, 0)
+        snapshots.append(np.asarray(plastic.w[:], dtype=np.float32))
+        snapshot_times.append(0.0)
+        since_spikes, since_rewards, since_chunks = 0, 0, 0
+        for k in range(1, chunks + 1):
+            start = (k - 1) * chunk_s
+            due = [t for t in pending if t < start + chunk_s - 1e-9]
+            pending = [t for t in pending if t >= start + chunk_s - 1e-9]
+            reward.set_spikes(np.zeros(len(due), dtype=int), np.round(np.array(due) * 1000.0) * b2.ms)
+            rewards_given.extend(due)
+            run(net, chunk_s)
+            pre_t, post_t = np.asarray(pre_spikes.t / b2.second), np.asarray(post_spikes.t / b2.second)
+            post_t = post_t[post_t >= start - 1e-9]
+            new = reward_times(pre_t[pre_t >= start - window_s - 1e-9], post_t, window_s, 1.0 + 2.0 * reward_rng.random(len(post_t)))
+            pending.extend(float(np.round(t * 1000.0) / 1000.0) for t in new)
+            n_now = int(all_spikes.num_spikes)
+            since_spikes += n_now - count
+            count = n_now
+            since_rewards += len(due)
+            since_chunks += 1
+            if k % protocol.record_every == 0 or k == chunks:
+                record(k, k * chunk_s, since_spikes / (n_total * since_chunks * chunk_s), since_rewards)
+                since_spikes = since_rewards = since_chunks = 0
+            if self.snapshot_every_s > 0 and (round(k * chunk_s / self.snapshot_every_s, 9) % 1 == 0 or k == chunks):
+                snapshots.append(np.asarray(plastic.w[:], dtype=np.float32))
+                snapshot_times.append(k * chunk_s)
+            if progress is not None:
+                progress(k)
+        return RunResult(status="done", rows=rows, steps_done=chunks, duration_s=time.perf_counter() - t0, arrays={
+            "weights": np.stack(snapshots), "weights_time_s": np.array(snapshot_times),
+            "reward_times_s": np.array(rewards_given, dtype=np.float64), "chosen_synapse": np.array([pre, post])})

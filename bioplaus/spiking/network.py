@@ -1,0 +1,64 @@
+"""Brian2 code-generation targets and running an explicit ``Network``.
+
+bioplaus always builds a ``brian2.Network`` from the objects a model creates (never the
+implicit "magic" network) and runs it with an empty run namespace, so that every
+constant comes from the groups' own namespaces and nothing leaks in from the caller.
+
+Targets: ``cython`` (the default; compiled once per set of code objects and cached in
+``~/.cython``), ``numpy`` (no compiler, slowest) and ``cpp_standalone`` (the whole
+simulation compiled to one C++ program; see :func:`use_target`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+TARGETS = ("cython", "numpy", "cpp_standalone")
+
+
+def use_target(target: str, directory: str | None = None, build_on_run: bool = True) -> str | None:
+    """Select the code-generation target for the networks built next.
+
+    For ``cpp_standalone`` the device is reset and pointed at ``directory`` (a fresh
+    temporary folder by default); with ``build_on_run=False`` the program is built
+    once by ``brian2.device.build(directory=..., run=False)`` (pass the returned
+    project folder: ``build`` otherwise writes to ``./output``) and then run several
+    times with ``device.run(run_args=...)``, changing initial values without recompiling.
+    Returns the standalone project folder, or ``None`` for the runtime targets.
+    """
+    import brian2
+
+    if target not in TARGETS:
+        from bioplaus.errors import BioplausError, allowed
+
+        raise BioplausError(f"code-generation target {target!r} is not known; allowed values are {allowed(TARGETS)}.")
+    brian2.prefs.logging.console_log_level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR")
+    if target == "cpp_standalone":
+        brian2.device.reinit()
+        brian2.device.activate()
+        directory = directory or tempfile.mkdtemp(prefix="bioplaus-standalone-")
+        brian2.set_device("cpp_standalone", directory=directory, build_on_run=build_on_run)
+        return directory
+    else:
+        if brian2.get_device().__class__.__name__ != "RuntimeDevice":
+            brian2.device.reinit()
+            brian2.device.activate()
+            brian2.set_device("runtime")
+        brian2.prefs.codegen.target = target
+    return None
+
+
+def seed_brian2(seed: int) -> None:
+    """Seed Brian2's random numbers (``rand()``, ``PoissonGroup``) for the objects run next."""
+    import brian2
+
+    brian2.seed(int(seed) % (2**32))
+
+
+def run(net: Any, duration_s: float, report: Any = None) -> None:
+    """Run an explicit ``brian2.Network`` for ``duration_s`` seconds with an empty run namespace."""
+    import brian2
+
+    net.run(duration_s * brian2.second, namespace={}, report=report)

@@ -1,0 +1,119 @@
+"""What spiking protocols share: the task base class, conditions, and the ``spiking`` model kind.
+
+A spiking task owns its run loop (:meth:`SpikingTask.simulate`): it builds an explicit
+``brian2.Network`` from the protocol's model spec and the condition's plasticity rule,
+runs it in ``protocol.steps`` chunks of ``duration_s / steps`` seconds of biological
+time, and records metrics every ``protocol.record_every`` chunks. In the metric rows,
+``step`` is the chunk index and ``epoch`` holds the biological time in seconds.
+Spike trains and weight snapshots go to the run's ``.npz`` arrays.
+
+Randomness: Brian2's generator is seeded from ``(root, seed, "spiking")``, and initial
+weights are drawn with numpy from ``(root, seed, "init")``, so a run is reproducible
+bit for bit on one target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from bioplaus.errors import BioplausError
+from bioplaus.models import ModelKind
+from bioplaus.rules.base import Rule
+from bioplaus.spiking.plasticity import SpikingRule
+from bioplaus.spiking.spec import SpikingSpec, spiking_spec_from_dict
+from bioplaus.tasks.base import Task
+
+
+class SpikingTask(Task):
+    """Base class of tasks for spiking networks; subclasses implement :meth:`simulate`."""
+
+    name = "spiking_task"
+    kind = "spiking"
+
+    def check_model(self, spec: SpikingSpec) -> str | None:
+        """A message saying why ``spec`` does not fit this task, or ``None``."""
+        return None
+
+    def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None) -> Any:
+        """Run one (condition, seed) and return a :class:`bioplaus.train.RunResult`."""
+        raise NotImplementedError
+
+    def instantiate(self, *args, **kwargs):
+        raise BioplausError(f"task {self.name!r} is a spiking task: it runs only with a spiking model (kind = \"spiking\").")
+
+
+class Condition(Rule):
+    """A plasticity rule together with task settings of its own, e.g. one input rate.
+
+    ``Condition(STDP("additive"), label="additive_20Hz", input_rate_hz=20.0)`` runs the
+    protocol's task with ``input_rate_hz`` replaced, under the condition name ``label``.
+    """
+
+    def __init__(self, rule: SpikingRule, label: str, **task_settings: Any):
+        if not isinstance(rule, SpikingRule):
+            raise BioplausError(f"Condition: 'rule' must be a spiking plasticity rule, got {rule!r}.")
+        self.name = rule.name
+        super().__init__(label)
+        self.rule, self.task_settings = rule, dict(task_settings)
+
+    def task_for(self, task: Task) -> Task:
+        names = {f.name for f in dataclasses.fields(task)} if dataclasses.is_dataclass(task) else set()
+        unknown = sorted(set(self.task_settings) - names)
+        if unknown:
+            raise BioplausError(f"condition {self.label!r}: task {task.name!r} has no field(s) {unknown}; allowed fields are {sorted(names)}.")
+        return dataclasses.replace(task, **self.task_settings)
+
+    def config(self) -> dict[str, Any]:
+        return {**self.rule.config(), "label": self.label, "task_settings": dict(self.task_settings)}
+
+    def estimate(self, model, batch):
+        return self.rule.estimate(model, batch)
+
+
+def _unwrap(rule: Rule, task: Task) -> tuple[SpikingRule, Task]:
+    if isinstance(rule, Condition):
+        return rule.rule, rule.task_for(task)
+    return rule, task
+
+
+def _check_task(spec: SpikingSpec, task: Task) -> str | None:
+    if not isinstance(task, SpikingTask):
+        return f"spiking model {spec.name!r} needs a spiking task (e.g. spiking.PoissonDrive()), got task {task.name!r}."
+    if spec.target == "cpp_standalone":
+        # the tasks' run loops read weights and spikes and deliver rewards from Python between chunks
+        return (f"spiking model {spec.name!r}: field 'target' is 'cpp_standalone', which task {task.name!r} cannot use (its run "
+                f"loop works between chunks of simulation); allowed values here are 'cython' or 'numpy'. "
+                f"cpp_standalone is measured by 'bioplaus bench spiking'.")
+    return task.check_model(spec)
+
+
+def _build(spec: SpikingSpec, generator: Any) -> SpikingSpec:
+    # Spiking networks are built inside their task's simulate(), which knows the plasticity rule.
+    return spec
+
+
+def _run(protocol, condition, seed, device, data_dir, progress):
+    rule, task = _unwrap(protocol.rule(condition), protocol.task)
+    if not isinstance(rule, SpikingRule):
+        raise BioplausError(f"protocol {protocol.name!r}: condition {condition!r} uses rule {rule.name!r}, which is not a "
+                            f"spiking plasticity rule (bioplaus.spiking.plasticity).")
+    return task.simulate(protocol, rule, seed, progress)
+
+
+KIND = ModelKind("spiking", SpikingSpec, spiking_spec_from_dict, _build, _check_task, _run)
+
+
+def chunk_schedule(protocol: Any, duration_s: float) -> tuple[int, float]:
+    """``(chunks, chunk_s)``: the run is ``protocol.steps`` chunks of equal biological time."""
+    if protocol.steps < 1:
+        raise BioplausError(f"protocol {protocol.name!r}: a spiking protocol needs steps >= 1 (simulation chunks), got {protocol.steps}.")
+    return protocol.steps, duration_s / protocol.steps
+
+
+def weight_fractions(w: np.ndarray, w_max: float, near: float = 0.1) -> tuple[float, float]:
+    """Fractions of weights within ``near * w_max`` of ``w_max`` and of 0."""
+    x = np.asarray(w, dtype=np.float64) / w_max
+    return float(np.mean(x >= 1.0 - near)), float(np.mean(x <= near))

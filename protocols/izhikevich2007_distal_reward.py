@@ -1,0 +1,43 @@
+"""Izhikevich 2007, Fig. 1: dopamine-modulated STDP solves the distal reward problem.
+
+Paper: E. M. Izhikevich, "Solving the distal reward problem through linkage of STDP and
+dopamine signaling", Cereb. Cortex 17:2443-2452 (2007); the author's MATLAB code is
+ModelDB 84167 (daspnet.m), whose parameters we use (models/izhikevich2007_network.toml):
+800 excitatory (regular spiking: a=0.02, d=8) and 200 inhibitory (fast spiking: a=0.1,
+d=2) Izhikevich neurons, 100 synapses each (excitatory onto any neuron, inhibitory onto
+excitatory ones), excitatory weights start at 1 and stay in [0, 4], inhibitory -1;
+random thalamic input 13*(rand-0.5) to every neuron each ms; STDP steps +0.1 / -0.15
+with 20-ms traces feeding an eligibility trace that decays with tau_c ~ 1 s (x0.99 per
+10 ms); dopamine decays with tau_d ~ 0.2 s (x0.995 per ms); every 10 ms the weights move
+by (0.002 + DA) * eligibility. One synapse is chosen and set to 0; each time its
+postsynaptic neuron fires within 20 ms after its presynaptic neuron, DA += 0.5 is
+delivered 1-3 s later. One hour of biological time.
+
+Published result (Fig. 1): the chosen synapse grows to the maximum (4) within about an
+hour while the others stay low (the paper's histogram shows most weights near 0). Not a
+proxy: the paper's network and schedule. Measured here: see `bioplaus results`.
+--quick (exempt from the one-minute budget, as the issue allows: separation needs
+hundreds of seconds of biological time) runs 300 s on one seed with the default cython
+target, the fastest one that can run the reward loop: 17.5 min of wall time on a shared,
+heavily loaded 2-core machine (0.3x real time), where the chosen synapse rose from 0 to
+0.78 (the others' mean: 1.0 -> 0.85) after 14 rewards.
+"""
+
+from bioplaus import Protocol, PublishedTarget
+from bioplaus.spiking import DopamineSTDP
+from bioplaus.spiking.distal_reward import DistalReward
+
+protocol = Protocol(
+    name="izhikevich2007_distal_reward",
+    task=DistalReward(duration_s=3600.0, snapshot_every_s=600.0),
+    model="izhikevich2007_network",
+    rules=[DopamineSTDP(a_plus=0.1, a_minus=0.15, tau_c_ms=1000.0, baseline=0.002, w_max=4.0, update_dt_ms=10.0)],
+    seeds=range(3),
+    steps=3600,        # 1-s chunks (a reward comes at least 1 s after the event that earns it)
+    record_every=10,   # metrics every 10 s of biological time
+    metrics=["reinforced_weight", "mean_weight", "rate_hz", "reward"],
+    summary=[("reinforced_weight", "all"), ("mean_weight", "all"), ("rate_hz", "all")],
+    quick=dict(task=DistalReward(duration_s=300.0, snapshot_every_s=100.0), steps=300, seeds=range(1)),
+    target=PublishedTarget(paper="Izhikevich 2007", where="Fig. 1", metric="reinforced_weight", rule="da_stdp",
+                           value="> 3.5", proxy=False, note="the chosen synapse reaches the maximum 4 after ~1 h; the rest stay low"),
+)

@@ -1,0 +1,42 @@
+"""Werfel, Xie & Seung 2005: node and weight perturbation on a linear perceptron, against direct gradient descent.
+
+Paper: J. Werfel, X. Xie & H. S. Seung, "Learning curves for stochastic gradient descent
+in linear feedforward networks", Neural Comput. 17:2699-2718 (2005).
+
+Methods: a linear perceptron (20 inputs, 5 outputs, no bias) learns a linear teacher from
+Gaussian inputs online (one example per update), loss 1/2 |e|^2. Node perturbation adds
+N(0, sigma^2) noise to the outputs, weight perturbation to every weight, both scoring the
+loss change against a clean pass; reward-modulated Hebbian learning uses a running
+average of the loss (a critic) instead of the clean pass. sigma = 0.01 (1.0 for the Hebbian rule, whose critic cannot predict the loss of each new example), SGD lr 5e-4 for
+all (not each rule's optimal rate, which the paper derives).
+
+Published result (abstract): at their optimal learning rates, "node perturbation is
+slower than direct gradient descent by a factor equal to the number of output units
+[here 5]; weight perturbation is slower still by an additional factor equal to the number
+of input units [here 20]"; all three estimators are unbiased for this linear network.
+Measured here: learning curves at one common rate (a proxy for the speed ordering), the
+update angle to the exact gradient per step, and at the initial weights the angle of the
+mean of m estimates to the gradient and the estimator variance (step = m).
+"""
+
+from bioplaus import Protocol, PublishedTarget, rules, tasks
+
+protocol = Protocol(
+    name="werfel2005_perturbation",
+    task=tasks.LinearTeacher(n_in=20, n_out=5),
+    model="linear_perceptron_20_5",
+    rules=[rules.Backprop(), rules.NodePerturbation(sigma=0.01, estimator_samples=4096),
+           rules.WeightPerturbation(sigma=0.01, estimator_samples=4096),
+           rules.RewardModulatedHebbian(sigma=1.0, critic_rate=0.5, estimator_samples=4096)],
+    seeds=range(3),
+    steps=8000,
+    batch_size=1,
+    optimizer=("sgd", {"lr": 5e-4}),
+    record_every=100,
+    metrics=["loss", "test_loss", "update_angle", "estimate_bias_angle", "estimate_variance"],
+    summary=[("test_loss", "all"), ("update_angle", "all")],
+    quick=dict(steps=2000, seeds=range(1), record_every=50),
+    target=PublishedTarget(paper="Werfel, Xie & Seung 2005", where="abstract; Sec. 4", metric="test_loss",
+                           value="backprop fastest, then node perturbation (x5 slower), then weight perturbation (x20 more)",
+                           proxy=True),
+)

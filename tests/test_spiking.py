@@ -1,0 +1,249 @@
+"""Spiking models and plasticity rules against mathematics: STDP pair windows, DA-STDP's
+eligibility trace, the Izhikevich neuron against a numpy forward-Euler integration, and
+the numpy and cython code-generation targets against each other."""
+
+import numpy as np
+import pytest
+
+b2 = pytest.importorskip("brian2")
+
+from bioplaus.spiking.neurons import IZHIKEVICH, neuron_group  # noqa: E402
+from bioplaus.spiking.plasticity import STDP, DopamineSTDP, synapses  # noqa: E402
+from bioplaus.spiking.network import use_target  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def numpy_target():
+    use_target("numpy")
+    yield
+
+
+def _pair(rule, lag_ms: float, w0: float, dopamine: float = 0.0, duration_ms: float = 80.0, t_pre_ms: float = 20.0):
+    """One pre spike at t_pre and one post spike at t_pre + lag; returns the synapses after the run.
+
+    The postsynaptic neuron fires exactly once, at ``t_fire``, and holds the dopamine ``d``."""
+    pre = b2.SpikeGeneratorGroup(1, [0], [t_pre_ms] * b2.ms)
+    post = b2.NeuronGroup(1, "d : 1\nt_fire : second", threshold="abs(t - t_fire) < 0.5*dt", namespace={})
+    post.d = dopamine
+    post.t_fire = (t_pre_ms + lag_ms) * b2.ms
+    s = synapses(pre, post, rule, transmit="")
+    s.connect()
+    s.w = w0
+    net = b2.Network(pre, post, s)
+    net.run(duration_ms * b2.ms, namespace={})
+    return s
+
+
+@pytest.mark.parametrize("lag_ms", [3.0, 11.5, -2.0, -17.3])
+def test_stdp_pair_matches_the_exponential_window(lag_ms):
+    rule = STDP("additive", a_plus=0.005, a_minus_ratio=1.05, tau_plus_ms=20.0, tau_minus_ms=20.0, w_max=0.015)
+    w0 = 0.5 * rule.w_max
+    w = float(_pair(rule, lag_ms, w0).w[0])
+    if lag_ms > 0:
+        expected = w0 + rule.a_plus * rule.w_max * np.exp(-lag_ms / 20.0)
+    else:
+        expected = w0 - rule.a_plus * 1.05 * rule.w_max * np.exp(lag_ms / 20.0)
+    assert w == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+def test_multiplicative_stdp_scales_with_distance_to_the_bounds():
+    rule = STDP("multiplicative", a_plus=0.01, a_minus_ratio=1.05, tau_plus_ms=15.0, tau_minus_ms=25.0, w_max=2.0)
+    w0 = 0.3
+    up = float(_pair(rule, 4.0, w0).w[0])
+    down = float(_pair(rule, -6.0, w0).w[0])
+    assert up == pytest.approx(w0 + (2.0 - w0) * 0.01 * np.exp(-4.0 / 15.0), rel=1e-12)
+    assert down == pytest.approx(w0 - w0 * 0.0105 * np.exp(-6.0 / 25.0), rel=1e-12)
+
+
+def test_additive_stdp_clips_at_the_bounds():
+    rule = STDP("additive", a_plus=0.5, w_max=1.0)
+    assert float(_pair(rule, 1.0, 0.9).w[0]) == 1.0
+    assert float(_pair(rule, -1.0, 0.1).w[0]) == 0.0
+
+
+def test_da_stdp_without_dopamine_changes_no_weight_but_fills_the_eligibility_trace():
+    rule = DopamineSTDP(baseline=0.0)
+    s = _pair(rule, 5.0, 1.0, dopamine=0.0)
+    assert float(s.w[0]) == 1.0
+    assert float(s.c[0]) != 0.0
+
+
+def test_da_stdp_eligibility_trace_decays_with_tau_c():
+    """A pre->post pair at 20/25 ms sets c to a_plus exp(-5/20); every update tick
+    (10 ms) multiplies it by exp(-10 ms / tau_c), so after the run c = c0 exp(-n 10 ms / tau_c)."""
+    tau_c = 700.0
+    rule = DopamineSTDP(baseline=0.0, tau_c_ms=tau_c, a_plus=0.1)
+    s = _pair(rule, 5.0, 1.0, dopamine=0.0, duration_ms=1000.0, t_pre_ms=21.0)
+    c0 = 0.1 * np.exp(-5.0 / 20.0)
+    ticks = sum(1 for k in range(100) if 10.0 * k >= 26.0)  # updates at 30, 40, ..., 990 ms (the 'end' slot)
+    assert float(s.c[0]) == pytest.approx(c0 * np.exp(-ticks * 10.0 / tau_c), rel=1e-9)
+
+
+def test_da_stdp_weight_follows_dopamine_times_eligibility():
+    """Constant dopamine d: each tick adds (b + d) c_k update_dt / tau_w with c_k = c0 exp(-k dt/tau_c)."""
+    rule = DopamineSTDP(baseline=0.002, tau_c_ms=1000.0, a_plus=0.1)
+    d = 0.3
+    s = _pair(rule, 5.0, 1.0, dopamine=d, duration_ms=500.0, t_pre_ms=21.0)
+    c0 = 0.1 * np.exp(-5.0 / 20.0)
+    k = np.arange(sum(1 for j in range(50) if 10.0 * j >= 26.0))
+    expected = 1.0 + np.sum((0.002 + d) * c0 * np.exp(-k * 10.0 / 1000.0) * 10.0 / 10.0)
+    assert float(s.w[0]) == pytest.approx(expected, rel=1e-9)
+
+
+def _euler_izhikevich(i_mv: float, dt_ms: float, steps: int, a=0.02, b=0.2, c=-65.0, d=8.0) -> list[int]:
+    v, u, spikes = c, b * c, []
+    for n in range(steps):
+        v, u = v + dt_ms * (0.04 * v * v + 5 * v + 140 - u + i_mv), u + dt_ms * a * (b * v - u)
+        if v >= 30.0:
+            spikes.append(n)
+            v, u = c, u + d
+    return spikes
+
+
+def test_izhikevich_regular_spiking_rate_matches_numpy_forward_euler():
+    dt_ms, steps, i_mv = 0.1, 10000, 10.0
+    group = neuron_group(IZHIKEVICH, 1, dt=dt_ms * b2.ms)
+    group.i_input = i_mv * b2.mV
+    mon = b2.SpikeMonitor(group)
+    net = b2.Network(group, mon)
+    net.run(steps * dt_ms * b2.ms, namespace={})
+    expected = _euler_izhikevich(i_mv, dt_ms, steps)
+    got = np.round(np.asarray(mon.t / b2.ms) / dt_ms).astype(int)
+    assert len(expected) > 5  # a regular-spiking cell fires tonically at this current
+    np.testing.assert_array_equal(got, np.array(expected))
+
+
+def _small_stdp_network(target: str) -> np.ndarray:
+    """40 inputs and one output neuron with fixed spike trains (no neuron dynamics, so only the
+    synapse code objects are compiled), additive STDP, 1 s."""
+    use_target(target)
+    rng = np.random.default_rng(3)
+    n_in = 40
+    pre_t = np.round(rng.uniform(0, 1000, 400) * 10) / 10  # on the 0.1 ms grid
+    pre_i = rng.integers(0, n_in, 400)
+    pre_i, pre_t = np.unique(np.stack([pre_i, pre_t]), axis=1)
+    post_t = np.unique(np.round(rng.uniform(0, 1000, 30) * 10) / 10)
+    inputs = b2.SpikeGeneratorGroup(n_in, pre_i.astype(int), pre_t * b2.ms)
+    output = b2.SpikeGeneratorGroup(1, np.zeros(len(post_t), dtype=int), post_t * b2.ms)
+    s = synapses(inputs, output, STDP("additive", a_plus=0.05, w_max=0.2), transmit="")
+    s.connect()
+    s.w = np.linspace(0.02, 0.18, n_in)
+    net = b2.Network(inputs, output, s)
+    net.run(1000 * b2.ms, namespace={})
+    return np.array(s.w[:])
+
+
+def test_numpy_and_cython_targets_give_the_same_weights():
+    w_numpy = _small_stdp_network("numpy")
+    w_cython = _small_stdp_network("cython")
+    assert not np.allclose(w_numpy, np.linspace(0.02, 0.18, 40))  # plasticity did act
+    np.testing.assert_allclose(w_cython, w_numpy, rtol=1e-9, atol=0)
+
+
+def test_reward_times_follow_post_spikes_within_the_window_after_a_pre_spike():
+    from bioplaus.spiking.distal_reward import reward_times
+
+    pre = np.array([0.100, 0.500, 0.900])
+    post = np.array([0.050, 0.110, 0.125, 0.515, 0.521, 0.700, 0.900])
+    # 0.110 (10 ms after 0.100) and 0.515 (15 ms after 0.500) earn rewards; 0.125 is 25 ms late,
+    # 0.521 is 21 ms late, 0.900 coincides with a pre spike (no causal order), 0.050 has no pre spike before it
+    got = reward_times(pre, post, 0.020, np.array([1.0, 2.5, 9.0]))
+    np.testing.assert_allclose(got, [1.110, 3.015])
+
+
+def test_spiking_spec_errors_name_the_file_field_and_allowed_values(tmp_path):
+    from bioplaus import models
+    from bioplaus.errors import BioplausError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('kind = "spiking"\nneuron = "hodgkin_huxley"\n')
+    with pytest.raises(BioplausError, match=r"bad.toml: field 'neuron' is 'hodgkin_huxley'; allowed values are .*'izhikevich'"):
+        models.load(bad)
+    bad.write_text('kind = "spiking"\nneuron = "izhikevich"\n[parameters]\ntau_m_ms = 3.0\n')
+    with pytest.raises(BioplausError, match=r"field 'parameters.tau_m_ms' is not a parameter of neuron model 'izhikevich'; allowed names are"):
+        models.load(bad)
+    bad.write_text('kind = "spiking"\nneuron = "lif_current"\ntarget = "gpu"\n')
+    with pytest.raises(BioplausError, match=r"field 'target' is 'gpu'; allowed values are 'cython', 'numpy' or 'cpp_standalone'"):
+        models.load(bad)
+
+
+def test_score_eligibility_matches_an_independent_numpy_integration():
+    """R-max's eligibility d log P / dw of an escape-noise neuron, recomputed in numpy from the
+    same input spikes and the output spikes Brian2 drew: Euler for v, v_syn and x = dv/dw,
+    each step -(rho dt / delta_v) x, plus (rho dt / delta_v) x / p at an output spike, where x resets."""
+    from bioplaus.spiking.neurons import ESCAPE_NOISE_LIF
+    from bioplaus.spiking.plasticity import ThreeFactor
+
+    dt_ms, steps, w_mv = 0.5, 400, np.array([6.0, 3.0, 9.0])
+    params = {**ESCAPE_NOISE_LIF.parameters, "rho_0_Hz": 100.0}
+    rng = np.random.default_rng(0)
+    in_step = np.sort(rng.choice(np.arange(5, steps), 60, replace=False))
+    in_idx = rng.integers(0, 3, 60)
+    inputs = b2.SpikeGeneratorGroup(3, in_idx, in_step * dt_ms * b2.ms, dt=dt_ms * b2.ms)
+    neuron = neuron_group(ESCAPE_NOISE_LIF, 1, params, dt=dt_ms * b2.ms)
+    s = synapses(inputs, neuron, ThreeFactor("score"), transmit="v_syn_post += w", dt=dt_ms * b2.ms, constants=params)
+    s.connect()
+    s.w = w_mv * b2.mV
+    out = b2.SpikeMonitor(neuron)
+    b2.seed(7)
+    net = b2.Network(inputs, neuron, s, out)
+    net.run(steps * dt_ms * b2.ms, namespace={})
+    out_steps = set(np.round(np.asarray(out.t / b2.ms) / dt_ms).astype(int))
+    assert 0 < len(out_steps) < 40
+
+    tau_m, tau_syn, v_rest, v_th, v_reset, rho0, dv = 10.0, 5.0, -70.0, -55.0, -70.0, 100.0, 3.0
+    dt_s = dt_ms / 1000.0
+    v, vs, x, y, e = v_rest, 0.0, np.zeros(3), np.zeros(3), np.zeros(3)
+    for n in range(steps):
+        v, vs = v + dt_ms * (v_rest - v + vs) / tau_m, vs - dt_ms * vs / tau_syn
+        x, y = x + dt_ms * (y - x) / tau_m, y - dt_ms * y / tau_syn
+        rho = rho0 * np.exp((v - v_th) / dv)
+        k = rho * dt_s / dv  # per mV
+        e -= k * x
+        for j in in_idx[in_step == n]:
+            vs += w_mv[j]
+            y[j] += 1.0
+        if n in out_steps:
+            e += k * x / (1.0 - np.exp(-rho * dt_s))
+            x = np.zeros(3)
+            v = v_reset
+    np.testing.assert_allclose(np.asarray(s.e_score[:]) / 1000.0, e, rtol=1e-8)
+
+
+def test_poisson_drive_run_stores_metrics_consistent_with_its_weight_snapshots(tmp_path):
+    """A tiny Song-style run through the spiking model kind: the stored fractions near the bounds
+    are recomputed from the stored weight snapshots, and the same seed gives the same numbers."""
+    from bioplaus import Protocol
+    from bioplaus.spiking import STDP, Condition, PoissonDrive
+    from bioplaus.train import train_run
+
+    spec = tmp_path / "tiny_lif.toml"
+    spec.write_text('kind = "spiking"\nneuron = "lif_conductance"\ndt_ms = 0.1\ntarget = "numpy"\n'
+                    "[network]\nn_excitatory = 20\nn_inhibitory = 5\ninhibitory_rate_hz = 10.0\ng_inhibitory = 0.05\n")
+    rule = Condition(STDP("additive", a_plus=0.05, w_max=0.2), label="additive_40Hz", input_rate_hz=80.0)
+    protocol = Protocol(name="tiny_song", task=PoissonDrive(duration_s=0.2), model=str(spec), rules=[rule], seeds=[0],
+                        steps=2, record_every=1, metrics=["output_rate_hz", "fraction_near_max", "fraction_near_zero", "mean_weight"])
+    first = train_run(protocol, "additive_40Hz", 0)
+    again = train_run(protocol, "additive_40Hz", 0)
+    assert first.rows == again.rows
+    weights = first.arrays["weights"]
+    assert weights.shape == (3, 20) and np.allclose(first.arrays["weights_time_s"], [0.0, 0.1, 0.2])
+    rows = {(step, metric): value for step, _, metric, _, value in first.rows}
+    for step in range(3):
+        assert rows[(step, "fraction_near_max")] == np.mean(weights[step] >= 0.9 - 1e-6)
+        assert rows[(step, "fraction_near_zero")] == np.mean(weights[step] <= 0.1 + 1e-6)
+    spikes = first.arrays["output_spike_times_s"]
+    assert rows[(2, "output_rate_hz")] == np.sum(spikes >= 0.1 - 1e-9) / 0.1
+    assert not np.array_equal(weights[0], weights[-1])
+
+
+def test_a_task_refuses_the_standalone_target_with_a_clear_error(tmp_path):
+    from bioplaus import Protocol
+    from bioplaus.errors import BioplausError
+    from bioplaus.spiking import STDP, PoissonDrive
+
+    spec = tmp_path / "standalone.toml"
+    spec.write_text('kind = "spiking"\nneuron = "lif_conductance"\ntarget = "cpp_standalone"\n'
+                    "[network]\nn_excitatory = 2\nn_inhibitory = 1\ninhibitory_rate_hz = 1.0\ng_inhibitory = 0.05\n")
+    with pytest.raises(BioplausError, match=r"field 'target' is 'cpp_standalone'.*allowed values here are 'cython' or 'numpy'"):
+        Protocol(name="x", task=PoissonDrive(), model=str(spec), rules=[STDP()], steps=1)
