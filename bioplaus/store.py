@@ -155,11 +155,22 @@ class Store:
             self.conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         except sqlite3.Error as e:
             raise BioplausError(f"{self.path}: cannot open the store ({e}).") from e
-        try:
-            self._open(create)
-        except sqlite3.DatabaseError as e:
-            self.conn.close()
-            raise BioplausError(f"{self.path}: not a bioplaus store (SQLite says: {e}).") from e
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._open(create)
+                break
+            except sqlite3.OperationalError as e:
+                # Switching a new store to WAL needs the file to itself; SQLite answers "locked" at
+                # once, without waiting, while another process creates or migrates it.
+                if "locked" in str(e) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self.conn.close()
+                raise BioplausError(f"{self.path}: not a bioplaus store (SQLite says: {e}).") from e
+            except sqlite3.DatabaseError as e:
+                self.conn.close()
+                raise BioplausError(f"{self.path}: not a bioplaus store (SQLite says: {e}).") from e
 
     def _open(self, create: bool) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
