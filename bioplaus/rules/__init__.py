@@ -6,6 +6,9 @@ from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.registry import REGISTRY, get, names
 from bioplaus.rules.shallow import Shallow
+from bioplaus.rules.kolen_pollack import KolenPollack
+from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
+from bioplaus.rules.weight_mirror import WeightMirror
 
 __all__ = [
     "REGISTRY",
@@ -18,4 +21,9 @@ __all__ = [
     "Shallow",
     "get",
     "names",
+    "KolenPollack",
+    "SignSymmetryBRSF",
+    "SignSymmetryFRSF",
+    "SignSymmetryUSF",
+    "WeightMirror",
 ]
