@@ -211,7 +211,9 @@ def test_unknown_rule_error_lists_allowed_names():
         rules.get("nonexistent")
     message = str(info.value)
     assert "nonexistent" in message
-    assert set(rules.names()) == {"backprop", "shallow", "feedback_alignment", "direct_feedback_alignment"}
+    assert set(rules.names()) == {"backprop", "shallow", "feedback_alignment", "direct_feedback_alignment",
+                                  "sign_symmetry_usf", "sign_symmetry_brsf", "sign_symmetry_frsf",
+                                  "kolen_pollack", "weight_mirror"}
     for name in rules.names():
         assert repr(name) in message
 
