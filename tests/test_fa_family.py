@@ -180,7 +180,7 @@ def test_mirror_update_tiny_case_by_hand():
 
 def test_weight_mirror_lowers_weight_angle_towards_a_multiple_of_w():
     net = make_net((6, 20, 15, 4))
-    rule = setup(WeightMirror(mirror_lr=0.05, mirror_decay=0.05, noise_std=1.0, mirror_batch=64), net)
+    rule = setup(WeightMirror(mirror_every=1, mirror_lr=0.05, mirror_decay=0.05, noise_std=1.0, mirror_batch=64), net)
 
     def metrics():
         return {(m, l): v for m, l, v in feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(net))}

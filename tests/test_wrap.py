@@ -172,7 +172,7 @@ def test_weight_mirror_on_a_wrapped_convnet_lowers_the_weight_angle():
     from bioplaus.metrics import feedback_alignment_metrics
 
     net = convnet()
-    rule = rules.get("weight_mirror")
+    rule = rules.get("weight_mirror", mirror_every=1)
     rule.setup(net, torch.Generator().manual_seed(0))
     angle = lambda: dict(((m, l), v) for m, l, v in feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(net)))[("weight_angle", "all")]
     before = angle()
@@ -244,3 +244,51 @@ class Custom2(nn.Module):
 
     def forward(self, x):
         return self.b(torch.tanh(self.a(x)))
+
+
+# -- the convnet model kind and the trainer's generic path ---------------------------------
+
+
+def test_convnet_spec_is_validated_with_clear_errors(tmp_path):
+    good = models.load("convnet_digits")
+    assert good.kind == "convnet" and good.feature_shape() == (32, 2, 2)
+    cases = [
+        ('input_shape = [1, 8]\nchannels = [4]\nn_out = 10\n', "'input_shape' must be a list of three positive integers"),
+        ('input_shape = [1, 8, 8]\nchannels = [4]\nn_out = 10\nactivation = "elu"\n', "allowed values are 'relu' or 'tanh'"),
+        ('input_shape = [1, 8, 8]\nchannels = [4, 4, 4, 4]\nn_out = 10\n', "shrink the 8x8 input to nothing"),
+        ('input_shape = [1, 8, 8]\nchannels = [4]\nn_out = 10\nstride = 2\n', "'stride' is not a known field"),
+        ('input_shape = [1, 8, 8]\nchannels = [4]\n', "required field 'n_out' is missing"),
+    ]
+    for i, (body, message) in enumerate(cases):
+        path = tmp_path / f"bad{i}.toml"
+        path.write_text('kind = "convnet"\n' + body)
+        with pytest.raises(BioplausError) as info:
+            models.load(path)
+        assert str(path) in str(info.value) and message in str(info.value), str(info.value)
+
+
+def test_convnet_protocol_runs_every_rule_with_feedback_metrics_and_saved_feedback():
+    from bioplaus import Protocol, tasks
+    from bioplaus.train import train_run
+
+    names = ["backprop", "direct_feedback_alignment", "sign_symmetry_brsf", "kolen_pollack", "weight_mirror"]
+    protocol = Protocol(name="conv_test", task=tasks.Digits(image=True), model="convnet_digits", rules=names,
+                        seeds=[0], steps=6, batch_size=16, record_every=3,
+                        optimizer=("sgd", {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05}),
+                        metrics=["loss", "test_accuracy", "update_angle", "weight_angle", "sign_concordance"])
+    with pytest.raises(BioplausError, match="needs image inputs"):
+        Protocol(name="x", task=tasks.Digits(), model="convnet_digits", rules=["backprop"])
+    results = {name: train_run(protocol, name, 0) for name in names}
+    for name, result in results.items():
+        assert result.status == "done" and result.steps_done == 6, name
+        metrics = {(m, layer) for _, _, m, layer, _ in result.rows}
+        assert ("update_angle", "conv1") in metrics, name
+        if name in ("sign_symmetry_brsf", "kolen_pollack", "weight_mirror"):
+            assert {("weight_angle", "conv2"), ("weight_angle", "output"), ("weight_angle", "all")} <= metrics, name
+            assert "feedback/conv2" in result.arrays and result.arrays["feedback/conv2"].shape == (32, 16, 3, 3)
+    bp = {(s, layer): v for s, _, m, layer, v in results["backprop"].rows if m == "update_angle"}
+    assert bp and all(v == 0 for v in bp.values())  # the reference really is backprop's gradient
+    brsf = {(s, layer): v for s, _, m, layer, v in results["sign_symmetry_brsf"].rows if m == "sign_concordance"}
+    assert all(v == 1.0 for v in brsf.values())
+    again = train_run(protocol, "kolen_pollack", 0)  # bit-for-bit reproducible
+    assert again.rows == results["kolen_pollack"].rows

@@ -11,6 +11,7 @@ import importlib
 
 SUITES: dict[str, str] = {
     "rules": "bioplaus.bench.rules:main",
+    "fa_family": "bioplaus.bench.fa_family:main",
 }
 
 

@@ -88,8 +88,8 @@ class SignSymmetry(LayeredRule):
         self.M = {n: self._draw(w) for n, w in self.weights.items()} if self.magnitudes != "uniform" else {}
 
     def _draw(self, w: Tensor) -> Tensor:
-        m = torch.randn(tuple(w.shape), generator=self.generator, dtype=torch.float64) * self.scale
-        return m.abs().to(dtype=w.dtype, device=w.device)
+        m = torch.randn(tuple(w.shape), generator=self.generator, dtype=w.dtype, device=w.device)
+        return m.abs_().mul_(self.scale)
 
     def current(self, name: str) -> Tensor:
         """The feedback standing in for layer ``name``'s weights, in ``W``'s shape."""
