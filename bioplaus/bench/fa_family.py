@@ -2,7 +2,7 @@
 
 (a) The foundation benchmark's 784-1000-10 tanh network, batch 100, SGD, through the
 :class:`bioplaus.train.Trainer` step that runs use, for backprop and every rule of the
-family (the weight mirror with its mirror phase at its default frequency, every step).
+family (the weight mirror with its mirror phase at its default frequency, every 4th step).
 (b) A small ConvNet (conv 1->8 and 8->16, 3x3, ReLU, 2x2 max-pool, linear read-out;
 28x28 inputs, batch 64) in a user's own training loop: a plain module with
 ``loss.backward()`` for backprop, the same module after :func:`bioplaus.wrap` for feedback
@@ -87,7 +87,7 @@ def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
     mlp, conv = measure(repeats, steps, threads)
     n = len(next(iter(mlp.values())))
     print(f"{machine(threads)}; {n} interleaved repetitions of {steps} steps.\n")
-    print(f"(a) 784-1000-10 tanh, batch {BATCH}, SGD, bioplaus Trainer step (weight mirror: mirror phase every step)\n")
+    print(f"(a) 784-1000-10 tanh, batch {BATCH}, SGD, bioplaus Trainer step (weight mirror: mirror phase at its default frequency, every 4th step)\n")
     print("\n".join(_table(mlp, BATCH, steps)))
     print(f"\n(b) ConvNet conv8-pool-conv16-pool-linear, 28x28 inputs, batch {CONV_BATCH}, SGD with momentum; "
           "user loop with loss.backward() on a plain module (backprop) or a bioplaus.wrap-ped one\n")
