@@ -19,6 +19,7 @@ Kolen-Pollack needs ``weight_decay > 0``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 import torch
@@ -29,15 +30,22 @@ from bioplaus.rules.base import is_layered
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 
 
-def optimizer_factory(optimizer: tuple[str, dict[str, Any]] | torch.optim.Optimizer) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
-    """A function that builds an optimizer like ``optimizer`` (same class and settings) over other tensors."""
-    if isinstance(optimizer, torch.optim.Optimizer):
-        cls, kwargs = type(optimizer), dict(optimizer.defaults)
-        return lambda params: cls(params, **kwargs)
+def _build(cls: type, kwargs: dict[str, Any], params: list[Tensor]) -> torch.optim.Optimizer:
+    return cls(params, **kwargs)
+
+
+def _build_named(spec: tuple[str, dict[str, Any]], params: list[Tensor]) -> torch.optim.Optimizer:
     from bioplaus.train import make_optimizer
 
+    return make_optimizer(spec, params)
+
+
+def optimizer_factory(optimizer: tuple[str, dict[str, Any]] | torch.optim.Optimizer) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
+    """A (picklable) function that builds an optimizer like ``optimizer`` (same class and settings) over other tensors."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return partial(_build, type(optimizer), dict(optimizer.defaults))
     name, kwargs = optimizer
-    return lambda params: make_optimizer((name, dict(kwargs)), params)
+    return partial(_build_named, (name, dict(kwargs)))
 
 
 class KolenPollack(FeedbackAlignment):
