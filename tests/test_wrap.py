@@ -292,3 +292,20 @@ def test_convnet_protocol_runs_every_rule_with_feedback_metrics_and_saved_feedba
     assert all(v == 1.0 for v in brsf.values())
     again = train_run(protocol, "kolen_pollack", 0)  # bit-for-bit reproducible
     assert again.rows == results["kolen_pollack"].rows
+
+
+def test_alignment_metrics_of_a_wrapped_module():
+    from bioplaus.rate.wrap import alignment_metrics
+
+    batch = image_batch()
+    net = bioplaus.wrap(convnet(), "feedback_alignment")
+    rows = {(m, layer): v for m, layer, v in alignment_metrics(net, batch)}
+    assert rows[("update_angle", "7")] < 1e-5  # the read-out gets the exact gradient
+    assert rows[("update_angle", "0")] > 20 and 60 < rows[("weight_angle", "all")] < 120
+    with torch.no_grad():
+        for layer in wrapped_layers(net).values():
+            layer.feedback_weight.copy_(layer.weight)
+    rows = {(m, layer): v for m, layer, v in alignment_metrics(net, batch)}
+    for layer in ("0", "3", "7", "all"):
+        assert rows[("update_angle", layer)] < 1e-5 and rows[("weight_angle", layer)] == 0.0
+        assert rows[("norm_ratio", layer)] == 1.0 and rows[("sign_concordance", layer)] == 1.0

@@ -360,3 +360,27 @@ def update_feedback(module: nn.Module, optimizer: torch.optim.Optimizer | None =
         rule.bind_optimizer(optimizer)
     estimate = {k: p.grad for k, p in module.named_parameters() if p.grad is not None}
     rule.update_feedback(module, None, estimate)
+
+
+def alignment_metrics(module: nn.Module, batch) -> list[tuple[str, str, float]]:
+    """Every alignment metric of a wrapped module on ``batch``: ``(metric, layer, value)`` rows.
+
+    ``update_angle`` between the rule's estimate and the exact gradient (per layer, and
+    ``all``), and for rules with feedback weights ``weight_angle``, ``norm_ratio`` and
+    ``sign_concordance`` between each ``B`` and its layer's ``W``. Layers are named by
+    their module path. Nothing is changed, except that batchwise-random sign symmetry
+    draws its magnitudes for this batch.
+    """
+    from bioplaus.metrics import feedback_alignment_metrics, update_angles
+    from bioplaus.rules import Backprop
+    from bioplaus.rules.base import layer_of
+
+    rule = getattr(module, "bioplaus_rule", None)
+    if rule is None:
+        raise BioplausError("alignment_metrics: the module was not wrapped with bioplaus.wrap.")
+    groups: dict[str, list[str]] = {}
+    for name, _ in module.named_parameters():
+        groups.setdefault(layer_of(name), []).append(name)
+    estimate = wrapped_estimate(module, batch)
+    rows = [("update_angle", layer, v) for layer, v in update_angles(estimate, Backprop().estimate(module, batch), groups).items()]
+    return rows + feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(module))
