@@ -22,7 +22,11 @@ Batches of 32, 2000 steps (~45 epochs), 5 seeds. Sign symmetry uses scaling="nor
 (|B| = |W| per layer): with s = 1 and no batch normalisation the errors grow by
 ~1/|w| per layer and it learns poorly, as Liao et al. 2016 found without BN or Batch
 Manhattan. The weight angle of conv1 concerns a B that carries no error (nothing is
-below conv1), so the figure shows conv2 and the read-out.
+below conv1), so the figure shows conv2 and the read-out. Measured (5 seeds, 2000
+steps, mean ± s.d.): test accuracy backprop 0.952 ± 0.010, KP 0.952 ± 0.014, WM
+0.941 ± 0.015, uSF 0.938, frSF 0.937, brSF 0.930, FA 0.920 ± 0.024, DFA 0.888 ± 0.033;
+read-out weight angle KP 0.003°, WM 12.9°, uSF 30.6°, frSF 37.2°, brSF 46.4°, FA 50.8°
+(conv2: KP 0.004°, WM 13.6°, FA 81.7°).
 """
 
 from bioplaus import Protocol, PublishedTarget, rules, tasks
