@@ -216,3 +216,18 @@ def test_new_rules_by_name_and_feedback_kept_with_the_run():
         arrays = rule.arrays()
         assert set(arrays) == {"feedback/hidden2", "feedback/output"}, name
         assert arrays["feedback/output"].shape == (5, 3)
+
+
+@pytest.mark.parametrize("rule_cls", [SignSymmetryUSF, SignSymmetryBRSF, SignSymmetryFRSF, KolenPollack, WeightMirror])
+def test_estimate_has_no_side_effects_and_output_layer_is_exact(rule_cls):
+    net = make_net((5, 7, 6, 3))
+    batch = make_batch(net)
+    rule = setup(rule_cls(), net)
+    params = {k: v.detach().clone() for k, v in net.named_parameters()}
+    feedback = {k: v.clone() for k, v in rule.feedback().items()}
+    first, second = rule.estimate(net, batch), rule.estimate(net, batch)
+    assert all(torch.equal(v.detach(), params[k]) and v.grad is None for k, v in net.named_parameters())
+    assert all(torch.equal(v, feedback[k]) for k, v in rule.feedback().items())
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    exact = torch.autograd.grad(batch.loss(net(batch.x)), [net.linear("output").weight])[0]
+    torch.testing.assert_close(first["layers.output.weight"], exact, rtol=1e-10, atol=1e-13)
