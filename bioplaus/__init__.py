@@ -3,6 +3,7 @@
 from bioplaus import metrics, models, rules, tasks
 from bioplaus.errors import BioplausError
 from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
+from bioplaus.rate.wrap import wrap
 
 __version__ = "0.1.0"
 

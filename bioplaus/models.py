@@ -56,6 +56,7 @@ class ModelKind:
 KINDS: dict[str, str] = {
     "feedforward": "bioplaus.rate.feedforward:KIND",
     "spiking": "bioplaus.spiking.task:KIND",
+    "convnet": "bioplaus.rate.convnet:KIND",
 }
 
 

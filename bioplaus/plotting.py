@@ -26,6 +26,11 @@ RULE_COLORS = {
     "feedback_alignment": "#d62728",
     "direct_feedback_alignment": "#1f77b4",
     "shallow": "#7f7f7f",
+    "sign_symmetry_usf": "#2ca02c",
+    "sign_symmetry_brsf": "#98df8a",
+    "sign_symmetry_frsf": "#17becf",
+    "kolen_pollack": "#9467bd",
+    "weight_mirror": "#ff7f0e",
 }
 
 RULE_LABELS = {
@@ -33,6 +38,11 @@ RULE_LABELS = {
     "feedback_alignment": "feedback alignment",
     "direct_feedback_alignment": "direct feedback alignment",
     "shallow": "shallow",
+    "sign_symmetry_usf": "sign symmetry (uSF)",
+    "sign_symmetry_brsf": "sign symmetry (brSF)",
+    "sign_symmetry_frsf": "sign symmetry (frSF)",
+    "kolen_pollack": "Kolen-Pollack",
+    "weight_mirror": "weight mirror",
 }
 
 

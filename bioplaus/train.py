@@ -101,6 +101,7 @@ class Trainer:
         self.model, self.rule, self.task = model, rule, task
         self.wanted = set(metrics)
         self.opt = make_optimizer(optimizer, model.parameters())
+        rule.bind_optimizer(optimizer)
         self.groups = layer_groups(model)
         self.initial = {k: v.clone() for k, v in params_of(model).items()}
         self.reference = self.ref_opt = None

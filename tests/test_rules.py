@@ -225,7 +225,8 @@ def test_unknown_rule_error_lists_allowed_names():
         rules.get("nonexistent")
     message = str(info.value)
     assert "nonexistent" in message
-    assert {"backprop", "shallow", "feedback_alignment", "direct_feedback_alignment"} <= set(rules.names())
+    assert {"backprop", "shallow", "feedback_alignment", "direct_feedback_alignment", "sign_symmetry_usf",
+            "sign_symmetry_brsf", "sign_symmetry_frsf", "kolen_pollack", "weight_mirror"} <= set(rules.names())
     for name in rules.names():
         assert repr(name) in message
 

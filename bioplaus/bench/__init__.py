@@ -13,6 +13,7 @@ SUITES: dict[str, str] = {
     "rules": "bioplaus.bench.rules:main",
     "sweep": "bioplaus.bench.sweep:main",
     "spiking": "bioplaus.bench.spiking:main",
+    "fa_family": "bioplaus.bench.fa_family:main",
 }
 
 

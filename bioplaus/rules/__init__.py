@@ -9,6 +9,9 @@ from bioplaus.rules.shallow import Shallow
 from bioplaus.rules.node_perturbation import NodePerturbation
 from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
 from bioplaus.rules.weight_perturbation import WeightPerturbation
+from bioplaus.rules.kolen_pollack import KolenPollack
+from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
+from bioplaus.rules.weight_mirror import WeightMirror
 
 __all__ = [
     "REGISTRY",
@@ -24,4 +27,9 @@ __all__ = [
     "NodePerturbation",
     "RewardModulatedHebbian",
     "WeightPerturbation",
+    "KolenPollack",
+    "SignSymmetryBRSF",
+    "SignSymmetryFRSF",
+    "SignSymmetryUSF",
+    "WeightMirror",
 ]

@@ -25,10 +25,19 @@ class Backprop(LayeredRule):
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         if hasattr(model, "forward_pass"):
             return super().estimate(model, batch)
+        from bioplaus.rate.wrap import exact_gradients
+
         params = dict(model.named_parameters())
-        grads = torch.autograd.grad(batch.loss(model(batch.x)), list(params.values()))
+        with exact_gradients(model):  # a module wrapped with bioplaus.wrap backpropagates exactly here
+            grads = torch.autograd.grad(batch.loss(model(batch.x)), list(params.values()))
         return dict(zip(params, grads))
 
+    def init_layer_feedback(self, layer: nn.Module, generator: torch.Generator) -> None:
+        """Under :func:`bioplaus.wrap` backprop keeps no feedback weights: ``B`` is ``W`` itself."""
+        return None
+
+    def layer_feedback(self, layer: nn.Module) -> Tensor:
+        return layer.weight.detach()
 
 def chain_rule_deltas(model: nn.Module, fp: ForwardPass) -> list[Tensor]:
     """The exact deltas of a layered network by the chain rule written out, for metrics.

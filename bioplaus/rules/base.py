@@ -66,6 +66,16 @@ class Rule:
     def update_feedback(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
         """Learn the rule's own feedback weights; called after ``opt.step()``. Default: nothing learns."""
 
+    def bind_optimizer(self, optimizer: tuple[str, dict[str, Any]] | torch.optim.Optimizer) -> None:
+        """The run's optimizer (``(name, kwargs)`` or an optimizer object), given before training.
+
+        Rules whose feedback weights learn like the forward weights (Kolen-Pollack) use
+        its class and settings; the default ignores it.
+        """
+
+    def attach(self, module: nn.Module, generator: torch.Generator) -> None:
+        """Called by :func:`bioplaus.wrap` once ``module``'s layers are wrapped: keep references to their state."""
+
     # -- feedback weights, for weight_angle / norm_ratio / sign_concordance -------------
     def feedback(self) -> dict[str, Tensor]:
         """Feedback matrices keyed by the forward layer whose ``W^T`` each stands in for."""
@@ -101,8 +111,20 @@ class LayeredRule(Rule):
         raise NotImplementedError
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        if not is_layered(model):
+            from bioplaus.rate.wrap import wrapped_estimate
+
+            return wrapped_estimate(model, batch)
         fp = model.forward_pass(batch.x, batch.y, batch.loss_fn)
         return gradients_from_deltas(model, fp, self.deltas(model, fp))
+
+
+def is_layered(model: nn.Module) -> bool:
+    """Whether ``model`` exposes layer-by-layer credit assignment (``forward_pass``), like :class:`FeedforwardNet`.
+
+    Other modules run a layered rule through :func:`bioplaus.wrap`.
+    """
+    return hasattr(model, "forward_pass")
 
 
 def output_delta(fp: ForwardPass) -> Tensor:

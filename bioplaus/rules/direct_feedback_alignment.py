@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, hidden_slopes, output_delta, uniform_matrix
+from bioplaus.rules.base import LayeredRule, hidden_slopes, is_layered, output_delta, uniform_matrix
 
 
 def direct_feedback_deltas(error: Tensor, feedback: list[Tensor], slopes: list[Tensor]) -> list[Tensor]:
@@ -38,6 +38,7 @@ class DirectFeedbackAlignment(LayeredRule):
     """
 
     name = "direct_feedback_alignment"
+    direct_feedback = True  # under bioplaus.wrap: the output error reaches every wrapped layer directly
 
     def __init__(self, scale: float | None = None, label: str | None = None):
         super().__init__(label)
@@ -45,6 +46,12 @@ class DirectFeedbackAlignment(LayeredRule):
         self.B: dict[str, Tensor] = {}
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        if not is_layered(model):
+            from bioplaus.rate.wrap import wrap
+
+            self.B = {}
+            wrap(model, self, generator=generator)
+            return
         names = model.layer_names
         n_top = model.linear(names[-1]).weight.shape[0]
         self.B = {}
@@ -64,8 +71,12 @@ class DirectFeedbackAlignment(LayeredRule):
     def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
         """``(W_L ... W_{l+1})^T`` for each hidden layer l, keyed by the layer above it.
 
-        A linearised target: exact only for linear networks.
+        A linearised target: exact only for linear networks. Wrapped modules have no
+        such target (the path from a layer to the output runs through pooling and
+        reshapes), so they report no feedback metrics.
         """
+        if not is_layered(model):
+            return {}
         names = model.layer_names
         out = {}
         for i in range(1, len(names)):
@@ -74,6 +85,14 @@ class DirectFeedbackAlignment(LayeredRule):
                 prod = prod.mm(model.linear(name).weight.detach())
             out[names[i]] = prod.t()
         return out
+
+    def init_direct_feedback(self, n_out: int, n_in: int, weight: Tensor, generator: torch.Generator) -> Tensor:
+        """``B_k`` of shape ``(n_out, n_in)`` for a wrapped layer whose input has ``n_in`` elements.
+
+        Entries ``U(-scale, scale)``, by default ``1/sqrt(n_in)`` (as ``1/sqrt(n_l)`` above).
+        """
+        bound = self.scale if self.scale is not None else 1.0 / math.sqrt(n_in)
+        return uniform_matrix((n_out, n_in), bound, generator, weight)
 
     def config(self) -> dict:
         return {**super().config(), "scale": self.scale}

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, glorot_bound, hidden_slopes, output_delta, uniform_matrix
+from bioplaus.rules.base import LayeredRule, glorot_bound, hidden_slopes, is_layered, output_delta, uniform_matrix
 
 
 def feedback_alignment_deltas(
@@ -49,6 +49,11 @@ class FeedbackAlignment(LayeredRule):
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         self.B = {}
+        if not is_layered(model):
+            from bioplaus.rate.wrap import wrap
+
+            wrap(model, self, generator=generator)
+            return
         for name in model.layer_names[1:]:
             w = model.linear(name).weight
             n_out, n_in = w.shape
@@ -63,7 +68,27 @@ class FeedbackAlignment(LayeredRule):
         return dict(self.B)
 
     def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
+        if not is_layered(model):
+            from bioplaus.rate.wrap import wrapped_layers
+
+            return {name: layer.weight.detach() for name, layer in wrapped_layers(model).items()}
         return {name: model.linear(name).weight.detach().t() for name in self.B}
+
+    # -- wrapped modules (bioplaus.wrap): B has the shape of W (a kernel for a convolution) --
+    def init_layer_feedback(self, layer: nn.Module, generator: torch.Generator) -> Tensor:
+        """A fixed random ``B`` of the layer's weight shape, ``U(-scale, scale)`` or the Glorot bound with receptive fields."""
+        w = layer.weight
+        receptive = w[0, 0].numel()
+        bound = self.scale if self.scale is not None else glorot_bound(w.shape[1] * receptive, w.shape[0] * receptive)
+        return uniform_matrix(tuple(w.shape), bound, generator, w)
+
+    def layer_feedback(self, layer: nn.Module) -> Tensor:
+        return layer.feedback_weight
+
+    def attach(self, module: nn.Module, generator: torch.Generator) -> None:
+        from bioplaus.rate.wrap import wrapped_layers
+
+        self.B = {name: layer.feedback_weight for name, layer in wrapped_layers(module).items()}
 
     def config(self) -> dict:
         return {**super().config(), "scale": self.scale}

@@ -9,15 +9,19 @@ from bioplaus.rules.backprop import Backprop
 from bioplaus.rules.base import Rule
 from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
+from bioplaus.rules.kolen_pollack import KolenPollack
 from bioplaus.rules.shallow import Shallow
 from bioplaus.rules.node_perturbation import NodePerturbation
 from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
 from bioplaus.rules.weight_perturbation import WeightPerturbation
+from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
+from bioplaus.rules.weight_mirror import WeightMirror
 
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
 }
 REGISTRY.update({cls.name: cls for cls in (NodePerturbation, WeightPerturbation, RewardModulatedHebbian)})
+REGISTRY.update({cls.name: cls for cls in (SignSymmetryUSF, SignSymmetryBRSF, SignSymmetryFRSF, KolenPollack, WeightMirror)})
 
 
 def names() -> list[str]:

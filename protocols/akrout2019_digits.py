@@ -1,0 +1,59 @@
+"""The feedback-alignment family on a small ConvNet: backprop, FA, DFA, sign symmetry
+(uSF, brSF, frSF), Kolen-Pollack and the weight mirror on the 8x8 digits as images.
+
+Paper: M. Akrout, C. Wilson, P. C. Humphreys, T. Lillicrap & D. Tweed, "Deep Learning
+without Weight Transport", NeurIPS 32 (2019), arXiv:1904.05391. Their finding,
+reproduced here in miniature: Kolen-Pollack (KP) and the weight mirror (WM) let the
+feedback weights B learn the forward weights, so the angle between B and W^T goes
+towards 0 degrees and they learn about as well as backprop, while feedback alignment's
+B stays far from W^T (weight angle near 90 degrees) and sign symmetry sits in between.
+Their ImageNet test (ResNet-18 and ResNet-50): KP and WM "nearly match backprop" and
+outperform feedback alignment and sign symmetry (abstract). The per-method top-1/top-5
+errors of their ImageNet table could not be retrieved with the search tool, so no
+number from it is quoted here.
+
+This is a PROXY: scikit-learn's 8x8 digits (1437 train / 360 test) as 1x8x8 images
+and a conv16-pool-conv32-pool-linear ReLU network instead of ImageNet and ResNets.
+Optimiser in the spirit of Akrout et al.'s (SGD, momentum 0.9, weight decay, the same
+optimiser updating KP's B): lr 0.01 and a strong weight decay of 0.05, which sets KP's
+convergence rate eta*lambda/(1 - momentum) = 5e-3 per step, so that B reaches W^T
+within the quick run's 300 steps (ImageNet's usual 1e-4 would need ~10^5 steps).
+Batches of 32, 2000 steps (~45 epochs), 5 seeds. Sign symmetry uses scaling="norm"
+(|B| = |W| per layer): with s = 1 and no batch normalisation the errors grow by
+~1/|w| per layer and it learns poorly, as Liao et al. 2016 found without BN or Batch
+Manhattan. The weight angle of conv1 concerns a B that carries no error (nothing is
+below conv1), so the figure shows conv2 and the read-out. Measured (5 seeds, 2000
+steps, mean ± s.d.): test accuracy backprop 0.952 ± 0.010, KP 0.952 ± 0.014, WM
+0.941 ± 0.015, uSF 0.938, frSF 0.937, brSF 0.930, FA 0.920 ± 0.024, DFA 0.888 ± 0.033;
+read-out weight angle KP 0.003°, WM 12.9°, uSF 30.6°, frSF 37.2°, brSF 46.4°, FA 50.8°
+(conv2: KP 0.004°, WM 13.6°, FA 81.7°).
+"""
+
+from bioplaus import Protocol, PublishedTarget, rules, tasks
+
+protocol = Protocol(
+    name="akrout2019_digits",
+    task=tasks.Digits(image=True),
+    model="convnet_digits",
+    rules=[rules.Backprop(), rules.FeedbackAlignment(), rules.DirectFeedbackAlignment(),
+           rules.SignSymmetryUSF(scaling="norm"), rules.SignSymmetryBRSF(scaling="norm"),
+           rules.SignSymmetryFRSF(scaling="norm"), rules.KolenPollack(), rules.WeightMirror()],
+    seeds=range(5),
+    steps=2000,
+    batch_size=32,
+    optimizer=("sgd", {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.05}),
+    record_every=100,
+    metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle", "weight_angle",
+             "norm_ratio", "sign_concordance"],
+    summary=[("test_accuracy", "all"), ("weight_angle", "conv2"), ("weight_angle", "output"),
+             ("update_angle", "conv1")],
+    quick=dict(steps=300, seeds=range(2), record_every=100),
+    target=[
+        PublishedTarget(paper="Akrout et al. 2019", where="abstract and Sec. 5 (ImageNet, ResNet-18/50)",
+                        metric="weight_angle", rule="kolen_pollack", layer="output", value="< 30",
+                        note="KP's and WM's feedback weights come to mirror the forward weights; FA's do not",
+                        proxy=True),
+        PublishedTarget(paper="Akrout et al. 2019", where="abstract (ImageNet)", metric="test_accuracy",
+                        rule="kolen_pollack", value="nearly backprop's", proxy=True),
+    ],
+)

@@ -1,0 +1,233 @@
+"""Sign symmetry, Kolen-Pollack and the weight mirror on layered networks, against mathematics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bioplaus import models, rules
+from bioplaus.errors import BioplausError
+from bioplaus.metrics import feedback_alignment_metrics
+from bioplaus.rate.spec import FeedforwardSpec
+from bioplaus.rules import Batch, FeedbackAlignment, KolenPollack, SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF, WeightMirror
+from bioplaus.rules.weight_mirror import mirror_update_
+from bioplaus.tasks import squared_error
+from bioplaus.tasks.base import TaskInstance
+from bioplaus.train import Trainer
+
+
+def make_net(sizes, activation="tanh", seed=0):
+    spec = FeedforwardSpec(name="t", sizes=tuple(sizes), activations=(activation,) * (len(sizes) - 2) + ("linear",))
+    return models.build(spec, torch.Generator().manual_seed(seed)).double()
+
+
+def make_batch(net, n=9, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return Batch(torch.randn((n, net.spec.sizes[0]), generator=g, dtype=torch.float64),
+                 torch.randn((n, net.spec.sizes[-1]), generator=g, dtype=torch.float64), squared_error)
+
+
+def setup(rule, net, seed=3):
+    rule.setup(net, torch.Generator().manual_seed(seed))
+    return rule
+
+
+def numpy_fa_estimate(net, batch, feedback):
+    """dLoss/dW of a tanh net by hand in numpy, the error going down through ``feedback[name]`` (shape W^T)."""
+    names = net.layer_names
+    W = [net.linear(n).weight.detach().numpy() for n in names]
+    b = [net.linear(n).bias.detach().numpy() for n in names]
+    h, inputs, pre = batch.x.numpy(), [], []
+    for i in range(len(W)):
+        inputs.append(h)
+        a = h @ W[i].T + b[i]
+        pre.append(a)
+        h = np.tanh(a) if i < len(W) - 1 else a
+    delta = (h - batch.y.numpy()) / h.shape[0]  # d(mean_batch 1/2|y_hat - y|^2)/da_L
+    grads = {}
+    for i in reversed(range(len(W))):
+        grads[f"layers.{names[i]}.weight"] = delta.T @ inputs[i]
+        grads[f"layers.{names[i]}.bias"] = delta.sum(0)
+        if i > 0:
+            delta = (delta @ feedback[names[i]].T) * (1 - np.tanh(pre[i - 1]) ** 2)
+    return grads
+
+
+# -- sign symmetry -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("s", [1.0, 0.3])
+def test_usf_feedback_is_s_sign_w_transposed_exactly(s):
+    net = make_net((5, 8, 6, 3))
+    rule = setup(SignSymmetryUSF(scale=s), net)
+    fb = rule.feedback()
+    assert set(fb) == {"hidden2", "output"}
+    for name, b in fb.items():
+        w = net.linear(name).weight.detach()
+        expected = s * np.sign(w.numpy().T)
+        assert b.shape == w.t().shape
+        assert np.array_equal(b.numpy(), expected), name  # exact, not approximately
+    rows = {(m, l): v for m, l, v in feedback_alignment_metrics(fb, rule.feedback_targets(net))}
+    assert rows[("sign_concordance", "all")] == 1.0
+
+
+def test_usf_estimate_is_numpy_backprop_through_s_sign_w():
+    net = make_net((5, 8, 6, 3))
+    batch = make_batch(net)
+    rule = setup(SignSymmetryUSF(scale=0.5), net)
+    feedback = {n: 0.5 * np.sign(net.linear(n).weight.detach().numpy().T) for n in ("hidden2", "output")}
+    expected = numpy_fa_estimate(net, batch, feedback)
+    est = rule.estimate(net, batch)
+    assert est.keys() == expected.keys()
+    for k in est:
+        np.testing.assert_allclose(est[k].numpy(), expected[k], rtol=1e-10, atol=1e-13, err_msg=k)
+
+
+def test_usf_follows_the_signs_of_the_current_weights():
+    net = make_net((4, 6, 3))
+    rule = setup(SignSymmetryUSF(), net)
+    with torch.no_grad():
+        net.linear("output").weight.neg_()
+    assert torch.equal(rule.feedback()["output"], torch.sign(net.linear("output").weight.detach()).t())
+
+
+def test_norm_scaling_matches_forward_norm():
+    net = make_net((4, 6, 5, 3))
+    for rule in (SignSymmetryUSF(scaling="norm"), SignSymmetryFRSF(scaling="norm")):
+        setup(rule, net)
+        for name, b in rule.feedback().items():
+            assert math.isclose(float(b.norm()), float(net.linear(name).weight.detach().norm()), rel_tol=1e-12)
+    with pytest.raises(BioplausError, match="allowed values are 'none' or 'norm'"):
+        SignSymmetryUSF(scaling="max")
+
+
+def test_brsf_redraws_magnitudes_after_each_update_and_frsf_keeps_them():
+    net = make_net((4, 7, 6, 3))
+    batch = make_batch(net)
+    brsf, frsf = setup(SignSymmetryBRSF(), net), setup(SignSymmetryFRSF(), net)
+    for rule in (brsf, frsf):
+        before = {k: v.clone() for k, v in rule.feedback().items()}
+        est = rule.estimate(net, batch)
+        assert all(torch.equal(before[k], v) for k, v in rule.feedback().items())  # estimate: no side effect
+        rule.update_feedback(net, batch, est)
+        after = rule.feedback()
+        changed = [not torch.equal(before[k], after[k]) for k in before]
+        assert all(changed) if rule is brsf else not any(changed)
+        for name, b in after.items():  # magnitudes random, signs always those of W
+            assert torch.equal(torch.sign(b), torch.sign(net.linear(name).weight.detach()).t())
+            assert len(torch.unique(b.abs())) > b.numel() // 2
+
+
+# -- Kolen-Pollack ------------------------------------------------------------------------
+
+
+def trainer_for(net, rule, batches, optimizer):
+    task = TaskInstance(squared_error, iter(batches).__next__, test=(batches[0].x, batches[0].y), train_eval=None,
+                        n_train=None, classification=False)
+    return Trainer(net, rule, task, optimizer, ["loss"], batches[0].x.shape[0])
+
+
+def test_kolen_pollack_difference_decays_as_one_minus_eta_lambda_to_the_t():
+    net = make_net((6, 9, 7, 4))
+    rule = setup(KolenPollack(), net)
+    eta, lam, steps = 0.05, 0.4, 25
+    batches = [make_batch(net, seed=s) for s in range(steps)]
+    trainer = trainer_for(net, rule, batches, ("sgd", {"lr": eta, "weight_decay": lam}))
+
+    def gap(name):
+        return float((net.linear(name).weight.detach() - rule.B[name].t()).norm())
+
+    gap0 = {n: gap(n) for n in rule.B}
+    assert min(gap0.values()) > 0.1
+    for t, batch in enumerate(batches, start=1):
+        trainer.step(t, batch, record=False)
+        for n in rule.B:
+            assert math.isclose(gap(n), (1 - eta * lam) ** t * gap0[n], rel_tol=1e-9), (n, t)
+
+
+def test_kolen_pollack_with_momentum_converges_and_needs_an_optimizer():
+    net = make_net((6, 9, 4))
+    rule = setup(KolenPollack(), net)
+    with pytest.raises(BioplausError, match="optimizer"):
+        rule.update_feedback(net, None, rule.estimate(net, make_batch(net)))
+    batches = [make_batch(net, seed=s) for s in range(300)]
+    trainer = trainer_for(net, rule, batches, ("sgd", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.5}))
+    angle0 = feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(net))[0][2]
+    for t, batch in enumerate(batches):
+        trainer.step(t, batch, record=False)
+    angle = feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(net))[0][2]
+    assert angle0 > 70 and angle < 1.0
+
+
+# -- weight mirror ------------------------------------------------------------------------
+
+
+def test_mirror_update_tiny_case_by_hand():
+    # 2 pre, 2 post, 3 noise samples: b <- (1 - decay) b + lr y^T x / n, y = x w^T.
+    w = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    b = torch.tensor([[0.1, 0.2], [-0.3, 0.4]], dtype=torch.float64)
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0]], dtype=torch.float64)
+    lr, decay = 0.3, 0.1
+    y = [[1.0, 0.5], [-4.0, 6.0], [-3.0, 2.5]]  # x w^T, by hand
+    expected = [[(1 - decay) * b[i, j].item() + lr / 3 * sum(y[s][i] * x[s, j].item() for s in range(3))
+                 for j in range(2)] for i in range(2)]
+    mirror_update_(b, w, x, lr, decay)
+    np.testing.assert_allclose(b.numpy(), np.array(expected), rtol=1e-14)
+
+
+def test_weight_mirror_lowers_weight_angle_towards_a_multiple_of_w():
+    net = make_net((6, 20, 15, 4))
+    rule = setup(WeightMirror(mirror_every=1, mirror_lr=0.05, mirror_decay=0.05, noise_std=1.0, mirror_batch=64), net)
+
+    def metrics():
+        return {(m, l): v for m, l, v in feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(net))}
+
+    angles = [metrics()[("weight_angle", "all")]]
+    for _ in range(6):
+        for _ in range(20):
+            rule.update_feedback(net, None, {})
+        angles.append(metrics()[("weight_angle", "all")])
+    assert angles[0] > 70
+    assert angles[0] > angles[1] > angles[2], angles  # then it settles at a noise floor of a few degrees
+    assert max(angles[3:]) < 10, angles
+    # fixed point: B -> (eta sigma^2 / lambda) W^T = W^T here, so the norm ratio approaches 1
+    assert abs(metrics()[("norm_ratio", "all")] - 1) < 0.1
+
+
+def test_weight_mirror_frequency():
+    net = make_net((5, 8, 3))
+    rule = setup(WeightMirror(mirror_every=3), net)
+    b0 = rule.B["output"].clone()
+    rule.update_feedback(net, None, {})
+    rule.update_feedback(net, None, {})
+    assert torch.equal(rule.B["output"], b0)
+    rule.update_feedback(net, None, {})
+    assert not torch.equal(rule.B["output"], b0)
+    with pytest.raises(BioplausError, match="mirror_every"):
+        WeightMirror(mirror_every=0)
+
+
+def test_new_rules_by_name_and_feedback_kept_with_the_run():
+    for name in ("sign_symmetry_usf", "sign_symmetry_brsf", "sign_symmetry_frsf", "kolen_pollack", "weight_mirror"):
+        rule = setup(rules.get(name), make_net((4, 6, 5, 3)))
+        arrays = rule.arrays()
+        assert set(arrays) == {"feedback/hidden2", "feedback/output"}, name
+        assert arrays["feedback/output"].shape == (5, 3)
+
+
+@pytest.mark.parametrize("rule_cls", [SignSymmetryUSF, SignSymmetryBRSF, SignSymmetryFRSF, KolenPollack, WeightMirror])
+def test_estimate_has_no_side_effects_and_output_layer_is_exact(rule_cls):
+    net = make_net((5, 7, 6, 3))
+    batch = make_batch(net)
+    rule = setup(rule_cls(), net)
+    params = {k: v.detach().clone() for k, v in net.named_parameters()}
+    feedback = {k: v.clone() for k, v in rule.feedback().items()}
+    first, second = rule.estimate(net, batch), rule.estimate(net, batch)
+    assert all(torch.equal(v.detach(), params[k]) and v.grad is None for k, v in net.named_parameters())
+    assert all(torch.equal(v, feedback[k]) for k, v in rule.feedback().items())
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    exact = torch.autograd.grad(batch.loss(net(batch.x)), [net.linear("output").weight])[0]
+    torch.testing.assert_close(first["layers.output.weight"], exact, rtol=1e-10, atol=1e-13)
