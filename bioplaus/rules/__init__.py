@@ -6,6 +6,10 @@ from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.registry import REGISTRY, get, names
 from bioplaus.rules.shallow import Shallow
+from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
+from bioplaus.rules.contrastive_learning import ContrastiveLearning
+from bioplaus.rules.coupled_learning import CoupledLearning
+from bioplaus.rules.backprop_through_time import BackpropThroughTime
 
 __all__ = [
     "REGISTRY",
@@ -18,4 +22,8 @@ __all__ = [
     "Shallow",
     "get",
     "names",
+    "EquilibriumPropagation",
+    "ContrastiveLearning",
+    "CoupledLearning",
+    "BackpropThroughTime",
 ]

@@ -10,10 +10,15 @@ from bioplaus.rules.base import Rule
 from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.shallow import Shallow
+from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
+from bioplaus.rules.contrastive_learning import ContrastiveLearning
+from bioplaus.rules.coupled_learning import CoupledLearning
+from bioplaus.rules.backprop_through_time import BackpropThroughTime
 
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
 }
+REGISTRY.update({cls.name: cls for cls in (EquilibriumPropagation, ContrastiveLearning, CoupledLearning, BackpropThroughTime)})
 
 
 def names() -> list[str]:
