@@ -237,3 +237,50 @@ def test_bad_rule_parameters_and_spec_fields_are_named(tmp_path):
     p.write_text('kind = "energy"\nsizes = [4, 3]\nstep_size = 2.0\n')
     with pytest.raises(BioplausError, match=r"bad.toml: field 'step_size'"):
         models.load(p)
+
+
+# -- EP/BPTT step-by-step matching (Ernoult et al. 2019, Theorem 1) ------------------------
+
+
+def test_ep_updates_match_bptt_gradients_step_by_step():
+    from bioplaus.metrics.gdu import gdu_rows
+
+    net = make_net()
+    batch = make_batch(net)
+
+    def errors(beta, centered):
+        return {(t, layer): v for t, m, layer, v in gdu_rows(net, batch, beta, centered, 8) if m == "gdu_rel_error"}
+
+    tiny = errors(1e-6, False)
+    # every weight, bias and layer of neurons appears once its BPTT gradient is non-zero
+    assert {layer for _, layer in tiny} == {"W1", "b1", "W2", "b2", "W3", "b3", "all",
+                                            "neurons:hidden1", "neurons:hidden2", "neurons:output"}
+    assert max(tiny.values()) < 1e-4
+    one_sided, centered = errors(1e-2, False), errors(1e-2, True)
+    later = [k for k in one_sided if k[0] >= 2]
+    assert all(centered[k] < 0.1 * one_sided[k] for k in later)
+    assert all(one_sided[k] > 1e-4 for k in later)  # a finite beta is visibly biased
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+def test_run_records_relaxation_steps_and_no_angle_to_an_unconverged_fixed_point(tmp_path):
+    from bioplaus import Protocol, tasks
+    from bioplaus.train import train_run
+
+    def run(max_steps):
+        spec = EnergySpec(name="tiny_energy", sizes=(64, 12, 10), max_steps=max_steps, tolerance=1e-5)
+        p = Protocol(name="tiny_ep", task=tasks.OneHotSquaredError(tasks.Digits()), model=spec,
+                     rules=[EquilibriumPropagation(beta=0.5)], seeds=[0], steps=3, batch_size=8, record_every=1,
+                     metrics=["loss", "update_angle", "relax_steps", "test_accuracy"])
+        rows = train_run(p, "equilibrium_propagation", 0).rows
+        return {(m, layer) for _, _, m, layer, _ in rows}, rows
+
+    keys, rows = run(500)
+    assert ("update_angle", "all") in keys and ("relax_steps", "free") in keys and ("relax_steps", "nudged") in keys
+    steps = [v for _, _, m, layer, v in rows if m == "relax_steps" and layer == "free"]
+    assert all(1 < s < 500 for s in steps)
+    keys, rows = run(2)
+    assert not any(m == "update_angle" for m, _ in keys)
+    assert all(v == 2 for _, _, m, layer, v in rows if m == "relax_steps" and layer == "free")

@@ -34,9 +34,17 @@ NUDGINGS = ("positive", "negative", "centered")
 def nudging_force(batch: Batch, beta: float):
     """``s_L -> -beta dl/ds_L``: the force of ``beta * l`` on the output, ``l`` = batch loss x batch size."""
     from bioplaus.tasks.base import squared_error
+    from bioplaus.tasks.one_hot import one_hot_squared_error
 
-    if batch.loss_fn is squared_error:  # common case, no autograd per relaxation step
-        return lambda o: beta * (batch.y.to(o.dtype) - o)
+    if batch.loss_fn is squared_error or batch.loss_fn is one_hot_squared_error:  # no autograd per relaxation step
+        cache: dict[str, Tensor] = {}
+
+        def squared_error_force(o: Tensor) -> Tensor:
+            if "y" not in cache:
+                cache["y"] = output_target(batch, o.shape[1], o.dtype)
+            return beta * (cache["y"] - o)
+
+        return squared_error_force
 
     def force(o: Tensor) -> Tensor:
         with torch.enable_grad():
