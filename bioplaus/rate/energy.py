@@ -47,11 +47,13 @@ Force = Callable[[Tensor], Tensor]
 
 
 class Dynamics(NamedTuple):
-    """How the state moves: ``formulation`` (``energy``/``primitive``), ``activation``, Euler ``step_size``."""
+    """How the state moves: ``formulation`` (``energy``/``primitive``), ``activation``, Euler ``step_size``,
+    ``schedule`` (``synchronous``/``alternating``)."""
 
     formulation: str
     activation: str
     step_size: float
+    schedule: str = "synchronous"
 
 
 class Couplings(NamedTuple):
@@ -83,7 +85,8 @@ def rho_slope(activation: str, s: Tensor) -> Tensor:
     if activation == "sigmoid":
         r = torch.sigmoid(s)
         return r * (1.0 - r)
-    return ((s > 0) & (s < 1)).to(s.dtype)
+    # 1 on the closed interval: with clipping, a unit pinned at 0 or 1 by its drive stays there
+    return ((s >= 0) & (s <= 1)).to(s.dtype)
 
 
 def firing_rates(state: State, dyn: Dynamics) -> State:
@@ -113,34 +116,41 @@ def drives(rates: State, drive0: Tensor, c: Couplings) -> State:
     return out
 
 
+def update_layer(k: int, s: Tensor, u: Tensor, last: bool, dyn: Dynamics,
+                 force: Force | None = None, clamp: Tensor | None = None) -> Tensor:
+    """The new state of layer ``k`` from its state ``s`` and drive ``u``."""
+    if last and clamp is not None:
+        return clamp
+    if dyn.formulation == "energy":
+        grad = s - rho_slope(dyn.activation, s) * u  # dE/ds_k
+        if last and force is not None:
+            grad = grad - force(s)
+        s_new = s - dyn.step_size * grad
+        return s_new.clamp(0.0, 1.0) if dyn.activation == "hard_sigmoid" else s_new
+    if last and force is not None:
+        u = u + force(s)
+    return rho(dyn.activation, u)
+
+
 def relax_step(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics,
                force: Force | None = None, clamp: Tensor | None = None) -> State:
-    """One synchronous step of every layer from ``state``; returns the new state.
+    """One step of every layer from ``state``; returns the new state.
 
-    ``force(s_L)`` is the nudging force ``-beta dl/ds_L`` on the output, evaluated at the
-    current state; ``clamp`` fixes the output state instead.
+    ``synchronous``: every layer from the old state. ``alternating``: first the layers
+    ``hidden1, hidden3, ...``, then the others from their already updated neighbours (block
+    coordinate descent on the energy: layers of one parity do not interact). ``force(s_L)``
+    is the nudging force ``-beta dl/ds_L`` on the output, evaluated at the current state;
+    ``clamp`` fixes the output state instead.
     """
-    rates = firing_rates(state, dyn)
-    u = drives(rates, drive0, c)
     last = len(state) - 1
-    new = []
-    for k, (s, uk) in enumerate(zip(state, u)):
-        if k == last and clamp is not None:
-            new.append(clamp)
-            continue
-        if dyn.formulation == "energy":
-            grad = s - rho_slope(dyn.activation, s) * uk  # dE/ds_k
-            if k == last and force is not None:
-                grad = grad - force(s)
-            s_new = s - dyn.step_size * grad
-            if dyn.activation == "hard_sigmoid":
-                s_new = s_new.clamp(0.0, 1.0)
-        else:
-            if k == last and force is not None:
-                uk = uk + force(s)
-            s_new = rho(dyn.activation, uk)
-        new.append(s_new)
-    return new
+    groups = [range(last + 1)] if dyn.schedule == "synchronous" else [range(0, last + 1, 2), range(1, last + 1, 2)]
+    for layers in groups:
+        u = drives(firing_rates(state, dyn), drive0, c)
+        new = list(state)
+        for k in layers:
+            new[k] = update_layer(k, state[k], u[k], k == last, dyn, force, clamp)
+        state = new
+    return state
 
 
 def relax(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics, tolerance: float, max_steps: int,
@@ -173,9 +183,13 @@ def energy(state: State, x: Tensor, c: Couplings, dyn: Dynamics) -> Tensor:
 
 
 def fixed_point_residual(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics) -> State:
-    """``F(s)``, zero at a free fixed point: ``s - rho'(s) u`` (``= dE/ds``) or ``s - rho(u)``."""
+    """``F(s)``, zero at a free fixed point: ``s - rho'(s) u`` (``= dE/ds``) or ``s - rho(u)``.
+
+    With the hard sigmoid the clipped gradient flow stops where ``s = clip(u, 0, 1)``, so both
+    formulations use ``s - rho(u)`` (its Jacobian has zero rows' couplings at saturated units).
+    """
     u = drives(firing_rates(state, dyn), drive0, c)
-    if dyn.formulation == "energy":
+    if dyn.formulation == "energy" and dyn.activation == "sigmoid":
         return [s - rho_slope(dyn.activation, s) * uk for s, uk in zip(state, u)]
     return [s - rho(dyn.activation, uk) for s, uk in zip(state, u)]
 
@@ -268,7 +282,7 @@ class EnergyNet(nn.Module):
         return Couplings(tuple(m.weight for m in layers), tuple(m.bias for m in layers))
 
     def dynamics(self) -> Dynamics:
-        return Dynamics(self.spec.formulation, self.spec.activation, self.spec.step_size)
+        return Dynamics(self.spec.formulation, self.spec.activation, self.spec.step_size, self.spec.schedule)
 
     def zero_state(self, batch: int) -> State:
         w = self.layers[self.spec.layer_names[0]].weight

@@ -17,11 +17,28 @@ from bioplaus import metrics as M
 from bioplaus import models
 from bioplaus.errors import BioplausError
 from bioplaus.seeding import generator
-from bioplaus.train import RunResult, Trainer, params_of
+from bioplaus.train import RunResult, Trainer, make_optimizer, params_of
 
 
 class EnergyTrainer(Trainer):
-    """A :class:`Trainer` that records relaxation lengths and drops angles to an unconverged fixed point."""
+    """A :class:`Trainer` that records relaxation lengths and drops angles to an unconverged fixed point.
+
+    The optimizer's keyword ``layer_lr`` (``{layer: lr}``) gives layers their own learning rates,
+    as Scellier & Bengio 2017 did (larger near the input); other layers keep ``lr``.
+    """
+
+    def __init__(self, model, rule, task, optimizer, metrics, batch_size, cka_samples=2000):
+        name, kwargs = optimizer
+        kwargs = dict(kwargs)
+        layer_lr = kwargs.pop("layer_lr", None)
+        super().__init__(model, rule, task, (name, kwargs), metrics, batch_size, cka_samples)
+        if layer_lr:
+            unknown = set(layer_lr) - set(model.layer_names)
+            if unknown:
+                raise BioplausError(f"optimizer 'layer_lr' names unknown layers {sorted(unknown)}; the model's layers are {model.layer_names}.")
+            groups = [{"params": list(model.layers[n].parameters()), **({"lr": layer_lr[n]} if n in layer_lr else {})}
+                      for n in model.layer_names]
+            self.opt = make_optimizer((name, kwargs), groups)
 
     def record(self, step: int, loss: float, angles: dict[str, float] | None) -> None:
         converged, log = self.model.free_converged, dict(self.model.relaxation_log)  # before evaluation relaxes again

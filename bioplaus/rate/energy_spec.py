@@ -8,6 +8,7 @@ A spec file is a flat TOML table::
     activation = "sigmoid"          # or "hard_sigmoid"
     formulation = "energy"          # or "primitive"
     step_size = 0.5                 # epsilon of the gradient-flow step (formulation "energy")
+    schedule = "synchronous"        # or "alternating"
     tolerance = 1e-6                # fixed point: max |s_{t+1} - s_t| <= tolerance
     max_steps = 200                 # free phase
     nudged_max_steps = 100          # nudged / clamped phases
@@ -30,6 +31,7 @@ from bioplaus.rate.spec import INITS
 
 ENERGY_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 FORMULATIONS = ("energy", "primitive")
+SCHEDULES = ("synchronous", "alternating")
 DTYPES = ("float32", "float64")
 
 
@@ -45,6 +47,9 @@ class EnergySpec:
             energy of Scellier & Bengio 2017 (Eq. 1); ``primitive``: the discrete-time
             dynamics ``s <- rho(dPhi/ds)`` of Ernoult et al. 2019 / Laborieux et al. 2021.
         step_size: epsilon of the gradient-flow step (``energy`` only), in (0, 1].
+        schedule: ``synchronous`` (every layer from the previous state; Ernoult et al. 2019,
+            Laborieux et al. 2021) or ``alternating`` (odd then even layers, each from the latest
+            state: block coordinate descent, the asynchronous updates of Scellier et al. 2023).
         tolerance: the relaxation stops when ``max |s_{t+1} - s_t| <= tolerance`` (state units).
         max_steps: most free-phase steps; ``nudged_max_steps``: most steps of a nudged or clamped phase.
         init, init_scale: weight initialisation as in :class:`bioplaus.rate.spec.FeedforwardSpec`.
@@ -59,6 +64,7 @@ class EnergySpec:
     activation: str = "sigmoid"
     formulation: str = "energy"
     step_size: float = 0.5
+    schedule: str = "synchronous"
     tolerance: float = 1e-6
     max_steps: int = 200
     nudged_max_steps: int = 100
@@ -89,6 +95,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "activation": (str, "a string"),
     "formulation": (str, "a string"),
     "step_size": ((int, float), "a number in (0, 1]"),
+    "schedule": (str, "a string"),
     "tolerance": ((int, float), "a positive number"),
     "max_steps": (int, "a positive integer"),
     "nudged_max_steps": (int, "a positive integer"),
@@ -119,7 +126,7 @@ def energy_spec_from_dict(data: dict[str, Any], source: str, default_name: str) 
     sizes = data["sizes"]
     if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
         raise fail("sizes", f"must list at least two positive integers (input first), got {sizes!r}.")
-    choices = {"activation": ENERGY_ACTIVATIONS, "formulation": FORMULATIONS, "init": INITS, "dtype": DTYPES}
+    choices = {"activation": ENERGY_ACTIVATIONS, "formulation": FORMULATIONS, "schedule": SCHEDULES, "init": INITS, "dtype": DTYPES}
     for key, options in choices.items():
         if key in data and data[key] not in options:
             raise fail(key, f"is {data[key]!r}; allowed values are {allowed(options)}.")
@@ -144,6 +151,7 @@ def energy_spec_from_dict(data: dict[str, Any], source: str, default_name: str) 
         activation=data.get("activation", "sigmoid"),
         formulation=data.get("formulation", "energy"),
         step_size=step,
+        schedule=data.get("schedule", "synchronous"),
         tolerance=float(data.get("tolerance", 1e-6)),
         max_steps=data.get("max_steps", 200),
         nudged_max_steps=data.get("nudged_max_steps", 100),
