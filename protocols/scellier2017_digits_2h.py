@@ -4,8 +4,9 @@ Paper: B. Scellier & Y. Bengio, "Equilibrium Propagation: Bridging the Gap betwe
 Models and Backpropagation", Front. Comput. Neurosci. 11:24 (2017). Published result: EP trains
 784-500-500-10 (and 784-500-10: protocols/scellier2017_digits.py) hard-sigmoid Hopfield networks
 on MNIST to test errors of a few percent with training error near 0 (Sec. 5, Fig. 3). The exact
-test errors could not be retrieved with our search tool, so no number is compared here;
-run with --data-dir and tasks.MNIST to set them side by side.
+test errors could not be retrieved with our search tool, so no number is compared here. For
+MNIST, use tasks.OneHotSquaredError(tasks.MNIST()) with a 784-500-... spec and --data-dir
+(not run here).
 
 This is a PROXY: scikit-learn's 8x8 digits (1437 train / 360 test) and a 64-256-256-10 network
 (models/ep_digits_2h.toml: hard sigmoid, squared error to one-hot targets, relaxation

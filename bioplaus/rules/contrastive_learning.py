@@ -13,11 +13,11 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from bioplaus.rules.base import Batch, Rule
-from bioplaus.rules.equilibrium_propagation import contrast, output_target
+from bioplaus.rules.equilibrium_propagation import output_target
 
 
 class ContrastiveLearning(Rule):
-    """CL on any model with ``free_phase``, ``nudged_phase(clamp=...)`` and ``energy_gradient``."""
+    """CL on any model with ``free_phase``, ``nudged_phase(clamp=...)`` and ``energy_contrast``."""
 
     name = "contrastive_learning"
 
@@ -25,4 +25,4 @@ class ContrastiveLearning(Rule):
         free = model.free_phase(batch.x)
         target = output_target(batch, free.state[-1].shape[1], free.state[-1].dtype)
         clamped = model.nudged_phase(batch.x, free.state, clamp=target, phase="clamped")
-        return contrast(model.energy_gradient(clamped.state, batch.x), model.energy_gradient(free.state, batch.x), 1.0)
+        return model.energy_contrast(clamped.state, free.state, batch.x, 1.0)

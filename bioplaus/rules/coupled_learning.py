@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import Batch, Rule
-from bioplaus.rules.equilibrium_propagation import NUDGINGS, check_choice, contrast, output_target
+from bioplaus.rules.equilibrium_propagation import NUDGINGS, check_choice, output_target
 
 
 class CoupledLearning(Rule):
@@ -37,14 +37,14 @@ class CoupledLearning(Rule):
         o = free.state[-1]
         y = output_target(batch, o.shape[1], o.dtype)
 
-        def clamped(eta: float, phase: str) -> dict[str, Tensor]:
-            rel = model.nudged_phase(batch.x, free.state, clamp=o + eta * (y - o), phase=phase)
-            return model.energy_gradient(rel.state, batch.x)
+        def clamped(eta: float, phase: str) -> list[Tensor]:
+            return model.nudged_phase(batch.x, free.state, clamp=o + eta * (y - o), phase=phase).state
 
         if self.nudging == "centered":
-            return contrast(clamped(self.eta, "clamped"), clamped(-self.eta, "clamped_negative"), 2 * self.eta)
+            plus, minus = clamped(self.eta, "clamped"), clamped(-self.eta, "clamped_negative")
+            return model.energy_contrast(plus, minus, batch.x, 2 * self.eta)
         eta = self.eta if self.nudging == "positive" else -self.eta
-        return contrast(clamped(eta, "clamped"), model.energy_gradient(free.state, batch.x), eta)
+        return model.energy_contrast(clamped(eta, "clamped"), free.state, batch.x, eta)
 
     def config(self) -> dict:
         return {**super().config(), "eta": self.eta, "nudging": self.nudging}

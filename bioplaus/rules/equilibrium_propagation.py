@@ -15,8 +15,8 @@ contrast of ``dE/dtheta`` between the two fixed points divided by beta (Scellier
   estimate, which cancels the O(beta) bias on average (Scellier & Bengio 2017, Sec. 6;
   Laborieux et al. 2021, Sec. 2.3).
 
-The rule works on any model with ``free_phase``, ``nudged_phase`` and ``energy_gradient``
-(:class:`bioplaus.rate.energy.EnergyNet`).
+The rule works on any model with ``free_phase``, ``nudged_phase`` and ``energy_contrast``
+``energy_contrast`` (:class:`bioplaus.rate.energy.EnergyNet`).
 """
 
 from __future__ import annotations
@@ -62,11 +62,6 @@ def output_target(batch: Batch, n_out: int, dtype: torch.dtype) -> Tensor:
     return batch.y.to(dtype)
 
 
-def contrast(a: dict[str, Tensor], b: dict[str, Tensor], scale: float) -> dict[str, Tensor]:
-    """``(a - b) / scale`` per parameter."""
-    return {k: (a[k] - b[k]) / scale for k in a}
-
-
 def check_choice(rule: str, field: str, value, options) -> None:
     if value not in options:
         raise BioplausError(f"rule {rule!r}: parameter '{field}' is {value!r}; allowed values are {allowed(options)}.")
@@ -102,10 +97,10 @@ class EquilibriumPropagation(Rule):
         if self.nudging == "centered":
             plus = model.nudged_phase(batch.x, free.state, nudging_force(batch, self.beta), phase="nudged")
             minus = model.nudged_phase(batch.x, free.state, nudging_force(batch, -self.beta), phase="nudged_negative")
-            return contrast(model.energy_gradient(plus.state, batch.x), model.energy_gradient(minus.state, batch.x), 2 * self.beta)
+            return model.energy_contrast(plus.state, minus.state, batch.x, 2 * self.beta)
         beta = self.signed_beta()
         nudged = model.nudged_phase(batch.x, free.state, nudging_force(batch, beta), phase="nudged")
-        return contrast(model.energy_gradient(nudged.state, batch.x), model.energy_gradient(free.state, batch.x), beta)
+        return model.energy_contrast(nudged.state, free.state, batch.x, beta)
 
     def config(self) -> dict:
         return {**super().config(), "beta": self.beta, "nudging": self.nudging, "random_sign": self.random_sign}
