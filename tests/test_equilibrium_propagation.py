@@ -284,3 +284,24 @@ def test_run_records_relaxation_steps_and_no_angle_to_an_unconverged_fixed_point
     keys, rows = run(2)
     assert not any(m == "update_angle" for m, _ in keys)
     assert all(v == 2 for _, _, m, layer, v in rows if m == "relax_steps" and layer == "free")
+
+
+@pytest.mark.parametrize("formulation,activation", [("energy", "sigmoid"), ("primitive", "sigmoid"),
+                                                    ("energy", "hard_sigmoid"), ("primitive", "hard_sigmoid")])
+def test_closed_form_residual_jacobian_equals_autograd(formulation, activation):
+    from bioplaus.rate.energy import residual_jacobian
+
+    spec = EnergySpec(name="t", sizes=(5, 6, 4, 3), formulation=formulation, activation=activation, dtype="float64")
+    net = models.build(spec, torch.Generator().manual_seed(2))
+    c, dyn = net.couplings(), net.dynamics()
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn((3, 5), generator=g, dtype=torch.float64)
+    state = [torch.rand((3, n), generator=g, dtype=torch.float64) * 1.2 - 0.1 for n in (6, 4, 3)]
+    drive0 = input_drive(x, c)
+    jac = residual_jacobian(state, drive0, c, dyn)
+    for b in range(3):
+        def f(z, b=b):
+            parts = list(z.unsqueeze(0).split((6, 4, 3), 1))
+            return torch.cat(fixed_point_residual(parts, drive0[b:b + 1], c, dyn), 1)[0]
+        expected = torch.autograd.functional.jacobian(f, torch.cat([s[b] for s in state]))
+        torch.testing.assert_close(jac[b], expected, rtol=1e-12, atol=1e-12)

@@ -239,6 +239,48 @@ def energy_gradient_difference(state_a: State, state_b: State, x: Tensor, dyn: D
     return out
 
 
+def coupling_matrix(c: Couplings, sizes: list[int]) -> Tensor:
+    """The symmetric ``(n, n)`` matrix ``A`` of the state-to-state couplings, ``u = A r + W_1 x + b``.
+
+    Block ``(k, k-1)`` is ``W_k`` and block ``(k-1, k)`` is ``W_k^T`` (``n = sum(sizes)``).
+    """
+    n = sum(sizes)
+    w0 = c.W[0]
+    a = torch.zeros(n, n, dtype=w0.dtype, device=w0.device)
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+    for k in range(1, len(sizes)):
+        rows = slice(starts[k], starts[k] + sizes[k])
+        cols = slice(starts[k - 1], starts[k - 1] + sizes[k - 1])
+        a[rows, cols] = c.W[k]
+        a[cols, rows] = c.W[k].t()
+    return a
+
+
+def residual_jacobian(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics) -> Tensor:
+    """``J_b = dF/ds`` of :func:`fixed_point_residual` per sample, ``(batch, n, n)``, in closed form.
+
+    With ``A`` the coupling matrix and ``u = A r + ...``:
+    ``energy``/``sigmoid`` (``F = s - rho'(s) u``): ``J = I - diag(rho''(s) u) - diag(rho'(s)) A diag(rho'(s))``;
+    otherwise (``F = s - rho(u)``): ``J = I - diag(rho'(u)) A diag(dr/ds)`` with ``dr/ds = rho'(s)``
+    (energy) or 1 (primitive).
+    """
+    sizes = [s.shape[1] for s in state]
+    z = torch.cat(state, 1)
+    u = torch.cat(drives(firing_rates(state, dyn), drive0, c), 1)
+    a = coupling_matrix(c, sizes)
+    if dyn.formulation == "energy" and dyn.activation == "sigmoid":
+        sig = torch.sigmoid(z)
+        slope = sig * (1 - sig)
+        left, right, diag = slope, slope, slope * (1 - 2 * sig) * u
+    else:
+        left = rho_slope(dyn.activation, u)
+        right = rho_slope(dyn.activation, z) if dyn.formulation == "energy" else torch.ones_like(z)
+        diag = torch.zeros_like(z)
+    jac = -(left.unsqueeze(2) * a.unsqueeze(0) * right.unsqueeze(1))
+    jac.diagonal(dim1=1, dim2=2).add_(1.0 - diag)
+    return jac
+
+
 def implicit_gradient(state: State, x: Tensor, c: Couplings, dyn: Dynamics, grad_output: Tensor) -> Couplings:
     """dL/dtheta at the free fixed point ``state`` by implicit differentiation.
 
@@ -251,12 +293,12 @@ def implicit_gradient(state: State, x: Tensor, c: Couplings, dyn: Dynamics, grad
         b = [None if v is None else v.detach().requires_grad_(True) for v in c.b]
         cc = Couplings(tuple(W), tuple(b))
         sizes = [s.shape[1] for s in state]
-        z = torch.cat([s.detach() for s in state], 1).requires_grad_(True)
-        F = torch.cat(fixed_point_residual(list(z.split(sizes, 1)), input_drive(x.detach(), cc), cc, dyn), 1)
-        batch, n = z.shape
-        eye = torch.eye(n, dtype=z.dtype, device=z.device).unsqueeze(1).expand(n, batch, n)
-        (rows,) = torch.autograd.grad(F, z, eye, retain_graph=True, is_grads_batched=True)
-        jac = rows.transpose(0, 1)  # (batch, n, n): jac[b, j, k] = dF_j / ds_k
+        z = torch.cat([s.detach() for s in state], 1)
+        drive0 = input_drive(x.detach(), cc)
+        F = torch.cat(fixed_point_residual(list(z.split(sizes, 1)), drive0, cc, dyn), 1)
+        n = z.shape[1]
+        with torch.no_grad():
+            jac = residual_jacobian([s.detach() for s in state], drive0, c, dyn)  # jac[b, j, k] = dF_j / ds_k
         g = torch.zeros_like(z)
         g[:, n - sizes[-1]:] = grad_output
         lam = torch.linalg.solve(jac.transpose(1, 2), g.unsqueeze(-1)).squeeze(-1)
