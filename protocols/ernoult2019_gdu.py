@@ -1,8 +1,8 @@
-"""Ernoult et al. 2019, Fig. 3 ("GDU property"): step by step, EP's neural and weight updates equal BPTT's gradients.
+"""Ernoult et al. 2019 ("GDU property"): step by step, EP's neural and weight updates equal BPTT's gradients.
 
 Paper: M. Ernoult, J. Grollier, D. Querlioz, Y. Bengio & B. Scellier, "Updates of Equilibrium
 Prop Match Gradients of Backprop Through Time in an RNN with Static Input", NeurIPS 32 (2019),
-Theorem 1 and Fig. 3. Published result: qualitative (the theorem): for every time step t of the
+their theorem and its figures. Published result: qualitative (the theorem): for every time step t of the
 nudged phase, DeltaEP(beta, t) -> -grad_BPTT(t) as beta -> 0, exactly when the dynamics derive
 from a primitive function and the steady state was reached; the figure shows EP and BPTT
 curves on top of each other. No number is quoted, so the target is the theorem's limit.
@@ -36,6 +36,6 @@ protocol = Protocol(
     metrics=["gdu_angle", "gdu_rel_error", "relax_steps"],
     summary=[("gdu_rel_error", "all"), ("gdu_angle", "all"), ("gdu_angle", "neurons:hidden1")],
     quick=dict(seeds=range(1)),
-    target=PublishedTarget(paper="Ernoult et al. 2019", where="Theorem 1, Fig. 3", metric="gdu_rel_error",
+    target=PublishedTarget(paper="Ernoult et al. 2019", where="GDU theorem and figures", metric="gdu_rel_error",
                            value="-> 0 as beta -> 0 (qualitative)", proxy=False, layer="all"),
 )

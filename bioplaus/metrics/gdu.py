@@ -1,6 +1,6 @@
 """EP/BPTT matching: the step-by-step comparison of EP's updates with BPTT's gradients
 (Ernoult, Grollier, Querlioz, Bengio & Scellier 2019, "Updates of Equilibrium Prop Match
-Gradients of Backprop Through Time in an RNN with Static Input", NeurIPS 32, Theorem 1,
+Gradients of Backprop Through Time in an RNN with Static Input", NeurIPS 32, their theorem,
 the "GDU property").
 
 Setting (the theorem's conditions): discrete-time dynamics ``s_{t+1} = dPhi/ds(x, s_t, theta)``
@@ -17,7 +17,7 @@ EP: from ``s^beta_0 = s*`` the nudged steps ``s^beta_{t+1} = s^beta_t - eps (dE/
 ``DeltaEP_s(t) = (s^beta_{t+1} - s^beta_t) / (eps beta)`` and
 ``DeltaEP_theta(t) = -(dE/dtheta(s^beta_{t+1}) - dE/dtheta(s^beta_t)) / beta``; with centered
 nudging the same differences of the ``+beta`` and ``-beta`` trajectories over ``2 beta``
-(Laborieux et al. 2021). Theorem 1: ``DeltaEP(t) -> -grad(t)`` as ``beta -> 0`` for every t.
+(Laborieux et al. 2021). The theorem: ``DeltaEP(t) -> -grad(t)`` as ``beta -> 0`` for every t.
 
 Since the neural states of the energy formulation are the units' internal (pre-activation)
 variables, the neural updates are compared in pre-activation coordinates.

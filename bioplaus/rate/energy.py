@@ -4,15 +4,15 @@ The input ``x`` is clamped; the states ``s_1 .. s_L`` (the last is the output) r
 With firing rates ``r_k`` (``r_0 = x``) the layers are coupled through the primitive
 function
 
-    Phi(x, s) = sum_k r_k . (W_k r_{k-1} + b_k)                       (Laborieux et al. 2021, Eq. 3)
+    Phi(x, s) = sum_k r_k . (W_k r_{k-1} + b_k)                       (Laborieux et al. 2021)
 
 and each unit feels the drive ``u_k = dPhi/dr_k = W_k r_{k-1} + b_k + W_{k+1}^T r_{k+1}``.
 Two formulations share it:
 
-- ``energy`` (Scellier & Bengio 2017, Eq. 1): ``r = rho(s)`` and
+- ``energy`` (Scellier & Bengio 2017): ``r = rho(s)`` and
   ``E(s) = 1/2 sum_k |s_k|^2 - Phi(x, s)``; the relaxation is the gradient flow
   ``s <- s - eps dE/ds = s - eps (s - rho'(s) u)`` (Euler step ``eps``), which is also the
-  discrete-time dynamics ``s_{t+1} = dPhi_eps/ds`` of Ernoult et al. 2019 (Sec. 3) with
+  discrete-time dynamics ``s_{t+1} = dPhi_eps/ds`` of Ernoult et al. 2019 with
   ``Phi_eps = 1/2 |s|^2 - eps E``. With ``hard_sigmoid`` the state is clipped to ``[0, 1]``
   after each step, as Scellier & Bengio did.
 - ``primitive`` (Ernoult et al. 2019 / Laborieux et al. 2021): ``r = s`` and

@@ -44,7 +44,7 @@ class EnergySpec:
         activation: the bounded rate function rho, ``sigmoid`` (logistic) or ``hard_sigmoid``
             (``clip(s, 0, 1)``, Scellier & Bengio 2017).
         formulation: ``energy``: gradient flow ``s <- s - step_size * dE/ds`` on the Hopfield
-            energy of Scellier & Bengio 2017 (Eq. 1); ``primitive``: the discrete-time
+            energy of Scellier & Bengio 2017; ``primitive``: the discrete-time
             dynamics ``s <- rho(dPhi/ds)`` of Ernoult et al. 2019 / Laborieux et al. 2021.
         step_size: epsilon of the gradient-flow step (``energy`` only), in (0, 1].
         schedule: ``synchronous`` (every layer from the previous state; Ernoult et al. 2019,

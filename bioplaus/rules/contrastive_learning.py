@@ -4,7 +4,7 @@ learning in the continuous Hopfield model"; "CL" in Scellier, Ernoult, Kendall &
 Free phase: relax with the input clamped. Clamped phase: from the free fixed point, clamp
 the output to the target ``y`` and relax the hidden layers. The update lowers the energy
 of the clamped configuration and raises that of the free one:
-``estimate = dE/dtheta(s^clamped) - dE/dtheta(s^free)`` (Scellier et al. 2023, Eq. 3). It is
+``estimate = dE/dtheta(s^clamped) - dE/dtheta(s^free)`` (Scellier et al. 2023). It is
 not the gradient of the loss in general; as a descent direction it is used like one.
 """
 

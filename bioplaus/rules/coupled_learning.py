@@ -3,7 +3,7 @@ networks: from machine learning to learning machines", Phys. Rev. X 11:021045).
 
 Free phase: relax with the input clamped, output ``o_F``. Clamped phase: from the free
 fixed point, clamp the output a fraction ``eta`` of the way toward the target,
-``o_C = o_F + eta (y - o_F)`` (Stern et al. 2021, Eq. 4) and relax the hidden layers. In
+``o_C = o_F + eta (y - o_F)`` (Stern et al. 2021) and relax the hidden layers. In
 gradient units the estimate is ``(dE/dtheta(s^C) - dE/dtheta(s^F)) / eta`` (their learning
 rule ``-alpha/eta (dE_C/dtheta - dE_F/dtheta)``). Variants of Scellier, Ernoult, Kendall &
 Kumar 2023: ``nudging="positive"`` ("PCpL", the original), ``"negative"`` ("NCpL",

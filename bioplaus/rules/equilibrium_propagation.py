@@ -4,16 +4,16 @@ Gap between Energy-Based Models and Backpropagation", Front. Comput. Neurosci. 1
 Free phase: relax to ``s^0`` with the input clamped. Nudged phase: from ``s^0``, relax the
 total energy ``E + beta * l(s_L, y)`` to ``s^beta``. The estimate, in gradient units, is the
 contrast of ``dE/dtheta`` between the two fixed points divided by beta (Scellier & Bengio
-2017, Theorem 1: ``dL/dtheta = lim_{beta->0} (dE/dtheta(s^beta) - dE/dtheta(s^0)) / beta``):
+2017: ``dL/dtheta = lim_{beta->0} (dE/dtheta(s^beta) - dE/dtheta(s^0)) / beta``):
 
 - ``nudging="positive"``: ``(E_theta(s^beta) - E_theta(s^0)) / beta`` (the original EP; "PEP"
   in Scellier, Ernoult, Kendall & Kumar 2023), bias O(beta);
 - ``"negative"``: ``(E_theta(s^-beta) - E_theta(s^0)) / (-beta)`` ("NEP"), bias O(beta);
 - ``"centered"``: ``(E_theta(s^beta) - E_theta(s^-beta)) / (2 beta)``, the symmetric nudging
-  of Laborieux et al. 2021 (Front. Neurosci. 15:633674, Eq. 6) ("CEP"), bias O(beta^2);
+  of Laborieux et al. 2021 (Front. Neurosci. 15:633674) ("CEP"), bias O(beta^2);
 - ``random_sign=True`` (with a one-sided nudging): the sign of beta is drawn afresh for each
-  estimate, which cancels the O(beta) bias on average (Scellier & Bengio 2017, Sec. 6;
-  Laborieux et al. 2021, Sec. 2.3).
+  estimate, which cancels the O(beta) bias on average (Scellier & Bengio 2017 used a
+  random sign in their MNIST experiments; Laborieux et al. 2021 analyse the bias).
 
 The rule works on any model with ``free_phase``, ``nudged_phase`` and ``energy_contrast``
 ``energy_contrast`` (:class:`bioplaus.rate.energy.EnergyNet`).

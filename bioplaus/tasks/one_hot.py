@@ -1,5 +1,5 @@
 """A classification task scored with the squared error to one-hot targets, the cost of
-Scellier & Bengio 2017 (``C = 1/2 |y - s_out|^2``, Sec. 5) and of the energy-based learning
+Scellier & Bengio 2017 (``C = 1/2 |y - s_out|^2``) and of the energy-based learning
 algorithms compared by Scellier, Ernoult, Kendall & Kumar 2023.
 """
 
