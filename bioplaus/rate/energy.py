@@ -111,55 +111,78 @@ def input_drive(x: Tensor, c: Couplings) -> Tensor:
     return torch.addmm(c.b[0], x, c.W[0].t()) if c.b[0] is not None else x.mm(c.W[0].t())
 
 
-def drives(rates: State, drive0: Tensor, c: Couplings) -> State:
-    """``u_k = dPhi/dr_k = W_k r_{k-1} + b_k + W_{k+1}^T r_{k+1}`` for every state layer."""
-    out = []
+def drives(rates: State, drive0: Tensor, c: Couplings, layers=None, out: State | None = None) -> list[Tensor | None]:
+    """``u_k = dPhi/dr_k = W_k r_{k-1} + b_k + W_{k+1}^T r_{k+1}`` for the state layers in ``layers`` (default all).
+
+    With ``out`` (buffers shaped like the state) the drives are written there; otherwise new
+    tensors are returned and ``drive0`` may be returned itself (never modify the result then).
+    """
     last = len(rates) - 1
-    for k in range(last + 1):
+    result: list[Tensor | None] = [None] * (last + 1)
+    for k in range(last + 1) if layers is None else layers:
+        o = None if out is None else out[k]
         if k == 0:
-            u = drive0
-        else:
-            wt = c.WT[k] if c.WT is not None else c.W[k].t()
-            u = torch.addmm(c.b[k], rates[k - 1], wt) if c.b[k] is not None else rates[k - 1].mm(wt)
+            if k < last:
+                result[k] = torch.addmm(drive0, rates[1], c.W[1], out=o)
+            else:
+                result[k] = drive0 if o is None else o.copy_(drive0)
+            continue
+        wt = c.WT[k] if c.WT is not None else c.W[k].t()
+        u = torch.addmm(c.b[k], rates[k - 1], wt, out=o) if c.b[k] is not None else torch.mm(rates[k - 1], wt, out=o)
         if k < last:
-            u = torch.addmm(u, rates[k + 1], c.W[k + 1])
-        out.append(u)
-    return out
+            u = u.addmm_(rates[k + 1], c.W[k + 1]) if o is not None else torch.addmm(u, rates[k + 1], c.W[k + 1])
+        result[k] = u
+    return result
 
 
 def update_layer(k: int, s: Tensor, u: Tensor, last: bool, dyn: Dynamics,
-                 force: Force | None = None, clamp: Tensor | None = None) -> Tensor:
-    """The new state of layer ``k`` from its state ``s`` and drive ``u``."""
+                 force: Force | None = None, clamp: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+    """The new state of layer ``k`` from its state ``s`` and drive ``u``.
+
+    With ``out``, the result is written there and ``u`` (then a scratch buffer) is overwritten.
+    """
     if last and clamp is not None:
         return clamp
-    if dyn.formulation == "energy":
-        grad = s - rho_slope(dyn.activation, s) * u  # dE/ds_k
+    if out is None:
+        if dyn.formulation == "energy":
+            grad = s - rho_slope(dyn.activation, s) * u  # dE/ds_k
+            if last and force is not None:
+                grad = grad - force(s)
+            s_new = s - dyn.step_size * grad
+            return s_new.clamp(0.0, 1.0) if dyn.activation == "hard_sigmoid" else s_new
         if last and force is not None:
-            grad = grad - force(s)
-        s_new = s - dyn.step_size * grad
-        return s_new.clamp(0.0, 1.0) if dyn.activation == "hard_sigmoid" else s_new
+            u = u + force(s)
+        return rho(dyn.activation, u)
+    if dyn.formulation == "energy":  # s + eps (rho'(s) u + force - s), in the buffers
+        u.mul_(rho_slope(dyn.activation, s))
+        if last and force is not None:
+            u.add_(force(s))
+        torch.lerp(s, u, dyn.step_size, out=out)
+        return out.clamp_(0.0, 1.0) if dyn.activation == "hard_sigmoid" else out
     if last and force is not None:
-        u = u + force(s)
-    return rho(dyn.activation, u)
+        u.add_(force(s))
+    return torch.sigmoid(u, out=out) if dyn.activation == "sigmoid" else torch.clamp(u, 0.0, 1.0, out=out)
 
 
 def relax_step(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics,
-               force: Force | None = None, clamp: Tensor | None = None) -> State:
+               force: Force | None = None, clamp: Tensor | None = None,
+               out: State | None = None, scratch: State | None = None) -> State:
     """One step of every layer from ``state``; returns the new state.
 
     ``synchronous``: every layer from the old state. ``alternating``: first the layers
     ``hidden1, hidden3, ...``, then the others from their already updated neighbours (block
     coordinate descent on the energy: layers of one parity do not interact). ``force(s_L)``
     is the nudging force ``-beta dl/ds_L`` on the output, evaluated at the current state;
-    ``clamp`` fixes the output state instead.
+    ``clamp`` fixes the output state instead. With ``out`` and ``scratch`` (buffers shaped
+    like the state, distinct from it) the step allocates nothing and writes into ``out``.
     """
     last = len(state) - 1
     groups = [range(last + 1)] if dyn.schedule == "synchronous" else [range(0, last + 1, 2), range(1, last + 1, 2)]
     for layers in groups:
-        u = drives(firing_rates(state, dyn), drive0, c)
+        u = drives(firing_rates(state, dyn), drive0, c, layers, scratch)
         new = list(state)
         for k in layers:
-            new[k] = update_layer(k, state[k], u[k], k == last, dyn, force, clamp)
+            new[k] = update_layer(k, state[k], u[k], k == last, dyn, force, clamp, None if out is None else out[k])
         state = new
     return state
 
@@ -168,13 +191,19 @@ def relax(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics, tolerance: 
           force: Force | None = None, clamp: Tensor | None = None) -> Relaxation:
     """Iterate :func:`relax_step` until ``max |s_{t+1} - s_t| <= tolerance`` or ``max_steps``.
 
-    ``tolerance <= 0`` runs exactly ``max_steps`` steps without testing (benchmarks).
+    ``tolerance <= 0`` runs exactly ``max_steps`` steps without testing (benchmarks). Without
+    autograd the steps run in place, in two alternating sets of buffers (``state`` itself is
+    never written); with autograd (BPTT) each step makes new tensors.
     """
-    if not torch.is_grad_enabled():
+    in_place = not torch.is_grad_enabled()
+    if in_place:
         c = with_transposes(c)
+        buffers = ([torch.empty_like(s) for s in state], [torch.empty_like(s) for s in state])
+        scratch = [torch.empty_like(s) for s in state]
     change = float("inf")
     for t in range(1, max_steps + 1):
-        new = relax_step(state, drive0, c, dyn, force, clamp)
+        out = buffers[t % 2] if in_place else None
+        new = relax_step(state, drive0, c, dyn, force, clamp, out, scratch if in_place else None)
         if tolerance > 0:
             change = max(float((a - b).detach().abs().max()) for a, b in zip(new, state))
         state = new
