@@ -36,7 +36,7 @@ protocol = Protocol(
     metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle", "relax_steps"],
     summary=[("test_accuracy", "all"), ("train_accuracy", "all"), ("update_angle", "all"), ("relax_steps", "free")],
     quick=dict(steps=200, seeds=range(1), record_every=50),
-    target=PublishedTarget(paper="Scellier & Bengio 2017", where="MNIST results ( 784-500-10)",
+    target=PublishedTarget(paper="Scellier & Bengio 2017", where="MNIST results (784-500-10)",
                            metric="test_accuracy", rule="equilibrium_propagation",
                            value="a few % test error on MNIST (exact value not retrieved)", proxy=True),
 )
