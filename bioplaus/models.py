@@ -57,6 +57,7 @@ KINDS: dict[str, str] = {
     "feedforward": "bioplaus.rate.feedforward:KIND",
     "spiking": "bioplaus.spiking.task:KIND",
     "convnet": "bioplaus.rate.convnet:KIND",
+    "energy": "bioplaus.rate.energy:KIND",
 }
 
 

@@ -14,6 +14,7 @@ SUITES: dict[str, str] = {
     "sweep": "bioplaus.bench.sweep:main",
     "spiking": "bioplaus.bench.spiking:main",
     "fa_family": "bioplaus.bench.fa_family:main",
+    "ep": "bioplaus.bench.ep:main",
 }
 
 

@@ -28,13 +28,18 @@ METRICS = (
     "reinforced_weight",
     "rate_hz",
     "reward",
+    "relax_steps",
+    "gdu_angle",
+    "gdu_rel_error",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")
 ESTIMATOR_METRICS = ("estimate_bias_angle", "estimate_variance")
+GDU_METRICS = ("gdu_angle", "gdu_rel_error")
 
 __all__ = [
     "ESTIMATOR_METRICS",
+    "GDU_METRICS",
     "FEEDBACK_METRICS",
     "LEARNED_WEIGHT_METRICS",
     "METRICS",

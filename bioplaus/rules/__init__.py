@@ -12,6 +12,10 @@ from bioplaus.rules.weight_perturbation import WeightPerturbation
 from bioplaus.rules.kolen_pollack import KolenPollack
 from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
 from bioplaus.rules.weight_mirror import WeightMirror
+from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
+from bioplaus.rules.contrastive_learning import ContrastiveLearning
+from bioplaus.rules.coupled_learning import CoupledLearning
+from bioplaus.rules.backprop_through_time import BackpropThroughTime
 
 __all__ = [
     "REGISTRY",
@@ -32,4 +36,8 @@ __all__ = [
     "SignSymmetryFRSF",
     "SignSymmetryUSF",
     "WeightMirror",
+    "EquilibriumPropagation",
+    "ContrastiveLearning",
+    "CoupledLearning",
+    "BackpropThroughTime",
 ]

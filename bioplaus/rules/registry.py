@@ -16,12 +16,17 @@ from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
 from bioplaus.rules.weight_perturbation import WeightPerturbation
 from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
 from bioplaus.rules.weight_mirror import WeightMirror
+from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
+from bioplaus.rules.contrastive_learning import ContrastiveLearning
+from bioplaus.rules.coupled_learning import CoupledLearning
+from bioplaus.rules.backprop_through_time import BackpropThroughTime
 
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
 }
 REGISTRY.update({cls.name: cls for cls in (NodePerturbation, WeightPerturbation, RewardModulatedHebbian)})
 REGISTRY.update({cls.name: cls for cls in (SignSymmetryUSF, SignSymmetryBRSF, SignSymmetryFRSF, KolenPollack, WeightMirror)})
+REGISTRY.update({cls.name: cls for cls in (EquilibriumPropagation, ContrastiveLearning, CoupledLearning, BackpropThroughTime)})
 
 
 def names() -> list[str]:

@@ -1,0 +1,49 @@
+"""Nine learning algorithms on one Hopfield network: final test error and update angle to the
+implicit gradient, in the order Scellier et al. 2023 list them."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+PROTOCOL = "scellier2023_comparative"
+ORDER = ["PEP", "NEP", "CEP", "PCpL", "NCpL", "CCpL", "CL", "TBP", "RBP"]
+COLORS = {"PEP": "tab:blue", "NEP": "tab:blue", "CEP": "tab:blue", "PCpL": "tab:orange", "NCpL": "tab:orange",
+          "CCpL": "tab:orange", "CL": "tab:green", "TBP": "0.3", "RBP": "black"}
+
+
+def bars(ax, values: dict[str, list[float]], ylabel: str):
+    names = [n for n in ORDER if n in values]
+    if not names:
+        ax.text(0.5, 0.5, "no data in the store", ha="center", va="center", transform=ax.transAxes, color="0.5")
+        return
+    means = [np.mean(values[n]) for n in names]
+    sds = [np.std(values[n]) for n in names]
+    ax.bar(names, means, yerr=sds, color=[COLORS[n] for n in names], alpha=0.85, capsize=3)
+    for i, n in enumerate(names):
+        ax.plot([i] * len(values[n]), values[n], "k.", markersize=3)
+    ax.set(ylabel=ylabel)
+
+
+def make(store):
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy")
+    final = acc[acc["step"] == acc.groupby("run_id")["step"].transform("max")] if not acc.empty else acc
+    bars(axes[0], {c: list(100 * (1 - d["value"])) for c, d in final.groupby("condition")}, "final test error (%)")
+    axes[0].set(title="8x8 digits, 64-256-10 hard sigmoid (proxy)")
+
+    ang = store.metrics(protocol=PROTOCOL, metric="update_angle", layer="all")
+    ang = ang[ang["step"] > 0]
+    bars(axes[1], {c: list(d.groupby("seed")["value"].mean()) for c, d in ang.groupby("condition")},
+         "mean update angle to implicit gradient (deg)")
+    axes[1].set(title="update angle during training")
+
+    for cond, d in acc.groupby("condition"):
+        m = d.groupby("step")["value"].mean()
+        axes[2].plot(m.index, 100 * (1 - m.values), color=COLORS.get(cond, "0.5"),
+                     linestyle="--" if cond.startswith("N") else ":" if cond.startswith("C") and cond != "CL" else "-",
+                     label=cond)
+    axes[2].set(xlabel="step", ylabel="test error (%)", yscale="log", title="test error over training")
+    axes[2].legend(fontsize=7, ncol=3)
+    axes[2].text(0.02, 0.02, "paper: CEP best EBL algorithm; NEP > PEP; NCpL > PCpL",
+                 transform=axes[2].transAxes, fontsize=7, color="0.3")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,49 @@
+"""Scellier, Ernoult, Kendall & Kumar 2023, Table 1: seven energy-based learning algorithms, truncated backprop and recurrent backprop on one Hopfield network.
+
+Paper: B. Scellier, M. Ernoult, J. Kendall & S. Kumar, "Energy-based learning algorithms for
+analog computing: a comparative study", NeurIPS 36 (2023). Published result (abstract and
+Table 1, deep convolutional Hopfield networks on GPU, MNIST to CIFAR-100): all algorithms are
+comparable on MNIST; on harder tasks negative perturbations beat positive ones (NEP > PEP,
+NCpL > PCpL) and centered EP (CEP) is the best energy-based algorithm, close to TBP/RBP. The
+table's error rates were not retrieved with our search tool; the ordering is what we compare.
+
+This is a SMALLER PROXY: a 64-256-10 layered hard-sigmoid Hopfield network (models/ep_digits_1h.toml)
+on scikit-learn's 8x8 digits, SGD with layer-wise rates, batch 20. Compare the ORDERING of
+the algorithms (final test error and update angle to the implicit gradient), not absolute
+numbers. Names: PEP/NEP/CEP = equilibrium_propagation positive/negative/centered (beta = 0.2);
+PCpL/NCpL/CCpL = coupled_learning positive/negative/centered (eta = 0.2); CL =
+contrastive_learning; TBP = backprop_through_time (40 relaxation steps, last 10 unrolled);
+RBP = backprop (implicit differentiation at the free fixed point).
+"""
+
+from bioplaus import Protocol, PublishedTarget, rules, tasks
+
+algorithms = [
+    rules.EquilibriumPropagation(beta=0.2, nudging="positive", label="PEP"),
+    rules.EquilibriumPropagation(beta=0.2, nudging="negative", label="NEP"),
+    rules.EquilibriumPropagation(beta=0.2, nudging="centered", label="CEP"),
+    rules.CoupledLearning(eta=0.2, nudging="positive", label="PCpL"),
+    rules.CoupledLearning(eta=0.2, nudging="negative", label="NCpL"),
+    rules.CoupledLearning(eta=0.2, nudging="centered", label="CCpL"),
+    rules.ContrastiveLearning(label="CL"),
+    rules.BackpropThroughTime(steps=40, truncate=10, label="TBP"),
+    rules.Backprop(label="RBP"),
+]
+
+protocol = Protocol(
+    name="scellier2023_comparative",
+    task=tasks.OneHotSquaredError(tasks.Digits()),
+    model="ep_digits_1h",
+    rules=algorithms,
+    seeds=range(3),
+    steps=800,
+    batch_size=20,
+    optimizer=("sgd", {"lr": 0.05, "layer_lr": {"hidden1": 0.1, "output": 0.05}}),
+    record_every=100,
+    metrics=["loss", "test_accuracy", "update_angle", "relax_steps"],
+    summary=[("test_accuracy", "all"), ("update_angle", "all")],
+    quick=dict(steps=40, seeds=range(1), record_every=20),
+    target=PublishedTarget(paper="Scellier et al. 2023", where="abstract, Table 1 (ordering only)", metric="test_accuracy",
+                           rule="equilibrium_propagation", value="CEP best of the energy-based algorithms; NEP > PEP; NCpL > PCpL",
+                           proxy=True),
+)
