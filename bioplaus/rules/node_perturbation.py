@@ -51,7 +51,9 @@ def node_estimate(model: nn.Module, inputs: list[Tensor], noise: list[Tensor], s
 
 
 class NodePerturbation(Rule):
-    """Args: ``sigma``: standard deviation of the node noise (in units of the pre-activation);
+    """Node perturbation (Werfel et al. 2005): the loss change from noise on every unit's pre-activation, times that noise.
+
+    Args: ``sigma``: standard deviation of the node noise (in units of the pre-activation);
     ``estimator_samples``: independent estimates drawn at step 0 for ``estimate_bias_angle``
     and ``estimate_variance`` (stored with step = m)."""
 

@@ -24,7 +24,9 @@ from bioplaus.rules.node_perturbation import node_estimate, node_noise, perturbe
 
 
 class RewardModulatedHebbian(Rule):
-    """Args: ``sigma``: exploration noise; ``critic_rate``: ``alpha`` of the running average of
+    """Reward-modulated Hebbian rule: (loss - its running average) x presynaptic activity x postsynaptic noise.
+
+    Args: ``sigma``: exploration noise; ``critic_rate``: ``alpha`` of the running average of
     the loss; ``estimator_samples``: see :class:`~bioplaus.rules.node_perturbation.NodePerturbation`."""
 
     name = "reward_modulated_hebbian"

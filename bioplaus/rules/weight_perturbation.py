@@ -16,7 +16,9 @@ from bioplaus.rules.base import Batch, Rule
 
 
 class WeightPerturbation(Rule):
-    """Args: ``sigma``: standard deviation of the weight noise; ``estimator_samples``: see
+    """Weight perturbation (Werfel et al. 2005): the loss change from noise on every weight, times that noise.
+
+    Args: ``sigma``: standard deviation of the weight noise; ``estimator_samples``: see
     :class:`bioplaus.rules.node_perturbation.NodePerturbation`."""
 
     name = "weight_perturbation"
