@@ -55,6 +55,7 @@ class ModelKind:
 # kind -> "module:attribute" of its ModelKind.
 KINDS: dict[str, str] = {
     "feedforward": "bioplaus.rate.feedforward:KIND",
+    "recurrent": "bioplaus.rate.recurrent:KIND",
 }
 
 

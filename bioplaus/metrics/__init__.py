@@ -20,6 +20,7 @@ METRICS = (
     "representation_cka",
     "estimate_bias_angle",
     "estimate_variance",
+    "update_norm_ratio",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

@@ -10,10 +10,20 @@ from bioplaus.rules.base import Rule
 from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.shallow import Shallow
+from bioplaus.rules.bptt import BPTT
+from bioplaus.rules.eprop import EProp
+from bioplaus.rules.kf_rtrl import KFRTRL
+from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
+from bioplaus.rules.rflo import RFLO
+from bioplaus.rules.rtrl import RTRL
+from bioplaus.rules.synthetic_gradients import SyntheticGradients
+from bioplaus.rules.truncated_bptt import TruncatedBPTT
+from bioplaus.rules.uoro import UORO
 
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
 }
+REGISTRY.update({cls.name: cls for cls in (BPTT, TruncatedBPTT, RTRL, UORO, KFRTRL, ReinforceRTRL, EProp, RFLO, SyntheticGradients)})
 
 
 def names() -> list[str]:

@@ -1,0 +1,63 @@
+"""Unbiased online recurrent optimisation (Tallec & Ollivier, ICLR 2018, Algorithm 1).
+
+The influence matrix is replaced by a rank-one estimate ``M_t ~ h~_t w~_t^T`` per sequence
+(``h~``: ``(n,)``, ``w~``: ``(n, n + m + 1)`` flattened to the parameters). With random
+signs ``nu`` (``(n,)``, each ``+-1``)::
+
+    h~_t = rho0 D_t h~_{t-1} + rho1 nu
+    w~_t = w~_{t-1} / rho0 + (nu^T Mbar_t) / rho1,     (nu^T Mbar_t)[i, j] = nu_i alpha phi'(a_t,i) z_t,j
+
+so ``E[h~_t w~_t^T] = D_t M_{t-1} + Mbar_t``: unbiased for any positive ``rho0, rho1``; the
+variance-minimising choice is ``rho0 = sqrt(|w~_{t-1}| / |D_t h~_{t-1}|)``,
+``rho1 = sqrt(|nu^T Mbar_t| / |nu|)`` (with the paper's small ``eps`` added to the norms).
+The estimate is ``sum_t (c_t . h~_t) w~_t``. ``O(n^2)`` per step, like the forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bioplaus.rate.recurrent import jacobian_product
+from bioplaus.rules.base import Batch
+from bioplaus.rules.online import OnlineRule, SequencePass
+
+
+def uoro_step(h_tilde: Tensor, w_tilde: Tensor, nu: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor,
+              alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
+    """One UORO update of ``h~`` ``(batch, n)`` and ``w~`` ``(batch, n, n + m + 1)`` with signs ``nu`` ``(batch, n)``."""
+    dh = jacobian_product(h_tilde, slope, w_rec, alpha)
+    nu_mbar = (nu * slope)[:, :, None] * z[:, None, :]
+    rho0 = torch.sqrt((w_tilde.flatten(1).norm(dim=1) + eps) / (dh.norm(dim=1) + eps))
+    rho1 = torch.sqrt((nu_mbar.flatten(1).norm(dim=1) + eps) / (nu.norm(dim=1) + eps))
+    h_new = rho0[:, None] * dh + rho1[:, None] * nu
+    w_new = w_tilde / rho0[:, None, None] + nu_mbar / rho1[:, None, None]
+    return h_new, w_new
+
+
+class UORO(OnlineRule):
+    """Unbiased online recurrent optimisation: a rank-one, unbiased influence estimate."""
+
+    name = "uoro"
+
+    def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None):
+        super().__init__(label, n_hidden)
+        self.eps = eps
+
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+        traj, c = sp.trajectory, sp.credit
+        batch_size, steps, n = c.shape
+        w_rec = model.w_rec.detach()
+        h_tilde = c.new_zeros((batch_size, n))
+        w_tilde = c.new_zeros((batch_size, n, traj.z.shape[-1]))
+        grad = torch.zeros_like(w_tilde)
+        for t in range(steps):
+            nu = self.signs((batch_size, n), c)
+            h_tilde, w_tilde = uoro_step(h_tilde, w_tilde, nu, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
+            grad += (c[:, t] * h_tilde).sum(1)[:, None, None] * w_tilde
+        return grad
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eps": self.eps}

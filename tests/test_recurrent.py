@@ -1,0 +1,306 @@
+"""Recurrent networks and temporal credit assignment, tested against mathematics.
+
+Exact identities (RTRL = BPTT, truncated BPTT with k >= T = BPTT, e-prop = BPTT without
+recurrent weights, synthetic gradients with a zero predictor = truncated BPTT), independent
+re-computations (numpy dynamics, autograd Jacobians, influence reset at window starts) and
+the unbiasedness of the stochastic estimators (mean of m estimates -> RTRL's gradient).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bioplaus import Protocol, models
+from bioplaus.errors import BioplausError
+from bioplaus.metrics import angle_deg, estimator_curve
+from bioplaus.rate.recurrent import RecurrentNet, RecurrentSpec, influence_step, jacobian_product, rnn_step, run_rnn
+from bioplaus.rules import BPTT, KFRTRL, RFLO, RTRL, UORO, EProp, ReinforceRTRL, SyntheticGradients, TruncatedBPTT
+from bioplaus.rules.base import Batch
+from bioplaus.rules.online import sequence_pass
+from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, sequence_squared_error
+from bioplaus.train import train_run
+
+
+def tiny(n=5, m=3, n_out=2, alpha=0.6, activation="tanh", seed=0, gain=1.2):
+    spec = RecurrentSpec(name="tiny", n_in=m, n_hidden=n, n_out=n_out, alpha=alpha, activation=activation, recurrent_gain=gain)
+    return RecurrentNet(spec, torch.Generator().manual_seed(seed))
+
+
+def sequences(net, batch=3, steps=7, seed=1, scored_every=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch, steps, net.spec.n_in), generator=g, dtype=torch.float64)
+    y = torch.randn((batch, steps, net.spec.n_out), generator=g, dtype=torch.float64)
+    y[:, torch.arange(steps) % scored_every != scored_every - 1] = float("nan")
+    return Batch(x, y, sequence_squared_error)
+
+
+def rel_err(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+def setup(rule, net, seed=0):
+    rule.setup(net, torch.Generator().manual_seed(seed))
+    return rule
+
+
+# -- the dynamics ---------------------------------------------------------------------------
+def test_rnn_step_matches_numpy():
+    net = tiny()
+    g = torch.Generator().manual_seed(3)
+    h, x = torch.randn((4, 5), generator=g, dtype=torch.float64), torch.randn((4, 3), generator=g, dtype=torch.float64)
+    w = net.w.detach().numpy()
+    expected = 0.4 * h.numpy() + 0.6 * np.tanh(h.numpy() @ w[:, :5].T + x.numpy() @ w[:, 5:8].T + w[:, 8])
+    got, _ = rnn_step(h, x, net.w.detach(), 0.6, "tanh")
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-13, atol=1e-14)
+
+
+def test_jacobian_product_and_influence_step_match_autograd():
+    net = tiny()
+    g = torch.Generator().manual_seed(4)
+    h, x = torch.randn((2, 5), generator=g, dtype=torch.float64), torch.randn((2, 3), generator=g, dtype=torch.float64)
+    w = net.w.detach()
+    _, a = rnn_step(h, x, w, 0.6, "tanh")
+    slope = 0.6 * (1 - torch.tanh(a) ** 2)
+    v = torch.randn((2, 5), generator=g, dtype=torch.float64)
+    for b in range(2):
+        d = torch.autograd.functional.jacobian(lambda hh: rnn_step(hh[None], x[b : b + 1], w, 0.6, "tanh")[0][0], h[b])
+        torch.testing.assert_close(jacobian_product(v, slope, w[:, :5], 0.6)[b], d @ v[b], rtol=1e-12, atol=1e-13)
+        # one step from zero influence: M_1 = dh_1/dW by autograd
+        mw = torch.autograd.functional.jacobian(lambda ww: rnn_step(h[b : b + 1], x[b : b + 1], ww, 0.6, "tanh")[0][0], w)
+        z = torch.cat([h[b], x[b], torch.ones(1, dtype=torch.float64)])
+        m1 = influence_step(torch.zeros((1, 5, 5, 9), dtype=torch.float64), slope[b : b + 1], z[None], w[:, :5], 0.6)
+        torch.testing.assert_close(m1[0], mw, rtol=1e-12, atol=1e-13)
+
+
+# -- exact identities -------------------------------------------------------------------------
+@pytest.mark.parametrize("activation,alpha", [("tanh", 0.6), ("tanh", 1.0), ("sigmoid", 0.3)])
+def test_rtrl_equals_bptt(activation, alpha):
+    net = tiny(activation=activation, alpha=alpha)
+    batch = sequences(net, scored_every=2)
+    exact = BPTT().estimate(net, batch)
+    rtrl = setup(RTRL(), net).estimate(net, batch)
+    for k in exact:
+        assert rel_err(rtrl[k], exact[k]) < 1e-10, k
+
+
+def test_truncated_bptt_with_k_at_least_T_is_bptt_and_otherwise_resets_the_influence():
+    net = tiny()
+    batch = sequences(net, steps=7)
+    exact = BPTT().estimate(net, batch)
+    for k in (7, 50):
+        est = TruncatedBPTT(k=k).estimate(net, batch)
+        assert all(rel_err(est[p], exact[p]) < 1e-12 for p in exact)
+    # independent: RTRL whose influence is reset to zero at h_0, h_3, h_6 (windows of 3)
+    sp = sequence_pass(net, batch)
+    traj, c, w_rec = sp.trajectory, sp.credit, net.w_rec.detach()
+    m = torch.zeros((3, 5, 5, 9), dtype=torch.float64)
+    grad = torch.zeros((3, 5, 9), dtype=torch.float64)
+    for t in range(7):
+        if t % 3 == 0:
+            m = torch.zeros_like(m)
+        m = influence_step(m, traj.slope[:, t], traj.z[:, t], w_rec, 0.6)
+        grad += torch.einsum("bk,bkij->bij", c[:, t], m)
+    est = TruncatedBPTT(k=3).estimate(net, batch)["recurrent.weight"]
+    assert rel_err(est, grad.sum(0)) < 1e-12
+    assert angle_deg(est, exact["recurrent.weight"]) > 1.0  # truncation changes the gradient here
+
+
+def test_eprop_and_rflo_equal_bptt_without_recurrent_weights():
+    net = tiny(gain=0.0)
+    batch = sequences(net)
+    exact = BPTT().estimate(net, batch)
+    assert exact["recurrent.weight"][:, :5].abs().max() > 1e-3  # the W_rec gradient itself is not zero
+    for rule in (EProp(), RFLO(feedback="symmetric")):
+        est = setup(rule, net).estimate(net, batch)
+        for k in exact:
+            assert rel_err(est[k], exact[k]) < 1e-12, (rule.name, k)
+    # with recurrent weights, the dropped paths matter
+    net = tiny(gain=1.5)
+    batch = sequences(net)
+    exact = BPTT().estimate(net, batch)["recurrent.weight"]
+    assert angle_deg(setup(EProp(), net).estimate(net, batch)["recurrent.weight"], exact) > 1.0
+
+
+def test_eprop_random_feedback_uses_the_fixed_matrix():
+    net = tiny(gain=0.0)
+    batch = sequences(net)
+    rule = setup(EProp(feedback="random"), net)
+    est = rule.estimate(net, batch)["recurrent.weight"]
+    # autograd of sum_t <e_t B^T, h_t>, with the true output errors e_t held fixed
+    states = net.states(batch.x)
+    out = net.readout(states)
+    (err,) = torch.autograd.grad(batch.loss(out), out, retain_graph=True)
+    (expected,) = torch.autograd.grad((err @ rule.b.t() * states).sum(), net.w)
+    assert rel_err(est, expected) < 1e-12
+    assert angle_deg(est, BPTT().estimate(net, batch)["recurrent.weight"]) > 1.0
+
+
+def test_synthetic_gradients_with_zero_predictor_is_truncated_bptt():
+    net = tiny()
+    batch = sequences(net, steps=9)
+    rule = setup(SyntheticGradients(k=3), net)
+    assert float(rule.theta.abs().max()) == 0.0
+    est, trunc = rule.estimate(net, batch), TruncatedBPTT(k=3).estimate(net, batch)
+    for k in est:
+        assert rel_err(est[k], trunc[k]) < 1e-12
+    # a non-zero predictor adds sum_boundaries S(h_end) . dh_end/dW (1/B per sequence)
+    rule.theta = torch.randn(rule.theta.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    est = rule.estimate(net, batch)["recurrent.weight"]
+    states = net.states(batch.x, detach_every=3)
+    extra = sum((rule.predict(states[:, e].detach()) * states[:, e]).sum() / 3 for e in (2, 5))
+    (g_extra,) = torch.autograd.grad(extra, net.w)
+    assert rel_err(est, trunc["recurrent.weight"] + g_extra) < 1e-12
+
+
+def test_synthetic_gradient_target_without_bootstrap_is_the_true_future_gradient():
+    net = tiny()
+    batch = sequences(net, steps=6)
+    rule = setup(SyntheticGradients(k=3, bootstrap=0.0), net)
+    h, delta = rule.predictor_targets(net, batch)
+    h3 = net.states(batch.x)[:, 2].detach().requires_grad_(True)
+
+    def future_loss(h):  # the loss of steps 4..6 as a function of h_3
+        outs = []
+        for t in range(3, 6):
+            h, _ = rnn_step(h, batch.x[:, t], net.w, net.alpha, net.activation)
+            outs.append(net.readout(h))
+        return sequence_squared_error(torch.stack(outs, 1), batch.y[:, 3:])
+
+    (g,) = torch.autograd.grad(future_loss(h3), h3)
+    torch.testing.assert_close(h, h3.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(delta, g * 3, rtol=1e-12, atol=1e-14)
+    # one predictor step reduces its regression loss on these targets
+    before = float((rule.predict(h) - delta).square().sum())
+    rule.update_feedback(net, batch, {})
+    assert float((rule.predict(h) - delta).square().sum()) < before
+
+
+# -- unbiased stochastic estimators ------------------------------------------------------------
+def one_sequence_copies(m, n=8, seed=1):
+    task = DelayedRecall(delay=4)
+    spec = RecurrentSpec(name="t8", n_in=task.n_in, n_hidden=n, n_out=task.n_out, alpha=0.7)
+    net = RecurrentNet(spec, torch.Generator().manual_seed(seed))
+    x, y = task.sample(torch.Generator().manual_seed(seed), 1)
+    y = torch.where(torch.isnan(y), y, torch.full_like(y, -1.0))
+    one = Batch(x, y, sequence_squared_error)
+    return net, one, Batch(x.expand(m, -1, -1), y.expand(m, -1, -1), sequence_squared_error)
+
+
+@pytest.mark.parametrize("rule_cls", [UORO, KFRTRL])
+def test_uoro_and_kf_rtrl_are_unbiased(rule_cls):
+    m = 10_000
+    net, one, copies = one_sequence_copies(m)
+    exact = setup(RTRL(), net).estimate(net, one)["recurrent.weight"]
+    per, _ = setup(rule_cls(), net).sequence_estimates(net, copies)
+    rows = dict(((mm, metric), v) for mm, metric, v in estimator_curve(per * m, exact, [10, 100, 1000, 10_000]))
+    angles = [rows[(mm, "estimate_bias_angle")] for mm in (10, 100, 1000, 10_000)]
+    assert all(a > b for a, b in zip(angles, angles[1:])), angles
+    assert angles[-1] < 5.0
+    # a single estimate is far from the gradient: the test is not trivially satisfied
+    assert angles[0] > 5.0
+
+
+def test_kf_rtrl_variance_below_uoro():
+    m = 2000
+    net, one, copies = one_sequence_copies(m)
+    exact = setup(RTRL(), net).estimate(net, one)["recurrent.weight"]
+    var = {}
+    for cls in (UORO, KFRTRL):
+        per, _ = setup(cls(), net).sequence_estimates(net, copies)
+        var[cls.name] = estimator_curve(per * m, exact, [m])[-1][2]
+    assert var["kf_rtrl"] < var["uoro"]
+
+
+def test_reinforce_rtrl_is_unbiased_for_the_smoothed_loss_and_its_bias_shrinks_with_sigma():
+    m = 10_000
+    net, one, copies = one_sequence_copies(m)
+    exact = setup(RTRL(), net).estimate(net, one)["recurrent.weight"]
+    to_exact, smoothing_gap = {}, {}
+    for sigma in (0.03, 0.3):
+        rule = setup(ReinforceRTRL(sigma=sigma), net)
+        mean = rule.sequence_estimates(net, copies)[0].sum(0)
+        # the gradient of the noise-smoothed loss, pathwise: RTRL along noisy trajectories (other noise)
+        noise = rule.state_noise(net, copies)
+        smoothed = RTRL().recurrent_estimates(net, copies, sequence_pass(net, copies, noise)).sum(0)
+        to_exact[sigma] = angle_deg(mean, exact)
+        smoothing_gap[sigma] = angle_deg(smoothed, exact)
+        assert angle_deg(mean, smoothed) < 5.0
+    assert smoothing_gap[0.03] < smoothing_gap[0.3]
+    assert to_exact[0.03] < 4.0 < to_exact[0.3]
+
+
+# -- tasks, specs, runs ------------------------------------------------------------------------
+def test_tasks_targets_follow_their_definitions():
+    g = torch.Generator().manual_seed(0)
+    x, y = DelayedRecall(delay=3, n_values=2, report=2).sample(g, 4)
+    assert x.shape == (4, 6, 3) and torch.isnan(y[:, :4]).all()
+    torch.testing.assert_close(y[:, 4], x[:, 0, :2])
+    torch.testing.assert_close(y[:, 5], x[:, 0, :2])
+    assert (x[:, 4, 2] == 1).all() and x[:, 1:4].abs().sum() == 0
+    x, y = AddingProblem(length=10).sample(g, 5)
+    marked = (x[..., 0] * x[..., 1]).sum(1)
+    torch.testing.assert_close(y[:, -1, 0], marked)
+    assert (x[..., 1].sum(1) == 2).all() and torch.isnan(y[:, :-1]).all()
+    x, y = CopyMemory(length=3, delay=2, n_symbols=4).sample(g, 6)
+    torch.testing.assert_close(y[:, 6:], x[:, :3, :4])
+    assert (x[:, 5, 4] == 1).all()
+
+
+def test_sequence_loss_is_a_sum_of_per_step_terms():
+    out = torch.tensor([[[1.0], [2.0], [3.0]]])
+    y = torch.tensor([[[float("nan")], [0.0], [1.0]]])
+    assert float(sequence_squared_error(out, y)) == pytest.approx(0.5 * 4 + 0.5 * 4)
+    assert sequence_squared_error.per_step(out, y).tolist() == [[0.0, 2.0, 2.0]]
+
+
+def test_recurrent_spec_errors_name_file_field_and_allowed_values(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text('kind = "recurrent"\nn_in = 2\nn_hidden = 4\nn_out = 1\ncell = "gru"\n')
+    with pytest.raises(BioplausError, match=r"bad.toml: field 'cell' is 'gru'; allowed values are 'vanilla'"):
+        models.load(str(p))
+    p.write_text('kind = "recurrent"\nn_in = 2\nn_hidden = 4\nn_out = 1\nalpha = 1.5\n')
+    with pytest.raises(BioplausError, match=r"field 'alpha' must be in \(0, 1\]"):
+        models.load(str(p))
+    p.write_text('kind = "recurrent"\nn_in = 2\nn_out = 1\n')
+    with pytest.raises(BioplausError, match="required field 'n_hidden'"):
+        models.load(str(p))
+    spec = models.load("rnn32_delayed_recall")
+    assert spec.kind == "recurrent" and spec.n_hidden == 32
+    with pytest.raises(BioplausError, match="has n_in=2, n_out=1 but task 'copy_memory' has n_in=5, n_out=4"):
+        Protocol(name="x", task=CopyMemory(), model=spec, rules=[BPTT()])
+    from bioplaus.tasks import LinearTeacher
+
+    with pytest.raises(BioplausError, match="needs a sequence task"):
+        Protocol(name="x", task=LinearTeacher(n_in=2, n_out=1), model=spec, rules=[BPTT()])
+
+
+def _protocol(rules, steps, metrics, batch_size=8):
+    task = DelayedRecall(delay=3, n_test=16)
+    spec = RecurrentSpec(name="r", n_in=task.n_in, n_hidden=6, n_out=task.n_out, alpha=0.5)
+    return Protocol(name="rnn_test", task=task, model=spec, rules=rules, seeds=[0], steps=steps, batch_size=batch_size,
+                    optimizer=("sgd", {"lr": 0.05}), record_every=2, metrics=metrics)
+
+
+def test_training_run_records_angles_to_bptt_and_is_reproducible():
+    p = _protocol([RTRL(), RFLO()], steps=4, metrics=["loss", "test_loss", "update_angle", "update_norm_ratio"])
+    rows = train_run(p, "rtrl", 0).rows
+    angles = [v for _, _, metric, layer, v in rows if metric == "update_angle" and layer == "all"]
+    ratios = [v for _, _, metric, layer, v in rows if metric == "update_norm_ratio" and layer == "all"]
+    assert len(angles) == 3 and max(angles) < 1e-5 and all(abs(r - 1) < 1e-10 for r in ratios)
+    r1, r2 = train_run(p, "rflo", 0), train_run(p, "rflo", 0)
+    assert r1.rows == r2.rows
+    assert max(v for _, _, m, layer, v in r1.rows if m == "update_angle" and layer == "recurrent") > 1.0
+    assert not np.array_equal(r1.arrays["final/recurrent.weight"], r1.arrays["initial/recurrent.weight"])
+
+
+def test_estimator_run_stores_curves_against_m():
+    p = _protocol([UORO(label="uoro n=4", n_hidden=4)], steps=0, metrics=["estimate_bias_angle", "estimate_variance"], batch_size=50)
+    rows = train_run(p, "uoro n=4", 0).rows
+    steps = sorted({r[0] for r in rows if r[2] == "estimate_bias_angle"})
+    assert steps == [1, 2, 5, 10, 20, 50]
+    assert {r[0] for r in rows if r[2] == "estimate_variance"} == {2, 5, 10, 20, 50}
+    assert all(r[3] == "recurrent" and math.isfinite(r[4]) for r in rows)
