@@ -26,6 +26,15 @@ RULE_COLORS = {
     "feedback_alignment": "#d62728",
     "direct_feedback_alignment": "#1f77b4",
     "shallow": "#7f7f7f",
+    "bptt": "#222222",
+    "rtrl": "#8c564b",
+    "truncated_bptt": "#ff7f0e",
+    "uoro": "#2ca02c",
+    "kf_rtrl": "#9467bd",
+    "reinforce_rtrl": "#e377c2",
+    "eprop": "#17becf",
+    "rflo": "#bcbd22",
+    "synthetic_gradients": "#d62728",
 }
 
 RULE_LABELS = {
@@ -33,6 +42,15 @@ RULE_LABELS = {
     "feedback_alignment": "feedback alignment",
     "direct_feedback_alignment": "direct feedback alignment",
     "shallow": "shallow",
+    "bptt": "BPTT",
+    "rtrl": "RTRL",
+    "truncated_bptt": "truncated BPTT",
+    "uoro": "UORO",
+    "kf_rtrl": "KF-RTRL",
+    "reinforce_rtrl": "REINFORCE-as-RTRL",
+    "eprop": "e-prop",
+    "rflo": "RFLO",
+    "synthetic_gradients": "synthetic gradients",
 }
 
 
