@@ -11,6 +11,7 @@ import importlib
 
 SUITES: dict[str, str] = {
     "rules": "bioplaus.bench.rules:main",
+    "recurrent": "bioplaus.bench.recurrent:main",
 }
 
 

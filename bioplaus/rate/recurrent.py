@@ -185,8 +185,11 @@ def jacobian_product(v: Tensor, slope: Tensor, w_rec: Tensor, alpha: float) -> T
     matrix product ``W_rec @ v`` over the trailing dimensions.
     """
     extra = (1,) * (v.dim() - 2)
-    wv = torch.matmul(w_rec, v.reshape(v.shape[0], v.shape[1], -1)).reshape(v.shape)
-    return (1.0 - alpha) * v + slope.reshape(*slope.shape, *extra) * wv
+    out = torch.matmul(w_rec, v.reshape(v.shape[0], v.shape[1], -1)).reshape(v.shape)
+    out.mul_(slope.reshape(*slope.shape, *extra))
+    if alpha != 1.0:
+        out.add_(v, alpha=1.0 - alpha)
+    return out
 
 
 def influence_step(m: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor, alpha: float) -> Tensor:
