@@ -74,25 +74,25 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     def uoro(i: int) -> None:
         ht, wt = uoro_step(state["h_tilde"], state["w_tilde"], signs[i % 64], slope, z, w_rec, 1.0)
         state["h_tilde"], state["w_tilde"] = ht, wt
-        state["grad"].add_((credit * ht).sum(1)[:, None, None] * wt)
+        state["grad"].addcmul_((credit * ht).sum(1)[:, None, None], wt)
 
     def kf_rtrl(i: int) -> None:
         s = signs[i % 64]
         u, a = kf_rtrl_step(state["u"], state["a"], s[:, 0], s[:, 1], slope, z, w_rec, 1.0)
         state["u"], state["a"] = u, a
-        state["grad"].add_(torch.bmm(credit[:, None, :], a)[:, 0, :, None] * u[:, None, :])
+        state["grad"].addcmul_(torch.bmm(credit[:, None, :], a)[:, 0, :, None], u[:, None, :])
 
     def reinforce(i: int) -> None:
-        state["trace"].add_((signs[i % 64] * slope)[:, :, None] * z[:, None, :])
-        state["grad"].add_(credit[:, :1, None] * state["trace"])
+        state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
+        state["grad"].addcmul_(credit[:, :1, None], state["trace"])
 
     def eprop(i: int) -> None:
-        state["trace"] = eligibility_step(state["trace"], slope * w_rec.diagonal(), slope, z)
-        state["grad"].add_(credit[:, :, None] * state["trace"])
+        eligibility_step(state["trace"], slope * w_rec.diagonal(), slope, z)
+        state["grad"].addcmul_(credit[:, :, None], state["trace"])
 
     def rflo(i: int) -> None:
-        state["trace"] = eligibility_step(state["trace"], leak, slope, z)
-        state["grad"].add_(credit[:, :, None] * state["trace"])
+        eligibility_step(state["trace"], leak, slope, z)
+        state["grad"].addcmul_(credit[:, :, None], state["trace"])
 
     wp = w.clone().requires_grad_(True)
     w_out = torch.randn((1, n), generator=g).to(dt)

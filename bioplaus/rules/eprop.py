@@ -25,8 +25,11 @@ FEEDBACK = ("symmetric", "random")
 
 
 def eligibility_step(trace: Tensor, decay: Tensor, slope: Tensor, z: Tensor) -> Tensor:
-    """``E_t = decay (*) E_{t-1} + slope (x) z``: ``trace`` ``(batch, n, n + m + 1)``, ``decay``/``slope`` ``(batch, n)``."""
-    return decay[:, :, None] * trace + slope[:, :, None] * z[:, None, :]
+    """``E_t = decay (*) E_{t-1} + slope (x) z``: ``trace`` ``(batch, n, n + m + 1)``, ``decay``/``slope`` ``(batch, n)``.
+
+    Updates ``trace`` in place (one pass over the per-sequence state) and returns it.
+    """
+    return trace.mul_(decay[:, :, None]).addcmul_(slope[:, :, None], z[:, None, :])
 
 
 class EProp(OnlineRule):
@@ -66,7 +69,7 @@ class EProp(OnlineRule):
             slope = traj.slope[:, t]
             decay = leak + slope * self_weight if self_weight is not None else torch.full_like(slope, leak)
             trace = eligibility_step(trace, decay, slope, traj.z[:, t])
-            grad += signal[:, t, :, None] * trace
+            grad.addcmul_(signal[:, t, :, None], trace)
         return grad
 
     def feedback(self) -> dict[str, Tensor]:

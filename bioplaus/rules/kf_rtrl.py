@@ -55,7 +55,7 @@ class KFRTRL(OnlineRule):
         for t in range(steps):
             c1, c2 = self.signs((batch_size,), c), self.signs((batch_size,), c)
             u, a = kf_rtrl_step(u, a, c1, c2, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
-            grad += torch.bmm(c[:, t, None, :], a)[:, 0, :, None] * u[:, None, :]
+            grad.addcmul_(torch.bmm(c[:, t, None, :], a)[:, 0, :, None], u[:, None, :])
         return grad
 
     def config(self) -> dict[str, Any]:

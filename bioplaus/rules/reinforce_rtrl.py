@@ -64,8 +64,8 @@ class ReinforceRTRL(OnlineRule):
             elig = traj.z.new_zeros((batch_size, n, traj.z.shape[-1]))
             grad = torch.zeros_like(elig)
             for t in range(steps):
-                elig += score[:, t, :, None] * traj.z[:, t, None, :]
-                grad += advantage[:, t, None, None] * elig
+                elig.addcmul_(score[:, t, :, None], traj.z[:, t, None, :])
+                grad.addcmul_(advantage[:, t, None, None], elig)
         return grad
 
     def config(self) -> dict[str, Any]:

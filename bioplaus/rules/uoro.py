@@ -27,14 +27,19 @@ from bioplaus.rules.online import OnlineRule, SequencePass
 
 def uoro_step(h_tilde: Tensor, w_tilde: Tensor, nu: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor,
               alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
-    """One UORO update of ``h~`` ``(batch, n)`` and ``w~`` ``(batch, n, n + m + 1)`` with signs ``nu`` ``(batch, n)``."""
+    """One UORO update of ``h~`` ``(batch, n)`` and ``w~`` ``(batch, n, n + m + 1)`` with signs ``nu`` ``(batch, n)``.
+
+    ``w~`` is updated in place (it is the large per-sequence state) and returned; ``h~`` is new.
+    ``nu^T Mbar_t`` is the outer product ``(nu * slope) z^T``, so its norm is ``|nu * slope| |z|``
+    and it is never formed on its own.
+    """
     dh = jacobian_product(h_tilde, slope, w_rec, alpha)
-    nu_mbar = (nu * slope)[:, :, None] * z[:, None, :]
+    nu_slope = nu * slope
     rho0 = torch.sqrt((w_tilde.flatten(1).norm(dim=1) + eps) / (dh.norm(dim=1) + eps))
-    rho1 = torch.sqrt((nu_mbar.flatten(1).norm(dim=1) + eps) / (nu.norm(dim=1) + eps))
+    rho1 = torch.sqrt((nu_slope.norm(dim=1) * z.norm(dim=1) + eps) / (nu.norm(dim=1) + eps))
     h_new = rho0[:, None] * dh + rho1[:, None] * nu
-    w_new = w_tilde / rho0[:, None, None] + nu_mbar / rho1[:, None, None]
-    return h_new, w_new
+    w_tilde.mul_((1.0 / rho0)[:, None, None]).addcmul_((nu_slope / rho1[:, None])[:, :, None], z[:, None, :])
+    return h_new, w_tilde
 
 
 class UORO(OnlineRule):
@@ -56,7 +61,7 @@ class UORO(OnlineRule):
         for t in range(steps):
             nu = self.signs((batch_size, n), c)
             h_tilde, w_tilde = uoro_step(h_tilde, w_tilde, nu, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
-            grad += (c[:, t] * h_tilde).sum(1)[:, None, None] * w_tilde
+            grad.addcmul_((c[:, t] * h_tilde).sum(1)[:, None, None], w_tilde)
         return grad
 
     def config(self) -> dict[str, Any]:
