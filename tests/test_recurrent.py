@@ -304,3 +304,33 @@ def test_estimator_run_stores_curves_against_m():
     assert steps == [1, 2, 5, 10, 20, 50]
     assert {r[0] for r in rows if r[2] == "estimate_variance"} == {2, 5, 10, 20, 50}
     assert all(r[3] == "recurrent" and math.isfinite(r[4]) for r in rows)
+
+
+def test_estimates_have_no_side_effects_and_deterministic_rules_repeat():
+    net = tiny()
+    batch = sequences(net)
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
+    for rule in (BPTT(), TruncatedBPTT(k=3), RTRL(), EProp(), RFLO(), SyntheticGradients(k=3)):
+        setup(rule, net)
+        a, b = rule.estimate(net, batch), rule.estimate(net, batch)
+        assert set(a) == set(before) and all(torch.equal(a[k], b[k]) for k in a), rule.name
+        assert all(a[k].shape == before[k].shape for k in a)
+    for rule in (UORO(), KFRTRL(), ReinforceRTRL()):  # fresh noise each call, same seed same noise
+        r1, r2 = setup(rule, net, seed=5), setup(type(rule)(), net, seed=5)
+        e1, e2 = r1.estimate(net, batch), r2.estimate(net, batch)
+        assert all(torch.equal(e1[k], e2[k]) for k in e1)
+        assert not torch.equal(r1.estimate(net, batch)["recurrent.weight"], e1["recurrent.weight"])
+    assert all(torch.equal(before[k], v) for k, v in net.named_parameters())
+
+
+def test_norm_ratios_match_numpy():
+    from bioplaus.rate.recurrent_run import ms_up_to, norm_ratios
+
+    g = torch.Generator().manual_seed(0)
+    est = {k: torch.randn(s, generator=g) for k, s in (("a", (3, 4)), ("b", (5,)))}
+    ref = {k: torch.randn(v.shape, generator=g) for k, v in est.items()}
+    out = norm_ratios(est, ref, {"g1": ["a"], "g2": ["b"]})
+    n = lambda d, ks: np.sqrt(sum((d[k].numpy().astype(np.float64) ** 2).sum() for k in ks))  # noqa: E731
+    assert out["g1"] == pytest.approx(n(est, ["a"]) / n(ref, ["a"]), rel=1e-12)
+    assert out["all"] == pytest.approx(n(est, ["a", "b"]) / n(ref, ["a", "b"]), rel=1e-12)
+    assert ms_up_to(1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] and ms_up_to(30) == [1, 2, 5, 10, 20, 30]
