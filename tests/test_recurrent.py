@@ -334,3 +334,79 @@ def test_norm_ratios_match_numpy():
     assert out["g1"] == pytest.approx(n(est, ["a"]) / n(ref, ["a"]), rel=1e-12)
     assert out["all"] == pytest.approx(n(est, ["a", "b"]) / n(ref, ["a", "b"]), rel=1e-12)
     assert ms_up_to(1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] and ms_up_to(30) == [1, 2, 5, 10, 20, 30]
+
+
+# -- LSTM and sparse attentive backtracking ----------------------------------------------------
+def lstm(k_att=3, k_top=1, n=4, m=3, seed=0):
+    spec = RecurrentSpec(name="lstm", n_in=m, n_hidden=n, n_out=2, cell="lstm", k_att=k_att, k_top=k_top)
+    return RecurrentNet(spec, torch.Generator().manual_seed(seed))
+
+
+def test_lstm_step_and_sparse_attention_match_numpy():
+    from bioplaus.rate.lstm import lstm_step, sparse_attention
+
+    net = lstm()
+    g = torch.Generator().manual_seed(1)
+    h, c, x = (torch.randn(s, generator=g, dtype=torch.float64) for s in ((2, 4), (2, 4), (2, 3)))
+    w = net.w.detach().numpy()
+    gates = np.concatenate([h.numpy(), x.numpy(), np.ones((2, 1))], 1) @ w.T
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, gg, o = np.split(gates, 4, axis=1)
+    c_np = sig(f) * c.numpy() + sig(i) * np.tanh(gg)
+    h_new, c_new = lstm_step(h, c, x, net.w.detach())
+    np.testing.assert_allclose(c_new.numpy(), c_np, rtol=1e-13)
+    np.testing.assert_allclose(h_new.numpy(), sig(o) * np.tanh(c_np), rtol=1e-13)
+    mem = torch.randn((2, 5, 4), generator=g, dtype=torch.float64)
+    scores = np.einsum("bn,bjn->bj", h.numpy(), mem.numpy()) / 2.0
+    expected = np.zeros((2, 4))
+    for b in range(2):
+        top = np.argsort(scores[b])[-2:]
+        a = np.exp(scores[b, top] - scores[b, top].max())
+        expected[b] = (a / a.sum()) @ mem.numpy()[b, top]
+    np.testing.assert_allclose(sparse_attention(h, mem, 2).numpy(), expected, rtol=1e-12)
+
+
+def test_sab_with_long_truncation_is_bptt_and_backtracks_only_through_memories():
+    from bioplaus.rules import SparseAttentiveBacktracking
+
+    net = lstm()
+    batch = sequences(net, steps=12, scored_every=12)  # only the last step is scored
+    exact = BPTT().estimate(net, batch)
+    sab = setup(SparseAttentiveBacktracking(k_trunc=12), net).estimate(net, batch)
+    assert all(rel_err(sab[k], exact[k]) < 1e-12 for k in exact)
+
+    def credit_to_first_input(model, k_trunc):
+        x = batch.x.clone().requires_grad_(True)
+        loss = batch.loss(model.readout(model.states(x, detach_every=k_trunc)))
+        return float(torch.autograd.grad(loss, x)[0][:, 0].abs().max())
+
+    # windows of 3: the loss at t = 11 reaches x_0 only through the memory written at t = 2
+    assert credit_to_first_input(net, 3) > 1e-6
+    plain = lstm(k_att=0, k_top=0)
+    assert credit_to_first_input(plain, 3) == 0.0
+    sab3 = setup(SparseAttentiveBacktracking(k_trunc=3), net).estimate(net, batch)
+    trunc3 = TruncatedBPTT(k=3).estimate(net, batch)
+    assert all(torch.equal(sab3[k], trunc3[k]) for k in sab3)  # SAB is truncation of the attentive model
+    assert angle_deg(sab3["recurrent.weight"], exact["recurrent.weight"]) > 0.1
+
+
+def test_online_rules_refuse_an_lstm_and_sab_needs_memory():
+    from bioplaus.rules import SparseAttentiveBacktracking
+
+    for rule in (RTRL(), UORO(), EProp(), SyntheticGradients()):
+        with pytest.raises(BioplausError, match="needs a vanilla RNN"):
+            setup(rule, lstm())
+    with pytest.raises(BioplausError, match="needs an LSTM with a sparse attentive memory"):
+        setup(SparseAttentiveBacktracking(), tiny())
+
+
+def test_lstm_spec_validation(tmp_path):
+    p = tmp_path / "m.toml"
+    p.write_text('kind = "recurrent"\nn_in = 2\nn_hidden = 4\nn_out = 1\nk_att = 3\nk_top = 1\n')
+    with pytest.raises(BioplausError, match="m.toml: field 'k_att' is 3 but the sparse attentive memory needs cell = 'lstm'"):
+        models.load(str(p))
+    p.write_text('kind = "recurrent"\ncell = "lstm"\nn_in = 2\nn_hidden = 4\nn_out = 1\nk_att = 3\n')
+    with pytest.raises(BioplausError, match="field 'k_top' and 'k_att' must both be positive"):
+        models.load(str(p))
+    p.write_text('kind = "recurrent"\ncell = "lstm"\nn_in = 2\nn_hidden = 4\nn_out = 1\nk_att = 3\nk_top = 2\n')
+    assert models.load(str(p)).k_top == 2

@@ -36,7 +36,7 @@ from bioplaus.errors import BioplausError, allowed
 from bioplaus.models import ModelKind
 from bioplaus.rate.feedforward import activate, activation_slope
 
-CELLS = ("vanilla",)
+CELLS = ("vanilla", "lstm")
 RECURRENT_ACTIVATIONS = ("tanh", "linear", "relu", "sigmoid")
 DTYPES = ("float32", "float64")
 
@@ -52,6 +52,9 @@ class RecurrentSpec:
         recurrent_gain: ``W_rec ~ N(0, g^2 / n)`` (``g = 1``: the edge of chaos for tanh).
         input_scale: ``W_in ~ N(0, s^2 / m)``; ``b = 0``; ``W_out ~ N(0, 1 / n)``, ``b_out = 0``.
         dtype: ``float64`` (default: comparisons with exact gradients) or ``float32``.
+        cell: ``vanilla`` (the equations above) or ``lstm`` (:mod:`bioplaus.rate.lstm`; ``alpha`` and
+            ``activation`` do not apply), whose ``k_att`` (memory every ``k_att`` steps, 0: none) and
+            ``k_top`` (memories attended per step) give Ke et al. (2018)'s sparse attentive memory.
     """
 
     name: str
@@ -64,6 +67,8 @@ class RecurrentSpec:
     recurrent_gain: float = 1.0
     input_scale: float = 1.0
     dtype: str = "float64"
+    k_att: int = 0
+    k_top: int = 0
     description: str = ""
     kind: str = "recurrent"
 
@@ -88,6 +93,8 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "recurrent_gain": ((int, float), "a non-negative number"),
     "input_scale": ((int, float), "a non-negative number"),
     "dtype": (str, "a string"),
+    "k_att": (int, "a non-negative integer"),
+    "k_top": (int, "a non-negative integer"),
 }
 
 
@@ -118,12 +125,20 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
     for key in ("recurrent_gain", "input_scale"):
         if float(data.get(key, 1.0)) < 0:
             raise fail(key, f"must be a non-negative number, got {data[key]!r}.")
+    for key in ("k_att", "k_top"):
+        if data.get(key, 0) < 0:
+            raise fail(key, f"must be a non-negative integer, got {data[key]!r}.")
+        if data.get(key, 0) and data.get("cell", "vanilla") != "lstm":
+            raise fail(key, f"is {data[key]!r} but the sparse attentive memory needs cell = 'lstm'; allowed values for a vanilla cell are 0.")
+    if (data.get("k_att", 0) == 0) != (data.get("k_top", 0) == 0):
+        raise fail("k_top", "and 'k_att' must both be positive (memory with attention) or both 0 (none).")
     return RecurrentSpec(
         name=data.get("name", default_name),
         n_in=data["n_in"], n_hidden=data["n_hidden"], n_out=data["n_out"],
         cell=data.get("cell", "vanilla"), alpha=alpha, activation=data.get("activation", "tanh"),
         recurrent_gain=float(data.get("recurrent_gain", 1.0)), input_scale=float(data.get("input_scale", 1.0)),
-        dtype=data.get("dtype", "float64"), description=data.get("description", ""),
+        dtype=data.get("dtype", "float64"), k_att=data.get("k_att", 0), k_top=data.get("k_top", 0),
+        description=data.get("description", ""),
     )
 
 
@@ -211,7 +226,7 @@ def immediate_influence(slope: Tensor, z: Tensor) -> Tensor:
 
 # -- the module ----------------------------------------------------------------------------
 class RecurrentNet(nn.Module):
-    """Thin wrapper holding ``recurrent.weight`` ``(n, n + m + 1)`` and the linear ``readout``.
+    """Thin wrapper holding ``recurrent.weight`` ``(n, n + m + 1)`` (``(4n, n + m + 1)`` for an LSTM) and the linear ``readout``.
 
     ``forward(x)`` maps ``(batch, T, m)`` inputs to ``(batch, T, n_out)`` outputs with autograd
     through time (this is what BPTT differentiates).
@@ -222,9 +237,13 @@ class RecurrentNet(nn.Module):
         self.spec = spec
         n, m = spec.n_hidden, spec.n_in
         g = generator if generator is not None else torch.Generator().manual_seed(0)
-        w_rec = torch.randn((n, n), generator=g, dtype=torch.float64) * (spec.recurrent_gain / math.sqrt(n))
-        w_in = torch.randn((n, m), generator=g, dtype=torch.float64) * (spec.input_scale / math.sqrt(m))
-        w = torch.cat([w_rec, w_in, torch.zeros((n, 1), dtype=torch.float64)], 1)
+        rows = 4 * n if spec.cell == "lstm" else n
+        w_rec = torch.randn((rows, n), generator=g, dtype=torch.float64) * (spec.recurrent_gain / math.sqrt(n))
+        w_in = torch.randn((rows, m), generator=g, dtype=torch.float64) * (spec.input_scale / math.sqrt(m))
+        b = torch.zeros((rows, 1), dtype=torch.float64)
+        if spec.cell == "lstm":
+            b[n : 2 * n] = 1.0  # forget-gate bias 1 (Gers et al. 2000)
+        w = torch.cat([w_rec, w_in, b], 1)
         self.recurrent = nn.ParameterDict({"weight": nn.Parameter(w.to(spec.torch_dtype))})
         self.readout = nn.Linear(n, spec.n_out, dtype=spec.torch_dtype)
         with torch.no_grad():
@@ -256,6 +275,10 @@ class RecurrentNet(nn.Module):
         """States ``h_1..h_T`` ``(batch, T, n)`` with autograd; ``detach_every = k`` cuts the graph
         at ``h_0, h_k, h_2k, ...`` (truncated BPTT over non-overlapping windows)."""
         x = x.to(self.w.dtype)
+        if self.spec.cell == "lstm":
+            from bioplaus.rate.lstm import lstm_states
+
+            return lstm_states(self.w, x, self.spec.k_att, self.spec.k_top, detach_every)
         h = x.new_zeros((x.shape[0], self.spec.n_hidden))
         out = []
         for t in range(x.shape[1]):

@@ -12,6 +12,7 @@ from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
 from bioplaus.rules.rflo import RFLO
 from bioplaus.rules.rtrl import RTRL
+from bioplaus.rules.sparse_attentive_backtracking import SparseAttentiveBacktracking
 from bioplaus.rules.synthetic_gradients import SyntheticGradients
 from bioplaus.rules.truncated_bptt import TruncatedBPTT
 from bioplaus.rules.uoro import UORO
@@ -33,6 +34,7 @@ __all__ = [
     "RFLO",
     "RTRL",
     "ReinforceRTRL",
+    "SparseAttentiveBacktracking",
     "SyntheticGradients",
     "TruncatedBPTT",
     "UORO",

@@ -17,6 +17,7 @@ class BPTT(RecurrentRule):
     """Exact full-sequence gradient by backpropagation through time."""
 
     name = "bptt"
+    vanilla_only = False
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         return autograd_estimate(model, batch.loss(model(batch.x)))

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import Trajectory, run_rnn
 from bioplaus.rules.base import Batch, Rule
 
@@ -32,11 +33,18 @@ class RecurrentRule(Rule):
     """A rule for recurrent networks. ``n_hidden``, if given, runs the condition on the protocol's
     model resized to ``n_hidden`` units (scaling protocols compare one rule at several sizes)."""
 
+    #: whether the rule needs the vanilla cell (its W = [W_rec W_in b] structure); BPTT-like rules do not.
+    vanilla_only: bool = True
+
     def __init__(self, label: str | None = None, n_hidden: int | None = None):
         super().__init__(label)
         self.n_hidden = n_hidden
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        cell = model.spec.cell
+        if self.vanilla_only and cell != "vanilla":
+            raise BioplausError(f"rule {self.name!r} needs a vanilla RNN (cell = 'vanilla'), got cell {cell!r}; "
+                                "for an LSTM use 'bptt', 'truncated_bptt' or 'sparse_attentive_backtracking'.")
         self.generator = generator
 
     def config(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
 from bioplaus.rules.rflo import RFLO
 from bioplaus.rules.rtrl import RTRL
+from bioplaus.rules.sparse_attentive_backtracking import SparseAttentiveBacktracking
 from bioplaus.rules.synthetic_gradients import SyntheticGradients
 from bioplaus.rules.truncated_bptt import TruncatedBPTT
 from bioplaus.rules.uoro import UORO
@@ -23,7 +24,7 @@ from bioplaus.rules.uoro import UORO
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
 }
-REGISTRY.update({cls.name: cls for cls in (BPTT, TruncatedBPTT, RTRL, UORO, KFRTRL, ReinforceRTRL, EProp, RFLO, SyntheticGradients)})
+REGISTRY.update({cls.name: cls for cls in (BPTT, TruncatedBPTT, RTRL, UORO, KFRTRL, ReinforceRTRL, EProp, RFLO, SyntheticGradients, SparseAttentiveBacktracking)})
 
 
 def names() -> list[str]:

@@ -22,6 +22,7 @@ class TruncatedBPTT(RecurrentRule):
     """BPTT truncated to non-overlapping windows of ``k`` (``k_trunc``) steps."""
 
     name = "truncated_bptt"
+    vanilla_only = False
 
     def __init__(self, k: int = 5, label: str | None = None, n_hidden: int | None = None):
         if not isinstance(k, int) or k < 1:
