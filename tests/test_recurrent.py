@@ -410,3 +410,20 @@ def test_lstm_spec_validation(tmp_path):
         models.load(str(p))
     p.write_text('kind = "recurrent"\ncell = "lstm"\nn_in = 2\nn_hidden = 4\nn_out = 1\nk_att = 3\nk_top = 2\n')
     assert models.load(str(p)).k_top == 2
+
+
+def test_condition_overrides_change_only_their_condition():
+    from bioplaus.rate.recurrent_run import condition_setup
+    from bioplaus.rules import SparseAttentiveBacktracking
+
+    sab = SparseAttentiveBacktracking(k_trunc=2, label="sab", model={"cell": "lstm", "k_att": 2, "k_top": 1}, task={"delay": 2})
+    p = _protocol([BPTT(), sab], steps=2, metrics=["loss", "update_angle"])
+    spec, task = condition_setup(p.model, p.task, sab)
+    assert (spec.cell, spec.k_att, task.delay, p.model.cell, p.task.delay) == ("lstm", 2, 2, "vanilla", 3)
+    assert p.run_config("sab", 0)["rule"]["model"] == {"cell": "lstm", "k_att": 2, "k_top": 1}
+    rows = train_run(p, "sab", 0).rows
+    assert any(m == "update_angle" for _, _, m, _, _ in rows)
+    with pytest.raises(BioplausError, match=r"condition 'x' \(model override\): field 'cell' is 'gru'"):
+        condition_setup(p.model, p.task, BPTT(label="x", model={"cell": "gru"}))
+    with pytest.raises(BioplausError, match="condition 'y': task override sets unknown fields \\['lag'\\]"):
+        condition_setup(p.model, p.task, BPTT(label="y", task={"lag": 3}))

@@ -26,6 +26,7 @@ import torch
 
 from bioplaus import metrics as M
 from bioplaus import models
+from bioplaus.errors import BioplausError
 from bioplaus.rules.base import Batch
 from bioplaus.rules.bptt import BPTT
 from bioplaus.seeding import generator
@@ -54,15 +55,34 @@ def norm_ratios(estimate: dict[str, torch.Tensor], gradient: dict[str, torch.Ten
     return out
 
 
+def condition_setup(spec, task, rule):
+    """The model spec and task of one condition: the protocol's, with the rule's ``model`` / ``task`` overrides."""
+    from bioplaus.rate.recurrent import _check_task, recurrent_spec_from_dict
+
+    where = f"protocol condition '{rule.label}'"
+    overrides = getattr(rule, "model_overrides", {})
+    if overrides:
+        spec = recurrent_spec_from_dict({**spec.to_dict(), **overrides}, f"{where} (model override)", spec.name)
+    task_overrides = getattr(rule, "task_overrides", {})
+    if task_overrides:
+        fields = {f.name for f in dataclasses.fields(task)}
+        unknown = sorted(set(task_overrides) - fields)
+        if unknown:
+            raise BioplausError(f"{where}: task override sets unknown fields {unknown}; allowed fields are {sorted(fields)}.")
+        task = dataclasses.replace(task, **task_overrides)
+    problem = _check_task(spec, task)
+    if problem:
+        raise BioplausError(f"{where}: {problem}")
+    return spec, task
+
+
 def run_recurrent(protocol, condition: str, seed: int, device: str, data_dir: str | None,
                   progress: Callable[[int], None] | None) -> RunResult:
     """One (condition, seed) of a protocol on a recurrent model."""
     root = protocol.root_seed
     rule = protocol.rule(condition).fresh()
-    spec = protocol.model
-    if getattr(rule, "n_hidden", None):
-        spec = dataclasses.replace(spec, n_hidden=rule.n_hidden)
-    task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
+    spec, task_spec = condition_setup(protocol.model, protocol.task, rule)
+    task = task_spec.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
     model = models.build(spec, generator(root, seed, "init")).to(device)
     rule.setup(model, generator(root, seed, f"rule:{rule.name}"))
     wanted = set(protocol.metrics)

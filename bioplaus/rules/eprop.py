@@ -39,11 +39,12 @@ class EProp(OnlineRule):
     default_feedback = "symmetric"
     own_recurrence = True  # e-prop keeps W_rec,ii in the trace; RFLO keeps only the leak
 
-    def __init__(self, feedback: str | None = None, label: str | None = None, n_hidden: int | None = None):
+    def __init__(self, feedback: str | None = None, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
         feedback = feedback or self.default_feedback
         if feedback not in FEEDBACK:
             raise BioplausError(f"rule {self.name!r}: feedback is {feedback!r}; allowed values are 'symmetric' or 'random'.")
-        super().__init__(label, n_hidden)
+        super().__init__(label, n_hidden, model, task)
         self.feedback_kind = feedback
         self.b: Tensor | None = None
 

@@ -30,15 +30,25 @@ from bioplaus.rules.base import Batch, Rule
 
 
 class RecurrentRule(Rule):
-    """A rule for recurrent networks. ``n_hidden``, if given, runs the condition on the protocol's
-    model resized to ``n_hidden`` units (scaling protocols compare one rule at several sizes)."""
+    """A rule for recurrent networks.
+
+    Condition-level overrides let one protocol compare sizes, cells or task settings:
+    ``n_hidden`` resizes the protocol's model; ``model`` (e.g. ``{"cell": "lstm", "k_att": 4,
+    "k_top": 2}``) and ``task`` (e.g. ``{"delay": 20}``) replace fields of the model spec and
+    of the task for this condition only.
+    """
 
     #: whether the rule needs the vanilla cell (its W = [W_rec W_in b] structure); BPTT-like rules do not.
     vanilla_only: bool = True
 
-    def __init__(self, label: str | None = None, n_hidden: int | None = None):
+    def __init__(self, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
         super().__init__(label)
         self.n_hidden = n_hidden
+        self.model_overrides = dict(model or {})
+        self.task_overrides = dict(task or {})
+        if n_hidden is not None:
+            self.model_overrides["n_hidden"] = n_hidden
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         cell = model.spec.cell
@@ -49,8 +59,10 @@ class RecurrentRule(Rule):
 
     def config(self) -> dict[str, Any]:
         out = super().config()
-        if self.n_hidden is not None:
-            out["n_hidden"] = self.n_hidden
+        if self.model_overrides:
+            out["model"] = dict(self.model_overrides)
+        if self.task_overrides:
+            out["task"] = dict(self.task_overrides)
         return out
 
     def signs(self, shape: tuple[int, ...], like: Tensor) -> Tensor:

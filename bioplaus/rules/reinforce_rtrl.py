@@ -36,12 +36,13 @@ class ReinforceRTRL(OnlineRule):
 
     name = "reinforce_rtrl"
 
-    def __init__(self, sigma: float = 0.05, baseline: str = "noise_free", label: str | None = None, n_hidden: int | None = None):
+    def __init__(self, sigma: float = 0.05, baseline: str = "noise_free", label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
         if not sigma > 0:
             raise BioplausError(f"rule 'reinforce_rtrl': sigma must be positive, got {sigma!r}.")
         if baseline not in BASELINES:
             raise BioplausError(f"rule 'reinforce_rtrl': baseline is {baseline!r}; allowed values are 'noise_free' or 'none'.")
-        super().__init__(label, n_hidden)
+        super().__init__(label, n_hidden, model, task)
         self.sigma, self.baseline = float(sigma), baseline
 
     def state_noise(self, model: nn.Module, batch: Batch) -> Tensor:

@@ -26,10 +26,11 @@ class SparseAttentiveBacktracking(RecurrentRule):
     name = "sparse_attentive_backtracking"
     vanilla_only = False
 
-    def __init__(self, k_trunc: int = 5, label: str | None = None, n_hidden: int | None = None):
+    def __init__(self, k_trunc: int = 5, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
         if not isinstance(k_trunc, int) or k_trunc < 1:
             raise BioplausError(f"rule 'sparse_attentive_backtracking': k_trunc must be a positive integer, got {k_trunc!r}.")
-        super().__init__(label, n_hidden)
+        super().__init__(label, n_hidden, model, task)
         self.k_trunc = k_trunc
 
     def setup(self, model: nn.Module, generator) -> None:

@@ -37,12 +37,13 @@ class SyntheticGradients(RecurrentRule):
 
     name = "synthetic_gradients"
 
-    def __init__(self, k: int = 5, bootstrap: float = 1.0, lr: float = 0.1, label: str | None = None, n_hidden: int | None = None):
+    def __init__(self, k: int = 5, bootstrap: float = 1.0, lr: float = 0.1, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
         if not isinstance(k, int) or k < 1:
             raise BioplausError(f"rule 'synthetic_gradients': k must be a positive integer, got {k!r}.")
         if not 0.0 <= bootstrap <= 1.0:
             raise BioplausError(f"rule 'synthetic_gradients': bootstrap (lambda) must be in [0, 1], got {bootstrap!r}.")
-        super().__init__(label, n_hidden)
+        super().__init__(label, n_hidden, model, task)
         self.k, self.bootstrap, self.lr = k, float(bootstrap), float(lr)
         self.theta: Tensor | None = None
 

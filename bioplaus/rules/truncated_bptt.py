@@ -24,10 +24,11 @@ class TruncatedBPTT(RecurrentRule):
     name = "truncated_bptt"
     vanilla_only = False
 
-    def __init__(self, k: int = 5, label: str | None = None, n_hidden: int | None = None):
+    def __init__(self, k: int = 5, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
         if not isinstance(k, int) or k < 1:
             raise BioplausError(f"rule 'truncated_bptt': k must be a positive integer, got {k!r}.")
-        super().__init__(label, n_hidden)
+        super().__init__(label, n_hidden, model, task)
         self.k = k
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:

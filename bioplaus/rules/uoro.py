@@ -47,8 +47,9 @@ class UORO(OnlineRule):
 
     name = "uoro"
 
-    def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None):
-        super().__init__(label, n_hidden)
+    def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+        super().__init__(label, n_hidden, model, task)
         self.eps = eps
 
     def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
