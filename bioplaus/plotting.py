@@ -35,6 +35,7 @@ RULE_COLORS = {
     "eprop": "#17becf",
     "rflo": "#bcbd22",
     "synthetic_gradients": "#d62728",
+    "sparse_attentive_backtracking": "#393b79",
 }
 
 RULE_LABELS = {
@@ -51,6 +52,7 @@ RULE_LABELS = {
     "eprop": "e-prop",
     "rflo": "RFLO",
     "synthetic_gradients": "synthetic gradients",
+    "sparse_attentive_backtracking": "SAB",
 }
 
 
