@@ -427,3 +427,32 @@ def test_condition_overrides_change_only_their_condition():
         condition_setup(p.model, p.task, BPTT(label="x", model={"cell": "gru"}))
     with pytest.raises(BioplausError, match="condition 'y': task override sets unknown fields \\['lag'\\]"):
         condition_setup(p.model, p.task, BPTT(label="y", task={"lag": 3}))
+
+
+def test_influence_balancing_cell_and_the_sign_of_truncated_gradients():
+    spec = models.load("influence_balancing")
+    net = RecurrentNet(spec)
+    from bioplaus.tasks import InfluenceBalancing
+
+    x, y = InfluenceBalancing(length=80, burn_in=40).sample(torch.Generator(), 1)
+    batch = Batch(x, y, sequence_squared_error)
+    # in the regime, h[0] = 2 theta (n_positive - n_negative) = -6 theta (independent numpy iteration)
+    a = 0.5 * (np.eye(23) + np.eye(23, k=1))
+    s = np.r_[np.ones(10), -np.ones(13)]
+    h = np.zeros(23)
+    for _ in range(80):
+        h = a @ h + 0.5 * s
+    torch.testing.assert_close(net(x)[0, -1, 0], torch.tensor(h[0], dtype=torch.float64), rtol=1e-12, atol=0)
+    assert h[0] == pytest.approx(-6 * 0.5, rel=1e-4)
+    exact = net.project(BPTT().estimate(net, batch))
+    theta_grad = float(exact["recurrent.weight"][0, -1])  # s_0 = +1, so this is dL/dtheta
+    assert theta_grad > 0  # h[0] ~ -6 theta < 1: the loss falls as theta falls
+    for k in (1, 10):
+        trunc = net.project(TruncatedBPTT(k=k).estimate(net, batch))
+        assert angle_deg(trunc["recurrent.weight"], exact["recurrent.weight"]) == pytest.approx(180.0)
+    rtrl = net.project(setup(RTRL(), net).estimate(net, batch))
+    assert rel_err(rtrl["recurrent.weight"], exact["recurrent.weight"]) < 1e-10
+    # only theta moves: the projected estimate is zero outside the bias column and proportional to s there
+    w = exact["recurrent.weight"]
+    assert float(w[:, :-1].abs().max()) == 0.0 and float(exact["readout.weight"].abs().max()) == 0.0
+    torch.testing.assert_close(w[:, -1], theta_grad * torch.tensor(s), rtol=1e-12, atol=0)

@@ -36,7 +36,7 @@ from bioplaus.errors import BioplausError, allowed
 from bioplaus.models import ModelKind
 from bioplaus.rate.feedforward import activate, activation_slope
 
-CELLS = ("vanilla", "lstm")
+CELLS = ("vanilla", "lstm", "influence_balancing")
 RECURRENT_ACTIVATIONS = ("tanh", "linear", "relu", "sigmoid")
 DTYPES = ("float32", "float64")
 
@@ -54,7 +54,13 @@ class RecurrentSpec:
         dtype: ``float64`` (default: comparisons with exact gradients) or ``float32``.
         cell: ``vanilla`` (the equations above) or ``lstm`` (:mod:`bioplaus.rate.lstm`; ``alpha`` and
             ``activation`` do not apply), whose ``k_att`` (memory every ``k_att`` steps, 0: none) and
-            ``k_top`` (memories attended per step) give Ke et al. (2018)'s sparse attentive memory.
+            ``k_top`` (memories attended per step) give Ke et al. (2018)'s sparse attentive memory;
+            or ``influence_balancing`` (Tallec & Ollivier 2018, Sec. 5): a vanilla cell whose weights are
+            fixed, ``W_rec = A`` (1/2 on the diagonal and the superdiagonal), ``W_in = 0``, read-out
+            ``y = h[0]``, and whose only parameter is one scalar ``theta`` acting through the bias
+            ``b = theta s`` with ``s_i = +1`` for the first ``n_positive`` units and ``-1`` for the rest:
+            ``theta`` pushes ``h[0]`` up in the short term and down in the long term.
+        n_positive: the units with a positive sign (``influence_balancing`` only).
     """
 
     name: str
@@ -69,6 +75,7 @@ class RecurrentSpec:
     dtype: str = "float64"
     k_att: int = 0
     k_top: int = 0
+    n_positive: int = 0
     description: str = ""
     kind: str = "recurrent"
 
@@ -95,6 +102,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "dtype": (str, "a string"),
     "k_att": (int, "a non-negative integer"),
     "k_top": (int, "a non-negative integer"),
+    "n_positive": (int, "a non-negative integer"),
 }
 
 
@@ -130,6 +138,11 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
             raise fail(key, f"must be a non-negative integer, got {data[key]!r}.")
         if data.get(key, 0) and data.get("cell", "vanilla") != "lstm":
             raise fail(key, f"is {data[key]!r} but the sparse attentive memory needs cell = 'lstm'; allowed values for a vanilla cell are 0.")
+    if "n_positive" in data:
+        if data.get("cell", "vanilla") != "influence_balancing":
+            raise fail("n_positive", "applies only to cell = 'influence_balancing'.")
+        if not 0 <= data["n_positive"] <= data["n_hidden"]:
+            raise fail("n_positive", f"must be between 0 and n_hidden = {data['n_hidden']}, got {data['n_positive']!r}.")
     if (data.get("k_att", 0) == 0) != (data.get("k_top", 0) == 0):
         raise fail("k_top", "and 'k_att' must both be positive (memory with attention) or both 0 (none).")
     return RecurrentSpec(
@@ -138,6 +151,7 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
         cell=data.get("cell", "vanilla"), alpha=alpha, activation=data.get("activation", "tanh"),
         recurrent_gain=float(data.get("recurrent_gain", 1.0)), input_scale=float(data.get("input_scale", 1.0)),
         dtype=data.get("dtype", "float64"), k_att=data.get("k_att", 0), k_top=data.get("k_top", 0),
+        n_positive=data.get("n_positive", 0),
         description=data.get("description", ""),
     )
 
@@ -244,11 +258,33 @@ class RecurrentNet(nn.Module):
         if spec.cell == "lstm":
             b[n : 2 * n] = 1.0  # forget-gate bias 1 (Gers et al. 2000)
         w = torch.cat([w_rec, w_in, b], 1)
+        readout = torch.randn((spec.n_out, n), generator=g, dtype=torch.float64) / math.sqrt(n)
+        if spec.cell == "influence_balancing":
+            w, readout = self._influence_balancing(spec)
         self.recurrent = nn.ParameterDict({"weight": nn.Parameter(w.to(spec.torch_dtype))})
         self.readout = nn.Linear(n, spec.n_out, dtype=spec.torch_dtype)
         with torch.no_grad():
-            self.readout.weight.copy_(torch.randn((spec.n_out, n), generator=g, dtype=torch.float64) / math.sqrt(n))
+            self.readout.weight.copy_(readout)
             self.readout.bias.zero_()
+
+    @staticmethod
+    def _influence_balancing(spec: RecurrentSpec, theta: float = 0.5) -> tuple[Tensor, Tensor]:
+        n, m = spec.n_hidden, spec.n_in
+        a = 0.5 * (torch.eye(n, dtype=torch.float64) + torch.diag(torch.ones(n - 1, dtype=torch.float64), 1))
+        b = theta * influence_signs(spec)[:, None]
+        readout = torch.zeros((spec.n_out, n), dtype=torch.float64)
+        readout[:, 0] = 1.0
+        return torch.cat([a, torch.zeros((n, m), dtype=torch.float64), b], 1), readout
+
+    def project(self, estimate: dict[str, Tensor]) -> dict[str, Tensor]:
+        """For ``influence_balancing``: keep only the ``theta`` direction of an estimate
+        (``d/d theta = s . dL/db``, applied to ``b`` as ``s d/d theta``); other cells: unchanged."""
+        if self.spec.cell != "influence_balancing":
+            return estimate
+        s = influence_signs(self.spec).to(self.w)
+        out = {k: torch.zeros_like(v) for k, v in estimate.items()}
+        out["recurrent.weight"][:, -1] = s * (s * estimate["recurrent.weight"][:, -1]).sum()
+        return out
 
     @property
     def n_hidden(self) -> int:
@@ -290,6 +326,13 @@ class RecurrentNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.readout(self.states(x))
+
+
+def influence_signs(spec: RecurrentSpec) -> Tensor:
+    """``s``: ``+1`` for the first ``n_positive`` units, ``-1`` for the others (float64, ``(n,)``)."""
+    s = -torch.ones(spec.n_hidden, dtype=torch.float64)
+    s[: spec.n_positive] = 1.0
+    return s
 
 
 def _check_task(spec: RecurrentSpec, task) -> str | None:

@@ -101,7 +101,7 @@ def run_recurrent(protocol, condition: str, seed: int, device: str, data_dir: st
 
     for step in range(protocol.steps + 1):
         batch = task.next_batch()
-        estimate = rule.estimate(model, batch)
+        estimate = model.project(rule.estimate(model, batch))
         with torch.no_grad():
             loss = float(batch.loss(model(batch.x)))
         if not math.isfinite(loss):
@@ -112,7 +112,7 @@ def run_recurrent(protocol, condition: str, seed: int, device: str, data_dir: st
             for k, v in task.evaluate(model).items():
                 add(step, k, "all", v)
             if wanted & {"update_angle", "update_norm_ratio"}:
-                exact = BPTT().estimate(model, batch)
+                exact = model.project(BPTT().estimate(model, batch))
                 for layer, theta in M.update_angles(estimate, exact, groups).items():
                     add(step, "update_angle", layer, theta)
                 for layer, ratio in norm_ratios(estimate, exact, groups).items():

@@ -52,7 +52,7 @@ class RecurrentRule(Rule):
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         cell = model.spec.cell
-        if self.vanilla_only and cell != "vanilla":
+        if self.vanilla_only and cell == "lstm":
             raise BioplausError(f"rule {self.name!r} needs a vanilla RNN (cell = 'vanilla'), got cell {cell!r}; "
                                 "for an LSTM use 'bptt', 'truncated_bptt' or 'sparse_attentive_backtracking'.")
         self.generator = generator

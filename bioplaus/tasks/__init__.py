@@ -5,6 +5,6 @@ from bioplaus.tasks.digits import Digits
 from bioplaus.tasks.idx import read_idx, write_idx
 from bioplaus.tasks.linear_teacher import LinearTeacher
 from bioplaus.tasks.mnist import MNIST, load_mnist
-from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, SequenceTask, sequence_squared_error
+from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, InfluenceBalancing, SequenceTask, sequence_squared_error
 
-__all__ = ["MNIST", "AddingProblem", "CopyMemory", "DelayedRecall", "SequenceTask", "sequence_squared_error", "Digits", "LinearTeacher", "Task", "TaskInstance", "cross_entropy", "load_mnist", "read_idx", "squared_error", "write_idx"]
+__all__ = ["MNIST", "AddingProblem", "CopyMemory", "DelayedRecall", "InfluenceBalancing", "SequenceTask", "sequence_squared_error", "Digits", "LinearTeacher", "Task", "TaskInstance", "cross_entropy", "load_mnist", "read_idx", "squared_error", "write_idx"]

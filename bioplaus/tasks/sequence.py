@@ -201,3 +201,34 @@ class AddingProblem(SequenceTask):
         y = torch.full((count, T, 1), float("nan"))
         y[:, -1, 0] = values[rows, first] + values[rows, second]
         return x, y
+
+
+@dataclass
+class InfluenceBalancing(SequenceTask):
+    """The influence-balancing target of Tallec & Ollivier (ICLR 2018, Sec. 5): drive unit 0 to 1.
+
+    No input (one constant-zero channel), one output ``y_t = h_t[0]`` scored against 1 at the
+    steps after ``burn_in`` of ``length`` steps from ``h_0 = 0`` (the burn-in stands in for the
+    paper's stream, where the state has long reached its regime). Meant for the
+    ``influence_balancing`` cell, whose only parameter ``theta`` raises ``h[0]`` within a few
+    steps and lowers it in the long run: in the regime ``h[0] = 2 theta (n_positive - n_negative)``.
+    """
+
+    length: int = 80
+    burn_in: int = 40
+    n_test: int = 4
+
+    name = "influence_balancing"
+    n_in = 1
+    n_out = 1
+
+    def sequence_length(self) -> int:
+        return self.length
+
+    def config(self) -> dict:
+        return {"task": self.name, "length": self.length, "burn_in": self.burn_in, "n_test": self.n_test}
+
+    def sample(self, generator: torch.Generator, count: int) -> tuple[Tensor, Tensor]:
+        y = torch.ones((count, self.length, 1))
+        y[:, : self.burn_in] = float("nan")
+        return torch.zeros((count, self.length, 1)), y
