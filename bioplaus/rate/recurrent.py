@@ -138,7 +138,7 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
             raise fail(key, f"must be a non-negative integer, got {data[key]!r}.")
         if data.get(key, 0) and data.get("cell", "vanilla") != "lstm":
             raise fail(key, f"is {data[key]!r} but the sparse attentive memory needs cell = 'lstm'; allowed values for a vanilla cell are 0.")
-    if "n_positive" in data:
+    if data.get("n_positive", 0):
         if data.get("cell", "vanilla") != "influence_balancing":
             raise fail("n_positive", "applies only to cell = 'influence_balancing'.")
         if not 0 <= data["n_positive"] <= data["n_hidden"]:
