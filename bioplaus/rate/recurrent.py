@@ -210,15 +210,17 @@ def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor |
 def jacobian_product(v: Tensor, slope: Tensor, w_rec: Tensor, alpha: float) -> Tensor:
     """``D_t v`` for ``v`` of shape ``(batch, n, ...)``: ``(1 - alpha) v + alpha phi'(a_t) * (W_rec v)``.
 
-    ``slope`` is ``alpha phi'(a_t)``, ``(batch, n)``; ``w_rec`` is ``(n, n)``. Batched as one
-    matrix product ``W_rec @ v`` over the trailing dimensions.
+    ``slope`` is ``alpha phi'(a_t)``, ``(batch, n)``; ``w_rec`` is ``(n, n)``. One batched matrix
+    product ``(slope * W_rec) @ v`` over the trailing dimensions, with the leak added by the same
+    BLAS call (``baddbmm``), so the large ``v`` of RTRL is read once and written once.
     """
-    extra = (1,) * (v.dim() - 2)
-    out = torch.matmul(w_rec, v.reshape(v.shape[0], v.shape[1], -1)).reshape(v.shape)
-    out.mul_(slope.reshape(*slope.shape, *extra))
-    if alpha != 1.0:
-        out.add_(v, alpha=1.0 - alpha)
-    return out
+    flat = v.reshape(v.shape[0], v.shape[1], -1)
+    scaled = slope[:, :, None] * w_rec
+    if alpha == 1.0:
+        out = torch.bmm(scaled, flat)
+    else:
+        out = torch.baddbmm(flat, scaled, flat, beta=1.0 - alpha)
+    return out.reshape(v.shape)
 
 
 def influence_step(m: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor, alpha: float) -> Tensor:
