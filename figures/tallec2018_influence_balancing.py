@@ -37,6 +37,7 @@ def make(store):
     for y, v in enumerate(values):
         ax_theta.text(v, y, f" {v:.3g}", va="center", ha="left" if v >= 0 else "right", fontsize=7)
     ax_theta.set_xscale("symlog", linthresh=0.1)
+    ax_theta.set_xlim(left=-1.0)
     ax_theta.set(xlabel="final θ (start 0.5, dotted; symlog)", title="θ after training (mean over seeds)")
     fig.tight_layout()
     return fig

@@ -19,6 +19,9 @@ initial weights (float64), one delayed-recall sequence per seed (delay 8, T = 10
 1/sqrt(m) for an unbiased rule) and ``estimate_variance`` (tr Cov / |g|^2). Not a proxy
 for a number (none is published in this form); the same measurement as the paper's
 variance comparison, on our task.
+Measured here (3 seeds, m = 1000, tr Cov / |g|^2 at n = 8 -> 64): KF-RTRL 3.9 -> 7.5,
+UORO 31 -> 530, REINFORCE (sigma 0.05) 49 -> 621; bias angle at m = 1000: KF-RTRL 2.3 ->
+3.9 deg, UORO 8.3 -> 35 deg.
 """
 
 from bioplaus import Protocol, PublishedTarget, rules, tasks
