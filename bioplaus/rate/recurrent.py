@@ -212,9 +212,15 @@ def jacobian_product(v: Tensor, slope: Tensor, w_rec: Tensor, alpha: float) -> T
 
     ``slope`` is ``alpha phi'(a_t)``, ``(batch, n)``; ``w_rec`` is ``(n, n)``. One batched matrix
     product ``(slope * W_rec) @ v`` over the trailing dimensions, with the leak added by the same
-    BLAS call (``baddbmm``), so the large ``v`` of RTRL is read once and written once.
+    BLAS call (``baddbmm``), so the large ``v`` of RTRL is read once and written once; for a
+    ``v`` with fewer trailing columns than ``n`` the product is scaled instead.
     """
     flat = v.reshape(v.shape[0], v.shape[1], -1)
+    if flat.shape[2] < v.shape[1]:  # a few columns (UORO's h~): scaling the product is cheaper than scaling W
+        out = torch.matmul(w_rec, flat).mul_(slope[:, :, None])
+        if alpha != 1.0:
+            out.add_(flat, alpha=1.0 - alpha)
+        return out.reshape(v.shape)
     scaled = slope[:, :, None] * w_rec
     if alpha == 1.0:
         out = torch.bmm(scaled, flat)

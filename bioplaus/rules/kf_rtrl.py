@@ -32,7 +32,8 @@ def kf_rtrl_step(u: Tensor, a: Tensor, c1: Tensor, c2: Tensor, slope: Tensor, z:
     p1 = torch.sqrt((da.flatten(1).norm(dim=1) + eps) / (u.norm(dim=1) + eps))
     p2 = torch.sqrt((slope.norm(dim=1) + eps) / (z.norm(dim=1) + eps))
     u_new = (c1 * p1)[:, None] * u + (c2 * p2)[:, None] * z
-    a_new = (c1 / p1)[:, None, None] * da + torch.diag_embed((c2 / p2)[:, None] * slope)
+    a_new = da.mul_((c1 / p1)[:, None, None])
+    a_new.diagonal(dim1=1, dim2=2).add_((c2 / p2)[:, None] * slope)
     return u_new, a_new
 
 
