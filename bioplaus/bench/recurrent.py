@@ -55,6 +55,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     state = {
         "m": torch.zeros((BATCH, n, n, k), dtype=dt), "grad_m": torch.zeros((BATCH, n * k), dtype=dt),
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
+        "scale": torch.ones((BATCH,), dtype=dt),
         "u": torch.zeros((BATCH, k), dtype=dt), "a": torch.zeros((BATCH, n, n), dtype=dt),
         "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
         "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
@@ -72,9 +73,9 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         state["grad_m"].add_(torch.bmm(credit[:, None, :], state["m"].view(BATCH, n, n * k))[:, 0])
 
     def uoro(i: int) -> None:
-        ht, wt = uoro_step(state["h_tilde"], state["w_tilde"], signs[i % 64], slope, z, w_rec, 1.0)
-        state["h_tilde"], state["w_tilde"] = ht, wt
-        state["grad"].addcmul_((credit * ht).sum(1)[:, None, None], wt)
+        ht, wt, sc = uoro_step(state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, w_rec, 1.0)
+        state["h_tilde"], state["w_tilde"], state["scale"] = ht, wt, sc
+        state["grad"].addcmul_(((credit * ht).sum(1) * sc)[:, None, None], wt)
 
     def kf_rtrl(i: int) -> None:
         s = signs[i % 64]

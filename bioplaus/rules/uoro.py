@@ -25,21 +25,27 @@ from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass
 
 
-def uoro_step(h_tilde: Tensor, w_tilde: Tensor, nu: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor,
-              alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
-    """One UORO update of ``h~`` ``(batch, n)`` and ``w~`` ``(batch, n, n + m + 1)`` with signs ``nu`` ``(batch, n)``.
+def uoro_step(h_tilde: Tensor, w_stored: Tensor, scale: Tensor, nu: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor,
+              alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor, Tensor]:
+    """One UORO update with signs ``nu`` ``(batch, n)``; returns ``(h~, w_stored, scale)``.
 
-    ``w~`` is updated in place (it is the large per-sequence state) and returned; ``h~`` is new.
-    ``nu^T Mbar_t`` is the outer product ``(nu * slope) z^T``, so its norm is ``|nu * slope| |z|``
-    and it is never formed on its own.
+    ``w~ = scale * w_stored`` (``scale``: ``(batch,)``): dividing ``w~`` by ``rho0`` only changes
+    ``scale``, so the large state ``w_stored`` ``(batch, n, n + m + 1)`` is read once for its norm
+    and updated once, in place. ``nu^T Mbar_t`` is the outer product ``(nu * slope) z^T``, so its
+    norm is ``|nu * slope| |z|`` and it is never formed on its own.
     """
     dh = jacobian_product(h_tilde, slope, w_rec, alpha)
     nu_slope = nu * slope
-    rho0 = torch.sqrt((w_tilde.flatten(1).norm(dim=1) + eps) / (dh.norm(dim=1) + eps))
+    rho0 = torch.sqrt((scale.abs() * w_stored.flatten(1).norm(dim=1) + eps) / (dh.norm(dim=1) + eps))
     rho1 = torch.sqrt((nu_slope.norm(dim=1) * z.norm(dim=1) + eps) / (nu.norm(dim=1) + eps))
     h_new = rho0[:, None] * dh + rho1[:, None] * nu
-    w_tilde.mul_((1.0 / rho0)[:, None, None]).addcmul_((nu_slope / rho1[:, None])[:, :, None], z[:, None, :])
-    return h_new, w_tilde
+    scale = scale / rho0
+    w_stored.addcmul_((nu_slope / (rho1 * scale)[:, None])[:, :, None], z[:, None, :])
+    far = (scale.abs() > 1e20) | (scale.abs() < 1e-20)
+    if bool(far.any()):  # keep the split of w~ into scale and w_stored within floating-point range
+        w_stored.mul_(torch.where(far, scale, torch.ones_like(scale))[:, None, None])
+        scale = torch.where(far, torch.ones_like(scale), scale)
+    return h_new, w_stored, scale
 
 
 class UORO(OnlineRule):
@@ -57,12 +63,13 @@ class UORO(OnlineRule):
         batch_size, steps, n = c.shape
         w_rec = model.w_rec.detach()
         h_tilde = c.new_zeros((batch_size, n))
-        w_tilde = c.new_zeros((batch_size, n, traj.z.shape[-1]))
-        grad = torch.zeros_like(w_tilde)
+        w_stored = c.new_zeros((batch_size, n, traj.z.shape[-1]))
+        scale = c.new_ones((batch_size,))
+        grad = torch.zeros_like(w_stored)
         for t in range(steps):
             nu = self.signs((batch_size, n), c)
-            h_tilde, w_tilde = uoro_step(h_tilde, w_tilde, nu, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
-            grad.addcmul_((c[:, t] * h_tilde).sum(1)[:, None, None], w_tilde)
+            h_tilde, w_stored, scale = uoro_step(h_tilde, w_stored, scale, nu, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
+            grad.addcmul_(((c[:, t] * h_tilde).sum(1) * scale)[:, None, None], w_stored)
         return grad
 
     def config(self) -> dict[str, Any]:
