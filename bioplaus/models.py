@@ -58,6 +58,7 @@ KINDS: dict[str, str] = {
     "spiking": "bioplaus.spiking.task:KIND",
     "convnet": "bioplaus.rate.convnet:KIND",
     "energy": "bioplaus.rate.energy:KIND",
+    "recurrent": "bioplaus.rate.recurrent:KIND",
 }
 
 

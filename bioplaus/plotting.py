@@ -31,6 +31,16 @@ RULE_COLORS = {
     "sign_symmetry_frsf": "#17becf",
     "kolen_pollack": "#9467bd",
     "weight_mirror": "#ff7f0e",
+    "bptt": "#222222",
+    "rtrl": "#8c564b",
+    "truncated_bptt": "#ff7f0e",
+    "uoro": "#2ca02c",
+    "kf_rtrl": "#9467bd",
+    "reinforce_rtrl": "#e377c2",
+    "eprop": "#17becf",
+    "rflo": "#bcbd22",
+    "synthetic_gradients": "#d62728",
+    "sparse_attentive_backtracking": "#393b79",
 }
 
 RULE_LABELS = {
@@ -43,6 +53,16 @@ RULE_LABELS = {
     "sign_symmetry_frsf": "sign symmetry (frSF)",
     "kolen_pollack": "Kolen-Pollack",
     "weight_mirror": "weight mirror",
+    "bptt": "BPTT",
+    "rtrl": "RTRL",
+    "truncated_bptt": "truncated BPTT",
+    "uoro": "UORO",
+    "kf_rtrl": "KF-RTRL",
+    "reinforce_rtrl": "REINFORCE-as-RTRL",
+    "eprop": "e-prop",
+    "rflo": "RFLO",
+    "synthetic_gradients": "synthetic gradients",
+    "sparse_attentive_backtracking": "SAB",
 }
 
 

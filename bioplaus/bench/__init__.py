@@ -15,6 +15,7 @@ SUITES: dict[str, str] = {
     "spiking": "bioplaus.bench.spiking:main",
     "fa_family": "bioplaus.bench.fa_family:main",
     "ep": "bioplaus.bench.ep:main",
+    "recurrent": "bioplaus.bench.recurrent:main",
 }
 
 

@@ -31,6 +31,7 @@ METRICS = (
     "relax_steps",
     "gdu_angle",
     "gdu_rel_error",
+    "update_norm_ratio",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

@@ -16,6 +16,16 @@ from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
 from bioplaus.rules.contrastive_learning import ContrastiveLearning
 from bioplaus.rules.coupled_learning import CoupledLearning
 from bioplaus.rules.backprop_through_time import BackpropThroughTime
+from bioplaus.rules.bptt import BPTT
+from bioplaus.rules.eprop import EProp
+from bioplaus.rules.kf_rtrl import KFRTRL
+from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
+from bioplaus.rules.rflo import RFLO
+from bioplaus.rules.rtrl import RTRL
+from bioplaus.rules.sparse_attentive_backtracking import SparseAttentiveBacktracking
+from bioplaus.rules.synthetic_gradients import SyntheticGradients
+from bioplaus.rules.truncated_bptt import TruncatedBPTT
+from bioplaus.rules.uoro import UORO
 
 __all__ = [
     "REGISTRY",
@@ -40,4 +50,14 @@ __all__ = [
     "ContrastiveLearning",
     "CoupledLearning",
     "BackpropThroughTime",
+    "BPTT",
+    "EProp",
+    "KFRTRL",
+    "RFLO",
+    "RTRL",
+    "ReinforceRTRL",
+    "SparseAttentiveBacktracking",
+    "SyntheticGradients",
+    "TruncatedBPTT",
+    "UORO",
 ]

@@ -20,6 +20,16 @@ from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
 from bioplaus.rules.contrastive_learning import ContrastiveLearning
 from bioplaus.rules.coupled_learning import CoupledLearning
 from bioplaus.rules.backprop_through_time import BackpropThroughTime
+from bioplaus.rules.bptt import BPTT
+from bioplaus.rules.eprop import EProp
+from bioplaus.rules.kf_rtrl import KFRTRL
+from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
+from bioplaus.rules.rflo import RFLO
+from bioplaus.rules.rtrl import RTRL
+from bioplaus.rules.sparse_attentive_backtracking import SparseAttentiveBacktracking
+from bioplaus.rules.synthetic_gradients import SyntheticGradients
+from bioplaus.rules.truncated_bptt import TruncatedBPTT
+from bioplaus.rules.uoro import UORO
 
 REGISTRY: dict[str, type[Rule]] = {
     cls.name: cls for cls in (Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment)
@@ -27,6 +37,7 @@ REGISTRY: dict[str, type[Rule]] = {
 REGISTRY.update({cls.name: cls for cls in (NodePerturbation, WeightPerturbation, RewardModulatedHebbian)})
 REGISTRY.update({cls.name: cls for cls in (SignSymmetryUSF, SignSymmetryBRSF, SignSymmetryFRSF, KolenPollack, WeightMirror)})
 REGISTRY.update({cls.name: cls for cls in (EquilibriumPropagation, ContrastiveLearning, CoupledLearning, BackpropThroughTime)})
+REGISTRY.update({cls.name: cls for cls in (BPTT, TruncatedBPTT, RTRL, UORO, KFRTRL, ReinforceRTRL, EProp, RFLO, SyntheticGradients, SparseAttentiveBacktracking)})
 
 
 def names() -> list[str]:

@@ -6,5 +6,10 @@ from bioplaus.tasks.idx import read_idx, write_idx
 from bioplaus.tasks.linear_teacher import LinearTeacher
 from bioplaus.tasks.mnist import MNIST, load_mnist
 from bioplaus.tasks.one_hot import OneHotSquaredError, one_hot_squared_error
+from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, InfluenceBalancing, SequenceTask, sequence_squared_error
 
-__all__ = ["MNIST", "Digits", "LinearTeacher", "Task", "TaskInstance", "cross_entropy", "load_mnist", "read_idx", "squared_error", "write_idx", "OneHotSquaredError", "one_hot_squared_error"]
+__all__ = [
+    "MNIST", "AddingProblem", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
+    "OneHotSquaredError", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "one_hot_squared_error",
+    "read_idx", "sequence_squared_error", "squared_error", "write_idx",
+]

@@ -1,0 +1,209 @@
+"""``bioplaus bench recurrent``: cost of one online step of each temporal credit-assignment rule.
+
+For n in {16, 32, 64, 128} (batch 32 sequences, float32, ``n_in = 2``, tanh, alpha = 1) each
+rule's per-time-step work is timed with the same pure functions the rules call
+(:mod:`bioplaus.rate.recurrent`, ``uoro_step``, ``kf_rtrl_step``, ``eligibility_step``):
+the influence (or trace) update and the accumulation of ``c_t M_t`` into the estimate.
+BPTT and truncated BPTT are timed as a whole 16-step sequence (forward with autograd and
+backward) divided by 16. In the same interleaved repetitions:
+
+- one forward step ``rnn_step`` (the unit of the ratio column);
+- a memory pass: copying the per-sequence state ``(batch, n, n + 3)`` twice, the floor for
+  UORO, e-prop, RFLO and REINFORCE, which must read and write that state each step;
+- the batched product ``(batch, n, n) @ (batch, n, n)`` that KF-RTRL cannot avoid;
+- for RTRL, its floating-point work ``2 n^2 P`` per sequence-step (``P = n (n + 3)``) against
+  the rate of a large float32 matrix product measured in the same run (the roofline).
+
+The cost exponent is the slope of log time against log n between n = 64 and n = 128.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+from bioplaus.bench.timing import interleaved, machine, ratio_stats
+from bioplaus.rate.recurrent import influence_step, rnn_step
+from bioplaus.rules.eprop import eligibility_step
+from bioplaus.rules.kf_rtrl import kf_rtrl_step
+from bioplaus.rules.uoro import uoro_step
+
+SIZES = (16, 32, 64, 128)
+BATCH = 32
+N_IN = 2
+SEQUENCE = 16
+RULES = ("rtrl", "kf_rtrl", "uoro", "reinforce_rtrl", "eprop", "rflo", "bptt", "truncated_bptt")
+FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n"}
+
+
+def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], None], int]]:
+    """``label -> (fn(i), time steps per call)`` for one network size."""
+    dt = torch.float32
+    k = n + N_IN + 1
+    w = (torch.randn((n, k), generator=g) / math.sqrt(n)).to(dt)
+    w_rec = w[:, :n]
+    xs = torch.randn((SEQUENCE, BATCH, N_IN), generator=g).to(dt)
+    h = torch.randn((BATCH, n), generator=g).to(dt)
+    z = torch.cat([h, xs[0], torch.ones((BATCH, 1))], 1)
+    slope = 1 - torch.tanh(torch.randn((BATCH, n), generator=g)) ** 2
+    credit = torch.randn((BATCH, n), generator=g).to(dt)
+    signs = torch.randint(0, 2, (64, BATCH, n), generator=g).to(dt) * 2 - 1
+    state = {
+        "m": torch.zeros((BATCH, n, n, k), dtype=dt), "grad_m": torch.zeros((BATCH, n * k), dtype=dt),
+        "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
+        "scale": torch.ones((BATCH,), dtype=dt),
+        "u": torch.zeros((BATCH, k), dtype=dt), "a": torch.zeros((BATCH, n, n), dtype=dt),
+        "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
+        "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
+    }
+    bmm_a, bmm_b = torch.randn((BATCH, n, n), generator=g).to(dt), torch.randn((BATCH, n, n), generator=g).to(dt)
+    leak = torch.zeros((BATCH, n), dtype=dt)
+
+    def forward(i: int) -> None:
+        rnn_step(h, xs[i % SEQUENCE], w, 1.0, "tanh")
+
+    def rtrl(i: int) -> None:
+        if i % SEQUENCE == 0:
+            state["m"].zero_()
+        state["m"] = influence_step(state["m"], slope, z, w_rec, 1.0)
+        state["grad_m"].add_(torch.bmm(credit[:, None, :], state["m"].view(BATCH, n, n * k))[:, 0])
+
+    def uoro(i: int) -> None:
+        ht, wt, sc = uoro_step(state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, w_rec, 1.0)
+        state["h_tilde"], state["w_tilde"], state["scale"] = ht, wt, sc
+        state["grad"].addcmul_(((credit * ht).sum(1) * sc)[:, None, None], wt)
+
+    def kf_rtrl(i: int) -> None:
+        s = signs[i % 64]
+        u, a = kf_rtrl_step(state["u"], state["a"], s[:, 0], s[:, 1], slope, z, w_rec, 1.0)
+        state["u"], state["a"] = u, a
+        state["grad"].addcmul_(torch.bmm(credit[:, None, :], a)[:, 0, :, None], u[:, None, :])
+
+    def reinforce(i: int) -> None:
+        state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
+        state["grad"].addcmul_(credit[:, :1, None], state["trace"])
+
+    def eprop(i: int) -> None:
+        eligibility_step(state["trace"], slope * w_rec.diagonal(), slope, z)
+        state["grad"].addcmul_(credit[:, :, None], state["trace"])
+
+    def rflo(i: int) -> None:
+        eligibility_step(state["trace"], leak, slope, z)
+        state["grad"].addcmul_(credit[:, :, None], state["trace"])
+
+    wp = w.clone().requires_grad_(True)
+    w_out = torch.randn((1, n), generator=g).to(dt)
+    ys = torch.randn((SEQUENCE, BATCH, 1), generator=g).to(dt)
+
+    def bptt_sequence(detach_every: int | None) -> Callable[[int], None]:
+        def run(i: int) -> None:
+            hh = torch.zeros((BATCH, n), dtype=dt)
+            loss = 0.0
+            for t in range(SEQUENCE):
+                if detach_every and t % detach_every == 0:
+                    hh = hh.detach()
+                hh, _ = rnn_step(hh, xs[t], wp, 1.0, "tanh")
+                loss = loss + ((hh @ w_out.t() - ys[t]) ** 2).sum()
+            torch.autograd.grad(loss, wp)
+
+        return run
+
+    def memory_pass(i: int) -> None:
+        state["copy"].copy_(state["trace"])
+        state["trace"].copy_(state["copy"])
+
+    def bmm(i: int) -> None:
+        torch.bmm(bmm_a, bmm_b, out=state["bmm"])
+
+    return {
+        "forward step": (forward, 1), "memory pass": (memory_pass, 1), "bmm n×n": (bmm, 1),
+        "rtrl": (rtrl, 1), "kf_rtrl": (kf_rtrl, 1), "uoro": (uoro, 1), "reinforce_rtrl": (reinforce, 1),
+        "eprop": (eprop, 1), "rflo": (rflo, 1), "bptt": (bptt_sequence(None), SEQUENCE), "truncated_bptt": (bptt_sequence(4), SEQUENCE),
+    }
+
+
+def _batched(fn: Callable[[int], None], calls: int) -> Callable[[int], None]:
+    def run(i: int) -> None:
+        for j in range(calls):
+            fn(i * calls + j)
+
+    return run
+
+
+def matmul_rate(threads: int, size: int = 1024, repeats: int = 20) -> float:
+    """GFLOP/s of a float32 ``size x size`` matrix product (the machine's roofline for RTRL)."""
+    a, b = torch.randn((size, size)), torch.randn((size, size))
+    out = torch.empty((size, size))
+    for _ in range(3):
+        torch.mm(a, b, out=out)
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best / 1e9
+
+
+def measure(repeats: int, steps: int, threads: int) -> tuple[dict[int, dict[str, list[float]]], float]:
+    """Seconds per time step of every variant at every size (one entry per repetition), and the matmul rate."""
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    out: dict[int, dict[str, list[float]]] = {}
+    for n in SIZES:
+        variants = _variants(n, g)
+        calls, fns = {}, {}
+        for label, (fn, per_call) in variants.items():
+            t0 = time.perf_counter()
+            for i in range(3):
+                fn(i)
+            once = (time.perf_counter() - t0) / 3
+            # enough calls that each measurement lasts about as long as `steps` RTRL-free forward batches
+            calls[label] = max(1, min(steps, int(0.02 * steps / max(once, 1e-7))))
+            fns[label] = _batched(fn, calls[label])
+        times = interleaved(fns, repeats, 1, warmup=1)
+        out[n] = {label: [t / (calls[label] * variants[label][1]) for t in ts] for label, ts in times.items()}
+    return out, matmul_rate(threads)
+
+
+def report(times: dict[int, dict[str, list[float]]], rate: float, repeats: int, threads: int) -> str:
+    lines = [
+        f"{machine(threads)}. Batch {BATCH} sequences, float32, n_in {N_IN}, tanh; {repeats} interleaved repetitions; "
+        f"float32 1024² matmul: {rate:.0f} GFLOP/s.",
+        "",
+        "| rule | n | µs per step (batch of 32) | µs per sequence-step | × forward step | floor | × floor |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
+    for rule in RULES:
+        for n in SIZES:
+            t = times[n][rule]
+            r_fwd = ratio_stats(t, times[n]["forward step"])
+            floor = FLOOR.get(rule)
+            f_txt = ""
+            if floor:
+                r, lo, hi = ratio_stats(t, times[n][floor])
+                f_txt = f"{r:.2f} ({lo:.2f}–{hi:.2f})"
+            lines.append(f"| {rule} | {n} | {med[n][rule] * 1e6:,.1f} | {med[n][rule] * 1e6 / BATCH:,.2f} | "
+                         f"{r_fwd[0]:,.1f} | {floor or ''} | {f_txt} |")
+    lines += ["", "| reference | " + " | ".join(f"n={n}" for n in SIZES) + " |", "|---|" + "---:|" * len(SIZES)]
+    for ref in ("forward step", "memory pass", "bmm n×n"):
+        lines.append(f"| {ref} (µs) | " + " | ".join(f"{med[n][ref] * 1e6:,.1f}" for n in SIZES) + " |")
+    lines += ["", "| rule | cost exponent in n (64 → 128) |", "|---|---:|"]
+    for rule in RULES:
+        lines.append(f"| {rule} | {math.log(med[128][rule] / med[64][rule]) / math.log(2):.2f} |")
+    n = SIZES[-1]
+    flops = 2 * n * n * n * (n + N_IN + 1)
+    per_seq = med[n]["rtrl"] / BATCH
+    lines += ["", f"RTRL at n = {n}: {flops / 1e9:.2f} GFLOP per sequence-step, {per_seq * 1e3:.2f} ms per sequence-step "
+              f"= {flops / per_seq / 1e9:.0f} GFLOP/s, {100 * flops / per_seq / 1e9 / rate:.0f} % of the measured matmul rate."]
+    return "\n".join(lines)
+
+
+def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
+    times, rate = measure(repeats, steps, threads)
+    print(report(times, rate, repeats, threads))
+    return 0

@@ -1,0 +1,83 @@
+"""e-prop (Bellec et al. 2020, Nat. Commun. 11:3625, eqs. 1-3) for the leaky rate RNN.
+
+The influence matrix is restricted to each neuron's own state: only the diagonal of
+``D_t``, ``d_t,i = (1 - alpha) + alpha phi'(a_t,i) W_rec,ii``, is kept, so the
+eligibility trace ``E_t[i, j] = d_t,i E_{t-1}[i, j] + alpha phi'(a_t,i) z_t,j`` costs
+``O(n^2)`` per step. It is multiplied by an online learning signal ``L_t = e_t B``:
+``B = W_out`` (symmetric e-prop) or a fixed random matrix (random e-prop). The estimate
+is ``sum_t L_t,i E_t[i, j]``. What is dropped is every path through *other* neurons'
+recurrent weights, so on a network without recurrent weights it is the exact gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bioplaus.errors import BioplausError
+from bioplaus.rules.base import Batch
+from bioplaus.rules.online import OnlineRule, SequencePass
+
+FEEDBACK = ("symmetric", "random")
+
+
+def eligibility_step(trace: Tensor, decay: Tensor, slope: Tensor, z: Tensor) -> Tensor:
+    """``E_t = decay (*) E_{t-1} + slope (x) z``: ``trace`` ``(batch, n, n + m + 1)``, ``decay``/``slope`` ``(batch, n)``.
+
+    Updates ``trace`` in place (one pass over the per-sequence state) and returns it.
+    """
+    return trace.mul_(decay[:, :, None]).addcmul_(slope[:, :, None], z[:, None, :])
+
+
+class EProp(OnlineRule):
+    """Eligibility traces of each neuron's own state times a symmetric or random learning signal."""
+
+    name = "eprop"
+    default_feedback = "symmetric"
+    own_recurrence = True  # e-prop keeps W_rec,ii in the trace; RFLO keeps only the leak
+
+    def __init__(self, feedback: str | None = None, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+        feedback = feedback or self.default_feedback
+        if feedback not in FEEDBACK:
+            raise BioplausError(f"rule {self.name!r}: feedback is {feedback!r}; allowed values are 'symmetric' or 'random'.")
+        super().__init__(label, n_hidden, model, task)
+        self.feedback_kind = feedback
+        self.b: Tensor | None = None
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        super().setup(model, generator)
+        if self.feedback_kind == "random":
+            n_out, n = model.readout.weight.shape
+            self.b = self.gaussian((n, n_out), model.w) / math.sqrt(n)
+
+    def learning_signal(self, model: nn.Module, sp: SequencePass) -> Tensor:
+        """``L_t``, ``(batch, T, n)``: ``e_t W_out`` or ``e_t B^T`` with the fixed random ``B``."""
+        return sp.credit if self.b is None else sp.error @ self.b.t()
+
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+        traj = sp.trajectory
+        signal = self.learning_signal(model, sp)
+        batch_size, steps, n = signal.shape
+        leak = 1.0 - model.alpha
+        self_weight = model.w_rec.detach().diagonal() if self.own_recurrence else None
+        trace = signal.new_zeros((batch_size, n, traj.z.shape[-1]))
+        grad = torch.zeros_like(trace)
+        for t in range(steps):
+            slope = traj.slope[:, t]
+            decay = leak + slope * self_weight if self_weight is not None else torch.full_like(slope, leak)
+            trace = eligibility_step(trace, decay, slope, traj.z[:, t])
+            grad.addcmul_(signal[:, t, :, None], trace)
+        return grad
+
+    def feedback(self) -> dict[str, Tensor]:
+        return {} if self.b is None else {"readout": self.b}
+
+    def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
+        return {} if self.b is None else {"readout": model.readout.weight.detach().t()}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "feedback": self.feedback_kind}

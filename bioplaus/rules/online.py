@@ -1,0 +1,135 @@
+"""What the temporal credit-assignment rules for recurrent networks share.
+
+Every rule here estimates the gradient of a sequence loss ``L = sum_t L_t`` with respect
+to the recurrent parameters ``W = [W_rec W_in b]`` of a
+:class:`bioplaus.rate.recurrent.RecurrentNet`. Following Marschall, Cho & Savin (2020,
+eq. 4), the *online* rules write the gradient as ``dL/dW = sum_t c_t M_t`` with the
+immediate credit ``c_t = dL_t/dh_t`` (here ``e_t W_out``, ``e_t = dL/dy_t``) and an
+approximation of the influence matrix ``M_t = dh_t/dW`` carried forward in time. An
+:class:`OnlineRule` runs the network forward once, computes ``c_t`` for every step, and
+then carries its influence approximation step by step, using at step ``t`` only
+quantities from steps ``<= t``. The read-out gradient ``sum_t e_t [h_t; 1]^T`` is local in
+time and exact for every rule.
+
+Estimates are returned per sequence (``(batch, n, n + m + 1)``), so that the ``m``
+independent estimates of the estimator statistics are one batched call on ``m`` copies
+of one sequence; :meth:`OnlineRule.estimate` sums them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bioplaus.errors import BioplausError
+from bioplaus.rate.recurrent import Trajectory, run_rnn
+from bioplaus.rules.base import Batch, Rule
+
+
+class RecurrentRule(Rule):
+    """A rule for recurrent networks.
+
+    Condition-level overrides let one protocol compare sizes, cells or task settings:
+    ``n_hidden`` resizes the protocol's model; ``model`` (e.g. ``{"cell": "lstm", "k_att": 4,
+    "k_top": 2}``) and ``task`` (e.g. ``{"delay": 20}``) replace fields of the model spec and
+    of the task for this condition only.
+    """
+
+    #: whether the rule needs the vanilla cell (its W = [W_rec W_in b] structure); BPTT-like rules do not.
+    vanilla_only: bool = True
+
+    def __init__(self, label: str | None = None, n_hidden: int | None = None,
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+        super().__init__(label)
+        self.n_hidden = n_hidden
+        self.model_overrides = dict(model or {})
+        self.task_overrides = dict(task or {})
+        if n_hidden is not None:
+            self.model_overrides["n_hidden"] = n_hidden
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        cell = model.spec.cell
+        if self.vanilla_only and cell == "lstm":
+            raise BioplausError(f"rule {self.name!r} needs a vanilla RNN (cell = 'vanilla'), got cell {cell!r}; "
+                                "for an LSTM use 'bptt', 'truncated_bptt' or 'sparse_attentive_backtracking'.")
+        self.generator = generator
+
+    def config(self) -> dict[str, Any]:
+        out = super().config()
+        if self.model_overrides:
+            out["model"] = dict(self.model_overrides)
+        if self.task_overrides:
+            out["task"] = dict(self.task_overrides)
+        return out
+
+    def signs(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """Independent random signs ``+-1`` of ``shape`` from the rule's generator."""
+        s = torch.randint(0, 2, shape, generator=self.generator, dtype=torch.int64) * 2 - 1
+        return s.to(dtype=like.dtype, device=like.device)
+
+    def gaussian(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """Independent ``N(0, 1)`` draws of ``shape`` from the rule's generator (float64, then cast)."""
+        return torch.randn(shape, generator=self.generator, dtype=torch.float64).to(dtype=like.dtype, device=like.device)
+
+
+@dataclass
+class SequencePass:
+    """One forward pass of a batch of sequences and the immediate credit at every step.
+
+    ``trajectory``: see :class:`bioplaus.rate.recurrent.Trajectory`; ``error``: ``e_t = dL/dy_t``,
+    ``(batch, T, n_out)`` (including the loss's ``1/B``); ``credit``: ``c_t = e_t W_out``,
+    ``(batch, T, n)``; ``readout``: the exact read-out gradients; ``output``: ``(batch, T, n_out)``;
+    ``noise``: the state noise the trajectory was run with, if any.
+    """
+
+    trajectory: Trajectory
+    error: Tensor
+    credit: Tensor
+    readout: dict[str, Tensor]
+    output: Tensor
+    noise: Tensor | None = None
+
+
+def sequence_pass(model: nn.Module, batch: Batch, noise: Tensor | None = None) -> SequencePass:
+    """Run ``batch.x`` forward (with state ``noise`` ``(batch, T, n)`` if given) and differentiate the
+    loss with respect to the outputs and the read-out only (no backward pass through time)."""
+    w = model.w.detach()
+    traj = run_rnn(w, batch.x.to(w.dtype), model.alpha, model.activation, noise)
+    out = model.readout(traj.h[:, 1:])
+    gw, gb, err = torch.autograd.grad(batch.loss(out), [model.readout.weight, model.readout.bias, out])
+    return SequencePass(traj, err, err @ model.readout.weight.detach(), {"readout.weight": gw, "readout.bias": gb}, out.detach(), noise)
+
+
+class OnlineRule(RecurrentRule):
+    """A rule that carries an approximation of the influence matrix forward in time.
+
+    Subclasses implement :meth:`recurrent_estimates` from a :class:`SequencePass`; rules that
+    perturb the state (REINFORCE) override :meth:`state_noise`.
+    """
+
+    def state_noise(self, model: nn.Module, batch: Batch) -> Tensor | None:
+        """Noise added to the state at each step, ``(batch, T, n)``; ``None`` for deterministic dynamics."""
+        return None
+
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+        """Per-sequence estimates of ``dL/dW``, ``(batch, n, n + m + 1)``; they sum to the batch estimate."""
+        raise NotImplementedError
+
+    def sequence_estimates(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """``(per-sequence dL/dW estimates, exact read-out gradients)`` for ``batch``."""
+        sp = sequence_pass(model, batch, self.state_noise(model, batch))
+        return self.recurrent_estimates(model, batch, sp), sp.readout
+
+    def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        per_sequence, readout = self.sequence_estimates(model, batch)
+        return {"recurrent.weight": per_sequence.sum(0), **readout}
+
+
+def autograd_estimate(model: nn.Module, loss: Tensor) -> dict[str, Tensor]:
+    """``d loss / d param`` for every parameter of ``model`` (zeros where the loss does not depend on one)."""
+    params = dict(model.named_parameters())
+    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    return {k: torch.zeros_like(p) if g is None else g for (k, p), g in zip(params.items(), grads)}

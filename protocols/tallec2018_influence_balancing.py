@@ -1,0 +1,48 @@
+"""Tallec & Ollivier 2018 (ICLR), Sec. 5 "influence balancing": truncated BPTT learns the wrong sign, RTRL and UORO converge.
+
+Paper: C. Tallec & Y. Ollivier, "Unbiased online recurrent optimization", ICLR 2018.
+Published result (abstract, qualitative): "when a parameter has a positive short-term but
+negative long-term influence, truncated BPTT diverges unless the truncation span is very
+significantly longer than the intrinsic temporal range of the interactions, while UORO
+performs well thanks to the unbiasedness of its gradients." No number is quoted here.
+
+Model (models/influence_balancing.toml): 23 linear units, h_t = A h_{t-1} + theta s with A
+= (I + shift)/2 and s = +1 for 10 units, -1 for 13, read-out h[0]; the only trained parameter
+is theta (0.5 at the start). In the regime h[0] = 2 theta (10 - 13) = -6 theta, so the
+gradient's sign is set by paths longer than 10 steps. Task: h[0] -> 1, scored after a
+40-step burn-in of an 80-step sequence from h_0 = 0 (a stand-in for the paper's stream;
+one update per sequence). SGD, lr 1e-5: the rate the example command of Vicol et al.'s
+(ICML 2021, PES) re-implementation of this task uses for UORO; at 1e-4 UORO diverged in
+all 3 of our seeds. Rules: BPTT, RTRL, UORO, KF-RTRL and truncated BPTT with k = 1, 10,
+30, 60 (windows from h_0; with k = 60 the last 20 scored steps still sit in a short
+window). ``update_angle`` of the scalar theta-update is 0 (right sign) or 180 degrees
+(wrong sign); a diverging run stops when its loss stops being finite.
+Measured here (3 seeds, 600 updates): BPTT and RTRL reach loss 1.62 (theta -0.18), KF-RTRL
+1.72, UORO 6.6 +- 6.2 (theta -0.13); truncated BPTT's update has the wrong sign (180 deg) at
+every recorded step for k = 1, 10, 30 and 60 and its loss grows (to 3.1e3 ... 5.3e14).
+Not a proxy for a number: the same construction as the paper, with per-sequence updates.
+"""
+
+from bioplaus import Protocol, PublishedTarget, rules, tasks
+
+protocol = Protocol(
+    name="tallec2018_influence_balancing",
+    task=tasks.InfluenceBalancing(length=80, burn_in=40),
+    model="influence_balancing",
+    rules=[rules.BPTT(), rules.RTRL(), rules.UORO(), rules.KFRTRL()]
+    + [rules.TruncatedBPTT(k=k, label=f"truncated_bptt k={k}") for k in (1, 10, 30, 60)],
+    seeds=range(3),
+    steps=600,
+    batch_size=1,
+    optimizer=("sgd", {"lr": 1e-5}),
+    record_every=20,
+    metrics=["loss", "update_angle", "update_norm_ratio"],
+    summary=[("loss", "all"), ("update_angle", "all")],
+    quick=dict(steps=60, seeds=[0], record_every=20),
+    target=[
+        PublishedTarget(paper="Tallec & Ollivier 2018", where="Sec. 5, influence balancing", metric="update_angle",
+                        rule="truncated_bptt k=10", value="> 90", proxy=False, note="wrong sign: diverges"),
+        PublishedTarget(paper="Tallec & Ollivier 2018", where="Sec. 5, influence balancing", metric="loss",
+                        rule="uoro", value="< 10", proxy=False, note="UORO converges (loss from 263 at theta = 0.5)"),
+    ],
+)
