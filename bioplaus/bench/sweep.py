@@ -53,10 +53,10 @@ def _sweep(protocol: Protocol, folder: Path, name: str, **kwargs) -> float:
 
 def main(repeats: int = 1, steps: int = 60, threads: int = 1) -> int:
     """Time the sweep serially, on a pool and on Ray; ``repeats`` and ``steps`` are not used."""
-    probe = sweep_protocol(2000, threads)
+    train_run(sweep_protocol(200, threads), "fa_0", 0)  # warm-up: the first run in a process pays for imports
     t0 = time.perf_counter()
-    train_run(probe, "fa_0", 0)
-    per_step = (time.perf_counter() - t0) / 2000
+    train_run(sweep_protocol(4000, threads), "fa_0", 0)
+    per_step = (time.perf_counter() - t0) / 4000
     protocol = sweep_protocol(max(int(RUN_SECONDS / per_step), 100), threads)
 
     rows = []
