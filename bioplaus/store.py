@@ -173,8 +173,14 @@ class Store:
                 raise BioplausError(f"{self.path}: not a bioplaus store (SQLite says: {e}).") from e
 
     def _open(self, create: bool) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} - {"sqlite_sequence"}
+        # One read transaction, so that the version and the tables come from the same moment
+        # (another process may be creating the store between two separate reads).
+        self.conn.execute("BEGIN")
+        try:
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} - {"sqlite_sequence"}
+        finally:
+            self.conn.execute("COMMIT")
         if version == 0 and not tables:
             if not create:
                 raise BioplausError(f"{self.path}: an empty database, not a bioplaus store.")
