@@ -62,6 +62,24 @@ KINDS: dict[str, str] = {
 }
 
 
+def check_fields(data: dict[str, Any], fields: dict[str, tuple[type | tuple[type, ...], str]], source: str,
+                 spec_name: str, required: tuple[str, ...] = ()) -> None:
+    """Check a parsed TOML table's field names and types against ``fields`` (name -> (types, description)).
+
+    Errors name ``source``, the field, the value and what is allowed; ``spec_name`` says what
+    kind of spec it is (``"a feedforward model spec"``). A bool never passes for a number.
+    """
+    for key, value in data.items():
+        if key not in fields:
+            raise BioplausError(f"{source}: field '{key}' is not a known field of {spec_name}; allowed fields are {allowed(fields)}.")
+        typ, what = fields[key]
+        if (isinstance(value, bool) and typ is not bool) or not isinstance(value, typ):
+            raise BioplausError(f"{source}: field '{key}' must be {what}, got {value!r} ({type(value).__name__}).")
+    for name in required:
+        if name not in data:
+            raise BioplausError(f"{source}: required field '{name}' is missing ({fields[name][1]}).")
+
+
 def kind(name: str) -> ModelKind:
     """The :class:`ModelKind` called ``name``."""
     if name not in KINDS:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import ModelKind
+from bioplaus.models import ModelKind, check_fields
 
 CONV_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -121,15 +121,7 @@ def convnet_spec_from_dict(data: dict[str, Any], source: str, default_name: str)
     def fail(field: str, msg: str) -> BioplausError:
         return BioplausError(f"{source}: field '{field}' {msg}")
 
-    for key, value in data.items():
-        if key not in _FIELDS:
-            raise fail(key, f"is not a known field of a convnet model spec; allowed fields are {allowed(_FIELDS)}.")
-        typ, what = _FIELDS[key]
-        if (isinstance(value, bool) and typ is not bool) or not isinstance(value, typ):
-            raise fail(key, f"must be {what}, got {value!r}.")
-    for required in ("input_shape", "channels", "n_out"):
-        if required not in data:
-            raise BioplausError(f"{source}: required field '{required}' is missing ({_FIELDS[required][1]}).")
+    check_fields(data, _FIELDS, source, "a convnet model spec", required=("input_shape", "channels", "n_out"))
 
     def positive_ints(v: Any) -> bool:
         return all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in v)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
+from bioplaus.models import check_fields
 from bioplaus.rate.spec import INITS
 
 ENERGY_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
@@ -113,14 +114,7 @@ def energy_spec_from_dict(data: dict[str, Any], source: str, default_name: str) 
     def fail(field: str, msg: str) -> BioplausError:
         return BioplausError(f"{source}: field '{field}' {msg}")
 
-    for key, value in data.items():
-        if key not in _FIELDS:
-            raise fail(key, f"is not a known field of an energy model spec; allowed fields are {allowed(_FIELDS)}.")
-        typ, what = _FIELDS[key]
-        if isinstance(value, bool) and typ is not bool:
-            raise fail(key, f"must be {what}, got {value!r}.")
-        if not isinstance(value, typ):
-            raise fail(key, f"must be {what}, got {value!r} ({type(value).__name__}).")
+    check_fields(data, _FIELDS, source, "an energy model spec")
     if "sizes" not in data:
         raise BioplausError(f"{source}: required field 'sizes' is missing ({_FIELDS['sizes'][1]}).")
     sizes = data["sizes"]

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import ModelKind
+from bioplaus.models import ModelKind, check_fields
 from bioplaus.rate.feedforward import activate, activation_slope
 
 CELLS = ("vanilla", "lstm", "influence_balancing")
@@ -112,15 +112,8 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
     def fail(field: str, msg: str) -> BioplausError:
         return BioplausError(f"{source}: field '{field}' {msg}")
 
-    for key, value in data.items():
-        if key not in _FIELDS:
-            raise fail(key, f"is not a known field of a recurrent model spec; allowed fields are {allowed(_FIELDS)}.")
-        typ, what = _FIELDS[key]
-        if isinstance(value, bool) or not isinstance(value, typ):
-            raise fail(key, f"must be {what}, got {value!r}.")
+    check_fields(data, _FIELDS, source, "a recurrent model spec", required=("n_in", "n_hidden", "n_out"))
     for required in ("n_in", "n_hidden", "n_out"):
-        if required not in data:
-            raise BioplausError(f"{source}: required field '{required}' is missing (a positive integer).")
         if data[required] < 1:
             raise fail(required, f"must be a positive integer, got {data[required]!r}.")
     choices = {"cell": CELLS, "activation": RECURRENT_ACTIVATIONS, "dtype": DTYPES}

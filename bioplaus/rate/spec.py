@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
+from bioplaus.models import check_fields
 
 ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 INITS = ("uniform", "normal", "xavier_uniform", "xavier_normal", "kaiming_uniform", "torch_default")
@@ -82,17 +83,7 @@ def feedforward_spec_from_dict(data: dict[str, Any], source: str, default_name: 
     def fail(field: str, msg: str) -> BioplausError:
         return BioplausError(f"{source}: field '{field}' {msg}")
 
-    for key, value in data.items():
-        if key not in _FIELDS:
-            raise fail(key, f"is not a known field of a feedforward model spec; allowed fields are {allowed(_FIELDS)}.")
-        typ, what = _FIELDS[key]
-        if isinstance(value, bool) and typ is not bool:
-            raise fail(key, f"must be {what}, got {value!r}.")
-        if not isinstance(value, typ):
-            raise fail(key, f"must be {what}, got {value!r} ({type(value).__name__}).")
-    for required in ("sizes", "activations"):
-        if required not in data:
-            raise BioplausError(f"{source}: required field '{required}' is missing ({_FIELDS[required][1]}).")
+    check_fields(data, _FIELDS, source, "a feedforward model spec", required=("sizes", "activations"))
 
     sizes = data["sizes"]
     if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
