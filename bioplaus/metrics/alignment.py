@@ -50,7 +50,8 @@ class _LayerPair:
         # Gram route: ~batch^2 (n_in + 2 n_out) MACs (K, K D2, K combination); the dense
         # route forms the reference gradient: batch n_in n_out MACs.
         self.gram = batch * (n_in + 2 * n_out) < n_in * n_out
-        self.same = d1 is not None and (d1 is d2 or torch.equal(d1, d2))
+        # (the first row decides cheaply for rules whose deltas differ from backprop's)
+        self.same = d1 is not None and (d1 is d2 or (d1.shape == d2.shape and torch.equal(d1[:1], d2[:1]) and torch.equal(d1, d2)))
         self.d1, self.d2 = d1, d2
         self.v1 = None if g1 is None else [t.detach().reshape(-1) for t in g1]
         self.sq1 = 0.0 if self.v1 is None else sum(_dot(t, t) for t in self.v1)
@@ -58,9 +59,10 @@ class _LayerPair:
         if self.same and self.v1 is not None:  # the update is the gradient: nothing to form twice
             self.sq2 = self.sq1
         elif self.gram:
-            self.k = xd.mm(xd.t())
-            if bias:
-                self.k += 1.0
+            # X times a contiguous copy of X^T runs ~1.5x faster than the transposed
+            # product here, and addmm folds the bias's +1 into the same call.
+            xt = xd.t().contiguous()
+            self.k = torch.addmm(xd.new_ones(()), xd, xt) if bias else xd.mm(xt)
             self.k_d2 = self.k.mm(d2)
             self.sq2 = _dot(d2, self.k_d2)
         else:
@@ -167,13 +169,19 @@ def feedback_alignment_metrics(feedback: dict[str, Tensor], targets: dict[str, T
     if not feedback:
         return []
     layers = list(feedback)
-    b = {k: feedback[k].detach().reshape(-1).to(torch.float64) for k in layers}
-    w = {k: targets[k].detach().reshape(-1).to(torch.float64) for k in layers}
-    sq_b = {k: float(torch.dot(b[k], b[k])) for k in layers}
-    sq_w = {k: float(torch.dot(w[k], w[k])) for k in layers}
-    dot = {k: float(torch.dot(b[k], w[k])) for k in layers}
-    same = {k: int((torch.sign(b[k]) == torch.sign(w[k])).sum()) for k in layers}
-    size = {k: b[k].numel() for k in layers}
+    b, w = {}, {}
+    sq_b, sq_w, dot, same, size = {}, {}, {}, {}, {}
+    for k in layers:
+        fb, tg = feedback[k].detach(), targets[k].detach()
+        # B and W^T side by side in float64, in one buffer: one Gram product gives
+        # |B|^2, |W|^2 and <B, W> (strided copies, no temporaries of the transposed W).
+        pair = torch.empty((2, fb.numel()), dtype=torch.float64, device=fb.device)
+        pair[0].view(fb.shape).copy_(fb)
+        pair[1].view(fb.shape).copy_(tg.reshape(fb.shape) if tg.shape != fb.shape else tg)
+        b[k], w[k] = pair[0], pair[1]
+        (sq_b[k], dot[k]), (_, sq_w[k]) = pair.mm(pair.t()).tolist()
+        same[k] = int((torch.sign(pair[0]) == torch.sign(pair[1])).sum())
+        size[k] = fb.numel()
     for d in (sq_b, sq_w, dot, same, size):
         d["all"] = sum(d.values())
 
