@@ -29,6 +29,7 @@ from bioplaus.rules.backprop import chain_rule_deltas
 from bioplaus.rules.base import Batch, gradients_from_deltas, layer_of
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance
+from bioplaus.tasks.data_choice import resolve_data_dir
 
 Row = tuple[int, float | None, str, str, float]
 
@@ -185,6 +186,7 @@ def train_run(
 ) -> RunResult:
     """Run one (condition, seed) of ``protocol`` and return its metric rows and arrays."""
     t0 = time.perf_counter()
+    protocol = resolve_data_dir(protocol, data_dir)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(protocol.threads)
     run = models.kind(protocol.model.kind).run or _train

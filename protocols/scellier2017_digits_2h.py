@@ -23,7 +23,8 @@ from bioplaus import Protocol, PublishedTarget, rules, tasks
 
 protocol = Protocol(
     name="scellier2017_digits_2h",
-    task=tasks.OneHotSquaredError(tasks.Digits()),
+    task=tasks.ByDataDir(default=tasks.OneHotSquaredError(tasks.Digits()),
+                       with_data_dir=tasks.OneHotSquaredError(tasks.MNIST()), model_with_data_dir="ep_mnist_2h"),
     model="ep_digits_2h",
     rules=[rules.Backprop(),
            rules.EquilibriumPropagation(beta=0.5, nudging="positive", random_sign=True, label="ep_random_sign"),

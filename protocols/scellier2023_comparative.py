@@ -32,7 +32,8 @@ algorithms = [
 
 protocol = Protocol(
     name="scellier2023_comparative",
-    task=tasks.OneHotSquaredError(tasks.Digits()),
+    task=tasks.ByDataDir(default=tasks.OneHotSquaredError(tasks.Digits()),
+                       with_data_dir=tasks.OneHotSquaredError(tasks.MNIST()), model_with_data_dir="ep_mnist_1h"),
     model="ep_digits_1h",
     rules=algorithms,
     seeds=range(3),

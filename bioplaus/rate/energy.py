@@ -474,8 +474,8 @@ class _FreeEquilibrium(torch.autograd.Function):
 def _check_task(spec: EnergySpec, task) -> str | None:
     n_in = getattr(task, "n_in", None)
     if spec.sizes[0] != n_in or spec.sizes[-1] != task.n_out:
-        return (f"model '{spec.name}' maps {spec.sizes[0]} -> {spec.sizes[-1]} units but task "
-                f"'{task.name}' has {n_in} inputs and {task.n_out} outputs.")
+        return (f"model '{spec.name}' (models/{spec.name}.toml) field 'sizes' = {list(spec.sizes)} does not fit task "
+                f"'{task.name}': sizes[0] must be {n_in} (the task's inputs) and sizes[-1] must be {task.n_out} (its outputs).")
     return None
 
 
