@@ -357,6 +357,7 @@ def test_scellier_protocols_choose_mnist_and_the_papers_network_with_a_data_dir(
 
 def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits_run(tmp_path):
     import dataclasses
+    import importlib.util
     import json
     from pathlib import Path
 
@@ -380,6 +381,11 @@ def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits
         assert store.arrays(run.id)["final/layers.hidden1.weight"].shape == (500, 784)
         accuracy = store.metrics(protocol=protocol.name, metric="test_accuracy").value
         assert len(accuracy) == 3 and ((accuracy * 20) % 1 == 0).all()  # accuracy over the 20 test images written above
+        spec = importlib.util.spec_from_file_location("scellier_figure", Path(__file__).parent.parent / "figures" / "scellier2017_digits.py")
+        figure = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(figure)
+        assert figure.data_and_network(store, protocol.name) == "MNIST, 784-500-10 hard sigmoid"
+        assert figure.make(store).axes[0].get_title() == "MNIST, 784-500-10 hard sigmoid"
     with Store(tmp_path / "digits.db") as store, pytest.raises(BioplausError, match="different configuration"):
         run_protocol(protocol, store, data_dir=str(folder), progress=False)
 
