@@ -402,3 +402,20 @@ def test_by_data_dir_names_the_model_field_and_size_that_do_not_fit(tmp_path):
     choice.check(None)  # the digits need no files
     with pytest.raises(BioplausError, match="not found"):
         choice.check(str(tmp_path))  # with a folder, MNIST's files must be in it
+
+
+def test_relaxation_runs_on_one_thread_restores_the_count_and_gives_the_same_states_at_any_count():
+    net = make_net(sizes=(30, 40, 5), tolerance=0.0, max_steps=25)
+    batch = make_batch(net, n=7)
+    before = torch.get_num_threads()
+    try:
+        states = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net._free_cache = None
+            rel = net.free_phase(batch.x)
+            assert torch.get_num_threads() == threads
+            states.append(torch.cat(rel.state, 1))
+    finally:
+        torch.set_num_threads(before)
+    assert rel.steps == 25 and torch.equal(states[0], states[1])
