@@ -16,15 +16,10 @@ MNIST: with --data-dir (a folder holding the four MNIST IDX files) the run uses 
 paper's 784-500-500-10 network (models/ep_mnist_2h.toml; tasks.ByDataDir picks both); the schedule
 and learning rates below stay those of the digits proxy, so set steps for epochs of 60000 images.
 
-By default this is a PROXY: scikit-learn's 8x8 digits (1437 train / 360 test) and a 64-256-256-10 network
-(models/ep_digits_2h.toml: hard sigmoid, squared error to one-hot targets, relaxation s <- clip(u)
-with layers updated alternately, i.e. the clipped gradient flow of Scellier & Bengio's energy with
-eps = 1, to a tolerance of 1e-4). EP uses beta = 0.5 with a random sign each batch (Scellier &
-Bengio 2017 drew the sign of beta at random in their MNIST runs); centered EP (Laborieux et al.
-2021) and backprop on the same network (the implicit gradient at the free fixed point, i.e.
-recurrent backprop) are beside it. Layer-wise learning rates, larger near the input, as Scellier &
-Bengio used (the values are ours, for the digits): SGD, batch 20. update_angle is measured against
-the implicit gradient at free fixed points relaxed to tolerance.
+By default this is a PROXY: scikit-learn's 8x8 digits and a 64-256-256-10 network
+(models/ep_digits_2h.toml), with the dynamics, rules (EP with random-sign beta = 0.5, centered
+EP, backprop by implicit differentiation), batch and metrics of protocols/scellier2017_digits.py;
+fewer seeds and steps, and layer-wise learning rates for three layers, larger near the input.
 """
 
 from bioplaus import Protocol, PublishedTarget, rules, tasks
