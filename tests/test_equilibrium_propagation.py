@@ -364,6 +364,7 @@ def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits
     from bioplaus.execute import run_protocol
     from bioplaus.protocol import load_protocol
     from bioplaus.store import Store
+    from bioplaus.train import train_run
 
     folder = write_small_mnist(tmp_path / "mnist")
     protocol = load_protocol(Path(__file__).parent.parent / "protocols" / "scellier2017_digits.py")
@@ -388,6 +389,8 @@ def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits
         assert figure.make(store).axes[0].get_title() == "MNIST, 784-500-10 hard sigmoid"
     with Store(tmp_path / "digits.db") as store, pytest.raises(BioplausError, match="different configuration"):
         run_protocol(protocol, store, data_dir=str(folder), progress=False)
+    # train_run, as a worker calls it, resolves the task and model itself
+    assert train_run(protocol, "ep_centered", 0, data_dir=str(folder)).arrays["final/layers.hidden1.weight"].shape == (500, 784)
 
 
 def test_by_data_dir_names_the_model_field_and_size_that_do_not_fit(tmp_path):
