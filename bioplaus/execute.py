@@ -78,8 +78,8 @@ def plan(protocol: Protocol, store: Store, overwrite: bool = False) -> list[tupl
             c, s = conflicts[0]
             raise BioplausError(
                 f"{store.path}: holds {len(conflicts)} finished run(s) of protocol '{protocol.name}' made with a different "
-                f"configuration (e.g. condition '{c}', seed {s}; --quick and full runs differ, and so do runs with and without --data-dir). Use another --store, or "
-                f"--overwrite to replace them."
+                f"configuration (e.g. condition '{c}', seed {s}; --quick and full runs differ, and so do runs with and "
+                f"without --data-dir). Use another --store, or --overwrite to replace them."
             )
         store.delete_runs(protocol.name, conflicts)
         existing = store.finished_configs(protocol.name)

@@ -29,8 +29,9 @@ def data_and_network(store, protocol):
     """``"8x8 digits, 64-256-10 hard sigmoid"`` or ``"MNIST, 784-500-10 ..."``, from the stored run configs."""
     configs = [json.loads(c) for c in store.runs(protocol)["config"]]
     names = {"digits": "8x8 digits", "mnist": "MNIST"}
-    found = sorted({(names.get(c["task"]["task"], c["task"]["task"]), "-".join(map(str, c["model"]["sizes"]))) for c in configs})
-    return "; ".join(f"{data}, {sizes} hard sigmoid" for data, sizes in found) or protocol
+    found = sorted({(names.get(c["task"]["task"], c["task"]["task"]), "-".join(map(str, c["model"]["sizes"])),
+                     c["model"]["activation"].replace("_", " ")) for c in configs})
+    return "; ".join(f"{data}, {sizes} {activation}" for data, sizes, activation in found) or protocol
 
 
 def make(store):
