@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.protocol import Protocol, config_hash, load_protocol
 from bioplaus.store import FINISHED, Heartbeat, Store, new_owner
+from bioplaus.tasks.data_choice import resolve_data_dir
 from bioplaus.train import RunResult, train_run
 
 EXECUTORS = ("serial", "pool", "ray")
@@ -77,8 +78,8 @@ def plan(protocol: Protocol, store: Store, overwrite: bool = False) -> list[tupl
             c, s = conflicts[0]
             raise BioplausError(
                 f"{store.path}: holds {len(conflicts)} finished run(s) of protocol '{protocol.name}' made with a different "
-                f"configuration (e.g. condition '{c}', seed {s}; --quick and full runs differ). Use another --store, or "
-                f"--overwrite to replace them."
+                f"configuration (e.g. condition '{c}', seed {s}; --quick and full runs differ, and so do runs with and "
+                f"without --data-dir). Use another --store, or --overwrite to replace them."
             )
         store.delete_runs(protocol.name, conflicts)
         existing = store.finished_configs(protocol.name)
@@ -109,7 +110,7 @@ def _worker_protocol(source: str | None, quick: bool, blob: bytes) -> Protocol:
 def worker_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
     """Run one job in a worker: ``(result, None)``, or ``(None, error text)`` if it raised."""
     try:
-        protocol = _worker_protocol(source, quick, blob)
+        protocol = resolve_data_dir(_worker_protocol(source, quick, blob), data_dir)
         found = config_hash(protocol.run_config(condition, seed))
         if found != expected_hash:
             raise BioplausError(
@@ -326,6 +327,7 @@ def run_protocol(
         raise BioplausError(f"--workers must be a positive integer, got {workers}.")
     executor = executor or ("serial" if workers == 1 and address is None else "ray" if address else "pool")
     check_executor(executor, workers, address)
+    protocol = resolve_data_dir(protocol, data_dir)  # e.g. digits by default, MNIST and its model with --data-dir
     protocol.task.check(data_dir)
     jobs = plan(protocol, store, overwrite)
     report = SweepReport(skipped=len(protocol.jobs()) - len(jobs))

@@ -29,6 +29,7 @@ from bioplaus.rules.backprop import chain_rule_deltas
 from bioplaus.rules.base import Batch, gradients_from_deltas, layer_of
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance
+from bioplaus.tasks.data_choice import resolve_data_dir
 
 Row = tuple[int, float | None, str, str, float]
 
@@ -185,6 +186,7 @@ def train_run(
 ) -> RunResult:
     """Run one (condition, seed) of ``protocol`` and return its metric rows and arrays."""
     t0 = time.perf_counter()
+    protocol = resolve_data_dir(protocol, data_dir)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(protocol.threads)
     run = models.kind(protocol.model.kind).run or _train
@@ -196,13 +198,15 @@ def train_run(
     return result
 
 
-def _train(protocol, condition, seed, device, data_dir, progress) -> RunResult:
+def _train(protocol, condition, seed, device, data_dir, progress, trainer_class: type[Trainer] | None = None) -> RunResult:
+    """The rate trainer's run loop; ``trainer_class`` (a :class:`Trainer` subclass) lets a model kind add what it records."""
     root = protocol.root_seed
     task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
     model = models.build(protocol.model, generator(root, seed, "init")).to(device)
     rule = protocol.rule(condition).fresh()
     rule.setup(model, generator(root, seed, f"rule:{rule.name}"))
-    trainer = Trainer(model, rule, task, protocol.optimizer, protocol.metrics, protocol.batch_size, protocol.cka_samples)
+    trainer = (trainer_class or Trainer)(model, rule, task, protocol.optimizer, protocol.metrics, protocol.batch_size,
+                                         protocol.cka_samples)
 
     result = RunResult(status="done", rows=trainer.rows)
     if set(protocol.metrics) & set(M.ESTIMATOR_METRICS):

@@ -1,5 +1,8 @@
 """Nine learning algorithms on one Hopfield network: final test error and update angle to the
-implicit gradient, in the order Scellier et al. 2023 list them."""
+implicit gradient, in the order Scellier et al. 2023 list them; the data (digits, or MNIST for
+runs made with --data-dir) and network are read from the stored run configs."""
+
+import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,7 +31,9 @@ def make(store):
     acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy")
     final = acc[acc["step"] == acc.groupby("run_id")["step"].transform("max")] if not acc.empty else acc
     bars(axes[0], {c: list(100 * (1 - d["value"])) for c, d in final.groupby("condition")}, "final test error (%)")
-    axes[0].set(title="8x8 digits, 64-256-10 hard sigmoid (proxy)")
+    used = sorted({(c["task"]["task"], "-".join(map(str, c["model"]["sizes"])), c["model"]["activation"].replace("_", " "))
+                   for c in map(json.loads, store.runs(PROTOCOL)["config"])})
+    axes[0].set(title="; ".join(f"{'8x8 digits' if t == 'digits' else t.upper()}, {n} {a}" for t, n, a in used))
 
     ang = store.metrics(protocol=PROTOCOL, metric="update_angle", layer="all")
     ang = ang[ang["step"] > 0]

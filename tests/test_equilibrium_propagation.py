@@ -321,3 +321,104 @@ def test_alternating_schedule_reaches_the_same_fixed_point_and_bptt_through_it_i
     implicit = flat(Backprop().estimate(alt, batch))
     bptt = flat(BackpropThroughTime(steps=400).estimate(alt, batch))
     assert np.linalg.norm(bptt - implicit) / np.linalg.norm(implicit) < 1e-9
+
+
+# -- digits by default, MNIST with --data-dir ------------------------------------------------
+
+
+def write_small_mnist(folder, n_train=40, n_test=20):
+    from bioplaus.tasks import write_idx
+    from bioplaus.tasks.mnist import FILES
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        write_idx(folder / FILES[f"{split}_images"], rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8))
+        write_idx(folder / FILES[f"{split}_labels"], rng.integers(0, 10, size=n, dtype=np.uint8))
+    return folder
+
+
+@pytest.mark.parametrize("script,sizes", [("scellier2017_digits", (784, 500, 10)), ("scellier2017_digits_2h", (784, 500, 500, 10)),
+                                          ("scellier2023_comparative", (784, 500, 10))])
+def test_scellier_protocols_choose_mnist_and_the_papers_network_with_a_data_dir(script, sizes):
+    from pathlib import Path
+
+    from bioplaus.protocol import load_protocol
+    from bioplaus.tasks import resolve_data_dir
+
+    protocol = load_protocol(Path(__file__).parent.parent / "protocols" / f"{script}.py")
+    default, mnist = resolve_data_dir(protocol, None), resolve_data_dir(protocol, "some/folder")
+    assert (default.task.name, default.model.sizes[0]) == ("digits", 64)
+    assert (mnist.task.name, tuple(mnist.model.sizes)) == ("mnist", sizes)
+    assert resolve_data_dir(mnist, None) is mnist  # resolving twice changes nothing
+    config = mnist.run_config(mnist.jobs()[0][0], 0)
+    assert config["task"]["task"] == "mnist" and config["model"]["sizes"][0] == 784
+
+
+def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits_run(tmp_path):
+    import dataclasses
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from bioplaus.execute import run_protocol
+    from bioplaus.protocol import load_protocol
+    from bioplaus.store import Store
+    from bioplaus.train import train_run
+
+    folder = write_small_mnist(tmp_path / "mnist")
+    protocol = load_protocol(Path(__file__).parent.parent / "protocols" / "scellier2017_digits.py")
+    protocol = dataclasses.replace(protocol, rules=[EquilibriumPropagation(beta=0.5, nudging="centered", label="ep_centered")],
+                                   seeds=[0], steps=2, record_every=1)
+    with Store(tmp_path / "digits.db") as store:
+        assert run_protocol(protocol, store, progress=False).done == 1
+        (run,) = store.runs(protocol.name).itertuples()
+        assert store.arrays(run.id)["final/layers.hidden1.weight"].shape == (256, 64)
+    with Store(tmp_path / "mnist.db") as store:
+        assert run_protocol(protocol, store, data_dir=str(folder), progress=False).done == 1
+        (run,) = store.runs(protocol.name).itertuples()
+        config = json.loads(run.config)
+        assert config["task"]["task"] == "mnist" and config["model"]["sizes"] == [784, 500, 10]
+        assert store.arrays(run.id)["final/layers.hidden1.weight"].shape == (500, 784)
+        accuracy = store.metrics(protocol=protocol.name, metric="test_accuracy").value
+        assert len(accuracy) == 3 and ((accuracy * 20) % 1 == 0).all()  # accuracy over the 20 test images written above
+        spec = importlib.util.spec_from_file_location("scellier_figure", Path(__file__).parent.parent / "figures" / "scellier2017_digits.py")
+        figure = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(figure)
+        assert figure.data_and_network(store, protocol.name) == "MNIST, 784-500-10 hard sigmoid"
+        assert figure.make(store).axes[0].get_title() == "MNIST, 784-500-10 hard sigmoid"
+    with Store(tmp_path / "digits.db") as store, pytest.raises(BioplausError, match="different configuration"):
+        run_protocol(protocol, store, data_dir=str(folder), progress=False)
+    # train_run, as a worker calls it, resolves the task and model itself
+    assert train_run(protocol, "ep_centered", 0, data_dir=str(folder)).arrays["final/layers.hidden1.weight"].shape == (500, 784)
+
+
+def test_by_data_dir_names_the_model_field_and_size_that_do_not_fit(tmp_path):
+    from bioplaus import tasks
+
+    with pytest.raises(BioplausError, match=r"model_with_data_dir.*ep_digits_1h.*'sizes' = \[64, 256, 10\].*sizes\[0\] must be 784"):
+        tasks.ByDataDir(default=tasks.OneHotSquaredError(tasks.Digits()), with_data_dir=tasks.OneHotSquaredError(tasks.MNIST()),
+                        model_with_data_dir="ep_digits_1h")
+    with pytest.raises(BioplausError, match="'with_data_dir' must be a task"):
+        tasks.ByDataDir(default=tasks.Digits(), with_data_dir="mnist")
+    choice = tasks.ByDataDir(default=tasks.Digits(), with_data_dir=tasks.MNIST())
+    choice.check(None)  # the digits need no files
+    with pytest.raises(BioplausError, match="not found"):
+        choice.check(str(tmp_path))  # with a folder, MNIST's files must be in it
+
+
+def test_relaxation_runs_on_one_thread_restores_the_count_and_gives_the_same_states_at_any_count():
+    net = make_net(sizes=(30, 40, 5), tolerance=0.0, max_steps=25)
+    batch = make_batch(net, n=7)
+    before = torch.get_num_threads()
+    try:
+        states = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net._free_cache = None
+            rel = net.free_phase(batch.x)
+            assert torch.get_num_threads() == threads
+            states.append(torch.cat(rel.state, 1))
+    finally:
+        torch.set_num_threads(before)
+    assert rel.steps == 25 and torch.equal(states[0], states[1])

@@ -111,36 +111,63 @@ def agreement(batch: Batch, centered: bool) -> tuple[float, float]:
     return d_state, d_weight
 
 
-def measure(repeats: int, steps: int, threads: int) -> dict[str, list[float]]:
-    torch.set_num_threads(threads)
+def measure(repeats: int, steps: int, thread_counts: tuple[int, ...]) -> dict[str, list[float]]:
+    """Seconds per ``steps`` training steps of every (implementation, nudging, thread count), all interleaved."""
     batches = _data()
     fns = {}
-    for centered in (False, True):
-        tag = "symmetric" if centered else "one-sided"
-        net, rule, opt = _ours(centered)
-        ref = ReferenceStyleEP(net, centered)
+    for threads in thread_counts:
+        for centered in (False, True):
+            tag = f"{'symmetric' if centered else 'one-sided'}, {threads} thread(s)"
+            net, rule, opt = _ours(centered)
+            ref = ReferenceStyleEP(net, centered)
 
-        def ours_step(i, net=net, rule=rule, opt=opt):
-            batch = batches[i % len(batches)]
-            apply_estimate(net, rule.estimate(net, batch), opt)
+            def ours_step(i, net=net, rule=rule, opt=opt):
+                apply_estimate(net, rule.estimate(net, batches[i % len(batches)]), opt)
 
-        fns[f"bioplaus, {tag}"] = ours_step
-        fns[f"reference-style, {tag}"] = lambda i, ref=ref: ref.step(batches[i % len(batches)])
+            fns[f"bioplaus, {tag}"] = _with_threads(ours_step, threads)
+            fns[f"reference-style, {tag}"] = _with_threads(lambda i, ref=ref: ref.step(batches[i % len(batches)]), threads)
     return interleaved(fns, repeats, steps, warmup=3)
 
 
+def _with_threads(fn, threads: int):
+    """``fn`` run with ``threads`` torch threads, set at the first step of each timed block (a few microseconds)."""
+
+    def step(i: int) -> None:
+        if i == 0:
+            torch.set_num_threads(threads)
+        fn(i)
+
+    return step
+
+
 def main(repeats: int = 7, steps: int = 20, threads: int = 1) -> int:
-    batches = _data(1)
-    checks = {tag: agreement(batches[0], tag == "symmetric") for tag in ("one-sided", "symmetric")}
-    times = measure(repeats, steps, threads)
-    print(f"{machine(threads)}. EP, 784-512-10 sigmoid, squared error, batch {BATCH}, T1 = {T1}, T2 = {T2}, "
-          f"beta = {BETA}, SGD; {repeats} interleaved repetitions of {steps} training steps.\n")
-    print("| nudging | bioplaus samples/s | reference-style samples/s | speed-up (median) | range | max |state diff| | max |weight diff| |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for tag in ("one-sided", "symmetric"):
-        ours, ref = times[f"bioplaus, {tag}"], times[f"reference-style, {tag}"]
-        sps = lambda ts: statistics.median(steps * BATCH / t for t in ts)  # noqa: E731
-        med, lo, hi = ratio_stats(ref, ours)
-        print(f"| {tag} | {sps(ours):,.0f} | {sps(ref):,.0f} | {med:.2f} × | {lo:.2f}–{hi:.2f} | "
-              f"{checks[tag][0]:.1e} | {checks[tag][1]:.1e} |")
+    """Measure at 1 and 2 torch threads (the issue's condition is 2 threads), and at ``threads`` if another count."""
+    thread_counts = tuple(sorted({1, 2, threads}))
+    before = torch.get_num_threads()
+    try:
+        batch = _data(1)[0]
+        checks = {}
+        for t in thread_counts:
+            torch.set_num_threads(t)
+            for centered in (False, True):
+                checks[(centered, t)] = agreement(batch, centered)
+        times = measure(repeats, steps, thread_counts)
+    finally:
+        torch.set_num_threads(before)
+    counts = " and ".join(map(str, thread_counts))
+    print(f"{machine(counts)}. EP, 784-512-10 sigmoid, squared error, batch {BATCH}, T1 = {T1}, T2 = {T2}, "
+          f"beta = {BETA}, SGD; {repeats} interleaved repetitions of {steps} training steps (all variants and thread counts "
+          f"interleaved).\n")
+    print("| nudging | threads | bioplaus samples/s | reference-style samples/s | speed-up (median) | range "
+          "| max \\|state diff\\| | max \\|weight diff\\| |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    sps = lambda ts: statistics.median(steps * BATCH / t for t in ts)  # noqa: E731
+    for t in thread_counts:
+        for centered in (False, True):
+            tag = f"{'symmetric' if centered else 'one-sided'}, {t} thread(s)"
+            ours, ref = times[f"bioplaus, {tag}"], times[f"reference-style, {tag}"]
+            med, lo, hi = ratio_stats(ref, ours)
+            d_state, d_weight = checks[(centered, t)]
+            print(f"| {'symmetric' if centered else 'one-sided'} | {t} | {sps(ours):,.0f} | {sps(ref):,.0f} | {med:.2f} × "
+                  f"| {lo:.2f}–{hi:.2f} | {d_state:.1e} | {d_weight:.1e} |")
     return 0

@@ -34,7 +34,8 @@ The maths is in small pure functions on lists of per-layer state tensors ``(batc
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -202,15 +203,39 @@ def relax(state: State, drive0: Tensor, c: Couplings, dyn: Dynamics, tolerance: 
         buffers = ([torch.empty_like(s) for s in state], [torch.empty_like(s) for s in state])
         scratch = [torch.empty_like(s) for s in state]
     change = float("inf")
-    for t in range(1, max_steps + 1):
-        out = buffers[t % 2] if in_place else None
-        new = relax_step(state, drive0, c, dyn, force, clamp, out, scratch if in_place else None)
-        if tolerance > 0:
-            change = max(float((a - b).detach().abs().max()) for a, b in zip(new, state))
-        state = new
-        if tolerance > 0 and change <= tolerance:
-            return Relaxation(state, t, True, change)
+    with one_thread():
+        for t in range(1, max_steps + 1):
+            out = buffers[t % 2] if in_place else None
+            new = relax_step(state, drive0, c, dyn, force, clamp, out, scratch if in_place else None)
+            if tolerance > 0:
+                change = max(float((a - b).detach().abs().max()) for a, b in zip(new, state))
+            state = new
+            if tolerance > 0 and change <= tolerance:
+                return Relaxation(state, t, True, change)
     return Relaxation(state, max_steps, False, change)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one torch thread, then restore the count.
+
+    A relaxation step is a few small products (e.g. ``(50, 512) x (512, 10)``) and
+    element-wise ops: too small to gain from a second thread, while every parallel region
+    costs a fork and a barrier, and on a shared machine a barrier waits for a descheduled
+    thread (measured on the 2 loaded cores: 80-1,100 samples/s with 2 threads against
+    700-1,700 with the relaxation on one; BENCHMARKS.md, ep). The large products (input
+    projection, weight update) keep every thread. It also makes relaxed states independent
+    of the thread count.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def energy(state: State, x: Tensor, c: Couplings, dyn: Dynamics) -> Tensor:
@@ -474,8 +499,8 @@ class _FreeEquilibrium(torch.autograd.Function):
 def _check_task(spec: EnergySpec, task) -> str | None:
     n_in = getattr(task, "n_in", None)
     if spec.sizes[0] != n_in or spec.sizes[-1] != task.n_out:
-        return (f"model '{spec.name}' maps {spec.sizes[0]} -> {spec.sizes[-1]} units but task "
-                f"'{task.name}' has {n_in} inputs and {task.n_out} outputs.")
+        return (f"model '{spec.name}' (models/{spec.name}.toml) field 'sizes' = {list(spec.sizes)} does not fit task "
+                f"'{task.name}': sizes[0] must be {n_in} (the task's inputs) and sizes[-1] must be {task.n_out} (its outputs).")
     return None
 
 

@@ -11,13 +11,11 @@ plus what relaxation adds, or the EP/BPTT step-by-step comparison.
 
 from __future__ import annotations
 
-import math
-
 from bioplaus import metrics as M
 from bioplaus import models
 from bioplaus.errors import BioplausError
 from bioplaus.seeding import generator
-from bioplaus.train import RunResult, Trainer, make_optimizer, params_of
+from bioplaus.train import RunResult, Trainer, _train, make_optimizer
 
 
 class EnergyTrainer(Trainer):
@@ -49,32 +47,16 @@ class EnergyTrainer(Trainer):
 
 
 def run(protocol, condition, seed, device, data_dir, progress) -> RunResult:
-    """One (condition, seed) of ``protocol`` on an :class:`~bioplaus.rate.energy.EnergyNet`."""
+    """One (condition, seed) of ``protocol`` on an :class:`~bioplaus.rate.energy.EnergyNet`: the rate
+    trainer's run loop with :class:`EnergyTrainer`, or the EP/BPTT comparison for the gdu metrics."""
+    if not set(protocol.metrics) & set(M.GDU_METRICS):
+        return _train(protocol, condition, seed, device, data_dir, progress, trainer_class=EnergyTrainer)
     root = protocol.root_seed
     task = protocol.task.instantiate(generator(root, seed, "data"), data_dir, device, protocol.batch_size)
     model = models.build(protocol.model, generator(root, seed, "init")).to(device)
     rule = protocol.rule(condition).fresh()
     rule.setup(model, generator(root, seed, f"rule:{rule.name}"))
-    if set(protocol.metrics) & set(M.GDU_METRICS):
-        return _gdu_run(protocol, model, rule, task.next_batch())
-
-    trainer = EnergyTrainer(model, rule, task, protocol.optimizer, protocol.metrics, protocol.batch_size, protocol.cka_samples)
-    result = RunResult(status="done", rows=trainer.rows)
-    for step in range(protocol.steps + 1):
-        is_record = step % protocol.record_every == 0 or step == protocol.steps
-        loss = trainer.step(step, task.next_batch(), is_record, update=step < protocol.steps)
-        if not math.isfinite(loss):
-            result.status, result.diverged_step = "diverged", step
-            break
-        if step < protocol.steps:
-            result.steps_done = step + 1
-            if progress is not None:
-                progress(step + 1)
-    arrays = {f"initial/{k}": v.cpu().numpy() for k, v in trainer.initial.items()}
-    arrays.update({f"final/{k}": v.cpu().numpy() for k, v in params_of(model).items()})
-    arrays.update(rule.arrays())
-    result.arrays = arrays
-    return result
+    return _gdu_run(protocol, model, rule, task.next_batch())
 
 
 def _gdu_run(protocol, model, rule, batch) -> RunResult:
