@@ -134,7 +134,7 @@ def cmd_run(args) -> int:
           f"{report.failed} failed), {report.skipped} already in the store{others}{retried}.")
     print()
     print(summary_table(store, protocol.name, protocol.summary, [r.label for r in protocol.rules]))
-    for line in target_lines(store, protocol):
+    for line in target_lines(store, protocol, args.data_dir):
         print(line)
     print()
     print(f"store: {store.path}")
@@ -201,6 +201,7 @@ def scripts(folder: str, shipped_only: bool = False) -> list[Path]:
 
 
 def cmd_reproduce(args) -> int:
+    from bioplaus.report import is_proxy
     from bioplaus.reproduce import reproduce
 
     shipped = scripts("protocols", shipped_only=True)
@@ -225,7 +226,7 @@ def cmd_reproduce(args) -> int:
             verdict = "not measured" if m is None else ("compare by eye" if ok is None else ("within target" if ok else "OUTSIDE target"))
             got = "-" if m is None else f"{m[0]:.4g} ± {m[1]:.2g} (n={m[2]})"
             print(f"{name}: {t.metric}{'' if t.layer == 'all' else f'[{t.layer}]'}{f' of {t.rule}' if t.rule else ''}: "
-                  f"published {t.value}, measured {got}: {verdict}{' [proxy]' if t.proxy else ''}")
+                  f"published {t.value}, measured {got}: {verdict}{' [proxy]' if is_proxy(t, e.protocol, args.data_dir) else ''}")
     print(f"report: {out}")
     return status
 

@@ -90,13 +90,22 @@ def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[floa
     return float(last.mean()), float(last.std(ddof=0)), int(len(last))
 
 
-def target_lines(store: Store, protocol: Protocol) -> list[str]:
+def is_proxy(target: PublishedTarget, protocol: Protocol, data_dir: str | None) -> bool:
+    """Whether a run stands in for the published setting: ``target.proxy`` describes the
+    default run; a protocol whose task switches to the paper's data with ``--data-dir``
+    (:class:`bioplaus.tasks.ByDataDir`) is no proxy when a data folder was given."""
+    from bioplaus.tasks.data_choice import ByDataDir
+
+    return target.proxy and not (data_dir is not None and isinstance(protocol.task, ByDataDir))
+
+
+def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None) -> list[str]:
     out = []
     for t in protocol.targets:
         what = f"{t.metric}[{t.layer}]" + (f" of {t.rule}" if t.rule else "")
         m = measured(store, protocol.name, t)
         line = f"published ({t.paper}, {t.where}): {what} {t.value}"
-        if t.proxy:
+        if is_proxy(t, protocol, data_dir):
             line += " [this run is a proxy]"
         if m is None:
             out.append(line + "; not measured in this store.")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bioplaus.errors import BioplausError
 from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
-from bioplaus.report import format_value, measured
+from bioplaus.report import format_value, is_proxy, measured
 from bioplaus.store import Store
 
 
@@ -69,7 +69,7 @@ def _verdict(t: PublishedTarget, m: tuple[float, float, int] | None, ok: bool | 
     return "within target" if ok else "**outside target**"
 
 
-def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool) -> str:
+def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool, data_dir: str | None = None) -> str:
     """The report: a summary table of every target, then one section per protocol with its figure."""
     from bioplaus import __version__
 
@@ -97,7 +97,7 @@ def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool) -> 
             got = "-" if m is None else f"{format_value(m[0])} ± {format_value(m[1])} (n={m[2]})"
             lines.append(
                 f"| {name} | {t.paper}, {t.where} | {what} | {t.value} | {t.criterion()} | {got} | {_verdict(t, m, ok)} | "
-                f"{'proxy' if t.proxy else 'same setting'} | {t.published_on or '-'} |"
+                f"{'proxy' if is_proxy(t, e.protocol, data_dir) else 'same setting'} | {t.published_on or '-'} |"
             )
     for e in entries:
         name = e.protocol.name if e.protocol else e.script.stem
@@ -145,6 +145,6 @@ def reproduce(scripts: list[Path], store_path: Path, out: Path, quick: bool = Fa
         entries = [run_entry(s, store, out.parent / "figures", quick, workers, executor, data_dir, progress) for s in scripts]
     finally:
         store.close()
-    out.write_text(markdown(entries, store_path, out, quick))
+    out.write_text(markdown(entries, store_path, out, quick, data_dir))
     status = 1 if any(e.error or e.failed_runs for e in entries) else 0
     return entries, status

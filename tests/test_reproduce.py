@@ -91,3 +91,17 @@ def test_reproduce_quick_lillicrap_through_the_cli(tmp_path, capsys):
 def test_published_target_check(value, tolerance, measured_value, expected):
     t = PublishedTarget(paper="p", where="w", metric="m", value=value, proxy=False, tolerance=tolerance)
     assert t.check(measured_value) is expected
+
+
+def test_a_run_on_the_papers_data_is_no_proxy():
+    """``proxy`` describes the default run; with --data-dir a ByDataDir protocol runs the paper's data."""
+    from bioplaus.protocol import load_protocol
+    from bioplaus.report import is_proxy
+
+    switching = load_protocol("protocols/scellier2017_digits.py")
+    fixed = load_protocol("protocols/fa_digits.py")
+    target = PublishedTarget(paper="p", where="w", metric="m", value="1", proxy=True)
+    assert is_proxy(target, switching, None)
+    assert not is_proxy(target, switching, "/some/mnist")
+    assert is_proxy(target, fixed, "/some/mnist")  # its task ignores --data-dir: still a stand-in
+    assert not is_proxy(PublishedTarget(paper="p", where="w", metric="m", value="1", proxy=False), switching, None)
