@@ -17,7 +17,8 @@ import torch
 from bioplaus import Protocol, models
 from bioplaus.errors import BioplausError
 from bioplaus.metrics import angle_deg, estimator_curve
-from bioplaus.rate.recurrent import RecurrentNet, RecurrentSpec, influence_step, jacobian_product, rnn_step, run_rnn
+from bioplaus.rate.recurrent import (RecurrentNet, RecurrentSpec, influence_buffers, influence_credit_step, influence_step,
+                                     jacobian_product, rnn_step, run_rnn)
 from bioplaus.rules import BPTT, KFRTRL, RFLO, RTRL, UORO, EProp, ReinforceRTRL, SyntheticGradients, TruncatedBPTT
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import sequence_pass
@@ -77,6 +78,26 @@ def test_jacobian_product_and_influence_step_match_autograd():
 
 
 # -- exact identities -------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_fused_influence_step_matches_the_plain_formula(alpha):
+    net = tiny(alpha=alpha)
+    batch = sequences(net, batch=2, steps=4)
+    sp = sequence_pass(net, batch)
+    traj, c, w_rec = sp.trajectory, sp.credit, net.w_rec.detach()
+    m = torch.zeros((2, 5, 5, 9), dtype=torch.float64)
+    expected = torch.zeros((2, 5, 9), dtype=torch.float64)
+    m_prev, m_next, transition = influence_buffers(2, 5, 9, c)
+    grad = torch.zeros((2, 5, 9), dtype=torch.float64)
+    for t in range(4):
+        m = influence_step(m, traj.slope[:, t], traj.z[:, t], w_rec, alpha)
+        expected += torch.einsum("bk,bkij->bij", c[:, t], m)
+        influence_credit_step(m_prev, m_next, transition, traj.slope[:, t], traj.z[:, t], c[:, t], w_rec, alpha, grad)
+        m_prev, m_next = m_next, m_prev
+        torch.testing.assert_close(m_prev[:, :5].reshape(m.shape), m, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
+    assert expected.abs().max() > 1e-3
+
+
 @pytest.mark.parametrize("activation,alpha", [("tanh", 0.6), ("tanh", 1.0), ("sigmoid", 0.3)])
 def test_rtrl_equals_bptt(activation, alpha):
     net = tiny(activation=activation, alpha=alpha)

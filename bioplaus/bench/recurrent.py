@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from bioplaus.bench.timing import interleaved, machine, ratio_stats
-from bioplaus.rate.recurrent import influence_step, rnn_step
+from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rnn_step
 from bioplaus.rules.eprop import eligibility_step
 from bioplaus.rules.kf_rtrl import kf_rtrl_step
 from bioplaus.rules.uoro import uoro_step
@@ -53,7 +53,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     credit = torch.randn((BATCH, n), generator=g).to(dt)
     signs = torch.randint(0, 2, (64, BATCH, n), generator=g).to(dt) * 2 - 1
     state = {
-        "m": torch.zeros((BATCH, n, n, k), dtype=dt), "grad_m": torch.zeros((BATCH, n * k), dtype=dt),
+        "m": influence_buffers(BATCH, n, k, h),
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
         "scale": torch.ones((BATCH,), dtype=dt),
         "u": torch.zeros((BATCH, k), dtype=dt), "a": torch.zeros((BATCH, n, n), dtype=dt),
@@ -67,10 +67,9 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         rnn_step(h, xs[i % SEQUENCE], w, 1.0, "tanh")
 
     def rtrl(i: int) -> None:
-        if i % SEQUENCE == 0:
-            state["m"].zero_()
-        state["m"] = influence_step(state["m"], slope, z, w_rec, 1.0)
-        state["grad_m"].add_(torch.bmm(credit[:, None, :], state["m"].view(BATCH, n, n * k))[:, 0])
+        m_prev, m_next, transition = state["m"]
+        influence_credit_step(m_prev, m_next, transition, slope, z, credit, w_rec, 1.0, state["grad"])
+        state["m"] = (m_next, m_prev, transition)
 
     def uoro(i: int) -> None:
         ht, wt, sc = uoro_step(state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, w_rec, 1.0)
