@@ -327,6 +327,18 @@ def test_estimator_run_stores_curves_against_m():
     assert all(r[3] == "recurrent" and math.isfinite(r[4]) for r in rows)
 
 
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_summed_estimate_is_the_sum_of_the_per_sequence_estimates(alpha):
+    # the batch-summed accumulation (one matrix-vector product per step) against the per-sequence one
+    net = tiny(alpha=alpha, gain=1.3)
+    batch = sequences(net, batch=4, steps=9)
+    for make in (UORO, KFRTRL, EProp, RFLO, ReinforceRTRL, RTRL, lambda: EProp(feedback="random")):
+        per, _ = setup(make(), net).sequence_estimates(net, batch)
+        total = setup(make(), net).estimate(net, batch)["recurrent.weight"]
+        assert total.abs().max() > 1e-4
+        torch.testing.assert_close(total, per.sum(0), rtol=1e-12, atol=1e-14)
+
+
 def test_estimates_have_no_side_effects_and_deterministic_rules_repeat():
     net = tiny()
     batch = sequences(net)

@@ -30,12 +30,14 @@ from bioplaus.bench.timing import interleaved, machine, ratio_stats
 from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rnn_step
 from bioplaus.rules.eprop import eligibility_step
 from bioplaus.rules.kf_rtrl import kf_rtrl_step
+from bioplaus.rules.online import accumulate
 from bioplaus.rules.uoro import uoro_step
 
 SIZES = (16, 32, 64, 128)
 BATCH = 32
 N_IN = 2
 SEQUENCE = 16
+ALPHA = 1.0  # the leak of the timed RNN; with alpha = 1 RFLO's trace keeps no memory (its update is a write)
 RULES = ("rtrl", "kf_rtrl", "uoro", "reinforce_rtrl", "eprop", "rflo", "bptt", "truncated_bptt")
 FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n"}
 
@@ -55,44 +57,43 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     state = {
         "m": influence_buffers(BATCH, n, k, h),
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
-        "scale": torch.ones((BATCH,), dtype=dt),
+        "scale": torch.ones((BATCH,), dtype=dt), "grad_sum": torch.zeros((1, n, k), dtype=dt),
         "u": torch.zeros((BATCH, k), dtype=dt), "a": torch.zeros((BATCH, n, n), dtype=dt),
         "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
         "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
     }
     bmm_a, bmm_b = torch.randn((BATCH, n, n), generator=g).to(dt), torch.randn((BATCH, n, n), generator=g).to(dt)
-    leak = torch.zeros((BATCH, n), dtype=dt)
 
     def forward(i: int) -> None:
-        rnn_step(h, xs[i % SEQUENCE], w, 1.0, "tanh")
+        rnn_step(h, xs[i % SEQUENCE], w, ALPHA, "tanh")
 
     def rtrl(i: int) -> None:
         m_prev, m_next, transition = state["m"]
-        influence_credit_step(m_prev, m_next, transition, slope, z, credit, w_rec, 1.0, state["grad"])
+        influence_credit_step(m_prev, m_next, transition, slope, z, credit, w_rec, ALPHA, state["grad"])
         state["m"] = (m_next, m_prev, transition)
 
     def uoro(i: int) -> None:
-        ht, wt, sc = uoro_step(state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, w_rec, 1.0)
-        state["h_tilde"], state["w_tilde"], state["scale"] = ht, wt, sc
-        state["grad"].addcmul_(((credit * ht).sum(1) * sc)[:, None, None], wt)
+        state["h_tilde"], state["scale"], beta = uoro_step(
+            state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, credit, w_rec, ALPHA)
+        accumulate(state["grad_sum"], beta, state["w_tilde"])
 
     def kf_rtrl(i: int) -> None:
         s = signs[i % 64]
-        u, a = kf_rtrl_step(state["u"], state["a"], s[:, 0], s[:, 1], slope, z, w_rec, 1.0)
+        u, a = kf_rtrl_step(state["u"], state["a"], s[:, 0], s[:, 1], slope, z, w_rec, ALPHA)
         state["u"], state["a"] = u, a
-        state["grad"].addcmul_(torch.bmm(credit[:, None, :], a)[:, 0, :, None], u[:, None, :])
+        state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a)[:, 0].t(), u)
 
     def reinforce(i: int) -> None:
-        state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
-        state["grad"].addcmul_(credit[:, :1, None], state["trace"])
+        state["trace"].baddbmm_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
+        accumulate(state["grad_sum"], credit[:, 0], state["trace"])
 
     def eprop(i: int) -> None:
-        eligibility_step(state["trace"], slope * w_rec.diagonal(), slope, z)
-        state["grad"].addcmul_(credit[:, :, None], state["trace"])
+        eligibility_step(state["trace"], (1.0 - ALPHA) + slope * w_rec.diagonal(), slope, z)
+        accumulate(state["grad_sum"], credit, state["trace"])
 
     def rflo(i: int) -> None:
-        eligibility_step(state["trace"], leak, slope, z)
-        state["grad"].addcmul_(credit[:, :, None], state["trace"])
+        eligibility_step(state["trace"], 1.0 - ALPHA, slope, z)
+        accumulate(state["grad_sum"], credit, state["trace"])
 
     wp = w.clone().requires_grad_(True)
     w_out = torch.randn((1, n), generator=g).to(dt)
@@ -105,7 +106,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
             for t in range(SEQUENCE):
                 if detach_every and t % detach_every == 0:
                     hh = hh.detach()
-                hh, _ = rnn_step(hh, xs[t], wp, 1.0, "tanh")
+                hh, _ = rnn_step(hh, xs[t], wp, ALPHA, "tanh")
                 loss = loss + ((hh @ w_out.t() - ys[t]) ** 2).sum()
             torch.autograd.grad(loss, wp)
 

@@ -19,17 +19,21 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import Batch
-from bioplaus.rules.online import OnlineRule, SequencePass
+from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 FEEDBACK = ("symmetric", "random")
 
 
-def eligibility_step(trace: Tensor, decay: Tensor, slope: Tensor, z: Tensor) -> Tensor:
-    """``E_t = decay (*) E_{t-1} + slope (x) z``: ``trace`` ``(batch, n, n + m + 1)``, ``decay``/``slope`` ``(batch, n)``.
+def eligibility_step(trace: Tensor, decay: Tensor | float, slope: Tensor, z: Tensor) -> Tensor:
+    """``E_t = decay (*) E_{t-1} + slope (x) z``: ``trace`` ``(batch, n, n + m + 1)``, ``slope`` ``(batch, n)``,
+    ``decay`` ``(batch, n)`` (e-prop) or one number (RFLO's leak ``1 - alpha``).
 
-    Updates ``trace`` in place (one pass over the per-sequence state) and returns it.
+    Updates ``trace`` in place and returns it: for a number, one rank-one batched product with
+    ``beta = decay`` (one pass over the per-sequence state); per row, a scaling and the rank-one term.
     """
-    return trace.mul_(decay[:, :, None]).addcmul_(slope[:, :, None], z[:, None, :])
+    if isinstance(decay, float):
+        return trace.baddbmm_(slope[:, :, None], z[:, None, :], beta=decay)
+    return trace.mul_(decay[:, :, None]).baddbmm_(slope[:, :, None], z[:, None, :])
 
 
 class EProp(OnlineRule):
@@ -58,19 +62,19 @@ class EProp(OnlineRule):
         """``L_t``, ``(batch, T, n)``: ``e_t W_out`` or ``e_t B^T`` with the fixed random ``B``."""
         return sp.credit if self.b is None else sp.error @ self.b.t()
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
         traj = sp.trajectory
         signal = self.learning_signal(model, sp)
         batch_size, steps, n = signal.shape
         leak = 1.0 - model.alpha
         self_weight = model.w_rec.detach().diagonal() if self.own_recurrence else None
         trace = signal.new_zeros((batch_size, n, traj.z.shape[-1]))
-        grad = torch.zeros_like(trace)
+        grad = estimate_buffer(trace, per_sequence)
         for t in range(steps):
             slope = traj.slope[:, t]
-            decay = leak + slope * self_weight if self_weight is not None else torch.full_like(slope, leak)
+            decay = leak + slope * self_weight if self_weight is not None else leak
             trace = eligibility_step(trace, decay, slope, traj.z[:, t])
-            grad.addcmul_(signal[:, t, :, None], trace)
+            accumulate(grad, signal[:, t], trace)
         return grad
 
     def feedback(self) -> dict[str, Tensor]:

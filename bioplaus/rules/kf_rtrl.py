@@ -47,17 +47,21 @@ class KFRTRL(OnlineRule):
         super().__init__(label, n_hidden, model, task)
         self.eps = eps
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
         w_rec = model.w_rec.detach()
         u = c.new_zeros((batch_size, traj.z.shape[-1]))
         a = c.new_zeros((batch_size, n, n))
-        grad = c.new_zeros((batch_size, n, traj.z.shape[-1]))
+        grad = c.new_zeros((batch_size if per_sequence else 1, n, traj.z.shape[-1]))
         for t in range(steps):
             c1, c2 = self.signs((batch_size,), c), self.signs((batch_size,), c)
             u, a = kf_rtrl_step(u, a, c1, c2, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
-            grad.addcmul_(torch.bmm(c[:, t, None, :], a)[:, 0, :, None], u[:, None, :])
+            credit_a = torch.bmm(c[:, t, None, :], a)[:, 0]  # c_t A_t, (batch, n)
+            if per_sequence:
+                grad.baddbmm_(credit_a[:, :, None], u[:, None, :])
+            else:  # sum over the batch of the outer products (c_t A_t) (x) u_t
+                grad[0].addmm_(credit_a.t(), u)
         return grad
 
     def config(self) -> dict[str, Any]:

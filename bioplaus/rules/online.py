@@ -114,8 +114,10 @@ class OnlineRule(RecurrentRule):
         """Noise added to the state at each step, ``(batch, T, n)``; ``None`` for deterministic dynamics."""
         return None
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
-        """Per-sequence estimates of ``dL/dW``, ``(batch, n, n + m + 1)``; they sum to the batch estimate."""
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
+        """Per-sequence estimates of ``dL/dW``, ``(batch, n, n + m + 1)``, which sum to the batch estimate;
+        with ``per_sequence = False`` a rule may return their sum, ``(1, n, n + m + 1)``, instead (cheaper
+        when the estimate is a weighted sum over the batch: see :func:`accumulate`)."""
         raise NotImplementedError
 
     def sequence_estimates(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
@@ -124,8 +126,30 @@ class OnlineRule(RecurrentRule):
         return self.recurrent_estimates(model, batch, sp), sp.readout
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        per_sequence, readout = self.sequence_estimates(model, batch)
-        return {"recurrent.weight": per_sequence.sum(0), **readout}
+        sp = sequence_pass(model, batch, self.state_noise(model, batch))
+        return {"recurrent.weight": self.recurrent_estimates(model, batch, sp, per_sequence=False).sum(0), **sp.readout}
+
+
+def estimate_buffer(state: Tensor, per_sequence: bool) -> Tensor:
+    """Zeroed estimate for a per-sequence ``state`` ``(batch, n, P)``: ``(batch, n, P)`` or, summed, ``(1, n, P)``."""
+    return state.new_zeros(state.shape if per_sequence else (1, *state.shape[1:]))
+
+
+def accumulate(grad: Tensor, weight: Tensor, state: Tensor) -> None:
+    """``grad += weight * state`` per sequence, or summed over the batch when ``grad`` is ``(1, n, P)``.
+
+    ``state``: ``(batch, n, P)``; ``weight``: ``(batch,)`` (one number per sequence, UORO's
+    ``c_t . h~_t``) or ``(batch, n)`` (one per row, the learning signals of e-prop and RFLO).
+    Summed over the batch, the accumulation reads ``state`` once and writes only ``(n, P)``: a
+    matrix-vector product (per-sequence weights) or ``n`` of them as one batched product (row weights).
+    """
+    batch, n, width = state.shape
+    if grad.shape[0] == batch:
+        grad.addcmul_(weight.reshape(batch, -1, 1), state)
+    elif weight.dim() == 1:
+        grad.view(-1).addmv_(state.reshape(batch, -1).t(), weight)
+    else:
+        grad[0, :, None].baddbmm_(weight.t()[:, None, :], state.transpose(0, 1))
 
 
 def autograd_estimate(model: nn.Module, loss: Tensor) -> dict[str, Tensor]:

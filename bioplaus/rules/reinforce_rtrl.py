@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import run_rnn
 from bioplaus.rules.base import Batch
-from bioplaus.rules.online import OnlineRule, SequencePass
+from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 BASELINES = ("noise_free", "none")
 
@@ -49,7 +49,7 @@ class ReinforceRTRL(OnlineRule):
         x = batch.x
         return self.sigma * self.gaussian((x.shape[0], x.shape[1], model.n_hidden), model.w)
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
         per_step = getattr(batch.loss_fn, "per_step", None)
         if per_step is None:
             raise BioplausError("rule 'reinforce_rtrl' needs a loss with per-step values (a sequence task's loss).")
@@ -63,10 +63,10 @@ class ReinforceRTRL(OnlineRule):
                 advantage = advantage - per_step(model.readout(clean.h[:, 1:]), batch.y) / batch_size
             score = noise / self.sigma**2 * traj.slope  # (xi_t / sigma) * alpha phi'(a_t)
             elig = traj.z.new_zeros((batch_size, n, traj.z.shape[-1]))
-            grad = torch.zeros_like(elig)
+            grad = estimate_buffer(elig, per_sequence)
             for t in range(steps):
-                elig.addcmul_(score[:, t, :, None], traj.z[:, t, None, :])
-                grad.addcmul_(advantage[:, t, None, None], elig)
+                elig.baddbmm_(score[:, t, :, None], traj.z[:, t, None, :])
+                accumulate(grad, advantage[:, t], elig)
         return grad
 
     def config(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ class RTRL(OnlineRule):
 
     name = "rtrl"
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
         k = traj.z.shape[-1]
