@@ -14,6 +14,11 @@ backward) divided by 16. In the same interleaved repetitions:
 - for RTRL, its floating-point work ``2 n^2 P`` per sequence-step (``P = n (n + 3)``) against
   the rate of a large float32 matrix product measured in the same run (the roofline).
 
+UORO, KF-RTRL, REINFORCE, e-prop and RFLO are timed as in training: the estimate summed over
+the batch (:func:`bioplaus.rules.online.accumulate`); RTRL keeps per-sequence estimates (its
+fused product yields them at no extra pass). At n = 128 the per-sequence times are set against
+the NumPy reference code of Marschall et al. (2020) and braintrace (figures from issue 7).
+
 The cost exponent is the slope of log time against log n between n = 64 and n = 128.
 """
 
@@ -39,6 +44,11 @@ N_IN = 2
 SEQUENCE = 16
 ALPHA = 1.0  # the leak of the timed RNN; with alpha = 1 RFLO's trace keeps no memory (its update is a write)
 RULES = ("rtrl", "kf_rtrl", "uoro", "reinforce_rtrl", "eprop", "rflo", "bptt", "truncated_bptt")
+#: per-sequence ms per step at n = 128 of the NumPy reference code of Marschall et al. (2020), one sequence at a
+#: time, and of braintrace (JAX, batch 32, ~333 ms per step): figures given in issue 7, measured on this project's
+#: machine by its author, not re-measured here.
+NUMPY_REFERENCE_MS = {"uoro": 0.19, "kf_rtrl": 0.27, "rflo": 0.05, "rtrl": 11.5}
+BRAINTRACE_RTRL_MS = 333.0 / 32
 FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n"}
 
 
@@ -196,10 +206,16 @@ def report(times: dict[int, dict[str, list[float]]], rate: float, repeats: int, 
     for rule in RULES:
         lines.append(f"| {rule} | {math.log(med[128][rule] / med[64][rule]) / math.log(2):.2f} |")
     n = SIZES[-1]
+    lines += ["", f"| rule | ms per sequence-step at n = {n} | NumPy reference (ms per sequence-step) | × its throughput |",
+              "|---|---:|---:|---:|"]
+    for rule, ref in NUMPY_REFERENCE_MS.items():
+        ours = med[n][rule] * 1e3 / BATCH
+        lines.append(f"| {rule} | {ours:.4f} | {ref} | {ref / ours:.1f} |")
     flops = 2 * n * n * n * (n + N_IN + 1)
     per_seq = med[n]["rtrl"] / BATCH
     lines += ["", f"RTRL at n = {n}: {flops / 1e9:.2f} GFLOP per sequence-step, {per_seq * 1e3:.2f} ms per sequence-step "
-              f"= {flops / per_seq / 1e9:.0f} GFLOP/s, {100 * flops / per_seq / 1e9 / rate:.0f} % of the measured matmul rate."]
+              f"= {flops / per_seq / 1e9:.0f} GFLOP/s, {100 * flops / per_seq / 1e9 / rate:.0f} % of the measured matmul rate; "
+              f"{BRAINTRACE_RTRL_MS / (per_seq * 1e3):.1f} × braintrace's {BRAINTRACE_RTRL_MS:.1f} ms per sequence-step."]
     return "\n".join(lines)
 
 
