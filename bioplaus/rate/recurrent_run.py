@@ -6,7 +6,9 @@ optimizer (one update per batch of sequences; the online rules compute their est
 forwards in time, step by step, within the sequence). At recording steps the exact
 gradient of the *same* sequences at the *same* parameters, by BPTT, gives
 ``update_angle`` and ``update_norm_ratio`` (``|estimate| / |gradient|``) for the groups
-``recurrent`` (``W = [W_rec W_in b]``), ``readout`` and ``all``.
+``recurrent`` (``W = [W_rec W_in b]``), ``readout`` and ``all``. ``update_norm_ratio`` is what
+issue 7 calls ``norm_ratio``; the name ``norm_ratio`` is taken (``|B| / |W|`` of a feedback
+matrix, :func:`bioplaus.metrics.feedback_alignment_metrics`).
 
 Estimator statistics (``steps = 0`` and an estimator metric asked for): at the initial
 parameters, one sequence of the task's test set (the seed picks which) and
