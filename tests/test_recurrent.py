@@ -23,7 +23,8 @@ from bioplaus.rules import BPTT, KFRTRL, RFLO, RTRL, UORO, EProp, ReinforceRTRL,
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import sequence_pass
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, sequence_squared_error
-from bioplaus.train import train_run
+from bioplaus.rate.recurrent_run import history_gradient
+from bioplaus.train import apply_estimate, train_run
 
 
 def tiny(n=5, m=3, n_out=2, alpha=0.6, activation="tanh", seed=0, gain=1.2):
@@ -316,6 +317,48 @@ def test_training_run_records_angles_to_bptt_and_is_reproducible():
     assert r1.rows == r2.rows
     assert max(v for _, _, m, layer, v in r1.rows if m == "update_angle" and layer == "recurrent") > 1.0
     assert not np.array_equal(r1.arrays["final/recurrent.weight"], r1.arrays["initial/recurrent.weight"])
+
+
+def test_online_updates_with_a_whole_sequence_window_are_the_batch_updates():
+    length = DelayedRecall(delay=3).sequence_length()
+    metrics = ["loss", "test_loss", "update_angle", "update_norm_ratio"]
+    for make in (UORO, RFLO):
+        p = _protocol([make(), make(label="online", update_every=length)], steps=4, metrics=metrics)
+        batchwise, online = train_run(p, make.name, 0), train_run(p, "online", 0)
+        np.testing.assert_allclose(online.arrays["final/recurrent.weight"], batchwise.arrays["final/recurrent.weight"], rtol=1e-12, atol=1e-14)
+        assert sorted(r[:4] for r in online.rows) == sorted(r[:4] for r in batchwise.rows)
+        for a, b in zip(sorted(online.rows), sorted(batchwise.rows)):
+            assert abs(a[4] - b[4]) <= 1e-9 * max(1.0, abs(b[4])), (a, b)
+
+
+def test_rtrl_with_updates_every_step_is_exact_through_the_parameter_history():
+    net = tiny()
+    batch = sequences(net, steps=7)
+    full = BPTT().estimate(net, batch)["recurrent.weight"]
+    for lr in (1e-9, 0.2):
+        model = tiny()
+        rule = setup(RTRL(update_every=1), model)
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        history, total = [], torch.zeros_like(full)
+        for t, (estimate, window) in enumerate(rule.online_updates(model, batch, 1)):
+            history.append((t, model.w.detach().clone()))
+            exact = history_gradient(model, batch, history, 1)
+            for k in exact:
+                assert rel_err(estimate[k], exact[k]) < 1e-10, (lr, t, k)
+            total += estimate["recurrent.weight"]
+            apply_estimate(model, estimate, opt)
+        assert len(history) == 7
+        # tiny steps: the windows' estimates add up to BPTT's gradient; real steps: the parameter history matters
+        assert (rel_err(total, full) < 1e-6) == (lr < 1e-6)
+    p = _protocol([RTRL(update_every=2), RFLO(update_every=2)], steps=4, metrics=["update_angle"])
+    angles = {name: [r[4] for r in train_run(p, name, 0).rows if r[3] == "recurrent"] for name in ("rtrl", "rflo")}
+    assert len(angles["rtrl"]) == 3 and max(angles["rtrl"]) < 1e-5 and min(angles["rflo"]) > 1.0
+
+
+def test_update_every_is_validated():
+    with pytest.raises(BioplausError, match="update_every"):
+        UORO(update_every=0)
+    assert RTRL(update_every=3).config()["update_every"] == 3 and "update_every" not in RTRL().config()
 
 
 def test_estimator_run_stores_curves_against_m():

@@ -155,7 +155,7 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
 class Trajectory(NamedTuple):
     """A batch of sequences run forward.
 
-    ``h``: states ``(batch, T + 1, n)`` with ``h[:, 0] = h_0 = 0``; ``a``: pre-activations
+    ``h``: states ``(batch, T + 1, n)`` with ``h[:, 0] = h_0`` (zero at a sequence's start); ``a``: pre-activations
     ``(batch, T, n)``; ``z``: presynaptic vectors ``[h_{t-1}; x_t; 1]``, ``(batch, T, n + m + 1)``;
     ``slope``: ``alpha phi'(a_t)``, ``(batch, T, n)`` (the diagonal of ``dh_t/da_t``).
     """
@@ -177,8 +177,9 @@ def rnn_step(h: Tensor, x: Tensor, w: Tensor, alpha: float, activation: str) -> 
     return (1.0 - alpha) * h + alpha * activate(activation, a), a
 
 
-def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor | None = None) -> Trajectory:
-    """Run sequences ``x`` ``(batch, T, m)`` from ``h_0 = 0`` without building a graph.
+def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor | None = None,
+            h0: Tensor | None = None) -> Trajectory:
+    """Run sequences ``x`` ``(batch, T, m)`` from ``h_0`` (zero unless given, ``(batch, n)``) without building a graph.
 
     ``noise`` ``(batch, T, n)``, if given, is added to each new state: ``h_t = F(h_{t-1}, x_t) + noise_t``
     (the state noise of REINFORCE-as-RTRL).
@@ -186,7 +187,7 @@ def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor |
     with torch.no_grad():
         batch, steps, _ = x.shape
         n = w.shape[0]
-        h = x.new_zeros((batch, n))
+        h = x.new_zeros((batch, n)) if h0 is None else h0
         hs, as_, zs, slopes = [h], [], [], []
         for t in range(steps):
             z = presynaptic(h, x[:, t])

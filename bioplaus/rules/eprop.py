@@ -44,11 +44,11 @@ class EProp(OnlineRule):
     own_recurrence = True  # e-prop keeps W_rec,ii in the trace; RFLO keeps only the leak
 
     def __init__(self, feedback: str | None = None, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
         feedback = feedback or self.default_feedback
         if feedback not in FEEDBACK:
             raise BioplausError(f"rule {self.name!r}: feedback is {feedback!r}; allowed values are 'symmetric' or 'random'.")
-        super().__init__(label, n_hidden, model, task)
+        super().__init__(label, n_hidden, model, task, update_every)
         self.feedback_kind = feedback
         self.b: Tensor | None = None
 
@@ -62,19 +62,22 @@ class EProp(OnlineRule):
         """``L_t``, ``(batch, T, n)``: ``e_t W_out`` or ``e_t B^T`` with the fixed random ``B``."""
         return sp.credit if self.b is None else sp.error @ self.b.t()
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
         traj = sp.trajectory
         signal = self.learning_signal(model, sp)
         batch_size, steps, n = signal.shape
         leak = 1.0 - model.alpha
         self_weight = model.w_rec.detach().diagonal() if self.own_recurrence else None
-        trace = signal.new_zeros((batch_size, n, traj.z.shape[-1]))
+        trace = carry["trace"] if carry and "trace" in carry else signal.new_zeros((batch_size, n, traj.z.shape[-1]))
         grad = estimate_buffer(trace, per_sequence)
         for t in range(steps):
             slope = traj.slope[:, t]
             decay = leak + slope * self_weight if self_weight is not None else leak
             trace = eligibility_step(trace, decay, slope, traj.z[:, t])
             accumulate(grad, signal[:, t], trace)
+        if carry is not None:
+            carry["trace"] = trace
         return grad
 
     def feedback(self) -> dict[str, Tensor]:

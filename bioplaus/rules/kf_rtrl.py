@@ -43,16 +43,19 @@ class KFRTRL(OnlineRule):
     name = "kf_rtrl"
 
     def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
-        super().__init__(label, n_hidden, model, task)
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
+        super().__init__(label, n_hidden, model, task, update_every)
         self.eps = eps
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
         w_rec = model.w_rec.detach()
-        u = c.new_zeros((batch_size, traj.z.shape[-1]))
-        a = c.new_zeros((batch_size, n, n))
+        if carry and "u" in carry:
+            u, a = carry["u"], carry["a"]
+        else:
+            u, a = c.new_zeros((batch_size, traj.z.shape[-1])), c.new_zeros((batch_size, n, n))
         grad = c.new_zeros((batch_size if per_sequence else 1, n, traj.z.shape[-1]))
         for t in range(steps):
             c1, c2 = self.signs((batch_size,), c), self.signs((batch_size,), c)
@@ -62,6 +65,8 @@ class KFRTRL(OnlineRule):
                 grad.baddbmm_(credit_a[:, :, None], u[:, None, :])
             else:  # sum over the batch of the outer products (c_t A_t) (x) u_t
                 grad[0].addmm_(credit_a.t(), u)
+        if carry is not None:
+            carry.update(u=u, a=a)
         return grad
 
     def config(self) -> dict[str, Any]:

@@ -10,6 +10,8 @@ It equals BPTT's gradient up to rounding; it costs ``O(n^4)`` per step and
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from bioplaus.rate.recurrent import influence_buffers, influence_credit_step
@@ -22,14 +24,17 @@ class RTRL(OnlineRule):
 
     name = "rtrl"
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
         k = traj.z.shape[-1]
         w_rec = model.w_rec.detach()
-        m_prev, m_next, transition = influence_buffers(batch_size, n, k, c)
+        m_prev, m_next, transition = carry["m"] if carry and "m" in carry else influence_buffers(batch_size, n, k, c)
         grad = c.new_zeros((batch_size, n, k))
         for t in range(steps):
             influence_credit_step(m_prev, m_next, transition, traj.slope[:, t], traj.z[:, t], c[:, t], w_rec, model.alpha, grad)
             m_prev, m_next = m_next, m_prev
+        if carry is not None:
+            carry["m"] = (m_prev, m_next, transition)
         return grad

@@ -60,23 +60,27 @@ class UORO(OnlineRule):
     name = "uoro"
 
     def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
-        super().__init__(label, n_hidden, model, task)
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
+        super().__init__(label, n_hidden, model, task, update_every)
         self.eps = eps
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
         w_rec = model.w_rec.detach()
-        h_tilde = c.new_zeros((batch_size, n))
-        theta = c.new_zeros((batch_size, n, traj.z.shape[-1]))
-        scale = c.new_ones((batch_size,))
+        if carry and "theta" in carry:
+            h_tilde, theta, scale = carry["h_tilde"], carry["theta"], carry["scale"]
+        else:
+            h_tilde, theta, scale = c.new_zeros((batch_size, n)), c.new_zeros((batch_size, n, traj.z.shape[-1])), c.new_ones((batch_size,))
         grad = estimate_buffer(theta, per_sequence)
         for t in range(steps):
             nu = self.signs((batch_size, n), c)
             h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, nu, traj.slope[:, t], traj.z[:, t], c[:, t], w_rec,
                                              model.alpha, self.eps)
             accumulate(grad, beta, theta)
+        if carry is not None:
+            carry.update(h_tilde=h_tilde, theta=theta, scale=scale)
         return grad
 
     def config(self) -> dict[str, Any]:
