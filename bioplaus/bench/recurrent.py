@@ -14,9 +14,9 @@ backward) divided by 16. In the same interleaved repetitions:
 - for RTRL, its floating-point work ``2 n^2 P`` per sequence-step (``P = n (n + 3)``) against
   the rate of a large float32 matrix product measured in the same run (the roofline).
 
-UORO, KF-RTRL, REINFORCE, e-prop and RFLO are timed as in training: the estimate summed over
-the batch (:func:`bioplaus.rules.online.accumulate`); RTRL keeps per-sequence estimates (its
-fused product yields them at no extra pass). At n = 128 the per-sequence times are set against
+Each rule is timed as in training: UORO, KF-RTRL and REINFORCE sum their estimate over the
+batch as they go (:func:`bioplaus.rules.online.accumulate`); e-prop, RFLO (row-weighted) and
+RTRL (whose fused product yields them at no extra pass) keep per-sequence estimates. At n = 128 the per-sequence times are set against
 the NumPy reference code of Marschall et al. (2020) and braintrace (figures from issue 7).
 
 The cost exponent is the slope of log time against log n between n = 64 and n = 128.
@@ -99,11 +99,11 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
 
     def eprop(i: int) -> None:
         eligibility_step(state["trace"], (1.0 - ALPHA) + slope * w_rec.diagonal(), slope, z)
-        accumulate(state["grad_sum"], credit, state["trace"])
+        accumulate(state["grad"], credit, state["trace"])
 
     def rflo(i: int) -> None:
         eligibility_step(state["trace"], 1.0 - ALPHA, slope, z)
-        accumulate(state["grad_sum"], credit, state["trace"])
+        accumulate(state["grad"], credit, state["trace"])
 
     wp = w.clone().requires_grad_(True)
     w_out = torch.randn((1, n), generator=g).to(dt)

@@ -70,7 +70,7 @@ class EProp(OnlineRule):
         leak = 1.0 - model.alpha
         self_weight = model.w_rec.detach().diagonal() if self.own_recurrence else None
         trace = carry["trace"] if carry and "trace" in carry else signal.new_zeros((batch_size, n, traj.z.shape[-1]))
-        grad = estimate_buffer(trace, per_sequence)
+        grad = estimate_buffer(trace, True)  # row-weighted: per sequence (see accumulate), summed by the caller
         for t in range(steps):
             slope = traj.slope[:, t]
             decay = leak + slope * self_weight if self_weight is not None else leak

@@ -180,17 +180,19 @@ def accumulate(grad: Tensor, weight: Tensor, state: Tensor) -> None:
     """``grad += weight * state`` per sequence, or summed over the batch when ``grad`` is ``(1, n, P)``.
 
     ``state``: ``(batch, n, P)``; ``weight``: ``(batch,)`` (one number per sequence, UORO's
-    ``c_t . h~_t``) or ``(batch, n)`` (one per row, the learning signals of e-prop and RFLO).
-    Summed over the batch, the accumulation reads ``state`` once and writes only ``(n, P)``: a
-    matrix-vector product (per-sequence weights) or ``n`` of them as one batched product (row weights).
+    ``c_t . h~_t``) or ``(batch, n)`` (one per row, the learning signals of e-prop and RFLO; these
+    need a per-sequence ``grad``: a row-weighted sum over the batch is no single BLAS call, and
+    ``n`` batched ``1 x batch`` products measured slower than the per-sequence update). Summed over
+    the batch, the accumulation is one matrix-vector product that reads ``state`` once and writes
+    only ``(n, P)``.
     """
-    batch, n, width = state.shape
+    batch = state.shape[0]
     if grad.shape[0] == batch:
         grad.addcmul_(weight.reshape(batch, -1, 1), state)
     elif weight.dim() == 1:
         grad.view(-1).addmv_(state.reshape(batch, -1).t(), weight)
     else:
-        grad[0, :, None].baddbmm_(weight.t()[:, None, :], state.transpose(0, 1))
+        raise ValueError("accumulate: row weights (batch, n) need a per-sequence grad (batch, n, P)")
 
 
 def autograd_estimate(model: nn.Module, loss: Tensor) -> dict[str, Tensor]:
