@@ -57,7 +57,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     dt = torch.float32
     k = n + N_IN + 1
     w = (torch.randn((n, k), generator=g) / math.sqrt(n)).to(dt)
-    w_rec = w[:, :n]
+    w_rec = w[:, :n].contiguous()  # as the rules pass it
     xs = torch.randn((SEQUENCE, BATCH, N_IN), generator=g).to(dt)
     h = torch.randn((BATCH, n), generator=g).to(dt)
     z = torch.cat([h, xs[0], torch.ones((BATCH, 1))], 1)

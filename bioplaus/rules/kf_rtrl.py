@@ -51,7 +51,7 @@ class KFRTRL(OnlineRule):
                             carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
-        w_rec = model.w_rec.detach()
+        w_rec = model.w_rec.detach().contiguous()  # a view of W otherwise: every use would stride
         if carry and "u" in carry:
             u, a = carry["u"], carry["a"]
         else:

@@ -29,7 +29,7 @@ class RTRL(OnlineRule):
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
         k = traj.z.shape[-1]
-        w_rec = model.w_rec.detach()
+        w_rec = model.w_rec.detach().contiguous()  # a view of W otherwise: every use would stride
         m_prev, m_next, transition = carry["m"] if carry and "m" in carry else influence_buffers(batch_size, n, k, c)
         grad = c.new_zeros((batch_size, n, k))
         for t in range(steps):

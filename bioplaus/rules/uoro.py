@@ -68,7 +68,7 @@ class UORO(OnlineRule):
                             carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
-        w_rec = model.w_rec.detach()
+        w_rec = model.w_rec.detach().contiguous()  # a view of W otherwise: every use would stride
         if carry and "theta" in carry:
             h_tilde, theta, scale = carry["h_tilde"], carry["theta"], carry["scale"]
         else:
