@@ -12,7 +12,8 @@ gradient (angle 0 to BPTT).
 Here (a proxy): a leaky tanh RNN of n = 32 units (float64) on one-value delayed recall
 (delay 8, T = 10) instead of the paper's Add and Mimic tasks; every rule except SAB;
 Adam, lr 3e-3, batches of 32 sequences, one update per batch (the online rules estimate
-forwards in time within each sequence; the paper updates every time step on a stream).
+forwards in time within each sequence; the paper updates every time step on a stream, which
+``update_every=1`` on an online rule does, with angles through the parameter history).
 At each recording step: the angle of each rule's update to the exact BPTT gradient of the
 same sequences (``recurrent`` = [W_rec W_in b]), |estimate| / |gradient| and the test loss.
 The issue's ``norm_ratio`` (|rule update| / |true gradient|) is stored as

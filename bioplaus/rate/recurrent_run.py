@@ -3,7 +3,10 @@
 Training (``steps > 0``): each step draws a batch of sequences, asks the rule for its
 estimate of the sequence loss's gradient and applies it through the protocol's
 optimizer (one update per batch of sequences; the online rules compute their estimate
-forwards in time, step by step, within the sequence). At recording steps the exact
+forwards in time, step by step, within the sequence). An online rule with
+``update_every = k`` instead updates after every window of ``k`` time steps, within the
+sequence (:func:`online_training_step`); its recorded angle and norm ratio are the means over
+the batch's windows, each against :func:`history_gradient`. At recording steps the exact
 gradient of the *same* sequences at the *same* parameters, by BPTT, gives
 ``update_angle`` and ``update_norm_ratio`` (``|estimate| / |gradient|``) for the groups
 ``recurrent`` (``W = [W_rec W_in b]``), ``readout`` and ``all``. ``update_norm_ratio`` is what
