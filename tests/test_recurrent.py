@@ -147,6 +147,26 @@ def test_eprop_and_rflo_equal_bptt_without_recurrent_weights():
     assert angle_deg(setup(EProp(), net).estimate(net, batch)["recurrent.weight"], exact) > 1.0
 
 
+def test_eprop_matches_the_plain_recursion_over_a_long_sequence():
+    # alpha = 1: the trace decays by alpha phi' W_rec,ii per step (a stored trace with folded row scales would fold here)
+    net = tiny(alpha=1.0, gain=1.0)
+    batch = sequences(net, batch=2, steps=90)
+    sp = sequence_pass(net, batch)
+    traj, c = sp.trajectory, sp.credit
+    diag = net.w_rec.detach().diagonal()
+    trace = torch.zeros((2, 5, 9), dtype=torch.float64)
+    expected = torch.zeros_like(trace)
+    min_scale = torch.ones((2, 5), dtype=torch.float64)
+    for t in range(90):
+        decay = traj.slope[:, t] * diag
+        trace = decay[:, :, None] * trace + traj.slope[:, t, :, None] * traj.z[:, t, None, :]
+        expected += c[:, t, :, None] * trace
+        min_scale = min_scale * decay.abs()
+    assert float(min_scale.min()) < 1e-60  # several folds happened
+    got = setup(EProp(), net).sequence_estimates(net, batch)[0]
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
+
+
 def test_eprop_random_feedback_uses_the_fixed_matrix():
     net = tiny(gain=0.0)
     batch = sequences(net)

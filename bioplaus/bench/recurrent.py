@@ -94,7 +94,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a)[:, 0].t(), u)
 
     def reinforce(i: int) -> None:
-        state["trace"].baddbmm_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
+        state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
         accumulate(state["grad_sum"], credit[:, 0], state["trace"])
 
     def eprop(i: int) -> None:

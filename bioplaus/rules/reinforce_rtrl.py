@@ -69,7 +69,7 @@ class ReinforceRTRL(OnlineRule):
             elig = carry["elig"] if carry and "elig" in carry else traj.z.new_zeros((batch_size, n, traj.z.shape[-1]))
             grad = estimate_buffer(elig, per_sequence)
             for t in range(steps):
-                elig.baddbmm_(score[:, t, :, None], traj.z[:, t, None, :])
+                elig.addcmul_(score[:, t, :, None], traj.z[:, t, None, :])
                 accumulate(grad, advantage[:, t], elig)
         if carry is not None:
             carry["elig"] = elig

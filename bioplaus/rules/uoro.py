@@ -32,7 +32,7 @@ def uoro_step(h_tilde: Tensor, theta: Tensor, scale: Tensor, nu: Tensor, slope: 
 
     ``w~ = scale * theta`` (``scale``: ``(batch,)``; ``theta``: ``(batch, n, n + m + 1)``, updated in place):
     dividing ``w~`` by ``rho0`` only changes ``scale``, so ``theta`` gets the rank-one
-    ``(nu * slope / (rho1 scale)) z_t^T`` as one in-place batched product (``nu^T Mbar_t = (nu * slope) z_t^T``
+    ``(nu * slope / (rho1 scale)) z_t^T`` in one in-place pass (``nu^T Mbar_t = (nu * slope) z_t^T``
     is never formed). With the norm of ``theta`` this is the step's only work on the ``O(n^2)`` state.
     The step's estimate is ``(c_t . h~_t) w~_t = beta theta`` with ``beta = (c_t . h~_t) scale``
     (``(batch,)``), accumulated by :func:`bioplaus.rules.online.accumulate`.
@@ -46,7 +46,7 @@ def uoro_step(h_tilde: Tensor, theta: Tensor, scale: Tensor, nu: Tensor, slope: 
             / (torch.linalg.vector_norm(nu, dim=1) + eps)).sqrt_()
     h_new = dh.mul_(rho0[:, None]).addcmul_(nu, rho1[:, None])
     scale = scale / rho0
-    theta.baddbmm_(nu_slope.div_((rho1 * scale)[:, None])[:, :, None], z[:, None, :])
+    theta.addcmul_(nu_slope.div_((rho1 * scale)[:, None])[:, :, None], z[:, None, :])
     far = (scale.abs() > 1e20) | (scale.abs() < 1e-20)
     if bool(far.any()):  # keep the split of w~ into scale and theta within floating-point range
         theta.mul_(torch.where(far, scale, torch.ones_like(scale))[:, None, None])
