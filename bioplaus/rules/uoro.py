@@ -17,6 +17,7 @@ rank-one product, and read once more for the estimate).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -28,7 +29,7 @@ from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate
 
 def uoro_step(h_tilde: Tensor, theta: Tensor, scale: Tensor, nu: Tensor, slope: Tensor, z: Tensor, credit: Tensor,
               w_rec: Tensor, alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor, Tensor]:
-    """One UORO update with signs ``nu`` ``(batch, n)`` and credit ``c_t`` ``(batch, n)``; returns ``(h~, scale, beta)``.
+    """One UORO update with random signs ``nu`` (``+-1``, ``(batch, n)``) and credit ``c_t`` ``(batch, n)``; returns ``(h~, scale, beta)``.
 
     ``w~ = scale * theta`` (``scale``: ``(batch,)``; ``theta``: ``(batch, n, n + m + 1)``, updated in place):
     dividing ``w~`` by ``rho0`` only changes ``scale``, so ``theta`` gets the rank-one
@@ -40,18 +41,24 @@ def uoro_step(h_tilde: Tensor, theta: Tensor, scale: Tensor, nu: Tensor, slope: 
     dh = torch.mm(h_tilde, w_rec.t()).mul_(slope)  # D_t h~ (slope = alpha phi')
     if alpha != 1.0:
         dh.add_(h_tilde, alpha=1.0 - alpha)
-    nu_slope = nu * slope
-    rho0 = ((scale.abs() * torch.linalg.vector_norm(theta, dim=(1, 2)) + eps) / (torch.linalg.vector_norm(dh, dim=1) + eps)).sqrt_()
-    rho1 = ((torch.linalg.vector_norm(nu_slope, dim=1) * torch.linalg.vector_norm(z, dim=1) + eps)
-            / (torch.linalg.vector_norm(nu, dim=1) + eps)).sqrt_()
+    # scale > 0 always; for signs nu, |nu| = sqrt(n) and |nu * slope| = |slope|
+    rho0 = torch.addcmul(_as(eps, scale), scale, torch.linalg.vector_norm(theta, dim=(1, 2))).div_(
+        torch.linalg.vector_norm(dh, dim=1).add_(eps)).sqrt_()
+    rho1 = torch.addcmul(_as(eps, scale), torch.linalg.vector_norm(slope, dim=1), torch.linalg.vector_norm(z, dim=1)).mul_(
+        1.0 / (math.sqrt(nu.shape[1]) + eps)).sqrt_()
     h_new = dh.mul_(rho0[:, None]).addcmul_(nu, rho1[:, None])
     scale = scale / rho0
-    theta.addcmul_(nu_slope.div_((rho1 * scale)[:, None])[:, :, None], z[:, None, :])
-    far = (scale.abs() > 1e20) | (scale.abs() < 1e-20)
-    if bool(far.any()):  # keep the split of w~ into scale and theta within floating-point range
+    theta.addcmul_((nu * slope).div_((rho1 * scale)[:, None])[:, :, None], z[:, None, :])
+    low, high = torch.aminmax(scale)
+    if float(high) > 1e20 or float(low) < 1e-20:  # keep the split of w~ into scale and theta within floating-point range
+        far = (scale > 1e20) | (scale < 1e-20)
         theta.mul_(torch.where(far, scale, torch.ones_like(scale))[:, None, None])
         scale = torch.where(far, torch.ones_like(scale), scale)
-    return h_new, scale, (credit * h_new).sum(1) * scale
+    return h_new, scale, torch.linalg.vecdot(credit, h_new).mul_(scale)
+
+
+def _as(value: float, like: Tensor) -> Tensor:
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
 class UORO(OnlineRule):
