@@ -68,7 +68,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         "m": influence_buffers(BATCH, n, k, h),
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
         "scale": torch.ones((BATCH,), dtype=dt), "grad_sum": torch.zeros((1, n, k), dtype=dt),
-        "u": torch.zeros((BATCH, k), dtype=dt), "a": torch.zeros((BATCH, n, n), dtype=dt),
+        "u": torch.zeros((BATCH, k), dtype=dt), "a": tuple(torch.zeros((BATCH, n, n), dtype=dt) for _ in range(3)),
         "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
         "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
     }
@@ -89,16 +89,19 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
 
     def kf_rtrl(i: int) -> None:
         s = signs[i % 64]
-        u, a = kf_rtrl_step(state["u"], state["a"], s[:, 0], s[:, 1], slope, z, w_rec, ALPHA)
-        state["u"], state["a"] = u, a
-        state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a)[:, 0].t(), u)
+        a, a_next, scaled = state["a"]
+        state["u"] = kf_rtrl_step(state["u"], a, a_next, scaled, s[:, 0], s[:, 1], slope, z, w_rec, ALPHA)
+        state["a"] = (a_next, a, scaled)
+        state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a_next)[:, 0].t(), state["u"])
 
     def reinforce(i: int) -> None:
         state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
         accumulate(state["grad_sum"], credit[:, 0], state["trace"])
 
+    decay = (1.0 - ALPHA) + slope * w_rec.diagonal()  # the rule computes it for all steps at once
+
     def eprop(i: int) -> None:
-        eligibility_step(state["trace"], (1.0 - ALPHA) + slope * w_rec.diagonal(), slope, z)
+        eligibility_step(state["trace"], decay, slope, z)
         accumulate(state["grad"], credit, state["trace"])
 
     def rflo(i: int) -> None:

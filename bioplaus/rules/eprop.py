@@ -73,10 +73,9 @@ class EProp(OnlineRule):
         self_weight = model.w_rec.detach().diagonal().contiguous() if self.own_recurrence else None
         trace = carry["trace"] if carry and "trace" in carry else signal.new_zeros((batch_size, n, traj.z.shape[-1]))
         grad = estimate_buffer(trace, True)  # row-weighted: per sequence (see accumulate), summed by the caller
+        decay = traj.slope * self_weight + leak if self_weight is not None else None  # (batch, T, n), all steps at once
         for t in range(steps):
-            slope = traj.slope[:, t]
-            decay = leak + slope * self_weight if self_weight is not None else leak
-            trace = eligibility_step(trace, decay, slope, traj.z[:, t])
+            trace = eligibility_step(trace, leak if decay is None else decay[:, t], traj.slope[:, t], traj.z[:, t])
             accumulate(grad, signal[:, t], trace)
         if carry is not None:
             carry["trace"] = trace
