@@ -17,7 +17,8 @@ The rules in :mod:`bioplaus.rules` call the pure functions here:
 
 - :func:`rnn_step`: one step of the dynamics;
 - :func:`run_rnn`: a whole batch of sequences, keeping the trajectory;
-- :func:`jacobian_product`: ``D_t V`` with ``D_t = dh_t/dh_{t-1} = (1 - alpha) I + alpha diag(phi'(a_t)) W_rec``;
+- :func:`jacobian_product`: ``D_t V`` with ``D_t = dh_t/dh_{t-1} = (1 - alpha) I + alpha diag(phi'(a_t)) W_rec``
+  (the plain formula; the rules' per-step functions write the same products into reused buffers);
 - :func:`influence_step`: the exact RTRL update ``M_t = D_t M_{t-1} + Mbar_t``, where the
   immediate influence ``Mbar_t[k, i, j] = delta_ki alpha phi'(a_t,i) z_t,j`` (the plain formula);
 - :func:`influence_credit_step`: the same update fused with the accumulation of ``c_t M_t``,
