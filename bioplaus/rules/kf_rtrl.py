@@ -68,8 +68,9 @@ class KFRTRL(OnlineRule):
             u = c.new_zeros((batch_size, traj.z.shape[-1]))
             a, a_next, scaled = (c.new_zeros((batch_size, n, n)) for _ in range(3))
         grad = c.new_zeros((batch_size if per_sequence else 1, n, traj.z.shape[-1]))
+        signs = self.signs((steps, 2, batch_size), c)  # c1, c2 per step: the same stream as two draws per step
         for t in range(steps):
-            c1, c2 = self.signs((batch_size,), c), self.signs((batch_size,), c)
+            c1, c2 = signs[t]
             u = kf_rtrl_step(u, a, a_next, scaled, c1, c2, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
             a, a_next = a_next, a
             credit_a = torch.bmm(c[:, t, None, :], a)[:, 0]  # c_t A_t, (batch, n)

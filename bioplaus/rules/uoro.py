@@ -81,9 +81,9 @@ class UORO(OnlineRule):
         else:
             h_tilde, theta, scale = c.new_zeros((batch_size, n)), c.new_zeros((batch_size, n, traj.z.shape[-1])), c.new_ones((batch_size,))
         grad = estimate_buffer(theta, per_sequence)
+        signs = self.signs((steps, batch_size, n), c)  # the same stream as one draw per step
         for t in range(steps):
-            nu = self.signs((batch_size, n), c)
-            h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, nu, traj.slope[:, t], traj.z[:, t], c[:, t], w_rec,
+            h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, signs[t], traj.slope[:, t], traj.z[:, t], c[:, t], w_rec,
                                              model.alpha, self.eps)
             accumulate(grad, beta, theta)
         if carry is not None:
