@@ -1,5 +1,6 @@
 """Marschall et al. 2020: test loss of each online rule, the angle of its update to BPTT's
-gradient over training, and the final angle and norm ratio per rule."""
+gradient over training, and the final angle and norm ratio per rule (the metric
+``update_norm_ratio``, |update| / |BPTT gradient|; ``norm_ratio`` means |B| / |W| in this project)."""
 
 import matplotlib.pyplot as plt
 import numpy as np

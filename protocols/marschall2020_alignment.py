@@ -12,9 +12,12 @@ gradient (angle 0 to BPTT).
 Here (a proxy): a leaky tanh RNN of n = 32 units (float64) on one-value delayed recall
 (delay 8, T = 10) instead of the paper's Add and Mimic tasks; every rule except SAB;
 Adam, lr 3e-3, batches of 32 sequences, one update per batch (the online rules estimate
-forwards in time within each sequence; the paper updates every time step on a stream).
+forwards in time within each sequence; the paper updates every time step on a stream, which
+``update_every=1`` on an online rule does, with angles through the parameter history).
 At each recording step: the angle of each rule's update to the exact BPTT gradient of the
 same sequences (``recurrent`` = [W_rec W_in b]), |estimate| / |gradient| and the test loss.
+The issue's ``norm_ratio`` (|rule update| / |true gradient|) is stored as
+``update_norm_ratio``: in this project ``norm_ratio`` already names |B| / |W| of a feedback matrix.
 Measured here (3 seeds, 800 updates, final test loss; mean angle over training): RTRL
 4e-14 deg (= BPTT, 4.3e-5); KF-RTRL 52 deg (6.2e-5); synthetic gradients 59 deg (0.018);
 truncated BPTT 65 deg (5.9e-4); e-prop 76 deg (8.6e-4); RFLO 84 deg (0.024); UORO 85 deg

@@ -17,6 +17,8 @@ all 3 of our seeds. Rules: BPTT, RTRL, UORO, KF-RTRL and truncated BPTT with k =
 30, 60 (windows from h_0; with k = 60 the last 20 scored steps still sit in a short
 window). ``update_angle`` of the scalar theta-update is 0 (right sign) or 180 degrees
 (wrong sign); a diverging run stops when its loss stops being finite.
+The issue's ``norm_ratio`` (|rule update| / |true gradient|) is stored as
+``update_norm_ratio``: in this project ``norm_ratio`` already names |B| / |W| of a feedback matrix.
 Measured here (3 seeds, 600 updates): BPTT and RTRL reach loss 1.62 (theta -0.18), KF-RTRL
 1.72, UORO 6.6 +- 6.2 (theta -0.13); truncated BPTT's update has the wrong sign (180 deg) at
 every recorded step for k = 1, 10, 30 and 60 and its loss grows (to 3.1e3 ... 5.3e14).

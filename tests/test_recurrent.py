@@ -17,12 +17,14 @@ import torch
 from bioplaus import Protocol, models
 from bioplaus.errors import BioplausError
 from bioplaus.metrics import angle_deg, estimator_curve
-from bioplaus.rate.recurrent import RecurrentNet, RecurrentSpec, influence_step, jacobian_product, rnn_step, run_rnn
+from bioplaus.rate.recurrent import (RecurrentNet, RecurrentSpec, influence_buffers, influence_credit_step, influence_step,
+                                     jacobian_product, rnn_step, run_rnn)
 from bioplaus.rules import BPTT, KFRTRL, RFLO, RTRL, UORO, EProp, ReinforceRTRL, SyntheticGradients, TruncatedBPTT
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import sequence_pass
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, sequence_squared_error
-from bioplaus.train import train_run
+from bioplaus.rate.recurrent_run import history_gradient
+from bioplaus.train import apply_estimate, train_run
 
 
 def tiny(n=5, m=3, n_out=2, alpha=0.6, activation="tanh", seed=0, gain=1.2):
@@ -77,6 +79,26 @@ def test_jacobian_product_and_influence_step_match_autograd():
 
 
 # -- exact identities -------------------------------------------------------------------------
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_fused_influence_step_matches_the_plain_formula(alpha):
+    net = tiny(alpha=alpha)
+    batch = sequences(net, batch=2, steps=4)
+    sp = sequence_pass(net, batch)
+    traj, c, w_rec = sp.trajectory, sp.credit, net.w_rec.detach()
+    m = torch.zeros((2, 5, 5, 9), dtype=torch.float64)
+    expected = torch.zeros((2, 5, 9), dtype=torch.float64)
+    m_prev, m_next, transition = influence_buffers(2, 5, 9, c)
+    grad = torch.zeros((2, 5, 9), dtype=torch.float64)
+    for t in range(4):
+        m = influence_step(m, traj.slope[:, t], traj.z[:, t], w_rec, alpha)
+        expected += torch.einsum("bk,bkij->bij", c[:, t], m)
+        influence_credit_step(m_prev, m_next, transition, traj.slope[:, t], traj.z[:, t], c[:, t], w_rec, alpha, grad)
+        m_prev, m_next = m_next, m_prev
+        torch.testing.assert_close(m_prev[:, :5].reshape(m.shape), m, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-14)
+    assert expected.abs().max() > 1e-3
+
+
 @pytest.mark.parametrize("activation,alpha", [("tanh", 0.6), ("tanh", 1.0), ("sigmoid", 0.3)])
 def test_rtrl_equals_bptt(activation, alpha):
     net = tiny(activation=activation, alpha=alpha)
@@ -123,6 +145,26 @@ def test_eprop_and_rflo_equal_bptt_without_recurrent_weights():
     batch = sequences(net)
     exact = BPTT().estimate(net, batch)["recurrent.weight"]
     assert angle_deg(setup(EProp(), net).estimate(net, batch)["recurrent.weight"], exact) > 1.0
+
+
+def test_eprop_matches_the_plain_recursion_over_a_long_sequence():
+    # alpha = 1: the trace decays by alpha phi' W_rec,ii per step (a stored trace with folded row scales would fold here)
+    net = tiny(alpha=1.0, gain=1.0)
+    batch = sequences(net, batch=2, steps=90)
+    sp = sequence_pass(net, batch)
+    traj, c = sp.trajectory, sp.credit
+    diag = net.w_rec.detach().diagonal()
+    trace = torch.zeros((2, 5, 9), dtype=torch.float64)
+    expected = torch.zeros_like(trace)
+    min_scale = torch.ones((2, 5), dtype=torch.float64)
+    for t in range(90):
+        decay = traj.slope[:, t] * diag
+        trace = decay[:, :, None] * trace + traj.slope[:, t, :, None] * traj.z[:, t, None, :]
+        expected += c[:, t, :, None] * trace
+        min_scale = min_scale * decay.abs()
+    assert float(min_scale.min()) < 1e-60  # several folds happened
+    got = setup(EProp(), net).sequence_estimates(net, batch)[0]
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-14)
 
 
 def test_eprop_random_feedback_uses_the_fixed_matrix():
@@ -297,6 +339,48 @@ def test_training_run_records_angles_to_bptt_and_is_reproducible():
     assert not np.array_equal(r1.arrays["final/recurrent.weight"], r1.arrays["initial/recurrent.weight"])
 
 
+def test_online_updates_with_a_whole_sequence_window_are_the_batch_updates():
+    length = DelayedRecall(delay=3).sequence_length()
+    metrics = ["loss", "test_loss", "update_angle", "update_norm_ratio"]
+    for make in (UORO, RFLO):
+        p = _protocol([make(), make(label="online", update_every=length)], steps=4, metrics=metrics)
+        batchwise, online = train_run(p, make.name, 0), train_run(p, "online", 0)
+        np.testing.assert_allclose(online.arrays["final/recurrent.weight"], batchwise.arrays["final/recurrent.weight"], rtol=1e-12, atol=1e-14)
+        assert sorted(r[:4] for r in online.rows) == sorted(r[:4] for r in batchwise.rows)
+        for a, b in zip(sorted(online.rows), sorted(batchwise.rows)):
+            assert abs(a[4] - b[4]) <= 1e-9 * max(1.0, abs(b[4])), (a, b)
+
+
+def test_rtrl_with_updates_every_step_is_exact_through_the_parameter_history():
+    net = tiny()
+    batch = sequences(net, steps=7)
+    full = BPTT().estimate(net, batch)["recurrent.weight"]
+    for lr in (1e-9, 0.2):
+        model = tiny()
+        rule = setup(RTRL(update_every=1), model)
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        history, total = [], torch.zeros_like(full)
+        for t, (estimate, window) in enumerate(rule.online_updates(model, batch, 1)):
+            history.append((t, model.w.detach().clone()))
+            exact = history_gradient(model, batch, history, 1)
+            for k in exact:
+                assert rel_err(estimate[k], exact[k]) < 1e-10, (lr, t, k)
+            total += estimate["recurrent.weight"]
+            apply_estimate(model, estimate, opt)
+        assert len(history) == 7
+        # tiny steps: the windows' estimates add up to BPTT's gradient; real steps: the parameter history matters
+        assert (rel_err(total, full) < 1e-6) == (lr < 1e-6)
+    p = _protocol([RTRL(update_every=2), RFLO(update_every=2)], steps=4, metrics=["update_angle"])
+    angles = {name: [r[4] for r in train_run(p, name, 0).rows if r[3] == "recurrent"] for name in ("rtrl", "rflo")}
+    assert len(angles["rtrl"]) == 3 and max(angles["rtrl"]) < 1e-5 and min(angles["rflo"]) > 1.0
+
+
+def test_update_every_is_validated():
+    with pytest.raises(BioplausError, match="update_every"):
+        UORO(update_every=0)
+    assert RTRL(update_every=3).config()["update_every"] == 3 and "update_every" not in RTRL().config()
+
+
 def test_estimator_run_stores_curves_against_m():
     p = _protocol([UORO(label="uoro n=4", n_hidden=4)], steps=0, metrics=["estimate_bias_angle", "estimate_variance"], batch_size=50)
     rows = train_run(p, "uoro n=4", 0).rows
@@ -304,6 +388,18 @@ def test_estimator_run_stores_curves_against_m():
     assert steps == [1, 2, 5, 10, 20, 50]
     assert {r[0] for r in rows if r[2] == "estimate_variance"} == {2, 5, 10, 20, 50}
     assert all(r[3] == "recurrent" and math.isfinite(r[4]) for r in rows)
+
+
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_summed_estimate_is_the_sum_of_the_per_sequence_estimates(alpha):
+    # the batch-summed accumulation (one matrix-vector product per step) against the per-sequence one
+    net = tiny(alpha=alpha, gain=1.3)
+    batch = sequences(net, batch=4, steps=9)
+    for make in (UORO, KFRTRL, EProp, RFLO, ReinforceRTRL, RTRL, lambda: EProp(feedback="random")):
+        per, _ = setup(make(), net).sequence_estimates(net, batch)
+        total = setup(make(), net).estimate(net, batch)["recurrent.weight"]
+        assert total.abs().max() > 1e-4
+        torch.testing.assert_close(total, per.sum(0), rtol=1e-12, atol=1e-14)
 
 
 def test_estimates_have_no_side_effects_and_deterministic_rules_repeat():

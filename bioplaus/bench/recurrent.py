@@ -14,6 +14,11 @@ backward) divided by 16. In the same interleaved repetitions:
 - for RTRL, its floating-point work ``2 n^2 P`` per sequence-step (``P = n (n + 3)``) against
   the rate of a large float32 matrix product measured in the same run (the roofline).
 
+Each rule is timed as in training: UORO, KF-RTRL and REINFORCE sum their estimate over the
+batch as they go (:func:`bioplaus.rules.online.accumulate`); e-prop, RFLO (row-weighted) and
+RTRL (whose fused product yields them at no extra pass) keep per-sequence estimates. At n = 128 the per-sequence times are set against
+the NumPy reference code of Marschall et al. (2020) and braintrace (figures from issue 7).
+
 The cost exponent is the slope of log time against log n between n = 64 and n = 128.
 """
 
@@ -27,16 +32,23 @@ from typing import Callable
 import torch
 
 from bioplaus.bench.timing import interleaved, machine, ratio_stats
-from bioplaus.rate.recurrent import influence_step, rnn_step
+from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rnn_step
 from bioplaus.rules.eprop import eligibility_step
 from bioplaus.rules.kf_rtrl import kf_rtrl_step
+from bioplaus.rules.online import accumulate
 from bioplaus.rules.uoro import uoro_step
 
 SIZES = (16, 32, 64, 128)
 BATCH = 32
 N_IN = 2
 SEQUENCE = 16
+ALPHA = 1.0  # the leak of the timed RNN; with alpha = 1 RFLO's trace keeps no memory (its update is a write)
 RULES = ("rtrl", "kf_rtrl", "uoro", "reinforce_rtrl", "eprop", "rflo", "bptt", "truncated_bptt")
+#: per-sequence ms per step at n = 128 of the NumPy reference code of Marschall et al. (2020), one sequence at a
+#: time, and of braintrace (JAX, batch 32, ~333 ms per step): figures given in issue 7, measured on this project's
+#: machine by its author, not re-measured here.
+NUMPY_REFERENCE_MS = {"uoro": 0.19, "kf_rtrl": 0.27, "rflo": 0.05, "rtrl": 11.5}
+BRAINTRACE_RTRL_MS = 333.0 / 32
 FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n"}
 
 
@@ -45,7 +57,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     dt = torch.float32
     k = n + N_IN + 1
     w = (torch.randn((n, k), generator=g) / math.sqrt(n)).to(dt)
-    w_rec = w[:, :n]
+    w_rec = w[:, :n].contiguous()  # as the rules pass it
     xs = torch.randn((SEQUENCE, BATCH, N_IN), generator=g).to(dt)
     h = torch.randn((BATCH, n), generator=g).to(dt)
     z = torch.cat([h, xs[0], torch.ones((BATCH, 1))], 1)
@@ -53,47 +65,48 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     credit = torch.randn((BATCH, n), generator=g).to(dt)
     signs = torch.randint(0, 2, (64, BATCH, n), generator=g).to(dt) * 2 - 1
     state = {
-        "m": torch.zeros((BATCH, n, n, k), dtype=dt), "grad_m": torch.zeros((BATCH, n * k), dtype=dt),
+        "m": influence_buffers(BATCH, n, k, h),
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
-        "scale": torch.ones((BATCH,), dtype=dt),
-        "u": torch.zeros((BATCH, k), dtype=dt), "a": torch.zeros((BATCH, n, n), dtype=dt),
+        "scale": torch.ones((BATCH,), dtype=dt), "grad_sum": torch.zeros((1, n, k), dtype=dt),
+        "u": torch.zeros((BATCH, k), dtype=dt), "a": tuple(torch.zeros((BATCH, n, n), dtype=dt) for _ in range(3)),
         "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
         "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
     }
     bmm_a, bmm_b = torch.randn((BATCH, n, n), generator=g).to(dt), torch.randn((BATCH, n, n), generator=g).to(dt)
-    leak = torch.zeros((BATCH, n), dtype=dt)
 
     def forward(i: int) -> None:
-        rnn_step(h, xs[i % SEQUENCE], w, 1.0, "tanh")
+        rnn_step(h, xs[i % SEQUENCE], w, ALPHA, "tanh")
 
     def rtrl(i: int) -> None:
-        if i % SEQUENCE == 0:
-            state["m"].zero_()
-        state["m"] = influence_step(state["m"], slope, z, w_rec, 1.0)
-        state["grad_m"].add_(torch.bmm(credit[:, None, :], state["m"].view(BATCH, n, n * k))[:, 0])
+        m_prev, m_next, transition = state["m"]
+        influence_credit_step(m_prev, m_next, transition, slope, z, credit, w_rec, ALPHA, state["grad"])
+        state["m"] = (m_next, m_prev, transition)
 
     def uoro(i: int) -> None:
-        ht, wt, sc = uoro_step(state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, w_rec, 1.0)
-        state["h_tilde"], state["w_tilde"], state["scale"] = ht, wt, sc
-        state["grad"].addcmul_(((credit * ht).sum(1) * sc)[:, None, None], wt)
+        state["h_tilde"], state["scale"], beta = uoro_step(
+            state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, credit, w_rec, ALPHA)
+        accumulate(state["grad_sum"], beta, state["w_tilde"])
 
     def kf_rtrl(i: int) -> None:
         s = signs[i % 64]
-        u, a = kf_rtrl_step(state["u"], state["a"], s[:, 0], s[:, 1], slope, z, w_rec, 1.0)
-        state["u"], state["a"] = u, a
-        state["grad"].addcmul_(torch.bmm(credit[:, None, :], a)[:, 0, :, None], u[:, None, :])
+        a, a_next, scaled = state["a"]
+        state["u"] = kf_rtrl_step(state["u"], a, a_next, scaled, s[:, 0], s[:, 1], slope, z, w_rec, ALPHA)
+        state["a"] = (a_next, a, scaled)
+        state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a_next)[:, 0].t(), state["u"])
 
     def reinforce(i: int) -> None:
         state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
-        state["grad"].addcmul_(credit[:, :1, None], state["trace"])
+        accumulate(state["grad_sum"], credit[:, 0], state["trace"])
+
+    decay = (1.0 - ALPHA) + slope * w_rec.diagonal()  # the rule computes it for all steps at once
 
     def eprop(i: int) -> None:
-        eligibility_step(state["trace"], slope * w_rec.diagonal(), slope, z)
-        state["grad"].addcmul_(credit[:, :, None], state["trace"])
+        eligibility_step(state["trace"], decay, slope, z)
+        accumulate(state["grad"], credit, state["trace"])
 
     def rflo(i: int) -> None:
-        eligibility_step(state["trace"], leak, slope, z)
-        state["grad"].addcmul_(credit[:, :, None], state["trace"])
+        eligibility_step(state["trace"], 1.0 - ALPHA, slope, z)
+        accumulate(state["grad"], credit, state["trace"])
 
     wp = w.clone().requires_grad_(True)
     w_out = torch.randn((1, n), generator=g).to(dt)
@@ -106,7 +119,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
             for t in range(SEQUENCE):
                 if detach_every and t % detach_every == 0:
                     hh = hh.detach()
-                hh, _ = rnn_step(hh, xs[t], wp, 1.0, "tanh")
+                hh, _ = rnn_step(hh, xs[t], wp, ALPHA, "tanh")
                 loss = loss + ((hh @ w_out.t() - ys[t]) ** 2).sum()
             torch.autograd.grad(loss, wp)
 
@@ -196,10 +209,16 @@ def report(times: dict[int, dict[str, list[float]]], rate: float, repeats: int, 
     for rule in RULES:
         lines.append(f"| {rule} | {math.log(med[128][rule] / med[64][rule]) / math.log(2):.2f} |")
     n = SIZES[-1]
+    lines += ["", f"| rule | ms per sequence-step at n = {n} | NumPy reference (ms per sequence-step) | × its throughput |",
+              "|---|---:|---:|---:|"]
+    for rule, ref in NUMPY_REFERENCE_MS.items():
+        ours = med[n][rule] * 1e3 / BATCH
+        lines.append(f"| {rule} | {ours:.4f} | {ref} | {ref / ours:.1f} |")
     flops = 2 * n * n * n * (n + N_IN + 1)
     per_seq = med[n]["rtrl"] / BATCH
     lines += ["", f"RTRL at n = {n}: {flops / 1e9:.2f} GFLOP per sequence-step, {per_seq * 1e3:.2f} ms per sequence-step "
-              f"= {flops / per_seq / 1e9:.0f} GFLOP/s, {100 * flops / per_seq / 1e9 / rate:.0f} % of the measured matmul rate."]
+              f"= {flops / per_seq / 1e9:.0f} GFLOP/s, {100 * flops / per_seq / 1e9 / rate:.0f} % of the measured matmul rate; "
+              f"{BRAINTRACE_RTRL_MS / (per_seq * 1e3):.1f} × braintrace's {BRAINTRACE_RTRL_MS:.1f} ms per sequence-step."]
     return "\n".join(lines)
 
 

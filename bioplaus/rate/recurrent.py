@@ -17,9 +17,12 @@ The rules in :mod:`bioplaus.rules` call the pure functions here:
 
 - :func:`rnn_step`: one step of the dynamics;
 - :func:`run_rnn`: a whole batch of sequences, keeping the trajectory;
-- :func:`jacobian_product`: ``D_t V`` with ``D_t = dh_t/dh_{t-1} = (1 - alpha) I + alpha diag(phi'(a_t)) W_rec``;
+- :func:`jacobian_product`: ``D_t V`` with ``D_t = dh_t/dh_{t-1} = (1 - alpha) I + alpha diag(phi'(a_t)) W_rec``
+  (the plain formula; the rules' per-step functions write the same products into reused buffers);
 - :func:`influence_step`: the exact RTRL update ``M_t = D_t M_{t-1} + Mbar_t``, where the
-  immediate influence ``Mbar_t[k, i, j] = delta_ki alpha phi'(a_t,i) z_t,j``.
+  immediate influence ``Mbar_t[k, i, j] = delta_ki alpha phi'(a_t,i) z_t,j`` (the plain formula);
+- :func:`influence_credit_step`: the same update fused with the accumulation of ``c_t M_t``,
+  one batched matrix product per step into preallocated buffers (what RTRL runs).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ def recurrent_spec_from_dict(data: dict[str, Any], source: str, default_name: st
 class Trajectory(NamedTuple):
     """A batch of sequences run forward.
 
-    ``h``: states ``(batch, T + 1, n)`` with ``h[:, 0] = h_0 = 0``; ``a``: pre-activations
+    ``h``: states ``(batch, T + 1, n)`` with ``h[:, 0] = h_0`` (zero at a sequence's start); ``a``: pre-activations
     ``(batch, T, n)``; ``z``: presynaptic vectors ``[h_{t-1}; x_t; 1]``, ``(batch, T, n + m + 1)``;
     ``slope``: ``alpha phi'(a_t)``, ``(batch, T, n)`` (the diagonal of ``dh_t/da_t``).
     """
@@ -175,8 +178,9 @@ def rnn_step(h: Tensor, x: Tensor, w: Tensor, alpha: float, activation: str) -> 
     return (1.0 - alpha) * h + alpha * activate(activation, a), a
 
 
-def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor | None = None) -> Trajectory:
-    """Run sequences ``x`` ``(batch, T, m)`` from ``h_0 = 0`` without building a graph.
+def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor | None = None,
+            h0: Tensor | None = None) -> Trajectory:
+    """Run sequences ``x`` ``(batch, T, m)`` from ``h_0`` (zero unless given, ``(batch, n)``) without building a graph.
 
     ``noise`` ``(batch, T, n)``, if given, is added to each new state: ``h_t = F(h_{t-1}, x_t) + noise_t``
     (the state noise of REINFORCE-as-RTRL).
@@ -184,7 +188,7 @@ def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor |
     with torch.no_grad():
         batch, steps, _ = x.shape
         n = w.shape[0]
-        h = x.new_zeros((batch, n))
+        h = x.new_zeros((batch, n)) if h0 is None else h0
         hs, as_, zs, slopes = [h], [], [], []
         for t in range(steps):
             z = presynaptic(h, x[:, t])
@@ -232,6 +236,41 @@ def influence_step(m: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor, alpha: fl
     idx = torch.arange(m.shape[1], device=m.device)
     out[:, idx, idx, :] += slope[:, :, None] * z[:, None, :]
     return out
+
+
+def influence_buffers(batch: int, n: int, k: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Zeroed buffers for :func:`influence_credit_step`: two ``(batch, n + 1, n k)`` influence buffers
+    (used in turn: one holds ``M_{t-1}``, the next step writes ``M_t`` into the other) and the
+    ``(batch, n + 1, n)`` transition buffer."""
+    buffers = tuple(like.new_zeros((batch, n + 1, n * k)) for _ in range(2))
+    return buffers[0], buffers[1], like.new_zeros((batch, n + 1, n))
+
+
+def influence_credit_step(m_prev: Tensor, m_next: Tensor, transition: Tensor, slope: Tensor, z: Tensor, credit: Tensor,
+                          w_rec: Tensor, alpha: float, grad: Tensor) -> None:
+    """Exact RTRL step fused with the gradient: ``M_t = A_t M_{t-1} + Mbar_t`` and ``grad += c_t M_t``.
+
+    Buffers from :func:`influence_buffers`; rows ``:n`` of ``m_prev`` hold ``M_{t-1}`` (``(batch, n, n k)``,
+    row ``k`` the flattened ``dh_{t-1,k}/dW``), rows ``:n`` of ``m_next`` receive ``M_t``. Per sequence,
+    ``A_t = diag(slope) W_rec + (1 - alpha) I = D_t`` (``(n, n)``), so ``D_t M_{t-1}`` is one batched
+    matrix product that reads ``M_{t-1}`` once and writes ``M_t`` once. The transition buffer carries an
+    extra row ``c_t A_t`` (``c_t``: ``credit``, ``(batch, n)``), so the same product also yields
+    ``c_t D_t M_{t-1}`` in row ``n`` of ``m_next``, and ``c_t M_t = c_t D_t M_{t-1} + (c_t * slope) z_t^T``
+    needs no second pass over ``M_t``. The immediate term ``Mbar_t`` (non-zero only on the blocks
+    ``k = i``) is added in place through a strided view of the diagonal blocks.
+    ``grad``: ``(batch, n, n + m + 1)``, updated in place.
+    """
+    batch, n = slope.shape
+    k = z.shape[1]
+    a = transition[:, :n]
+    torch.mul(slope[:, :, None], w_rec, out=a)
+    if alpha != 1.0:
+        a.diagonal(dim1=1, dim2=2).add_(1.0 - alpha)
+    torch.bmm(credit[:, None, :], a, out=transition[:, n:])
+    torch.bmm(transition, m_prev[:, :n], out=m_next)
+    m_next[:, :n].view(batch, n, n, k).diagonal(dim1=1, dim2=2).add_(slope[:, None, :] * z[:, :, None])
+    grad.view(batch, n * k).add_(m_next[:, n])
+    grad.addcmul_((credit * slope)[:, :, None], z[:, None, :])
 
 
 def immediate_influence(slope: Tensor, z: Tensor) -> Tensor:

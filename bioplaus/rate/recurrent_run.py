@@ -3,10 +3,15 @@
 Training (``steps > 0``): each step draws a batch of sequences, asks the rule for its
 estimate of the sequence loss's gradient and applies it through the protocol's
 optimizer (one update per batch of sequences; the online rules compute their estimate
-forwards in time, step by step, within the sequence). At recording steps the exact
+forwards in time, step by step, within the sequence). An online rule with
+``update_every = k`` instead updates after every window of ``k`` time steps, within the
+sequence (:func:`online_training_step`); its recorded angle and norm ratio are the means over
+the batch's windows, each against :func:`history_gradient`. At recording steps the exact
 gradient of the *same* sequences at the *same* parameters, by BPTT, gives
 ``update_angle`` and ``update_norm_ratio`` (``|estimate| / |gradient|``) for the groups
-``recurrent`` (``W = [W_rec W_in b]``), ``readout`` and ``all``.
+``recurrent`` (``W = [W_rec W_in b]``), ``readout`` and ``all``. ``update_norm_ratio`` is what
+issue 7 calls ``norm_ratio``; the name ``norm_ratio`` is taken (``|B| / |W|`` of a feedback
+matrix, :func:`bioplaus.metrics.feedback_alignment_metrics`).
 
 Estimator statistics (``steps = 0`` and an estimator metric asked for): at the initial
 parameters, one sequence of the task's test set (the seed picks which) and
@@ -27,6 +32,7 @@ import torch
 from bioplaus import metrics as M
 from bioplaus import models
 from bioplaus.errors import BioplausError
+from bioplaus.rate.recurrent import rnn_step
 from bioplaus.rules.base import Batch
 from bioplaus.rules.bptt import BPTT
 from bioplaus.seeding import generator
@@ -99,8 +105,29 @@ def run_recurrent(protocol, condition: str, seed: int, device: str, data_dir: st
         if metric in wanted and math.isfinite(value):
             rows.append((step, None, metric, layer, float(value)))
 
+    every = getattr(rule, "update_every", None)
     for step in range(protocol.steps + 1):
         batch = task.next_batch()
+        if every is not None:
+            recording = step % protocol.record_every == 0 or step == protocol.steps
+            with torch.no_grad():
+                loss = float(batch.loss(model(batch.x)))
+            if not math.isfinite(loss):
+                result.status, result.diverged_step = "diverged", step
+                break
+            if recording:
+                add(step, "loss", "all", loss)
+                for k, v in task.evaluate(model).items():
+                    add(step, k, "all", v)
+            angles = online_training_step(model, rule, batch, every, opt if step < protocol.steps else None, groups,
+                                          recording and bool(wanted & {"update_angle", "update_norm_ratio"}))
+            for metric, layer, value in angles:
+                add(step, metric, layer, value)
+            if step < protocol.steps:
+                result.steps_done = step + 1
+                if progress is not None:
+                    progress(step + 1)
+            continue
         estimate = model.project(rule.estimate(model, batch))
         with torch.no_grad():
             loss = float(batch.loss(model(batch.x)))
@@ -131,6 +158,57 @@ def run_recurrent(protocol, condition: str, seed: int, device: str, data_dir: st
     result.arrays.update({f"final/{k}": v.cpu().numpy() for k, v in params_of(model).items()})
     result.arrays.update(rule.arrays())
     return result
+
+
+def online_training_step(model, rule, batch: Batch, every: int, opt, groups: dict[str, list[str]],
+                         record: bool) -> list[tuple[str, str, float]]:
+    """One batch of sequences trained online: an update after every window of ``every`` steps
+    (:meth:`bioplaus.rules.online.OnlineRule.online_updates`; ``opt = None``: no updates, the final step).
+
+    With ``record``: each window's estimate against :func:`history_gradient` (BPTT of the same window's
+    loss through the parameters actually used in each earlier window), and rows of the mean over the
+    batch's windows of ``update_angle`` and ``update_norm_ratio`` per group.
+    """
+    history: list[tuple[int, torch.Tensor]] = []
+    per_window: dict[tuple[str, str], list[float]] = {}
+    t0 = 0
+    for estimate, window in rule.online_updates(model, batch, every):
+        estimate = model.project(estimate)
+        history.append((t0, model.w.detach().clone()))
+        if record:
+            exact = model.project(history_gradient(model, batch, history, window.x.shape[1]))
+            for layer, theta in M.update_angles(estimate, exact, groups).items():
+                per_window.setdefault(("update_angle", layer), []).append(theta)
+            for layer, ratio in norm_ratios(estimate, exact, groups).items():
+                per_window.setdefault(("update_norm_ratio", layer), []).append(ratio)
+        if opt is not None:
+            apply_estimate(model, estimate, opt)
+            rule.update_feedback(model, window, estimate)
+        t0 += window.x.shape[1]
+    return [(metric, layer, sum(v) / len(v)) for (metric, layer), v in per_window.items()]
+
+
+def history_gradient(model, batch: Batch, history: list[tuple[int, torch.Tensor]], length: int) -> dict[str, torch.Tensor]:
+    """The exact gradient of the loss of the last window of ``history`` (``length`` steps) by BPTT through
+    the parameter history: ``history[v] = (t_v, W_v)``, the window starting at step ``t_v`` ran with
+    ``W_v``; the gradient with respect to ``W`` sums the paths through every ``W_v`` (the derivative
+    online RTRL approximates when parameters change during a sequence). Read-out: the model's own.
+    """
+    x = batch.x.to(model.w.dtype)
+    leaves = [w.clone().requires_grad_(True) for _, w in history]
+    bounds = [t for t, _ in history[1:]] + [history[-1][0] + length]
+    h = x.new_zeros((x.shape[0], model.n_hidden))
+    t, outs = 0, []
+    for leaf, end in zip(leaves, bounds):
+        while t < end:
+            h, _ = rnn_step(h, x[:, t], leaf, model.alpha, model.activation)
+            if leaf is leaves[-1]:
+                outs.append(h)
+            t += 1
+    start = history[-1][0]
+    loss = batch.loss_fn(model.readout(torch.stack(outs, 1)), batch.y[:, start : start + length])
+    grads = torch.autograd.grad(loss, leaves + [model.readout.weight, model.readout.bias])
+    return {"recurrent.weight": torch.stack(grads[:-2]).sum(0), "readout.weight": grads[-2], "readout.bias": grads[-1]}
 
 
 def estimator_run(model, rule, task, m_max: int, seed: int, wanted: set[str]) -> RunResult:

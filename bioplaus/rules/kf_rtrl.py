@@ -20,21 +20,31 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.recurrent import jacobian_product
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass
 
 
-def kf_rtrl_step(u: Tensor, a: Tensor, c1: Tensor, c2: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor,
-                 alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
-    """One KF-RTRL update of ``u`` ``(batch, n + m + 1)`` and ``A`` ``(batch, n, n)`` with signs ``c1, c2`` ``(batch,)``."""
-    da = jacobian_product(a, slope, w_rec, alpha)
-    p1 = torch.sqrt((da.flatten(1).norm(dim=1) + eps) / (u.norm(dim=1) + eps))
-    p2 = torch.sqrt((slope.norm(dim=1) + eps) / (z.norm(dim=1) + eps))
-    u_new = (c1 * p1)[:, None] * u + (c2 * p2)[:, None] * z
-    a_new = da.mul_((c1 / p1)[:, None, None])
-    a_new.diagonal(dim1=1, dim2=2).add_((c2 / p2)[:, None] * slope)
-    return u_new, a_new
+def kf_rtrl_step(u: Tensor, a: Tensor, a_next: Tensor, scaled: Tensor, c1: Tensor, c2: Tensor, slope: Tensor, z: Tensor,
+                 w_rec: Tensor, alpha: float, eps: float = 1e-7) -> Tensor:
+    """One KF-RTRL update with signs ``c1, c2`` ``(batch,)``: returns the new ``u`` ``(batch, n + m + 1)`` and
+    writes the new ``A`` into ``a_next``.
+
+    ``a``, ``a_next``, ``scaled``: ``(batch, n, n)`` buffers (``A_{t-1}``, ``A_t``, and room for
+    ``diag(alpha phi') W_rec``), reused from step to step: ``D_t A_{t-1}`` is one batched product
+    into ``a_next`` (fresh 2 MB outputs at n = 128 cost more in page faults than their product's extra work).
+    """
+    torch.mul(slope[:, :, None], w_rec, out=scaled)
+    if alpha == 1.0:
+        da = torch.bmm(scaled, a, out=a_next)
+    else:
+        da = torch.baddbmm(a, scaled, a, beta=1.0 - alpha, out=a_next)
+    p1 = torch.linalg.vector_norm(da.view(da.shape[0], -1), dim=1).add_(eps).div_(
+        torch.linalg.vector_norm(u, dim=1).add_(eps)).sqrt_()
+    p2 = torch.linalg.vector_norm(slope, dim=1).add_(eps).div_(torch.linalg.vector_norm(z, dim=1).add_(eps)).sqrt_()
+    u_new = torch.addcmul((c1 * p1)[:, None] * u, (c2 * p2)[:, None], z)
+    da.mul_((c1 / p1)[:, None, None])
+    da.diagonal(dim1=1, dim2=2).add_((c2 / p2)[:, None] * slope)
+    return u_new
 
 
 class KFRTRL(OnlineRule):
@@ -43,21 +53,33 @@ class KFRTRL(OnlineRule):
     name = "kf_rtrl"
 
     def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
-        super().__init__(label, n_hidden, model, task)
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
+        super().__init__(label, n_hidden, model, task, update_every)
         self.eps = eps
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
-        w_rec = model.w_rec.detach()
-        u = c.new_zeros((batch_size, traj.z.shape[-1]))
-        a = c.new_zeros((batch_size, n, n))
-        grad = c.new_zeros((batch_size, n, traj.z.shape[-1]))
+        w_rec = model.w_rec.detach().contiguous()  # a view of W otherwise: every use would stride
+        if carry and "u" in carry:
+            u, (a, a_next, scaled) = carry["u"], carry["a"]
+        else:
+            u = c.new_zeros((batch_size, traj.z.shape[-1]))
+            a, a_next, scaled = (c.new_zeros((batch_size, n, n)) for _ in range(3))
+        grad = c.new_zeros((batch_size if per_sequence else 1, n, traj.z.shape[-1]))
+        signs = self.signs((steps, 2, batch_size), c)  # c1, c2 per step: the same stream as two draws per step
         for t in range(steps):
-            c1, c2 = self.signs((batch_size,), c), self.signs((batch_size,), c)
-            u, a = kf_rtrl_step(u, a, c1, c2, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
-            grad.addcmul_(torch.bmm(c[:, t, None, :], a)[:, 0, :, None], u[:, None, :])
+            c1, c2 = signs[t]
+            u = kf_rtrl_step(u, a, a_next, scaled, c1, c2, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
+            a, a_next = a_next, a
+            credit_a = torch.bmm(c[:, t, None, :], a)[:, 0]  # c_t A_t, (batch, n)
+            if per_sequence:
+                grad.baddbmm_(credit_a[:, :, None], u[:, None, :])
+            else:  # sum over the batch of the outer products (c_t A_t) (x) u_t
+                grad[0].addmm_(credit_a.t(), u)
+        if carry is not None:
+            carry.update(u=u, a=(a, a_next, scaled))
         return grad
 
     def config(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ of one sequence; :meth:`OnlineRule.estimate` sums them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -93,11 +93,11 @@ class SequencePass:
     noise: Tensor | None = None
 
 
-def sequence_pass(model: nn.Module, batch: Batch, noise: Tensor | None = None) -> SequencePass:
-    """Run ``batch.x`` forward (with state ``noise`` ``(batch, T, n)`` if given) and differentiate the
-    loss with respect to the outputs and the read-out only (no backward pass through time)."""
+def sequence_pass(model: nn.Module, batch: Batch, noise: Tensor | None = None, h0: Tensor | None = None) -> SequencePass:
+    """Run ``batch.x`` forward from ``h0`` (zero unless given; with state ``noise`` ``(batch, T, n)`` if given)
+    and differentiate the loss with respect to the outputs and the read-out only (no backward pass through time)."""
     w = model.w.detach()
-    traj = run_rnn(w, batch.x.to(w.dtype), model.alpha, model.activation, noise)
+    traj = run_rnn(w, batch.x.to(w.dtype), model.alpha, model.activation, noise, h0)
     out = model.readout(traj.h[:, 1:])
     gw, gb, err = torch.autograd.grad(batch.loss(out), [model.readout.weight, model.readout.bias, out])
     return SequencePass(traj, err, err @ model.readout.weight.detach(), {"readout.weight": gw, "readout.bias": gb}, out.detach(), noise)
@@ -108,14 +108,57 @@ class OnlineRule(RecurrentRule):
 
     Subclasses implement :meth:`recurrent_estimates` from a :class:`SequencePass`; rules that
     perturb the state (REINFORCE) override :meth:`state_noise`.
+
+    ``update_every`` (time steps; default ``None``: once per batch of sequences, after the whole
+    sequence) makes training online: every ``update_every`` steps the estimate of that window's
+    loss is applied, and the sequences go on with the new parameters, the rule's influence
+    approximation carried over (it then mixes derivatives through the parameters of earlier
+    windows, as online RTRL does; Marschall et al. 2020, Sec. 2). See :meth:`online_updates`.
     """
+
+    def __init__(self, label: str | None = None, n_hidden: int | None = None, model: dict[str, Any] | None = None,
+                 task: dict[str, Any] | None = None, update_every: int | None = None):
+        super().__init__(label, n_hidden, model, task)
+        if update_every is not None and (isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1):
+            raise BioplausError(f"rule {self.name!r}: update_every is {update_every!r}; allowed values are a positive "
+                                "number of time steps or None (one update per batch of sequences).")
+        self.update_every = update_every
+
+    def config(self) -> dict[str, Any]:
+        out = super().config()
+        if self.update_every is not None:
+            out["update_every"] = self.update_every
+        return out
+
+    def online_updates(self, model: nn.Module, batch: Batch, update_every: int) -> Iterator[tuple[dict[str, Tensor], Batch]]:
+        """Yield ``(estimate, window)`` for the windows ``[t0, t0 + update_every)`` of ``batch``'s sequences, in order.
+
+        Each window runs from the state where the previous one ended, with the model's parameters at
+        the time it is computed (the caller updates them between windows), and the rule's state
+        (influence approximation, traces) carried over; the estimate is that of the window's loss
+        (summed over the batch). With ``update_every >= T`` it is :meth:`estimate` of the whole batch.
+        """
+        steps = batch.x.shape[1]
+        noise = self.state_noise(model, batch)
+        carry: dict[str, Any] = {}
+        for t0 in range(0, steps, update_every):
+            window = Batch(batch.x[:, t0 : t0 + update_every], batch.y[:, t0 : t0 + update_every], batch.loss_fn)
+            sp = sequence_pass(model, window, None if noise is None else noise[:, t0 : t0 + update_every], carry.get("h"))
+            grad = self.recurrent_estimates(model, window, sp, per_sequence=False, carry=carry)
+            carry["h"] = sp.trajectory.h[:, -1]
+            yield {"recurrent.weight": grad.sum(0), **sp.readout}, window
 
     def state_noise(self, model: nn.Module, batch: Batch) -> Tensor | None:
         """Noise added to the state at each step, ``(batch, T, n)``; ``None`` for deterministic dynamics."""
         return None
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
-        """Per-sequence estimates of ``dL/dW``, ``(batch, n, n + m + 1)``; they sum to the batch estimate."""
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
+        """Per-sequence estimates of ``dL/dW``, ``(batch, n, n + m + 1)``, which sum to the batch estimate;
+        with ``per_sequence = False`` a rule may return their sum, ``(1, n, n + m + 1)``, instead (cheaper
+        when the estimate is a weighted sum over the batch: see :func:`accumulate`). ``carry``, if given,
+        holds the rule's state between the windows of :meth:`online_updates`: read at the start (empty:
+        a sequence's start), written at the end."""
         raise NotImplementedError
 
     def sequence_estimates(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
@@ -124,8 +167,32 @@ class OnlineRule(RecurrentRule):
         return self.recurrent_estimates(model, batch, sp), sp.readout
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        per_sequence, readout = self.sequence_estimates(model, batch)
-        return {"recurrent.weight": per_sequence.sum(0), **readout}
+        sp = sequence_pass(model, batch, self.state_noise(model, batch))
+        return {"recurrent.weight": self.recurrent_estimates(model, batch, sp, per_sequence=False).sum(0), **sp.readout}
+
+
+def estimate_buffer(state: Tensor, per_sequence: bool) -> Tensor:
+    """Zeroed estimate for a per-sequence ``state`` ``(batch, n, P)``: ``(batch, n, P)`` or, summed, ``(1, n, P)``."""
+    return state.new_zeros(state.shape if per_sequence else (1, *state.shape[1:]))
+
+
+def accumulate(grad: Tensor, weight: Tensor, state: Tensor) -> None:
+    """``grad += weight * state`` per sequence, or summed over the batch when ``grad`` is ``(1, n, P)``.
+
+    ``state``: ``(batch, n, P)``; ``weight``: ``(batch,)`` (one number per sequence, UORO's
+    ``c_t . h~_t``) or ``(batch, n)`` (one per row, the learning signals of e-prop and RFLO; these
+    need a per-sequence ``grad``: a row-weighted sum over the batch is no single BLAS call, and
+    ``n`` batched ``1 x batch`` products measured slower than the per-sequence update). Summed over
+    the batch, the accumulation is one matrix-vector product that reads ``state`` once and writes
+    only ``(n, P)``.
+    """
+    batch = state.shape[0]
+    if grad.shape[0] == batch:
+        grad.addcmul_(weight.reshape(batch, -1, 1), state)
+    elif weight.dim() == 1:
+        grad.view(-1).addmv_(state.reshape(batch, -1).t(), weight)
+    else:
+        raise ValueError("accumulate: row weights (batch, n) need a per-sequence grad (batch, n, P)")
 
 
 def autograd_estimate(model: nn.Module, loss: Tensor) -> dict[str, Tensor]:

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import run_rnn
 from bioplaus.rules.base import Batch
-from bioplaus.rules.online import OnlineRule, SequencePass
+from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 BASELINES = ("noise_free", "none")
 
@@ -37,19 +37,20 @@ class ReinforceRTRL(OnlineRule):
     name = "reinforce_rtrl"
 
     def __init__(self, sigma: float = 0.05, baseline: str = "noise_free", label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
         if not sigma > 0:
             raise BioplausError(f"rule 'reinforce_rtrl': sigma must be positive, got {sigma!r}.")
         if baseline not in BASELINES:
             raise BioplausError(f"rule 'reinforce_rtrl': baseline is {baseline!r}; allowed values are 'noise_free' or 'none'.")
-        super().__init__(label, n_hidden, model, task)
+        super().__init__(label, n_hidden, model, task, update_every)
         self.sigma, self.baseline = float(sigma), baseline
 
     def state_noise(self, model: nn.Module, batch: Batch) -> Tensor:
         x = batch.x
         return self.sigma * self.gaussian((x.shape[0], x.shape[1], model.n_hidden), model.w)
 
-    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass) -> Tensor:
+    def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
+                            carry: dict[str, Any] | None = None) -> Tensor:
         per_step = getattr(batch.loss_fn, "per_step", None)
         if per_step is None:
             raise BioplausError("rule 'reinforce_rtrl' needs a loss with per-step values (a sequence task's loss).")
@@ -59,14 +60,19 @@ class ReinforceRTRL(OnlineRule):
         with torch.no_grad():
             advantage = per_step(sp.output, batch.y) / batch_size
             if self.baseline == "noise_free":
-                clean = run_rnn(model.w.detach(), batch.x.to(model.w.dtype), model.alpha, model.activation)
+                clean = run_rnn(model.w.detach(), batch.x.to(model.w.dtype), model.alpha, model.activation,
+                                h0=carry.get("clean_h") if carry else None)
                 advantage = advantage - per_step(model.readout(clean.h[:, 1:]), batch.y) / batch_size
+                if carry is not None:
+                    carry["clean_h"] = clean.h[:, -1]
             score = noise / self.sigma**2 * traj.slope  # (xi_t / sigma) * alpha phi'(a_t)
-            elig = traj.z.new_zeros((batch_size, n, traj.z.shape[-1]))
-            grad = torch.zeros_like(elig)
+            elig = carry["elig"] if carry and "elig" in carry else traj.z.new_zeros((batch_size, n, traj.z.shape[-1]))
+            grad = estimate_buffer(elig, per_sequence)
             for t in range(steps):
                 elig.addcmul_(score[:, t, :, None], traj.z[:, t, None, :])
-                grad.addcmul_(advantage[:, t, None, None], elig)
+                accumulate(grad, advantage[:, t], elig)
+        if carry is not None:
+            carry["elig"] = elig
         return grad
 
     def config(self) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 As e-prop (:mod:`bioplaus.rules.eprop`) but the trace keeps only the leak,
 ``P_t[i, j] = (1 - alpha) P_{t-1}[i, j] + alpha phi'(a_t,i) z_t,j``, and the learning signal
 comes by default through a fixed random matrix ``B`` instead of ``W_out^T``.
+With ``alpha = 1`` the trace has no memory, ``P_t = phi'(a_t) z_t^T``, and its update is a
+write (one rank-one product with ``beta = 0``).
 """
 
 from __future__ import annotations
