@@ -22,7 +22,7 @@ import traceback
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from typing import Any
 
@@ -106,10 +106,18 @@ def _worker_protocol(source: str | None, quick: bool, blob: bytes) -> Protocol:
     return _WORKER_PROTOCOLS[key]
 
 
+def with_data(protocol: Protocol, data_dir: str | None) -> Protocol:
+    """``protocol`` with its task resolved for ``data_dir`` (:meth:`bioplaus.tasks.Task.resolve`):
+    itself for most tasks; for :class:`bioplaus.tasks.MNISTOrDigits`, the MNIST or digits task
+    actually used, so that the stored configuration names it."""
+    task = protocol.task.resolve(data_dir)
+    return protocol if task is protocol.task else replace(protocol, task=task)
+
+
 def worker_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
     """Run one job in a worker: ``(result, None)``, or ``(None, error text)`` if it raised."""
     try:
-        protocol = _worker_protocol(source, quick, blob)
+        protocol = with_data(_worker_protocol(source, quick, blob), data_dir)
         found = config_hash(protocol.run_config(condition, seed))
         if found != expected_hash:
             raise BioplausError(
@@ -327,6 +335,7 @@ def run_protocol(
     executor = executor or ("serial" if workers == 1 and address is None else "ray" if address else "pool")
     check_executor(executor, workers, address)
     protocol.task.check(data_dir)
+    protocol = with_data(protocol, data_dir)
     jobs = plan(protocol, store, overwrite)
     report = SweepReport(skipped=len(protocol.jobs()) - len(jobs))
     if not jobs:

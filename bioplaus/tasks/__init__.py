@@ -5,11 +5,12 @@ from bioplaus.tasks.digits import Digits
 from bioplaus.tasks.idx import read_idx, write_idx
 from bioplaus.tasks.linear_teacher import LinearTeacher
 from bioplaus.tasks.mnist import MNIST, load_mnist
+from bioplaus.tasks.mnist_or_digits import MNISTOrDigits, mnist_or_digits
 from bioplaus.tasks.one_hot import OneHotSquaredError, one_hot_squared_error
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, InfluenceBalancing, SequenceTask, sequence_squared_error
 
 __all__ = [
-    "MNIST", "AddingProblem", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
-    "OneHotSquaredError", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "one_hot_squared_error",
+    "MNIST", "MNISTOrDigits", "AddingProblem", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
+    "OneHotSquaredError", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
     "read_idx", "sequence_squared_error", "squared_error", "write_idx",
 ]

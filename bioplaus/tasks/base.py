@@ -43,6 +43,15 @@ class Task:
     def check(self, data_dir: str | None) -> None:
         """Fail early, with a clear error, if the task's data cannot be had."""
 
+    def resolve(self, data_dir: str | None) -> "Task":
+        """The task a run actually uses given ``--data-dir`` (``None`` when not given).
+
+        Most tasks are themselves; a task that chooses its data by whether a data folder
+        was given (:class:`bioplaus.tasks.MNISTOrDigits`) returns the chosen task, so
+        that the stored run configuration names the data that were really used.
+        """
+        return self
+
     def config(self) -> dict[str, Any]:
         return {"task": self.name}
 

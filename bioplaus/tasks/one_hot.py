@@ -41,6 +41,10 @@ class OneHotSquaredError(Task):
     def check(self, data_dir: str | None) -> None:
         self.task.check(data_dir)
 
+    def resolve(self, data_dir: str | None) -> Task:
+        inner = self.task.resolve(data_dir)
+        return self if inner is self.task else OneHotSquaredError(inner)
+
     def instantiate(self, generator, data_dir, device, batch_size) -> TaskInstance:
         inner = self.task.instantiate(generator, data_dir, device, batch_size)
 
