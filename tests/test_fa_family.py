@@ -13,6 +13,7 @@ from bioplaus.errors import BioplausError
 from bioplaus.metrics import feedback_alignment_metrics
 from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Batch, FeedbackAlignment, KolenPollack, SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF, WeightMirror
+from bioplaus.rules.sign_symmetry import glorot_std, sign_concordant_feedback
 from bioplaus.rules.weight_mirror import mirror_update_
 from bioplaus.tasks import squared_error
 from bioplaus.tasks.base import TaskInstance
@@ -100,8 +101,37 @@ def test_norm_scaling_matches_forward_norm():
         setup(rule, net)
         for name, b in rule.feedback().items():
             assert math.isclose(float(b.norm()), float(net.linear(name).weight.detach().norm()), rel_tol=1e-12)
-    with pytest.raises(BioplausError, match="allowed values are 'none' or 'norm'"):
+    with pytest.raises(BioplausError, match="allowed values are 'none', 'norm', 'mean_abs' or 'glorot'"):
         SignSymmetryUSF(scaling="max")
+
+
+def test_mean_abs_scaling_matches_the_mean_absolute_forward_weight():
+    net = make_net((4, 6, 5, 3))
+    for rule in (SignSymmetryUSF(scale=3.0, scaling="mean_abs"), SignSymmetryBRSF(scaling="mean_abs"),
+                 SignSymmetryFRSF(scaling="mean_abs")):
+        setup(rule, net)
+        for name, b in rule.feedback().items():
+            w = net.linear(name).weight.detach()
+            assert math.isclose(float(b.abs().mean()), float(w.abs().mean()), rel_tol=1e-12)
+            assert torch.equal(torch.sign(b), torch.sign(w).t())
+    b = setup(SignSymmetryUSF(scaling="mean_abs"), net).feedback()["output"]  # uSF: every entry is +-mean|W|
+    torch.testing.assert_close(b.abs(), torch.full_like(b, float(net.linear("output").weight.detach().abs().mean())),
+                               rtol=1e-12, atol=0)
+
+
+def test_glorot_scaling_multiplies_by_the_glorot_std_of_the_layer():
+    net = make_net((4, 6, 5, 3))
+    usf, frsf = setup(SignSymmetryUSF(scale=2.0, scaling="glorot"), net), setup(SignSymmetryFRSF(scaling="glorot"), net)
+    for name in ("hidden2", "output"):
+        w = net.linear(name).weight.detach()
+        std = math.sqrt(2.0 / (w.shape[0] + w.shape[1]))
+        torch.testing.assert_close(usf.feedback()[name], 2.0 * std * torch.sign(w).t(), rtol=1e-14, atol=0)
+        torch.testing.assert_close(frsf.feedback()[name], (std * frsf.M[name] * torch.sign(w)).t(), rtol=1e-14, atol=0)
+    conv = torch.zeros(8, 3, 5, 5)  # fan_in 3*25, fan_out 8*25, as torch.nn.init counts them
+    assert math.isclose(glorot_std(conv), math.sqrt(2.0 / (75 + 200)), rel_tol=1e-15)
+    w = torch.randn(8, 3, 5, 5, dtype=torch.float64)
+    b = sign_concordant_feedback(w, 1.0, "glorot")
+    assert torch.equal(b, torch.sign(w) * glorot_std(w))
 
 
 def test_brsf_redraws_magnitudes_after_each_update_and_frsf_keeps_them():
