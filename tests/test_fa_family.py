@@ -261,3 +261,28 @@ def test_estimate_has_no_side_effects_and_output_layer_is_exact(rule_cls):
     assert all(torch.equal(first[k], second[k]) for k in first)
     exact = torch.autograd.grad(batch.loss(net(batch.x)), [net.linear("output").weight])[0]
     torch.testing.assert_close(first["layers.output.weight"], exact, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("settings", [
+    {"lr": 0.1}, {"lr": 0.05, "weight_decay": 0.01}, {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3},
+    {"lr": 0.02, "momentum": 0.8, "dampening": 0.3}, {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+])
+def test_kolen_pollack_sgd_step_equals_torch_sgd_exactly(settings):
+    from bioplaus.rules.kolen_pollack import _plain_sgd, sgd_step_
+
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = torch.randn(5, 7, generator=g), None
+    theirs = ours.clone().requires_grad_(True)
+    opt = torch.optim.SGD([theirs], **settings)
+    group, state = _plain_sgd(torch.optim.SGD([ours.clone()], **settings)), {}
+    assert group is not None
+    for _ in range(4):
+        grad = torch.randn(5, 7, generator=g)
+        kept = grad.clone()
+        theirs.grad = grad.clone()
+        opt.step()
+        sgd_step_(ours, grad, group, state)
+        assert torch.equal(grad, kept)  # the estimate is not modified
+        assert torch.equal(ours, theirs.detach())
+    assert _plain_sgd(torch.optim.Adam([torch.zeros(1, requires_grad=True)])) is None
+    assert _plain_sgd(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, maximize=True)) is None

@@ -46,8 +46,8 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.rate.feedforward import ForwardPass, activation_slope
-from bioplaus.rules.base import LayeredRule, is_layered, output_delta
+from bioplaus.rate.feedforward import ForwardPass
+from bioplaus.rules.base import LayeredRule, hidden_slopes, is_layered, output_delta
 from bioplaus.rules.feedback_alignment import feedback_alignment_deltas
 
 SCALINGS = ("none", "norm", "mean_abs", "glorot")
@@ -140,8 +140,7 @@ class SignSymmetry(LayeredRule):
 
     # -- layered networks ------------------------------------------------------------------
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
-        slopes = [activation_slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])]
-        return feedback_alignment_deltas(output_delta(fp), [self.current(n).t() for n in fp.layer_names[1:]], slopes)
+        return feedback_alignment_deltas(output_delta(fp), [self.current(n).t() for n in fp.layer_names[1:]], hidden_slopes(fp))
 
     def update_feedback(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
         """brSF: new random magnitudes after every update of W (Liao et al. 2016)."""
