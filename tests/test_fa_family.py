@@ -286,3 +286,33 @@ def test_kolen_pollack_sgd_step_equals_torch_sgd_exactly(settings):
         assert torch.equal(ours, theirs.detach())
     assert _plain_sgd(torch.optim.Adam([torch.zeros(1, requires_grad=True)])) is None
     assert _plain_sgd(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, maximize=True)) is None
+
+
+def test_constrain_weights_keeps_every_forward_norm_at_its_initial_value():
+    import bioplaus
+    from bioplaus.rate.wrap import update_feedback
+
+    net = make_net((4, 6, 5, 3))
+    batches = [make_batch(net, seed=s) for s in range(3)]
+    initial = {n: float(net.linear(n).weight.detach().norm()) for n in net.layer_names}
+    trainer = trainer_for(net, setup(SignSymmetryUSF(scaling="norm", constrain_weights=True), net), batches, ("sgd", {"lr": 0.5}))
+    for i, batch in enumerate(batches):
+        trainer.step(i, batch, record=False)
+    for n in net.layer_names:
+        assert math.isclose(float(net.linear(n).weight.detach().norm()), initial[n], rel_tol=1e-12), n
+    free = make_net((4, 6, 5, 3))
+    free_trainer = trainer_for(free, setup(SignSymmetryUSF(scaling="norm"), free), batches, ("sgd", {"lr": 0.5}))
+    for i, batch in enumerate(batches):
+        free_trainer.step(i, batch, record=False)
+    assert any(abs(float(free.linear(n).weight.detach().norm()) - initial[n]) > 1e-3 for n in free.layer_names)
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
+    bioplaus.wrap(module, SignSymmetryBRSF(constrain_weights=True), generator=torch.Generator().manual_seed(0))
+    norms = [float(module[i].weight.detach().norm()) for i in (0, 2)]
+    opt = torch.optim.SGD(module.parameters(), lr=0.5)
+    squared_error(module(batches[0].x), batches[0].y).backward()
+    opt.step()
+    update_feedback(module, opt)
+    assert [float(module[i].weight.detach().norm()) for i in (0, 2)] == pytest.approx(norms, rel=1e-12)
+    assert SignSymmetryUSF(constrain_weights=True).config()["constrain_weights"] is True
+    assert "constrain_weights" not in SignSymmetryUSF().config()

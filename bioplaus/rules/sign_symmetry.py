@@ -15,12 +15,21 @@ Liao et al.'s variants and their names in results:
 Liao et al. found that magnitudes hardly matter but signs do, and that their
 asymmetric backprop needs batch normalisation or "Batch Manhattan" updates. Without
 them the size of B matters: ``sign(W)`` has entries of size 1 where ``W``'s are of size
-``~1/sqrt(fan_in)``, so errors grow layer by layer. Moskovitz, Litwin-Kumar & Abbott 2018
-("Feedback alignment in deep convolutional networks", arXiv:1812.06488) made sign-
-concordant feedback work on ImageNet with, among other techniques, a rescaling of the
-feedback weights. Only their abstract could be retrieved with the search tool (it names
-no formula), so the exact form of their scaling is NOT known here and none of the
-options below is claimed to be theirs. ``scaling`` rescales ``|M| ∘ sign(W)``, per layer:
+``~1/sqrt(fan_in)``, so errors grow layer by layer.
+
+Moskovitz, Litwin-Kumar & Abbott 2018 ("Feedback alignment in deep convolutional
+networks", arXiv:1812.06488) made sign-concordant feedback work on ImageNet with several
+techniques. Only their abstract could be retrieved with the search tool; what is known
+here of their techniques comes second hand, from BioTorch's source
+(github.com/jsalbert/biotorch, ``biotorch/layers/fa_constructor/linear.py``), which
+cites the paper for one option, ``constrain_weights``: before every forward pass it
+rescales each forward weight matrix to the Frobenius norm it had at initialisation,
+``W <- W |W_0|_F / |W|_F``. That is offered here as ``constrain_weights=True`` (applied
+after every update, in :meth:`SignSymmetry.update_feedback`, to every layer's W). The
+same file scales feedback by ``sqrt(2 / (fan_in + fan_out))``, citing Xiao, Chen, Liao &
+Poggio 2018 ("Biologically-plausible learning algorithms can scale to large datasets",
+arXiv:1811.03567): ``scaling="glorot"`` below. ``scaling`` rescales ``|M| ∘ sign(W)``
+per layer:
 
 - ``"none"``: no rescaling;
 - ``"norm"``: to the Frobenius norm of W, ``|B|_F = |W|_F``;
@@ -28,12 +37,12 @@ options below is claimed to be theirs. ``scaling`` rescales ``|M| ∘ sign(W)``,
   entry is then ``±mean|W|``);
 - ``"glorot"``: by the fixed factor ``sqrt(2 / (fan_in + fan_out))``, the standard
   deviation of Glorot initialisation (fans as ``torch.nn.init`` counts them, kernel
-  size included for convolutions); BioTorch 0.0.16's uSF layers scale ``sign(W)`` by
-  this factor (its source, ``biotorch/layers/usf``).
+  size included for convolutions), as BioTorch does (see above).
 
-"norm" and "mean_abs" follow W's size as it changes; "glorot" depends on the layer's
-shape only. ``scale`` (``s``) multiplies before the rescaling, so it cancels under
-"norm" and "mean_abs".
+"norm" and "mean_abs" are this package's choices (feedback as large as the forward
+weights); they follow W's size as it changes, "glorot" depends on the layer's shape
+only. ``scale`` (``s``) multiplies before the rescaling, so it cancels under "norm" and
+"mean_abs".
 
 As ``W`` changes, so does ``B``: the estimate uses the signs of the current weights.
 """
@@ -100,18 +109,23 @@ class SignSymmetry(LayeredRule):
             random magnitudes of brSF and frSF.
         scaling: one of ``SCALINGS``: ``"none"``, ``"norm"`` (``|B|_F = |W|_F`` per layer),
             ``"mean_abs"`` (``mean|B| = mean|W|``) or ``"glorot"`` (times ``sqrt(2/(fan_in + fan_out))``).
+        constrain_weights: after every update, rescale every layer's forward weights to their
+            initial Frobenius norm (the option BioTorch attributes to Moskovitz et al. 2018).
     """
 
     name: ClassVar[str] = "sign_symmetry"
     magnitudes: ClassVar[str] = "uniform"  # "uniform", "batch_random" or "fixed_random"
 
-    def __init__(self, scale: float = 1.0, scaling: str = "none", label: str | None = None):
+    def __init__(self, scale: float = 1.0, scaling: str = "none", constrain_weights: bool = False, label: str | None = None):
         super().__init__(label)
         if scaling not in SCALINGS:
             raise BioplausError(f"rule {self.name!r}: scaling {scaling!r} is not allowed; allowed values are {allowed(SCALINGS)}.")
         if not scale > 0:
             raise BioplausError(f"rule {self.name!r}: scale must be positive, got {scale!r}.")
-        self.scale, self.scaling = float(scale), scaling
+        if not isinstance(constrain_weights, bool):
+            raise BioplausError(f"rule {self.name!r}: constrain_weights must be true or false, got {constrain_weights!r}.")
+        self.scale, self.scaling, self.constrain_weights = float(scale), scaling, constrain_weights
+        self.initial_norms: dict[str, tuple[Tensor, Tensor]] = {}  # layer -> (its W, |W_0|_F), with constrain_weights
         self.weights: dict[str, Tensor] = {}
         self.M: dict[str, Tensor] = {}  # random magnitudes, shape of W
         self.generator: torch.Generator | None = None
@@ -126,6 +140,7 @@ class SignSymmetry(LayeredRule):
             return
         self.layered, self.generator = True, generator
         self.weights = {n: model.linear(n).weight for n in model.layer_names[1:]}
+        self._remember_norms({n: model.linear(n).weight for n in model.layer_names})
         self.M = {n: self._draw(w) for n, w in self.weights.items()} if self.magnitudes != "uniform" else {}
 
     def _draw(self, w: Tensor, out: Tensor | None = None) -> Tensor:
@@ -142,8 +157,17 @@ class SignSymmetry(LayeredRule):
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
         return feedback_alignment_deltas(output_delta(fp), [self.current(n).t() for n in fp.layer_names[1:]], hidden_slopes(fp))
 
+    def _remember_norms(self, weights: dict[str, Tensor]) -> None:
+        self.initial_norms = {n: (w, w.detach().norm()) for n, w in weights.items()} if self.constrain_weights else {}
+
+    @torch.no_grad()
     def update_feedback(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
-        """brSF: new random magnitudes after every update of W (Liao et al. 2016)."""
+        """After every update of W: ``constrain_weights`` puts each W back to its initial norm;
+        brSF draws new random magnitudes (Liao et al. 2016)."""
+        for w, norm0 in self.initial_norms.values():
+            norm = w.norm()
+            if norm > 0:
+                w.mul_(norm0 / norm)
         if self.magnitudes == "batch_random" and self.layered:
             for n, m in self.M.items():
                 self._draw(m, out=m)
@@ -167,6 +191,7 @@ class SignSymmetry(LayeredRule):
         self.layered, self.generator = False, generator
         layers = wrapped_layers(module)
         self.weights = {n: l.weight for n, l in layers.items()}
+        self._remember_norms(self.weights)
         if self.magnitudes == "fixed_random":
             self.M = {n: l.feedback_weight for n, l in layers.items()}
         elif self.magnitudes == "batch_random":
@@ -187,7 +212,8 @@ class SignSymmetry(LayeredRule):
         return _nonnegative_feedback(w, m, self.scaling)
 
     def config(self) -> dict:
-        return {**super().config(), "scale": self.scale, "scaling": self.scaling}
+        extra = {"constrain_weights": True} if self.constrain_weights else {}  # absent when off: stored configs keep their hash
+        return {**super().config(), "scale": self.scale, "scaling": self.scaling, **extra}
 
 
 class SignSymmetryUSF(SignSymmetry):
