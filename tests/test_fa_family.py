@@ -316,3 +316,23 @@ def test_constrain_weights_keeps_every_forward_norm_at_its_initial_value():
     assert [float(module[i].weight.detach().norm()) for i in (0, 2)] == pytest.approx(norms, rel=1e-12)
     assert SignSymmetryUSF(constrain_weights=True).config()["constrain_weights"] is True
     assert "constrain_weights" not in SignSymmetryUSF().config()
+
+
+def test_bench_alternating_takes_every_variants_step_i_before_any_step_i_plus_1():
+    from bioplaus.bench.fa_family import alternating
+
+    calls, now = [], [0.0]
+    cost = {"a": 1.0, "b": 2.0, "c": 4.0}
+
+    def variant(label):
+        def fn(i):
+            calls.append((label, i))
+            now[0] += cost[label]
+        return fn
+
+    times = alternating({k: variant(k) for k in cost}, repeats=3, steps=5, warmup=0, clock=lambda: now[0])
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    assert times == {k: [5 * c] * 3 for k, c in cost.items()}  # each call timed alone: no other variant's time leaks in
+    steps = [i for _, i in calls]
+    assert all(steps[j:j + 3] == [steps[j]] * 3 and {l for l, _ in calls[j:j + 3]} == set(cost) for j in range(0, len(calls), 3))
+    assert len({calls[j][0] for j in range(0, 15, 3)}) == 3  # the variant that goes first rotates
