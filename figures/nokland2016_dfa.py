@@ -40,7 +40,8 @@ def make(store):
         if len(v):
             ax_bar.bar(i - 0.2, v.mean(), width=0.38, yerr=v.std(ddof=0) if len(v) > 1 else None, capsize=4,
                        color=RULE_COLORS.get(rule))
-            ax_bar.text(i - 0.2, v.mean(), f"{v.mean():.2f}", ha="center", va="bottom", fontsize=8)
+            top = v.mean() + (v.std(ddof=0) if len(v) > 1 else 0.0)
+            ax_bar.text(i - 0.2, top * 1.01, f"{v.mean():.2f}", ha="center", va="bottom", fontsize=8)
     labelled = set()
     for rule, value, source in PUBLISHED:
         i = RULES.index(rule)

@@ -22,6 +22,14 @@ Data: MNIST from the four IDX files when run with ``--data-dir DIR`` (then the r
 not a proxy; 10000 steps of 64 = 10.7 epochs); without it, the PROXY: scikit-learn's 8x8
 digits (1437 train / 360 test) resized to 28x28 so that the same 784-800-10 network
 runs (tasks.mnist_or_digits). SGD, momentum 0.9, lr 0.01, batches of 64, 5 seeds.
+
+Measured on the proxy (2026-11-26, 5 seeds, 10000 steps, mean ± s.d.): test error
+2.50 ± 0.25 % (backprop), 3.00 ± 0.32 % (FA), 3.39 ± 0.27 % (DFA); training accuracy
+1.0 for all three; hidden-layer update angle to backprop 54.9 ± 1.5 (FA) and 59.7 ± 1.0
+degrees (DFA). DFA's test error is within ~1 percentage point of backprop's, "almost as
+good as" backprop as the abstract puts it for fully connected networks; the numbers are
+not comparable with MNIST's. MNIST itself was not run here (no MNIST files on this
+machine).
 """
 
 from bioplaus import Protocol, PublishedTarget, rules, tasks
