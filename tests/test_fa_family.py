@@ -13,6 +13,7 @@ from bioplaus.errors import BioplausError
 from bioplaus.metrics import feedback_alignment_metrics
 from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Batch, FeedbackAlignment, KolenPollack, SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF, WeightMirror
+from bioplaus.rules.sign_symmetry import glorot_std, sign_concordant_feedback
 from bioplaus.rules.weight_mirror import mirror_update_
 from bioplaus.tasks import squared_error
 from bioplaus.tasks.base import TaskInstance
@@ -100,8 +101,37 @@ def test_norm_scaling_matches_forward_norm():
         setup(rule, net)
         for name, b in rule.feedback().items():
             assert math.isclose(float(b.norm()), float(net.linear(name).weight.detach().norm()), rel_tol=1e-12)
-    with pytest.raises(BioplausError, match="allowed values are 'none' or 'norm'"):
+    with pytest.raises(BioplausError, match="allowed values are 'none', 'norm', 'mean_abs' or 'glorot'"):
         SignSymmetryUSF(scaling="max")
+
+
+def test_mean_abs_scaling_matches_the_mean_absolute_forward_weight():
+    net = make_net((4, 6, 5, 3))
+    for rule in (SignSymmetryUSF(scale=3.0, scaling="mean_abs"), SignSymmetryBRSF(scaling="mean_abs"),
+                 SignSymmetryFRSF(scaling="mean_abs")):
+        setup(rule, net)
+        for name, b in rule.feedback().items():
+            w = net.linear(name).weight.detach()
+            assert math.isclose(float(b.abs().mean()), float(w.abs().mean()), rel_tol=1e-12)
+            assert torch.equal(torch.sign(b), torch.sign(w).t())
+    b = setup(SignSymmetryUSF(scaling="mean_abs"), net).feedback()["output"]  # uSF: every entry is +-mean|W|
+    torch.testing.assert_close(b.abs(), torch.full_like(b, float(net.linear("output").weight.detach().abs().mean())),
+                               rtol=1e-12, atol=0)
+
+
+def test_glorot_scaling_multiplies_by_the_glorot_std_of_the_layer():
+    net = make_net((4, 6, 5, 3))
+    usf, frsf = setup(SignSymmetryUSF(scale=2.0, scaling="glorot"), net), setup(SignSymmetryFRSF(scaling="glorot"), net)
+    for name in ("hidden2", "output"):
+        w = net.linear(name).weight.detach()
+        std = math.sqrt(2.0 / (w.shape[0] + w.shape[1]))
+        torch.testing.assert_close(usf.feedback()[name], 2.0 * std * torch.sign(w).t(), rtol=1e-14, atol=0)
+        torch.testing.assert_close(frsf.feedback()[name], (std * frsf.M[name] * torch.sign(w)).t(), rtol=1e-14, atol=0)
+    conv = torch.zeros(8, 3, 5, 5)  # fan_in 3*25, fan_out 8*25, as torch.nn.init counts them
+    assert math.isclose(glorot_std(conv), math.sqrt(2.0 / (75 + 200)), rel_tol=1e-15)
+    w = torch.randn(8, 3, 5, 5, dtype=torch.float64)
+    b = sign_concordant_feedback(w, 1.0, "glorot")
+    assert torch.equal(b, torch.sign(w) * glorot_std(w))
 
 
 def test_brsf_redraws_magnitudes_after_each_update_and_frsf_keeps_them():
@@ -231,3 +261,78 @@ def test_estimate_has_no_side_effects_and_output_layer_is_exact(rule_cls):
     assert all(torch.equal(first[k], second[k]) for k in first)
     exact = torch.autograd.grad(batch.loss(net(batch.x)), [net.linear("output").weight])[0]
     torch.testing.assert_close(first["layers.output.weight"], exact, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("settings", [
+    {"lr": 0.1}, {"lr": 0.05, "weight_decay": 0.01}, {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3},
+    {"lr": 0.02, "momentum": 0.8, "dampening": 0.3}, {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+])
+def test_kolen_pollack_sgd_step_equals_torch_sgd_exactly(settings):
+    from bioplaus.rules.kolen_pollack import _plain_sgd, sgd_step_
+
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = torch.randn(5, 7, generator=g), None
+    theirs = ours.clone().requires_grad_(True)
+    opt = torch.optim.SGD([theirs], **settings)
+    group, state = _plain_sgd(torch.optim.SGD([ours.clone()], **settings)), {}
+    assert group is not None
+    for _ in range(4):
+        grad = torch.randn(5, 7, generator=g)
+        kept = grad.clone()
+        theirs.grad = grad.clone()
+        opt.step()
+        sgd_step_(ours, grad, group, state)
+        assert torch.equal(grad, kept)  # the estimate is not modified
+        assert torch.equal(ours, theirs.detach())
+    assert _plain_sgd(torch.optim.Adam([torch.zeros(1, requires_grad=True)])) is None
+    assert _plain_sgd(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, maximize=True)) is None
+
+
+def test_constrain_weights_keeps_every_forward_norm_at_its_initial_value():
+    import bioplaus
+    from bioplaus.rate.wrap import update_feedback
+
+    net = make_net((4, 6, 5, 3))
+    batches = [make_batch(net, seed=s) for s in range(3)]
+    initial = {n: float(net.linear(n).weight.detach().norm()) for n in net.layer_names}
+    trainer = trainer_for(net, setup(SignSymmetryUSF(scaling="norm", constrain_weights=True), net), batches, ("sgd", {"lr": 0.5}))
+    for i, batch in enumerate(batches):
+        trainer.step(i, batch, record=False)
+    for n in net.layer_names:
+        assert math.isclose(float(net.linear(n).weight.detach().norm()), initial[n], rel_tol=1e-12), n
+    free = make_net((4, 6, 5, 3))
+    free_trainer = trainer_for(free, setup(SignSymmetryUSF(scaling="norm"), free), batches, ("sgd", {"lr": 0.5}))
+    for i, batch in enumerate(batches):
+        free_trainer.step(i, batch, record=False)
+    assert any(abs(float(free.linear(n).weight.detach().norm()) - initial[n]) > 1e-3 for n in free.layer_names)
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
+    bioplaus.wrap(module, SignSymmetryBRSF(constrain_weights=True), generator=torch.Generator().manual_seed(0))
+    norms = [float(module[i].weight.detach().norm()) for i in (0, 2)]
+    opt = torch.optim.SGD(module.parameters(), lr=0.5)
+    squared_error(module(batches[0].x), batches[0].y).backward()
+    opt.step()
+    update_feedback(module, opt)
+    assert [float(module[i].weight.detach().norm()) for i in (0, 2)] == pytest.approx(norms, rel=1e-12)
+    assert SignSymmetryUSF(constrain_weights=True).config()["constrain_weights"] is True
+    assert "constrain_weights" not in SignSymmetryUSF().config()
+
+
+def test_bench_alternating_takes_every_variants_step_i_before_any_step_i_plus_1():
+    from bioplaus.bench.fa_family import alternating
+
+    calls, now = [], [0.0]
+    cost = {"a": 1.0, "b": 2.0, "c": 4.0}
+
+    def variant(label):
+        def fn(i):
+            calls.append((label, i))
+            now[0] += cost[label]
+        return fn
+
+    times = alternating({k: variant(k) for k in cost}, repeats=3, steps=5, warmup=0, clock=lambda: now[0])
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    assert times == {k: [5 * c] * 3 for k, c in cost.items()}  # each call timed alone: no other variant's time leaks in
+    steps = [i for _, i in calls]
+    assert all(steps[j:j + 3] == [steps[j]] * 3 and {l for l, _ in calls[j:j + 3]} == set(cost) for j in range(0, len(calls), 3))
+    assert len({calls[j][0] for j in range(0, 15, 3)}) == 3  # the variant that goes first rotates

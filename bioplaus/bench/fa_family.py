@@ -8,11 +8,16 @@ family (the weight mirror with its mirror phase at its default frequency, every 
 ``loss.backward()`` for backprop, the same module after :func:`bioplaus.wrap` for feedback
 alignment, uSF and Kolen-Pollack (plus :func:`bioplaus.rate.wrap.update_feedback`).
 
-Variants are interleaved within each repetition and every ratio is taken between two
-variants of the same repetition (see :mod:`bioplaus.bench.timing`). Time is the
-process's CPU time (``time.process_time``, one torch thread): on a shared machine with
-more runnable processes than cores, wall-clock ratios of identical work spread from
-0.76 to 2.07, while CPU time is not inflated by waiting for a core.
+Variants alternate step by step (:func:`alternating`): within a repetition every
+variant takes its i-th step before any takes its (i+1)-th, in an order that rotates,
+and each step is timed on its own; a repetition's time for a variant is the sum over its
+steps, and every ratio is taken between two variants of the same repetition. On the
+shared 2-core machine (load 5-16) blocks of 40-60 steps per variant (as
+:func:`bioplaus.bench.timing.interleaved` times them) gave ratios spreading by
+±10-25 % between repetitions; alternating single steps put the machine's slow and fast
+moments on every variant alike, and repeated runs agreed to about ±1 %. Time is the
+process's CPU time (``time.process_time``, one torch thread), which waiting for a core
+does not inflate (wall-clock ratios of identical work spread from 0.76 to 2.07 there).
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+from typing import Callable
 
 import torch
 from torch import nn
 
 from bioplaus.bench.rules import BATCH, _data, _trainer_step_fn
-from bioplaus.bench.timing import interleaved, machine, ratio_stats
+from bioplaus.bench.timing import machine, ratio_stats
 from bioplaus.rate.wrap import update_feedback, wrap
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import cross_entropy
@@ -34,6 +40,28 @@ MLP_RULES = ["backprop", "feedback_alignment", "sign_symmetry_usf", "sign_symmet
              "kolen_pollack", "weight_mirror"]
 CONV_RULES = ["backprop", "feedback_alignment", "sign_symmetry_usf", "kolen_pollack"]
 CONV_BATCH = 64
+
+
+def alternating(fns: dict[str, Callable[[int], None]], repeats: int, steps: int, warmup: int = 10,
+                clock: Callable[[], float] = time.process_time) -> dict[str, list[float]]:
+    """Seconds per ``steps`` calls ``fn(i)`` of each variant, one entry per repetition, the
+    variants alternating call by call (order rotating with the step) and each call timed alone."""
+    for fn in fns.values():
+        for i in range(warmup):
+            fn(i)
+    labels = list(fns)
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for r in range(repeats):
+        total = dict.fromkeys(labels, 0.0)
+        for i in range(steps):
+            k = (r * steps + i) % len(labels)
+            for label in labels[k:] + labels[:k]:
+                t0 = clock()
+                fns[label](i)
+                total[label] += clock() - t0
+        for label in labels:
+            times[label].append(total[label])
+    return times
 
 
 def convnet() -> nn.Module:
@@ -72,8 +100,7 @@ def measure(repeats: int, steps: int, threads: int) -> tuple[dict[str, list[floa
     torch.manual_seed(0)  # the plain module's own initialisation; every variant copies it
     base = convnet()
     conv = {r: _conv_step_fn(r, base, conv_batches) for r in CONV_RULES}
-    clock = time.process_time
-    return interleaved(mlp, repeats, steps, clock=clock), interleaved(conv, repeats, steps, clock=clock)
+    return alternating(mlp, repeats, steps), alternating(conv, repeats, steps)
 
 
 def _table(times: dict[str, list[float]], batch: int, steps: int) -> list[str]:
@@ -91,8 +118,8 @@ def _table(times: dict[str, list[float]], batch: int, steps: int) -> list[str]:
 def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
     mlp, conv = measure(repeats, steps, threads)
     n = len(next(iter(mlp.values())))
-    print(f"{machine(threads)}; {n} interleaved repetitions of {steps} steps; CPU time of the process "
-          "(time.process_time).\n")
+    print(f"{machine(threads)}; {n} repetitions of {steps} steps, the variants alternating step by step; "
+          "CPU time of the process (time.process_time).\n")
     print(f"(a) 784-1000-10 tanh, batch {BATCH}, SGD, bioplaus Trainer step (weight mirror: mirror phase at its default frequency, every 4th step)\n")
     print("\n".join(_table(mlp, BATCH, steps)))
     print(f"\n(b) ConvNet conv8-pool-conv16-pool-linear, 28x28 inputs, batch {CONV_BATCH}, SGD with momentum; "

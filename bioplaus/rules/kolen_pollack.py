@@ -48,6 +48,33 @@ def optimizer_factory(optimizer: tuple[str, dict[str, Any]] | torch.optim.Optimi
     return partial(_build_named, (name, dict(kwargs)))
 
 
+def _plain_sgd(optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+    """The settings of a ``torch.optim.SGD`` whose step :func:`sgd_step_` reproduces exactly; else ``None``."""
+    if type(optimizer) is not torch.optim.SGD or len(optimizer.param_groups) != 1:
+        return None
+    group = optimizer.param_groups[0]
+    if group.get("maximize") or group.get("differentiable") or any(isinstance(group[k], Tensor) for k in ("lr", "weight_decay", "momentum")):
+        return None
+    return group
+
+
+def sgd_step_(b: Tensor, grad: Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+    """One SGD step of ``b`` in place with ``grad`` (left untouched), as ``torch.optim.SGD`` takes it on
+    the CPU, operation for operation: ``d = grad + wd b``; momentum ``v = mu v + (1 - dampening) d``
+    (``v = d`` at the first step), ``d = v`` or, Nesterov, ``d + mu v``; ``b -= lr d``.
+    ``state`` holds the momentum buffer (the optimizer's per-tensor state)."""
+    lr, wd, mu = group["lr"], group["weight_decay"], group["momentum"]
+    d = grad.add(b, alpha=wd) if wd != 0 else grad
+    if mu != 0:
+        v = state.get("momentum_buffer")
+        if v is None:
+            v = state["momentum_buffer"] = d.detach().clone()
+        else:
+            v.mul_(mu).add_(d, alpha=1 - group["dampening"])
+        d = d.add(v, alpha=mu) if group["nesterov"] else v
+    b.add_(d, alpha=-lr)
+
+
 class KolenPollack(FeedbackAlignment):
     """Feedback alignment whose B learns the forward weights' updates (Akrout et al. 2019).
 
@@ -91,12 +118,19 @@ class KolenPollack(FeedbackAlignment):
         if self._optimizer is None:
             self._optimizer = self._factory(list(self.B.values()))
         layered = is_layered(model)
-        for name, b in self.B.items():
-            g = estimate[self._weight_keys[name]].detach()
-            b.grad = g.t() if layered else g
-        self._optimizer.step()
-        for b in self.B.values():
-            b.grad = None
+        sgd = _plain_sgd(self._optimizer)
+        with torch.no_grad():
+            for name, b in self.B.items():
+                g = estimate[self._weight_keys[name]].detach()
+                g = g.t() if layered else g
+                if sgd is not None:  # the same update without the optimizer's per-step machinery (a few % of a step)
+                    sgd_step_(b, g, sgd, self._optimizer.state[b])
+                else:
+                    b.grad = g
+        if sgd is None:
+            self._optimizer.step()
+            for b in self.B.values():
+                b.grad = None
 
     def fresh(self) -> "KolenPollack":
         fresh = super().fresh()

@@ -34,7 +34,7 @@ def mirror_update_(b: Tensor, w: Tensor, x: Tensor, lr: float, decay: float) -> 
     stored as ``W^T``); ``x`` is the noise, ``(n, n_in)``.
     """
     y = x.mm(w.t())
-    b.mul_(1.0 - decay).add_(y.t().mm(x), alpha=lr / x.shape[0])
+    b.addmm_(y.t(), x, beta=1.0 - decay, alpha=lr / x.shape[0])  # one fused op, no (n_out, n_in) temporary
 
 
 class WeightMirror(FeedbackAlignment):
@@ -68,11 +68,12 @@ class WeightMirror(FeedbackAlignment):
         self.mirror_lr, self.mirror_decay = float(mirror_lr), float(mirror_decay)
         self.generator: torch.Generator | None = None
         self.weights: dict[str, Tensor] = {}
+        self.noise: dict[str, Tensor] = {}  # the mirror phase's noise, drawn in place each phase
         self.steps = 0
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         super().setup(model, generator)
-        self.generator, self.steps = generator, 0
+        self.generator, self.steps, self.noise = generator, 0, {}
         if is_layered(model):
             self.weights = {name: model.linear(name).weight for name in self.B}
 
@@ -80,7 +81,7 @@ class WeightMirror(FeedbackAlignment):
         super().attach(module, generator)
         from bioplaus.rate.wrap import wrapped_layers
 
-        self.generator, self.steps = generator, 0
+        self.generator, self.steps, self.noise = generator, 0, {}
         self.weights = {name: layer.weight for name, layer in wrapped_layers(module).items()}
 
     @torch.no_grad()
@@ -89,8 +90,10 @@ class WeightMirror(FeedbackAlignment):
         for name, b in self.B.items():
             w = self.weights[name].detach()
             w2 = w.reshape(w.shape[0], -1)
-            x = torch.randn((self.mirror_batch, w2.shape[1]), generator=self.generator, dtype=w.dtype, device=w.device)
-            x.mul_(self.noise_std)
+            x = self.noise.get(name)
+            if x is None or x.shape[1] != w2.shape[1] or x.dtype != w.dtype or x.device != w.device:
+                x = self.noise[name] = torch.empty((self.mirror_batch, w2.shape[1]), dtype=w.dtype, device=w.device)
+            x.normal_(0.0, self.noise_std, generator=self.generator)
             mirror_update_(b.t() if layered else b.view(w2.shape), w2, x, self.mirror_lr, self.mirror_decay)
 
     def update_feedback(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:

@@ -92,3 +92,13 @@ def resolve_data_dir(protocol, data_dir: str | None):
         return protocol
     model = task.model_with_data_dir if data_dir is not None and task.model_with_data_dir is not None else protocol.model
     return dataclasses.replace(protocol, task=task.choose(data_dir), model=model)
+
+
+def mnist_or_digits(image: bool = False, train_eval_size: int = 10000) -> ByDataDir:
+    """The task for protocols that reproduce an MNIST result with one 784-input network:
+    MNIST from ``--data-dir`` when given, else scikit-learn's 8x8 digits resized to 28x28
+    (:class:`bioplaus.tasks.Digits` with ``side=28``; bilinear, no information added)."""
+    from bioplaus.tasks.digits import Digits
+    from bioplaus.tasks.mnist import MNIST
+
+    return ByDataDir(default=Digits(image=image, side=28), with_data_dir=MNIST(image=image, train_eval_size=train_eval_size))

@@ -12,6 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bioplaus.errors import BioplausError
 
 from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, epoch_batches
 
@@ -34,25 +38,45 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te
 
 
+def resize(x: Tensor, side: int) -> Tensor:
+    """``(n, 64)`` 8x8 images to ``(n, side*side)``, bilinear interpolation."""
+    images = F.interpolate(x.reshape(-1, 1, 8, 8), size=(side, side), mode="bilinear", align_corners=False)
+    return images.reshape(len(x), side * side).contiguous()
+
+
 @dataclass
 class Digits(Task):
-    """The 8x8 digits as 64-dimensional vectors (``image=False``) or ``(1, 8, 8)`` images."""
+    """The 8x8 digits as 64-dimensional vectors (``image=False``) or ``(1, 8, 8)`` images.
+
+    ``side``: the images' side in pixels. At 8 (the default) they are the bundled images;
+    at another side (e.g. 28, MNIST's) the standardised images are resized bilinearly
+    (``torch.nn.functional.interpolate``, ``align_corners=False``), so that a network
+    built for MNIST's 784 inputs runs on them unchanged. No information is added.
+    """
 
     image: bool = False
+    side: int = 8
 
     name = "digits"
     kind = "classification"
-    n_in = 64
     n_out = 10
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.side, int) or isinstance(self.side, bool) or self.side < 1:
+            raise BioplausError(f"task 'digits': field 'side' must be a positive integer (8 for the bundled images, 28 for MNIST's size), got {self.side!r}.")
+        self.n_in = self.side * self.side
+
     def config(self) -> dict:
-        return {"task": self.name, "image": self.image}
+        # side is written only when it differs from 8, so that runs stored before it existed keep their config hash
+        return {"task": self.name, "image": self.image, **({"side": self.side} if self.side != 8 else {})}
 
     def instantiate(self, generator: torch.Generator, data_dir: str | None, device: str, batch_size: int) -> TaskInstance:
         # a copy per run: the cached arrays must never be shared with (and changed by) a run
         x_tr, y_tr, x_te, y_te = (torch.tensor(a, device=device) for a in digits_arrays())
+        if self.side != 8:
+            x_tr, x_te = (resize(x, self.side) for x in (x_tr, x_te))
         if self.image:
-            x_tr, x_te = x_tr.reshape(-1, 1, 8, 8), x_te.reshape(-1, 1, 8, 8)
+            x_tr, x_te = x_tr.reshape(-1, 1, self.side, self.side), x_te.reshape(-1, 1, self.side, self.side)
         return TaskInstance(
             cross_entropy,
             epoch_batches(x_tr, y_tr, batch_size, generator, cross_entropy),

@@ -1,0 +1,62 @@
+"""Nøkland 2016: test error of backprop, FA and DFA on a 784-800-10 tanh network, over
+training and at the end, beside the published MNIST errors that could be found."""
+
+import json
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+
+from bioplaus.plotting import RULE_COLORS, RULE_LABELS, plot_by_rule
+
+PROTOCOL = "nokland2016_dfa"
+RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment")
+# (rule, test error in %, source): the only published numbers found (see protocols/nokland2016_dfa.py)
+PUBLISHED = [
+    ("direct_feedback_alignment", 1.45, "Nøkland 2016, abstract"),
+    ("backprop", 2.4, "Lillicrap et al. 2016, Fig. 2a"),
+    ("feedback_alignment", 2.1, "Lillicrap et al. 2016, Fig. 2a"),
+]
+
+
+def data_name(store) -> str:
+    runs = store.runs(PROTOCOL)
+    names = {json.loads(c)["task"]["task"] for c in runs["config"]} if len(runs) else set()
+    return {"mnist": "MNIST", "digits": "digits resized to 28x28 (proxy)"}.get(next(iter(names)), "?") if len(names) == 1 else "/".join(sorted(names)) or "no runs"
+
+
+def make(store):
+    fig, (ax_curve, ax_bar) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
+    acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy", layer="all")
+    err = acc.assign(value=100 * (1 - acc["value"]))
+    plot_by_rule(ax_curve, err[err["step"] > 0])
+    ax_curve.set(xlabel="step", ylabel="test error (%)", ylim=(0, None), title=f"784-800-10 tanh on {data_name(store)}")
+    if not err.empty:
+        ax_curve.legend(loc="best")
+
+    last = err[err["step"] == err.groupby("run_id")["step"].transform("max")] if not err.empty else err
+    x = range(len(RULES))
+    for i, rule in enumerate(RULES):
+        v = last[last["rule"] == rule]["value"]
+        if len(v):
+            ax_bar.bar(i - 0.2, v.mean(), width=0.38, yerr=v.std(ddof=0) if len(v) > 1 else None, capsize=4,
+                       color=RULE_COLORS.get(rule))
+            top = v.mean() + (v.std(ddof=0) if len(v) > 1 else 0.0)
+            ax_bar.text(i - 0.2, top * 1.01, f"{v.mean():.2f}", ha="center", va="bottom", fontsize=8)
+    labelled = set()
+    for rule, value, source in PUBLISHED:
+        i = RULES.index(rule)
+        nokland = source.startswith("Nøkland")
+        label = ("published: Nøkland 2016, abstract (MNIST, with dropout)" if nokland else
+                 "published: Lillicrap et al. 2016 (MNIST, 784-1000-10 logistic, another network)")
+        ax_bar.bar(i + 0.2, value, width=0.38, color="white", edgecolor=RULE_COLORS.get(rule), hatch="//" if nokland else "..",
+                   label=None if label in labelled else label)
+        labelled.add(label)
+        ax_bar.text(i + 0.2, value, f"{value:g}", ha="center", va="bottom", fontsize=8)
+    ax_bar.set_xticks(list(x), [RULE_LABELS.get(r, r) for r in RULES])
+    ax_bar.set(ylabel="final test error (%)", title="final test error; Nøkland's per-network table not retrieved")
+    handles, labels = ax_bar.get_legend_handles_labels()
+    handles.insert(0, Patch(color="0.45"))
+    labels.insert(0, f"measured here, last step (mean ± s.d. over {last['seed'].nunique() if len(last) else 0} seed(s))")
+    ax_bar.legend(handles, labels, loc="upper center", fontsize=7.5, bbox_to_anchor=(0.5, -0.1), ncol=1, frameon=False)
+    fig.tight_layout()
+    return fig
