@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import copy
 import statistics
-import time
-from typing import Callable
 
 import torch
 from torch import nn
 
 from bioplaus.bench.rules import BATCH, _data, _trainer_step_fn
-from bioplaus.bench.timing import machine, ratio_stats
+from bioplaus.bench.timing import alternating, machine, ratio_stats
 from bioplaus.rate.wrap import update_feedback, wrap
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import cross_entropy
@@ -40,28 +38,6 @@ MLP_RULES = ["backprop", "feedback_alignment", "sign_symmetry_usf", "sign_symmet
              "kolen_pollack", "weight_mirror"]
 CONV_RULES = ["backprop", "feedback_alignment", "sign_symmetry_usf", "kolen_pollack"]
 CONV_BATCH = 64
-
-
-def alternating(fns: dict[str, Callable[[int], None]], repeats: int, steps: int, warmup: int = 10,
-                clock: Callable[[], float] = time.process_time) -> dict[str, list[float]]:
-    """Seconds per ``steps`` calls ``fn(i)`` of each variant, one entry per repetition, the
-    variants alternating call by call (order rotating with the step) and each call timed alone."""
-    for fn in fns.values():
-        for i in range(warmup):
-            fn(i)
-    labels = list(fns)
-    times: dict[str, list[float]] = {label: [] for label in labels}
-    for r in range(repeats):
-        total = dict.fromkeys(labels, 0.0)
-        for i in range(steps):
-            k = (r * steps + i) % len(labels)
-            for label in labels[k:] + labels[:k]:
-                t0 = clock()
-                fns[label](i)
-                total[label] += clock() - t0
-        for label in labels:
-            times[label].append(total[label])
-    return times
 
 
 def convnet() -> nn.Module:

@@ -1,10 +1,11 @@
 """``bioplaus bench rules``: training throughput of the rules and the cost of recording metrics.
 
 Measured on a 784-1000-10 tanh network, batch 100, random inputs and labels, SGD,
-with the same :class:`bioplaus.train.Trainer` step that runs use. Variants are
-interleaved within each repetition (the order rotates), and every ratio is taken
-between two variants measured in the same repetition, so drifts of a shared machine
-cancel; the table gives the median ratio over repetitions and its range.
+with the same :class:`bioplaus.train.Trainer` step that runs use. The variants take
+turns step by step (:func:`bioplaus.bench.timing.alternating`), each step timed alone
+in the process's CPU time (one torch thread, so CPU time is the step's cost without the
+waits for a core on a shared machine), and every ratio is taken between two variants of
+the same repetition; the table gives the median ratio over repetitions and its range.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance, cross_entropy
 from bioplaus.rules.base import Batch
 from bioplaus.train import Trainer
-from bioplaus.bench.timing import interleaved, machine, ratio_stats
+from bioplaus.bench.timing import alternating, machine, ratio_stats
 
 SPEC = FeedforwardSpec(name="bench_784_1000_10", sizes=(784, 1000, 10), activations=("tanh", "linear"), init="xavier_uniform")
 BATCH = 100
@@ -87,13 +88,13 @@ def measure(repeats: int = 7, steps: int = 60, threads: int = 1) -> dict[str, li
     fns = {}
     for label, rule, metrics, every in VARIANTS:
         fns[label] = _plain_torch_step_fn(batches) if rule is None else _trainer_step_fn(batches, rule, metrics, every)
-    return interleaved(fns, repeats, steps)
+    return alternating(fns, repeats, steps)
 
 
 def report(times: dict[str, list[float]], steps: int, threads: int) -> str:
     lines = [
         f"{machine(threads)}. Network 784-1000-10 tanh, batch {BATCH}, SGD; "
-        f"{len(next(iter(times.values())))} interleaved repetitions of {steps} steps.",
+        f"{len(next(iter(times.values())))} repetitions of {steps} steps, variants alternating step by step, CPU time.",
         "",
         "| variant | samples/s (median) | ratio | range | ratio against |",
         "|---|---:|---:|---:|---|",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -163,8 +164,11 @@ def update_angles(estimate: dict[str, Tensor], reference: dict[str, Tensor], gro
 def feedback_alignment_metrics(feedback: dict[str, Tensor], targets: dict[str, Tensor]) -> list[tuple[str, str, float]]:
     """``(metric, layer, value)`` rows of ``weight_angle``, ``norm_ratio`` and ``sign_concordance``, per layer and ``all``.
 
-    Each matrix is flattened to float64 once; the angles come from
-    :func:`angle_from_combination` (``all`` combines the layers' unit-normalised parts).
+    Each pair (B, W^T) is copied once to float64 in NumPy (feedback matrices are small:
+    a dozen torch operations on them cost more in dispatch than in arithmetic); the
+    angles come from the cosine or, near 0 and 180 degrees, from the combination
+    (:func:`angle_from_cosine_or_combination`; ``all`` combines the layers'
+    unit-normalised parts).
     """
     if not feedback:
         return []
@@ -173,15 +177,15 @@ def feedback_alignment_metrics(feedback: dict[str, Tensor], targets: dict[str, T
     sq_b, sq_w, dot, same, size = {}, {}, {}, {}, {}
     for k in layers:
         fb, tg = feedback[k].detach(), targets[k].detach()
-        # B and W^T side by side in float64, in one buffer: one Gram product gives
-        # |B|^2, |W|^2 and <B, W> (strided copies, no temporaries of the transposed W).
-        pair = torch.empty((2, fb.numel()), dtype=torch.float64, device=fb.device)
-        pair[0].view(fb.shape).copy_(fb)
-        pair[1].view(fb.shape).copy_(tg.reshape(fb.shape) if tg.shape != fb.shape else tg)
-        b[k], w[k] = pair[0], pair[1]
-        (sq_b[k], dot[k]), (_, sq_w[k]) = pair.mm(pair.t()).tolist()
-        same[k] = int((torch.sign(pair[0]) == torch.sign(pair[1])).sum())
-        size[k] = fb.numel()
+        if tg.shape != fb.shape:
+            tg = tg.reshape(fb.shape)
+        bk = np.asarray(fb.cpu().numpy(), dtype=np.float64).reshape(-1)
+        wk = np.asarray(tg.cpu().numpy(), dtype=np.float64).reshape(-1)  # a transposed view is copied in W^T's order
+        b[k], w[k] = bk, wk
+        sq_b[k], sq_w[k], dot[k] = float(bk @ bk), float(wk @ wk), float(bk @ wk)
+        # sign(B) = sign(W^T) entry by entry (-1, 0 or +1), without np.sign's slower pass
+        same[k] = int(np.count_nonzero(((bk > 0) == (wk > 0)) & ((bk < 0) == (wk < 0))))
+        size[k] = bk.size
     for d in (sq_b, sq_w, dot, same, size):
         d["all"] = sum(d.values())
 
@@ -191,7 +195,7 @@ def feedback_alignment_metrics(feedback: dict[str, Tensor], targets: dict[str, T
             group, nb, nw = (layers if k == "all" else [k]), math.sqrt(sq_b[k]), math.sqrt(sq_w[k])
             theta = angle_from_cosine_or_combination(
                 dot[k] / (nb * nw),
-                lambda s, group=group, nb=nb, nw=nw: sum(float((b[g] / nb + s * (w[g] / nw)).square().sum()) for g in group),
+                lambda s, group=group, nb=nb, nw=nw: sum(float(np.square(b[g] / nb + s * (w[g] / nw)).sum()) for g in group),
             )
             rows.append(("weight_angle", k, theta))
     for k in [*layers, "all"]:
