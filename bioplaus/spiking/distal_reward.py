@@ -46,32 +46,129 @@ NETWORK_KEYS = {
 # v in two 0.5-ms half steps, u in one 1-ms step (Izhikevich 2007, published code; Izhikevich 2003, Eq. 1-2)
 IZHIKEVICH_MS_STEP = """
 i_input = thalamic * (rand() - 0.5) + i_syn
-v = v + 0.5 * (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_input)
-v = v + 0.5 * (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_input)
+v = v + 0.5 * (0.04 * v * v / mV + 5 * v + 140 * mV - u + i_input)
+v = v + 0.5 * (0.04 * v * v / mV + 5 * v + 140 * mV - u + i_input)
 u = u + a * (b * v - u)
 i_syn = 0 * mV
 """
 
 
-def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator) -> dict[str, Any]:
+N_SLOTS = 16  # pending rewards the dopamine unit can hold (each waits 1-3 s); more are counted as lost
+NEVER_S = 1e9  # "no reward pending"
+
+
+def _dopamine_unit(n_slots: int) -> tuple[str, str, str]:
+    """Equations, threshold and reset of the dopamine unit (see :func:`build_network`)."""
+    slots = range(n_slots)
+    equations = "\n".join(["d_r : 1", "t_r : second", "t_next : second", "w_sum : 1", "t_first : second", "t_cue : second",
+                           "t_cue_prev : second", "slot : integer", "lost : integer", "n_rewards : integer", "n_due : 1"]
+                          + [f"t_due{k} : second" for k in slots]
+                          + ["due = " + " + ".join(f"int(t + 0.5 * dt >= t_due{k})" for k in slots) + " : 1"])
+    threshold = "t + 0.5 * dt >= t_first or t + 0.5 * dt >= t_next"
+    reset = ["n_due = due"]
+    reset += [f"t_due{k} = int(t + 0.5 * dt < t_due{k}) * t_due{k} + int(t + 0.5 * dt >= t_due{k}) * never" for k in slots]
+    reset += ["t_first = never"] + [f"t_first = int(t_due{k} < t_first) * t_due{k} + int(t_due{k} >= t_first) * t_first" for k in slots]
+    reset += ["d_r = d_r * exp(-(t - t_r) / tau_d) + reward_dopamine * n_due", "t_r = t", "n_rewards = n_rewards + int(n_due)",
+              "t_next = t_next + int(t + 0.5 * dt >= t_next) * sample", "w_sum = 0"]
+    return equations, threshold, "\n".join(reset)
+
+
+def _cue_code(n_slots: int) -> str:
+    """The pathway from the chosen synapse's pre (``role`` 0) and post (``role`` 1) neurons to the dopamine unit."""
+    lines = ["is_pre = int(role == 0)",
+             "t_cue_prev_post = is_pre * t_cue_post + (1 - is_pre) * t_cue_prev_post",
+             "t_cue_post = is_pre * t + (1 - is_pre) * t_cue_post",
+             # the latest pre spike before this step (a pre spike of this same step has no causal order)
+             "ref = t_cue_post - int(t_cue_post > t - 0.5 * dt) * (t_cue_post - t_cue_prev_post)",
+             "lag_r = t - ref",
+             "hit = (1 - is_pre) * int(lag_r > 0.5 * dt and lag_r < window + 0.5 * dt)",
+             "t_new = t + 1 * second + 2 * second * rand()"]
+    for k in range(n_slots):
+        lines += [f"take{k} = hit * int(slot_post == {k})",
+                  f"lost_post += take{k} * int(t_due{k}_post < never)",
+                  f"t_due{k}_post = take{k} * t_new + (1 - take{k}) * t_due{k}_post"]
+    lines += ["first = hit * int(t_new < t_first_post)",
+              "t_first_post = first * t_new + (1 - first) * t_first_post",
+              f"slot_post = (slot_post + hit) % {n_slots}"]
+    return "\n".join(lines)
+
+
+def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: float, reward_dopamine: float, dt: Any,
+                    sample_every_s: float = 0.0, preset_rewards_s: Any = ()) -> dict[str, Any]:
+    """The dopamine unit and its pathways (see :func:`build_network`) for the DA-STDP synapses
+    ``plastic`` onto ``neurons`` (which need variables ``d_r : 1`` and ``t_r : second``):
+    ``dopamine``, ``catch_up`` (onto every plastic synapse) and ``dopamine_to_neurons``."""
+    import brian2 as b2
+
+    from bioplaus.spiking.neurons import namespace
+
+    tau_d = tau_d_ms * b2.ms
+    never = NEVER_S * b2.second
+    sample = (sample_every_s if sample_every_s > 0 else NEVER_S) * b2.second
+    equations, threshold, reset = _dopamine_unit(N_SLOTS)
+    dopamine = b2.NeuronGroup(1, equations, threshold=threshold, reset=reset, dt=dt, name="dopamine", namespace={
+        "tau_d": tau_d, "reward_dopamine": reward_dopamine, "sample": sample, "never": never})
+    dopamine.t_next = 0 * b2.second if sample_every_s > 0 else never
+    preset = np.sort(np.asarray(preset_rewards_s, dtype=np.float64))
+    if len(preset) > N_SLOTS:
+        raise BioplausError(f"dopamine_system: preset_rewards_s holds {len(preset)} rewards; at most {N_SLOTS} fit the dopamine unit.")
+    for k in range(N_SLOTS):
+        setattr(dopamine, f"t_due{k}", (preset[k] if k < len(preset) else NEVER_S) * b2.second)
+    dopamine.t_first = (preset[0] if len(preset) else NEVER_S) * b2.second
+    dopamine.slot = len(preset) % N_SLOTS
+    dopamine.t_cue = dopamine.t_cue_prev = -never
+    gather = "w_sum_pre += w_post"
+    if rule.update == "event":
+        gather = rule.catch_up(syn="_post", dopamine="_pre") + "\n" + gather
+    catch_up = b2.Synapses(dopamine, plastic, on_pre=gather, dt=dt, name="catch_up",
+                           namespace=namespace({**rule.synapse("").constants, "tau_d_ms": tau_d_ms}))
+    catch_up.connect()
+    # after the catch-up (order 1): the neurons' copies of the dopamine state, read by the synapses as d_r_post, t_r_post
+    to_neurons = b2.Synapses(dopamine, neurons, on_pre="d_r_post = d_r_post * exp(-(t - t_r_post) / tau_d) + "
+                             "reward_dopamine * due_pre\nt_r_post = t", dt=dt, name="dopamine_to_neurons", order=1,
+                             namespace={"tau_d": tau_d, "reward_dopamine": reward_dopamine})
+    to_neurons.connect()
+    return {"dopamine": dopamine, "catch_up": catch_up, "dopamine_to_neurons": to_neurons}
+
+
+def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator, sample_every_s: float = 0.0,
+                  preset_rewards_s: Any = ()) -> dict[str, Any]:
     """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
 
-    ``neurons`` (Izhikevich, 1-ms steps; each holds the same dopamine concentration
-    ``dd/dt = -d/tau_d``, raised by every reward, so that synapses read it as ``d_post``),
-    ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one),
-    ``inhibitory`` (fixed), ``reward`` (a spike generator whose spikes raise dopamine) and
-    ``reward_synapse`` (to every neuron). ``chosen`` = (pre, post) neuron indices of the chosen synapse.
+    - ``neurons``: Izhikevich neurons in 1-ms steps; each holds a copy of the dopamine
+      state (``d_r``: the concentration right after the last dopamine event at ``t_r``),
+      so a synapse reads the dopamine ``d = d_r exp(-(t - t_r)/tau_d)`` as ``d_post``;
+      ``n_spikes`` counts each neuron's spikes.
+    - ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one), ``inhibitory`` (fixed).
+    - ``dopamine``: one unit holding the dopamine state and up to ``N_SLOTS`` pending
+      reward times ``t_due0...``. It fires at every dopamine event: on the 1-ms step
+      nearest to a pending reward time, and every ``sample_every_s`` (0: never; a sample
+      of the weights). Its spike brings every plastic synapse up to date and sums their
+      weights into ``w_sum`` (pathway ``catch_up``, in the synapses slot); then
+      (``dopamine_to_neurons``, order 1) the neurons' copies and (its reset) its own
+      add ``reward_dopamine`` per reward due (``n_rewards`` counts them).
+    - ``cue``: the chosen synapse's pre and post neurons onto the dopamine unit. Every
+      post spike that follows the latest earlier pre spike by ``0 < lag <= reward_window``
+      writes ``t + 1 s + U(0, 2 s)`` into the next slot (round robin; ``lost`` counts
+      pending rewards overwritten). All of it runs in generated code, so cpp_standalone
+      needs no Python between steps.
+
+    ``preset_rewards_s``: reward times written into the slots before the run (the benchmark's
+    fixed rewards; at most ``N_SLOTS``). ``chosen`` = (pre, post) neuron indices of the chosen synapse.
     """
     import brian2 as b2
 
+    from bioplaus.spiking.neurons import namespace
     from bioplaus.spiking.plasticity import synapses
 
     net = spec.network
     n_ex, n_in, m = int(net["n_excitatory"]), int(net["n_inhibitory"]), int(net["synapses_per_neuron"])
     n = n_ex + n_in
     dt = spec.dt_ms * b2.ms
-    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": float(net["tau_d_ms"]) * b2.ms}
-    neurons = b2.NeuronGroup(n, """
+    tau_d = float(net["tau_d_ms"]) * b2.ms
+
+    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": tau_d}
+    equations = """
         v : volt
         u : volt
         i_input : volt
@@ -79,19 +176,30 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
         a : 1
         v_reset : volt
         d_reset : volt
-        dd/dt = -d / tau_d : 1
-    """, threshold="v >= 30*mV", reset="v = v_reset\nu += d_reset", method="exact", namespace=ns, dt=dt, name="neurons")
-    neurons.run_regularly(IZHIKEVICH_MS_STEP, when="groups", name="izhikevich_step")
+        d_r : 1
+        t_r : second
+        d = d_r * exp(-(t - t_r) / tau_d) : 1
+        n_spikes : 1
+    """
+    step, reset = IZHIKEVICH_MS_STEP, "v = v_reset\nu += d_reset\nn_spikes += 1"
+    if rule.traces == "neuron":  # STDP traces of each neuron, shared by its synapses (DopamineSTDP, traces="neuron")
+        equations += "apre : 1\napost : 1\nspiked = int(v >= 30*mV) : 1\n"
+        step += "apre = apre * exp(-dt / tau_plus)\napost = apost * exp(-dt / tau_minus)\n"
+        reset += "\napre += a_plus\napost += a_minus"
+        ns.update({"tau_plus": rule.params["tau_plus_ms"] * b2.ms, "tau_minus": rule.params["tau_minus_ms"] * b2.ms,
+                   "a_plus": rule.params["a_plus"], "a_minus": rule.params["a_minus"]})
+    neurons = b2.NeuronGroup(n, equations, threshold="v >= 30*mV", reset=reset, method="exact", dt=dt, name="neurons", namespace=ns)
+    neurons.run_regularly(step, when="groups", name="izhikevich_step")
     neurons.a = np.r_[np.full(n_ex, 0.02), np.full(n_in, 0.1)]  # RS / FS, Izhikevich 2003
     neurons.v_reset = -65 * b2.mV
     neurons.d_reset = np.r_[np.full(n_ex, 8.0), np.full(n_in, 2.0)] * b2.mV
     neurons.v = -65 * b2.mV
     neurons.u = 0.2 * -65 * b2.mV
 
-
     targets_ex = rng.integers(0, n, size=(n_ex, m))  # with replacement, as ceil(N*rand) in the author's code
     targets_in = rng.integers(0, n_ex, size=(n_in, m))
-    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic")
+    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic",
+                       constants={"tau_d_ms": float(net["tau_d_ms"])})
     plastic.connect(i=np.repeat(np.arange(n_ex), m), j=targets_ex.ravel())
     plastic.w = float(net["w_initial"])
     plastic.w[0] = 0.0  # the chosen synapse starts at 0
@@ -99,12 +207,16 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     inhibitory.connect(i=np.repeat(np.arange(n_ex, n), m), j=targets_in.ravel())
     inhibitory.w = float(net["w_inhibitory"])
 
-    reward = b2.SpikeGeneratorGroup(1, np.array([], dtype=int), np.array([]) * b2.second, dt=dt, name="reward")
-    reward_synapse = b2.Synapses(reward, neurons, on_pre="d_post += reward_dopamine", name="reward_synapse",
-                                 namespace={"reward_dopamine": float(net["reward_dopamine"])}, dt=dt)
-    reward_synapse.connect()
-    return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, "reward": reward,
-            "reward_synapse": reward_synapse, "chosen": (0, int(targets_ex[0, 0])), "n_excitatory_synapses": n_ex * m}
+    dopa = dopamine_system(plastic, neurons, rule, float(net["tau_d_ms"]), float(net["reward_dopamine"]), dt,
+                           sample_every_s, preset_rewards_s)
+    dopamine = dopa["dopamine"]
+    pre, post = 0, int(targets_ex[0, 0])
+    cue = b2.Synapses(neurons, dopamine, "role : integer (constant)", on_pre=_cue_code(N_SLOTS), dt=dt, name="cue",
+                      namespace={"window": float(net["reward_window_ms"]) * b2.ms, "never": NEVER_S * b2.second})
+    cue.connect(i=[pre, post], j=[0, 0])
+    cue.role = [0, 1]
+    return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, **dopa, "cue": cue, "chosen": (pre, post),
+            "n_excitatory_synapses": n_ex * m}
 
 
 def reward_times(pre_times: np.ndarray, post_times: np.ndarray, window_s: float, delays_s: np.ndarray) -> np.ndarray:
