@@ -29,15 +29,15 @@ from bioplaus.spiking.distal_reward import DistalReward
 
 protocol = Protocol(
     name="izhikevich2007_distal_reward",
-    task=DistalReward(duration_s=3600.0, snapshot_every_s=600.0),
+    task=DistalReward(duration_s=3600.0, snapshot_every_s=600.0, target="cpp_standalone"),
     model="izhikevich2007_network",
-    rules=[DopamineSTDP(a_plus=0.1, a_minus=0.15, tau_c_ms=1000.0, baseline=0.002, w_max=4.0, update_dt_ms=10.0)],
+    rules=[DopamineSTDP(a_plus=0.1, a_minus=0.15, tau_c_ms=1000.0, baseline=0.002, w_max=4.0, update="event", traces="neuron")],
     seeds=range(3),
-    steps=3600,        # 1-s chunks (a reward comes at least 1 s after the event that earns it)
-    record_every=10,   # metrics every 10 s of biological time
+    steps=360,         # 10-s chunks (progress of the runtime targets)
+    record_every=1,    # metrics every 10 s of biological time
     metrics=["reinforced_weight", "mean_weight", "rate_hz", "reward"],
     summary=[("reinforced_weight", "all"), ("mean_weight", "all"), ("rate_hz", "all")],
-    quick=dict(task=DistalReward(duration_s=300.0, snapshot_every_s=100.0), steps=300, seeds=range(1)),
+    quick=dict(task=DistalReward(duration_s=300.0, snapshot_every_s=100.0, target="cpp_standalone"), steps=30, seeds=range(1)),
     target=PublishedTarget(paper="Izhikevich 2007", where="Fig. 1", metric="reinforced_weight", rule="da_stdp",
                            value="> 3.5", proxy=False, note="the chosen synapse reaches the maximum 4 after ~1 h; the rest stay low"),
 )

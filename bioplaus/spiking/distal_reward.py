@@ -234,24 +234,42 @@ def reward_times(pre_times: np.ndarray, post_times: np.ndarray, window_s: float,
 @dataclass
 class DistalReward(SpikingTask):
     """Args: ``duration_s``: biological time of a run (3600 s in the paper);
-    ``snapshot_every_s``: how often all excitatory weights are stored (``.npz``)."""
+    ``snapshot_every_s``: how often all excitatory weights are stored (``.npz``; a
+    multiple of the recording interval ``duration_s / steps * record_every``);
+    ``target``: the Brian2 code-generation target, overriding the model's (``""``: the
+    model's). The whole run, rewards included, is generated code, so every target works;
+    ``cpp_standalone`` compiles one program per run (the connectivity differs per seed,
+    so a compiled program cannot be reused across seeds) in a temporary folder that is
+    removed afterwards.
+
+    Metrics are sampled every recording interval by the dopamine unit (which brings every
+    synapse up to date first). The network runs one extra 1-ms step so that the last
+    sample falls at ``duration_s``."""
 
     duration_s: float = 3600.0
     snapshot_every_s: float = 600.0
+    target: str = ""
 
     name = "distal_reward"
+    standalone = True
 
     def config(self) -> dict[str, Any]:
-        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s}
+        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s, "target": self.target}
 
     def check_model(self, spec: SpikingSpec) -> str | None:
+        from bioplaus.spiking.network import TARGETS
+
         if spec.neuron != "izhikevich":
             return f"task 'distal_reward' needs neuron = \"izhikevich\", model {spec.name!r} has {spec.neuron!r}."
         if spec.dt_ms != 1.0:
             return f"task 'distal_reward' integrates in 1-ms steps as the author's code; model {spec.name!r} has dt_ms = {spec.dt_ms}."
+        if self.target and self.target not in TARGETS:
+            return f"task 'distal_reward': field 'target' is {self.target!r}; allowed values are {', '.join(map(repr, TARGETS))} or ''."
         return require_network(spec, NETWORK_KEYS)
 
     def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
+        import shutil
+
         import brian2 as b2
 
         from bioplaus.spiking.network import run, seed_brian2, use_target
@@ -261,64 +279,62 @@ class DistalReward(SpikingTask):
             raise BioplausError(f"task 'distal_reward' runs dopamine-modulated STDP (da_stdp), got {rule.name!r}.")
         spec: SpikingSpec = protocol.model
         chunks, chunk_s = chunk_schedule(protocol, self.duration_s)
-        if chunk_s > 1.0 + 1e-9:
-            raise BioplausError(f"protocol {protocol.name!r}: task 'distal_reward' needs chunks of at most 1 s (the shortest "
-                                f"reward delay), got duration_s / steps = {chunk_s:g} s; raise steps.")
-        use_target(spec.target)
-        seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
-        rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
-        reward_rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "reward"))
-        objs = build_network(spec, rule, rng)
-        pre, post = objs["chosen"]
-        neurons = objs["neurons"]
-        all_spikes = b2.SpikeMonitor(neurons, record=False)  # counts only
-        pre_spikes, post_spikes = b2.SpikeMonitor(neurons[pre:pre + 1]), b2.SpikeMonitor(neurons[post:post + 1])
-        net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), all_spikes, pre_spikes, post_spikes)
-        plastic, reward = objs["plastic"], objs["reward"]
-        window_s = float(spec.network["reward_window_ms"]) / 1000.0
-
-        rows: list[tuple] = []
-        snapshots, snapshot_times, rewards_given = [], [], []
-        pending: list[float] = []
-        n_total = len(neurons)
-        count = 0
+        sample_s = chunk_s * protocol.record_every
+        if self.snapshot_every_s > 0 and abs(self.snapshot_every_s / sample_s - round(self.snapshot_every_s / sample_s)) > 1e-9:
+            raise BioplausError(f"protocol {protocol.name!r}: task 'distal_reward' field 'snapshot_every_s' ({self.snapshot_every_s:g} s) "
+                                f"must be a multiple of the recording interval duration_s / steps * record_every = {sample_s:g} s.")
+        target = self.target or spec.target
+        project = use_target(target)
         t0 = time.perf_counter()
-
-        def record(k: int, t_s: float, rate: float | None, n_rewards: int) -> None:
-            w = np.asarray(plastic.w[:])
-            rows.extend([(k, t_s, "reinforced_weight", "all", float(w[0])), (k, t_s, "mean_weight", "all", float(np.mean(w[1:]))),
-                         (k, t_s, "reward", "all", float(n_rewards))])
-            if rate is not None:
-                rows.append((k, t_s, "rate_hz", "all", rate))
-
-        record(0, 0.0, None, 0)
-        snapshots.append(np.asarray(plastic.w[:], dtype=np.float32))
-        snapshot_times.append(0.0)
-        since_spikes, since_rewards, since_chunks = 0, 0, 0
-        for k in range(1, chunks + 1):
-            start = (k - 1) * chunk_s
-            due = [t for t in pending if t < start + chunk_s - 1e-9]
-            pending = [t for t in pending if t >= start + chunk_s - 1e-9]
-            reward.set_spikes(np.zeros(len(due), dtype=int), np.round(np.array(due) * 1000.0) * b2.ms)
-            rewards_given.extend(due)
-            run(net, chunk_s)
-            pre_t, post_t = np.asarray(pre_spikes.t / b2.second), np.asarray(post_spikes.t / b2.second)
-            post_t = post_t[post_t >= start - 1e-9]
-            new = reward_times(pre_t[pre_t >= start - window_s - 1e-9], post_t, window_s, 1.0 + 2.0 * reward_rng.random(len(post_t)))
-            pending.extend(float(np.round(t * 1000.0) / 1000.0) for t in new)
-            n_now = int(all_spikes.num_spikes)
-            since_spikes += n_now - count
-            count = n_now
-            since_rewards += len(due)
-            since_chunks += 1
-            if k % protocol.record_every == 0 or k == chunks:
-                record(k, k * chunk_s, since_spikes / (n_total * since_chunks * chunk_s), since_rewards)
-                since_spikes = since_rewards = since_chunks = 0
-            if self.snapshot_every_s > 0 and (round(k * chunk_s / self.snapshot_every_s, 9) % 1 == 0 or k == chunks):
-                snapshots.append(np.asarray(plastic.w[:], dtype=np.float32))
-                snapshot_times.append(k * chunk_s)
+        try:
+            seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
+            rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
+            objs = build_network(spec, rule, rng, sample_every_s=sample_s)
+            neurons, plastic, dopamine = objs["neurons"], objs["plastic"], objs["dopamine"]
+            every = sample_s * b2.second
+            monitors = {
+                "dopamine": b2.StateMonitor(dopamine, ["w_sum", "n_rewards"], record=True, dt=every, when="after_synapses"),
+                "chosen": b2.StateMonitor(plastic, "w", record=[0], dt=every, when="after_synapses"),
+                "spikes": b2.StateMonitor(neurons, "n_spikes", record=True, dt=every, when="after_synapses"),
+                "rewards": b2.SpikeMonitor(dopamine, variables=["due"], record=True),
+            }
+            if self.snapshot_every_s > 0:
+                monitors["snapshots"] = b2.StateMonitor(plastic, "w", record=True, dt=self.snapshot_every_s * b2.second,
+                                                        when="after_synapses")
+            net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
+            if target == "cpp_standalone":
+                run(net, self.duration_s + spec.dt_ms / 1000.0)  # compiles and runs the whole simulation
+            else:
+                for k in range(1, chunks + 1):
+                    run(net, chunk_s)
+                    if progress is not None and k < chunks:
+                        progress(k)
+                run(net, spec.dt_ms / 1000.0)
             if progress is not None:
-                progress(k)
+                progress(chunks)
+            times = np.asarray(monitors["dopamine"].t / b2.second)
+            w_sum = np.asarray(monitors["dopamine"].w_sum[0])
+            n_rewards = np.asarray(monitors["dopamine"].n_rewards[0], dtype=np.float64)
+            w0 = np.asarray(monitors["chosen"].w[0])
+            counts = np.asarray(monitors["spikes"].n_spikes).sum(axis=0)
+            due = np.asarray(monitors["rewards"].due)
+            reward_t = np.repeat(np.asarray(monitors["rewards"].t / b2.second), due.astype(int))
+            snapshots = np.asarray(monitors["snapshots"].w, dtype=np.float32).T if "snapshots" in monitors else np.zeros((0, len(plastic)))
+            snapshot_t = np.asarray(monitors["snapshots"].t / b2.second) if "snapshots" in monitors else np.zeros(0)
+            lost = int(dopamine.lost[0])
+            chosen = objs["chosen"]
+        finally:
+            if project is not None:
+                shutil.rmtree(project, ignore_errors=True)
+        n_syn, n_total = objs["n_excitatory_synapses"], len(neurons)
+        rows: list[tuple] = []
+        for s_idx, t_s in enumerate(times):
+            k = s_idx * protocol.record_every
+            rows += [(k, float(t_s), "reinforced_weight", "all", float(w0[s_idx])),
+                     (k, float(t_s), "mean_weight", "all", float((w_sum[s_idx] - w0[s_idx]) / (n_syn - 1))),
+                     (k, float(t_s), "reward", "all", float(n_rewards[s_idx] - (n_rewards[s_idx - 1] if s_idx else 0.0)))]
+            if s_idx > 0:
+                rows.append((k, float(t_s), "rate_hz", "all", float((counts[s_idx] - counts[s_idx - 1]) / (n_total * sample_s))))
         return RunResult(status="done", rows=rows, steps_done=chunks, duration_s=time.perf_counter() - t0, arrays={
-            "weights": np.stack(snapshots), "weights_time_s": np.array(snapshot_times),
-            "reward_times_s": np.array(rewards_given, dtype=np.float64), "chosen_synapse": np.array([pre, post])})
+            "weights": snapshots, "weights_time_s": snapshot_t, "reward_times_s": reward_t.astype(np.float64),
+            "chosen_synapse": np.array(chosen), "rewards_lost": np.array([lost])})
