@@ -33,7 +33,7 @@ from bioplaus.spiking import STDP, Condition, PoissonDrive
 additive, multiplicative = STDP("additive"), STDP("multiplicative")
 protocol = Protocol(
     name="song2000_stdp",
-    task=PoissonDrive(input_rate_hz=10.0, duration_s=1800.0),
+    task=PoissonDrive(input_rate_hz=10.0, duration_s=1800.0, target="cpp_standalone"),
     model="song2000_lif",
     rules=[Condition(additive, label=f"additive_{r}Hz", input_rate_hz=float(r)) for r in (10, 20, 40)]
     + [Condition(multiplicative, label="multiplicative_10Hz", input_rate_hz=10.0)],
@@ -42,7 +42,7 @@ protocol = Protocol(
     record_every=1,
     metrics=["output_rate_hz", "fraction_near_max", "fraction_near_zero", "mean_weight"],
     summary=[("fraction_near_max", "all"), ("fraction_near_zero", "all"), ("output_rate_hz", "all")],
-    quick=dict(task=PoissonDrive(input_rate_hz=20.0, duration_s=120.0), steps=12, seeds=range(1),
+    quick=dict(task=PoissonDrive(input_rate_hz=20.0, duration_s=200.0, target="cpp_standalone"), steps=20, seeds=range(1),
                rules=[Condition(additive, label="additive_20Hz", input_rate_hz=20.0),
                       Condition(multiplicative, label="multiplicative_20Hz", input_rate_hz=20.0)]),
     target=PublishedTarget(paper="Song, Miller & Abbott 2000", where="Fig. 1", metric="fraction_near_zero",
