@@ -26,6 +26,21 @@ NETWORK_KEYS = {"n_excitatory": "plastic excitatory inputs", "n_inhibitory": "in
                 "inhibitory_rate_hz": "rate of each inhibitory input", "g_inhibitory": "inhibitory conductance step"}
 
 
+def poisson_inputs(n: int, rate_hz: float, dt: Any):
+    """``n`` independent Poisson spike trains at ``rate_hz``, as a ``NeuronGroup`` that keeps
+    each input's next spike time ``t_next`` (exponential intervals, accumulated exactly) and
+    fires on the first step at or after it. Same statistics as ``brian2.PoissonGroup`` (which
+    draws a Bernoulli(rate dt) number per input and step) to O((rate dt)^2), but a random
+    number is drawn per spike instead of per input and step: at 20 Hz and dt = 0.1 ms,
+    500 times fewer, which made ``PoissonGroup`` 74 % of the run time of this task."""
+    import brian2 as b2
+
+    group = b2.NeuronGroup(n, "t_next : second", threshold="t >= t_next", reset="t_next += -log(1 - rand()) / rate",
+                           namespace={"rate": rate_hz * b2.Hz}, dt=dt, name="poisson_inputs")
+    group.t_next = "-log(1 - rand()) / rate"
+    return group
+
+
 @dataclass
 class PoissonDrive(SpikingTask):
     """Args: ``input_rate_hz``: rate of every excitatory input; ``duration_s``: biological
@@ -87,7 +102,7 @@ class PoissonDrive(SpikingTask):
             rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
             dt = spec.dt_ms * b2.ms
             n_ex = int(net_cfg["n_excitatory"])
-            inputs = b2.PoissonGroup(n_ex, rates=self.input_rate_hz * b2.Hz, dt=dt)
+            inputs = poisson_inputs(n_ex, self.input_rate_hz, dt)
             neuron = neuron_group(MODELS[spec.neuron], 1, spec.parameters, dt=dt)
             inhibition = b2.PoissonInput(neuron, "g_in", int(net_cfg["n_inhibitory"]), net_cfg["inhibitory_rate_hz"] * b2.Hz,
                                          weight=float(net_cfg["g_inhibitory"]))
