@@ -20,11 +20,13 @@ input rate (Fig. 2); the paper gives these as curves, no single number. Multipli
 (soft-bound) STDP is the unimodal contrast. Not a proxy: the paper's network and
 parameters; the full run lasts 1800 s of biological time per condition (at 10 Hz the
 fraction of weights within 10 % of a bound passes 0.7 only after ~half an hour).
---quick runs 120 s at 20 Hz input, where the fractions near the bounds rise within
-a minute or two of biological time; it takes several minutes of wall time (13.5 min for
-both conditions on a shared, heavily loaded 2-core machine), over the one-minute budget.
-Measured there (--quick, seed 0): additive, weights near 0: 0.105 -> 0.455, output rate
-142 -> 18 Hz; multiplicative: nothing near the bounds, rate ~182 Hz.
+Runs on cpp_standalone (the whole run is one compiled program per condition and seed;
+inputs are next-spike-time units, bioplaus/spiking/poisson_drive.py). --quick runs 200 s
+at 20 Hz input, where the fractions near the bounds rise within a minute or two of
+biological time. Measured there (--quick, seed 0, 2026-11-26): additive, weights near 0:
+0.105 -> 0.498, output rate 142 -> 20 Hz; multiplicative: nothing near the bounds, rate
+~182 Hz. Wall time: see BENCHMARKS.md (spiking); on the shared 2-core machine under load
+it exceeded the one-minute budget, most of it compiling the two programs.
 """
 
 from bioplaus import Protocol, PublishedTarget

@@ -17,8 +17,14 @@ others stay low.
 Integration follows the author's published code (ModelDB 84167): 1-ms steps; ``v``
 advanced in two 0.5-ms Euler half steps and ``u`` in one, with the input of that
 millisecond; synaptic input is the sum of the weights of the spikes of the previous step.
-Rewards are detected from the spikes of each 1-s chunk and delivered in later chunks (the
-reward delay is at least 1 s, so none is late).
+The plasticity is the exact event-driven DA-STDP of
+:class:`bioplaus.spiking.plasticity.DopamineSTDP` (``update="event"``: eligibility and
+weight advanced in closed form at spikes and dopamine events, instead of every 10 ms;
+see there for how it differs from the author's discrete scheme). The reward schedule
+(detection of the chosen synapse's pre->post pairings, the 1-3 s delays, dopamine
+release) runs in generated code (:func:`build_network`), so a whole run is one Brian2
+``run`` and every target, cpp_standalone included, can run it; metrics are sampled by
+monitors.
 """
 
 from __future__ import annotations
@@ -221,7 +227,8 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
 
 def reward_times(pre_times: np.ndarray, post_times: np.ndarray, window_s: float, delays_s: np.ndarray) -> np.ndarray:
     """Reward times: for every post spike that follows the latest pre spike by at most
-    ``window_s`` (``0 < t_post - t_pre <= window``), one reward ``delays_s[k]`` later."""
+    ``window_s`` (``0 < t_post - t_pre <= window``), one reward ``delays_s[k]`` later.
+    A numpy reference for the in-network schedule of :func:`build_network` (tests)."""
     if len(pre_times) == 0 or len(post_times) == 0:
         return np.array([])
     idx = np.searchsorted(pre_times, post_times, side="left") - 1
