@@ -235,6 +235,34 @@ def test_reward_times_follow_post_spikes_within_the_window_after_a_pre_spike():
     np.testing.assert_allclose(got, [1.110, 3.015])
 
 
+def test_in_network_reward_schedule_agrees_with_the_numpy_reference():
+    """The cue pathway and dopamine unit (generated code) reward the same post spikes as
+    reward_times: pre neuron 0, post neuron 1 with fixed spikes; 0.710 follows the pre spike
+    at 0.700 although another pre spike falls in its own step. Each reward comes 1-3 s later."""
+    from bioplaus.spiking.distal_reward import cue_pathway, dopamine_system, reward_times
+
+    pre = np.array([0.100, 0.500, 0.700, 0.710, 0.900])
+    post = np.array([0.050, 0.110, 0.125, 0.515, 0.521, 0.710, 0.900])
+    hits = reward_times(pre, post, 0.020, np.zeros(len(post)))
+    np.testing.assert_allclose(hits, [0.110, 0.515, 0.710])
+    dt = 1 * b2.ms
+    cells = b2.SpikeGeneratorGroup(2, np.r_[np.zeros(len(pre)), np.ones(len(post))].astype(int), np.r_[pre, post] * b2.second, dt=dt)
+    target = b2.NeuronGroup(1, "d_r : 1\nt_r : second\nd = d_r * exp(-(t - t_r) / (200*ms)) : 1", threshold="False", namespace={}, dt=dt)
+    s = synapses(cells, target, DopamineSTDP(update="event", traces="synapse"), transmit="", constants={"tau_d_ms": 200.0})
+    s.connect(i=0, j=0)
+    dopa = dopamine_system(s, target, DopamineSTDP(update="event"), 200.0, 0.5, dt)
+    cue = cue_pathway(cells, dopa["dopamine"], 0, 1, 20.0, dt)
+    rewards = b2.SpikeMonitor(dopa["dopamine"], variables=["due"])
+    b2.Network(cells, target, s, *dopa.values(), cue, rewards).run(3.8 * b2.second, namespace={})
+    delivered = np.sort(np.repeat(np.asarray(rewards.t / b2.second), np.asarray(rewards.due).astype(int)))
+    assert len(delivered) == 3 and int(dopa["dopamine"].lost[0]) == 0
+    # some assignment of deliveries to hits has every delay in [1, 3] s (to the 1-ms grid)
+    import itertools
+
+    assert any(np.all((delivered[list(p)] - hits >= 1.0 - 0.0015) & (delivered[list(p)] - hits <= 3.0 + 0.0015))
+               for p in itertools.permutations(range(3)))
+
+
 def test_spiking_spec_errors_name_the_file_field_and_allowed_values(tmp_path):
     from bioplaus import models
     from bioplaus.errors import BioplausError

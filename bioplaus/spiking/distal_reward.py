@@ -137,6 +137,19 @@ def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: fl
     return {"dopamine": dopamine, "catch_up": catch_up, "dopamine_to_neurons": to_neurons}
 
 
+def cue_pathway(neurons: Any, dopamine: Any, pre: int, post: int, window_ms: float, dt: Any):
+    """Synapses from neurons ``pre`` (``role`` 0) and ``post`` (``role`` 1) onto the dopamine
+    unit of :func:`dopamine_system` that schedule a reward 1-3 s after every post spike
+    following the latest earlier pre spike by ``0 < lag <= window_ms`` (see :func:`build_network`)."""
+    import brian2 as b2
+
+    cue = b2.Synapses(neurons, dopamine, "role : integer (constant)", on_pre=_cue_code(N_SLOTS), dt=dt, name="cue",
+                      namespace={"window": window_ms * b2.ms, "never": NEVER_S * b2.second})
+    cue.connect(i=[pre, post], j=[0, 0])
+    cue.role = [0, 1]
+    return cue
+
+
 def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator, sample_every_s: float = 0.0,
                   preset_rewards_s: Any = ()) -> dict[str, Any]:
     """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
@@ -217,10 +230,7 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
                            sample_every_s, preset_rewards_s)
     dopamine = dopa["dopamine"]
     pre, post = 0, int(targets_ex[0, 0])
-    cue = b2.Synapses(neurons, dopamine, "role : integer (constant)", on_pre=_cue_code(N_SLOTS), dt=dt, name="cue",
-                      namespace={"window": float(net["reward_window_ms"]) * b2.ms, "never": NEVER_S * b2.second})
-    cue.connect(i=[pre, post], j=[0, 0])
-    cue.role = [0, 1]
+    cue = cue_pathway(neurons, dopamine, pre, post, float(net["reward_window_ms"]), dt)
     return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, **dopa, "cue": cue, "chosen": (pre, post),
             "n_excitatory_synapses": n_ex * m}
 
