@@ -24,9 +24,9 @@ Runs on cpp_standalone (the whole run is one compiled program per condition and 
 inputs are next-spike-time units, bioplaus/spiking/poisson_drive.py). --quick runs 200 s
 at 20 Hz input, where the fractions near the bounds rise within a minute or two of
 biological time. Measured there (--quick, seed 0, 2026-11-26): additive, weights near 0:
-0.105 -> 0.498, output rate 142 -> 20 Hz; multiplicative: nothing near the bounds, rate
-~182 Hz. Wall time: see BENCHMARKS.md (spiking); on the shared 2-core machine under load
-it exceeded the one-minute budget, most of it compiling the two programs.
+0.105 -> 0.50, output rate 143 -> 18 Hz; multiplicative: nothing near the bounds, rate
+~182 Hz. Wall time 53 s on a shared 2-core machine at load average 2-3 (most of it
+compiling the two programs); 4.1 min when the machine was loaded 5-9.
 """
 
 from bioplaus import Protocol, PublishedTarget
