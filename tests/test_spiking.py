@@ -349,13 +349,20 @@ def test_poisson_drive_run_stores_metrics_consistent_with_its_weight_snapshots(t
     assert not np.array_equal(weights[0], weights[-1])
 
 
-def test_a_task_refuses_the_standalone_target_with_a_clear_error(tmp_path):
+def test_a_task_with_a_python_loop_refuses_the_standalone_target_with_a_clear_error(tmp_path):
+    """stimulus_reward works between trials in Python: cpp_standalone is refused; poisson_drive
+    runs entirely in generated code and accepts it."""
     from bioplaus import Protocol
     from bioplaus.errors import BioplausError
-    from bioplaus.spiking import STDP, PoissonDrive
+    from bioplaus.spiking import STDP, PoissonDrive, ThreeFactor
+    from bioplaus.spiking.reward_learning import StimulusReward
 
     spec = tmp_path / "standalone.toml"
-    spec.write_text('kind = "spiking"\nneuron = "lif_conductance"\ntarget = "cpp_standalone"\n'
-                    "[network]\nn_excitatory = 2\nn_inhibitory = 1\ninhibitory_rate_hz = 1.0\ng_inhibitory = 0.05\n")
+    spec.write_text('kind = "spiking"\nneuron = "escape_noise_lif"\ntarget = "cpp_standalone"\n'
+                    "[network]\nn_inputs = 2\ninput_rate_hz = 1.0\nw_initial_max_mV = 1.0\n")
     with pytest.raises(BioplausError, match=r"field 'target' is 'cpp_standalone'.*allowed values here are 'cython' or 'numpy'"):
-        Protocol(name="x", task=PoissonDrive(), model=str(spec), rules=[STDP()], steps=1)
+        Protocol(name="x", task=StimulusReward(), model=str(spec), rules=[ThreeFactor()], steps=1)
+    lif = tmp_path / "lif.toml"
+    lif.write_text('kind = "spiking"\nneuron = "lif_conductance"\ntarget = "cpp_standalone"\n'
+                   "[network]\nn_excitatory = 2\nn_inhibitory = 1\ninhibitory_rate_hz = 1.0\ng_inhibitory = 0.05\n")
+    assert Protocol(name="y", task=PoissonDrive(), model=str(lif), rules=[STDP()], steps=1).model.target == "cpp_standalone"
