@@ -366,3 +366,30 @@ def test_a_task_with_a_python_loop_refuses_the_standalone_target_with_a_clear_er
     lif.write_text('kind = "spiking"\nneuron = "lif_conductance"\ntarget = "cpp_standalone"\n'
                    "[network]\nn_excitatory = 2\nn_inhibitory = 1\ninhibitory_rate_hz = 1.0\ng_inhibitory = 0.05\n")
     assert Protocol(name="y", task=PoissonDrive(), model=str(lif), rules=[STDP()], steps=1).model.target == "cpp_standalone"
+
+
+def test_distal_reward_run_stores_metrics_consistent_with_its_weight_snapshots(tmp_path):
+    """A tiny distal-reward run (numpy) through the spiking model kind: the stored mean weight and
+    the reinforced weight equal those of the stored snapshot taken at the same time (samples
+    bring every synapse up to date), and the same seed gives the same rows."""
+    from bioplaus import Protocol
+    from bioplaus.spiking import DopamineSTDP
+    from bioplaus.spiking.distal_reward import DistalReward
+    from bioplaus.train import train_run
+
+    spec = tmp_path / "tiny_izh.toml"
+    spec.write_text('kind = "spiking"\nneuron = "izhikevich"\ndt_ms = 1.0\ntarget = "numpy"\n'
+                    "[network]\nn_excitatory = 40\nn_inhibitory = 10\nsynapses_per_neuron = 10\nw_initial = 1.0\n"
+                    "w_inhibitory = -1.0\nthalamic_mV = 20.0\ntau_d_ms = 200.0\nreward_dopamine = 0.5\nreward_window_ms = 20.0\n")
+    protocol = Protocol(name="tiny_distal", task=DistalReward(duration_s=0.4, snapshot_every_s=0.2), model=str(spec),
+                        rules=[DopamineSTDP(traces="neuron")], seeds=[0], steps=2, record_every=1,
+                        metrics=["reinforced_weight", "mean_weight", "rate_hz", "reward"])
+    first = train_run(protocol, "da_stdp", 0)
+    assert first.rows == train_run(protocol, "da_stdp", 0).rows
+    weights = first.arrays["weights"]
+    assert weights.shape == (3, 400) and np.allclose(first.arrays["weights_time_s"], [0.0, 0.2, 0.4])
+    rows = {(step, metric): value for step, _, metric, _, value in first.rows}
+    for step in range(3):
+        assert rows[(step, "reinforced_weight")] == pytest.approx(float(weights[step][0]), abs=1e-6)
+        assert rows[(step, "mean_weight")] == pytest.approx(float(np.mean(weights[step][1:].astype(np.float64))), rel=1e-6)
+    assert rows[(2, "rate_hz")] > 0 and not np.array_equal(weights[0], weights[-1])
