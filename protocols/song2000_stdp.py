@@ -20,11 +20,13 @@ input rate (Fig. 2); the paper gives these as curves, no single number. Multipli
 (soft-bound) STDP is the unimodal contrast. Not a proxy: the paper's network and
 parameters; the full run lasts 1800 s of biological time per condition (at 10 Hz the
 fraction of weights within 10 % of a bound passes 0.7 only after ~half an hour).
---quick runs 120 s at 20 Hz input, where the fractions near the bounds rise within
-a minute or two of biological time; it takes several minutes of wall time (13.5 min for
-both conditions on a shared, heavily loaded 2-core machine), over the one-minute budget.
-Measured there (--quick, seed 0): additive, weights near 0: 0.105 -> 0.455, output rate
-142 -> 18 Hz; multiplicative: nothing near the bounds, rate ~182 Hz.
+Runs on cpp_standalone (the whole run is one compiled program per condition and seed;
+inputs are next-spike-time units, bioplaus/spiking/poisson_drive.py). --quick runs 200 s
+at 20 Hz input, where the fractions near the bounds rise within a minute or two of
+biological time. Measured there (--quick, seed 0, 2026-11-26): additive, weights near 0:
+0.105 -> 0.50, output rate 143 -> 18 Hz; multiplicative: nothing near the bounds, rate
+~182 Hz. Wall time 53 s on a shared 2-core machine at load average 2-3 (most of it
+compiling the two programs); 4.1 min when the machine was loaded 5-9.
 """
 
 from bioplaus import Protocol, PublishedTarget
@@ -33,7 +35,7 @@ from bioplaus.spiking import STDP, Condition, PoissonDrive
 additive, multiplicative = STDP("additive"), STDP("multiplicative")
 protocol = Protocol(
     name="song2000_stdp",
-    task=PoissonDrive(input_rate_hz=10.0, duration_s=1800.0),
+    task=PoissonDrive(input_rate_hz=10.0, duration_s=1800.0, target="cpp_standalone"),
     model="song2000_lif",
     rules=[Condition(additive, label=f"additive_{r}Hz", input_rate_hz=float(r)) for r in (10, 20, 40)]
     + [Condition(multiplicative, label="multiplicative_10Hz", input_rate_hz=10.0)],
@@ -42,7 +44,7 @@ protocol = Protocol(
     record_every=1,
     metrics=["output_rate_hz", "fraction_near_max", "fraction_near_zero", "mean_weight"],
     summary=[("fraction_near_max", "all"), ("fraction_near_zero", "all"), ("output_rate_hz", "all")],
-    quick=dict(task=PoissonDrive(input_rate_hz=20.0, duration_s=120.0), steps=12, seeds=range(1),
+    quick=dict(task=PoissonDrive(input_rate_hz=20.0, duration_s=200.0, target="cpp_standalone"), steps=20, seeds=range(1),
                rules=[Condition(additive, label="additive_20Hz", input_rate_hz=20.0),
                       Condition(multiplicative, label="multiplicative_20Hz", input_rate_hz=20.0)]),
     target=PublishedTarget(paper="Song, Miller & Abbott 2000", where="Fig. 1", metric="fraction_near_zero",

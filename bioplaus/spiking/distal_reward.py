@@ -17,8 +17,14 @@ others stay low.
 Integration follows the author's published code (ModelDB 84167): 1-ms steps; ``v``
 advanced in two 0.5-ms Euler half steps and ``u`` in one, with the input of that
 millisecond; synaptic input is the sum of the weights of the spikes of the previous step.
-Rewards are detected from the spikes of each 1-s chunk and delivered in later chunks (the
-reward delay is at least 1 s, so none is late).
+The plasticity is the exact event-driven DA-STDP of
+:class:`bioplaus.spiking.plasticity.DopamineSTDP` (``update="event"``: eligibility and
+weight advanced in closed form at spikes and dopamine events, instead of every 10 ms;
+see there for how it differs from the author's discrete scheme). The reward schedule
+(detection of the chosen synapse's pre->post pairings, the 1-3 s delays, dopamine
+release) runs in generated code (:func:`build_network`), so a whole run is one Brian2
+``run`` and every target, cpp_standalone included, can run it; metrics are sampled by
+monitors.
 """
 
 from __future__ import annotations
@@ -46,32 +52,142 @@ NETWORK_KEYS = {
 # v in two 0.5-ms half steps, u in one 1-ms step (Izhikevich 2007, published code; Izhikevich 2003, Eq. 1-2)
 IZHIKEVICH_MS_STEP = """
 i_input = thalamic * (rand() - 0.5) + i_syn
-v = v + 0.5 * (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_input)
-v = v + 0.5 * (0.04 * v**2 / mV + 5 * v + 140 * mV - u + i_input)
+v = v + 0.5 * (0.04 * v * v / mV + 5 * v + 140 * mV - u + i_input)
+v = v + 0.5 * (0.04 * v * v / mV + 5 * v + 140 * mV - u + i_input)
 u = u + a * (b * v - u)
 i_syn = 0 * mV
 """
 
 
-def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator) -> dict[str, Any]:
+N_SLOTS = 16  # pending rewards the dopamine unit can hold (each waits 1-3 s); more are counted as lost
+NEVER_S = 1e9  # "no reward pending"
+
+
+def _dopamine_unit(n_slots: int) -> tuple[str, str, str]:
+    """Equations, threshold and reset of the dopamine unit (see :func:`build_network`)."""
+    slots = range(n_slots)
+    equations = "\n".join(["d_r : 1", "t_r : second", "t_next : second", "w_sum : 1", "t_first : second", "t_cue : second",
+                           "t_cue_prev : second", "slot : integer", "lost : integer", "n_rewards : integer", "n_due : 1"]
+                          + [f"t_due{k} : second" for k in slots]
+                          + ["due = " + " + ".join(f"int(t + 0.5 * dt >= t_due{k})" for k in slots) + " : 1"])
+    threshold = "t + 0.5 * dt >= t_first or t + 0.5 * dt >= t_next"
+    reset = ["n_due = due"]
+    reset += [f"t_due{k} = int(t + 0.5 * dt < t_due{k}) * t_due{k} + int(t + 0.5 * dt >= t_due{k}) * never" for k in slots]
+    reset += ["t_first = never"] + [f"t_first = int(t_due{k} < t_first) * t_due{k} + int(t_due{k} >= t_first) * t_first" for k in slots]
+    reset += ["d_r = d_r * exp(-(t - t_r) / tau_d) + reward_dopamine * n_due", "t_r = t", "n_rewards = n_rewards + int(n_due)",
+              "t_next = t_next + int(t + 0.5 * dt >= t_next) * sample", "w_sum = 0"]
+    return equations, threshold, "\n".join(reset)
+
+
+def _cue_code(n_slots: int) -> str:
+    """The pathway from the chosen synapse's pre (``role`` 0) and post (``role`` 1) neurons to the dopamine unit."""
+    lines = ["is_pre = int(role == 0)",
+             "t_cue_prev_post = is_pre * t_cue_post + (1 - is_pre) * t_cue_prev_post",
+             "t_cue_post = is_pre * t + (1 - is_pre) * t_cue_post",
+             # the latest pre spike before this step (a pre spike of this same step has no causal order)
+             "ref = t_cue_post - int(t_cue_post > t - 0.5 * dt) * (t_cue_post - t_cue_prev_post)",
+             "lag_r = t - ref",
+             "hit = (1 - is_pre) * int(lag_r > 0.5 * dt and lag_r < window + 0.5 * dt)",
+             "t_new = t + 1 * second + 2 * second * rand()"]
+    for k in range(n_slots):
+        lines += [f"take{k} = hit * int(slot_post == {k})",
+                  f"lost_post += take{k} * int(t_due{k}_post < never)",
+                  f"t_due{k}_post = take{k} * t_new + (1 - take{k}) * t_due{k}_post"]
+    lines += ["first = hit * int(t_new < t_first_post)",
+              "t_first_post = first * t_new + (1 - first) * t_first_post",
+              f"slot_post = (slot_post + hit) % {n_slots}"]
+    return "\n".join(lines)
+
+
+def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: float, reward_dopamine: float, dt: Any,
+                    sample_every_s: float = 0.0, preset_rewards_s: Any = ()) -> dict[str, Any]:
+    """The dopamine unit and its pathways (see :func:`build_network`) for the DA-STDP synapses
+    ``plastic`` onto ``neurons`` (which need variables ``d_r : 1`` and ``t_r : second``):
+    ``dopamine``, ``catch_up`` (onto every plastic synapse) and ``dopamine_to_neurons``."""
+    import brian2 as b2
+
+    from bioplaus.spiking.neurons import namespace
+
+    tau_d = tau_d_ms * b2.ms
+    never = NEVER_S * b2.second
+    sample = (sample_every_s if sample_every_s > 0 else NEVER_S) * b2.second
+    equations, threshold, reset = _dopamine_unit(N_SLOTS)
+    dopamine = b2.NeuronGroup(1, equations, threshold=threshold, reset=reset, dt=dt, name="dopamine", namespace={
+        "tau_d": tau_d, "reward_dopamine": reward_dopamine, "sample": sample, "never": never})
+    dopamine.t_next = 0 * b2.second if sample_every_s > 0 else never
+    preset = np.sort(np.asarray(preset_rewards_s, dtype=np.float64))
+    if len(preset) > N_SLOTS:
+        raise BioplausError(f"dopamine_system: preset_rewards_s holds {len(preset)} rewards; at most {N_SLOTS} fit the dopamine unit.")
+    for k in range(N_SLOTS):
+        setattr(dopamine, f"t_due{k}", (preset[k] if k < len(preset) else NEVER_S) * b2.second)
+    dopamine.t_first = (preset[0] if len(preset) else NEVER_S) * b2.second
+    dopamine.slot = len(preset) % N_SLOTS
+    dopamine.t_cue = dopamine.t_cue_prev = -never
+    gather = "w_sum_pre += w_post"
+    if rule.update == "event":
+        gather = rule.catch_up(syn="_post", dopamine="_pre") + "\n" + gather
+    catch_up = b2.Synapses(dopamine, plastic, on_pre=gather, dt=dt, name="catch_up",
+                           namespace=namespace({**rule.synapse("").constants, "tau_d_ms": tau_d_ms}))
+    catch_up.connect()
+    # after the catch-up (order 1): the neurons' copies of the dopamine state, read by the synapses as d_r_post, t_r_post
+    to_neurons = b2.Synapses(dopamine, neurons, on_pre="d_r_post = d_r_post * exp(-(t - t_r_post) / tau_d) + "
+                             "reward_dopamine * due_pre\nt_r_post = t", dt=dt, name="dopamine_to_neurons", order=1,
+                             namespace={"tau_d": tau_d, "reward_dopamine": reward_dopamine})
+    to_neurons.connect()
+    return {"dopamine": dopamine, "catch_up": catch_up, "dopamine_to_neurons": to_neurons}
+
+
+def cue_pathway(neurons: Any, dopamine: Any, pre: int, post: int, window_ms: float, dt: Any):
+    """Synapses from neurons ``pre`` (``role`` 0) and ``post`` (``role`` 1) onto the dopamine
+    unit of :func:`dopamine_system` that schedule a reward 1-3 s after every post spike
+    following the latest earlier pre spike by ``0 < lag <= window_ms`` (see :func:`build_network`)."""
+    import brian2 as b2
+
+    cue = b2.Synapses(neurons, dopamine, "role : integer (constant)", on_pre=_cue_code(N_SLOTS), dt=dt, name="cue",
+                      namespace={"window": window_ms * b2.ms, "never": NEVER_S * b2.second})
+    cue.connect(i=[pre, post], j=[0, 0])
+    cue.role = [0, 1]
+    return cue
+
+
+def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator, sample_every_s: float = 0.0,
+                  preset_rewards_s: Any = ()) -> dict[str, Any]:
     """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
 
-    ``neurons`` (Izhikevich, 1-ms steps; each holds the same dopamine concentration
-    ``dd/dt = -d/tau_d``, raised by every reward, so that synapses read it as ``d_post``),
-    ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one),
-    ``inhibitory`` (fixed), ``reward`` (a spike generator whose spikes raise dopamine) and
-    ``reward_synapse`` (to every neuron). ``chosen`` = (pre, post) neuron indices of the chosen synapse.
+    - ``neurons``: Izhikevich neurons in 1-ms steps; each holds a copy of the dopamine
+      state (``d_r``: the concentration right after the last dopamine event at ``t_r``),
+      so a synapse reads the dopamine ``d = d_r exp(-(t - t_r)/tau_d)`` as ``d_post``;
+      ``n_spikes`` counts each neuron's spikes.
+    - ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one), ``inhibitory`` (fixed).
+    - ``dopamine``: one unit holding the dopamine state and up to ``N_SLOTS`` pending
+      reward times ``t_due0...``. It fires at every dopamine event: on the 1-ms step
+      nearest to a pending reward time, and every ``sample_every_s`` (0: never; a sample
+      of the weights). Its spike brings every plastic synapse up to date and sums their
+      weights into ``w_sum`` (pathway ``catch_up``, in the synapses slot); then
+      (``dopamine_to_neurons``, order 1) the neurons' copies and (its reset) its own
+      add ``reward_dopamine`` per reward due (``n_rewards`` counts them).
+    - ``cue``: the chosen synapse's pre and post neurons onto the dopamine unit. Every
+      post spike that follows the latest earlier pre spike by ``0 < lag <= reward_window``
+      writes ``t + 1 s + U(0, 2 s)`` into the next slot (round robin; ``lost`` counts
+      pending rewards overwritten). All of it runs in generated code, so cpp_standalone
+      needs no Python between steps.
+
+    ``preset_rewards_s``: reward times written into the slots before the run (the benchmark's
+    fixed rewards; at most ``N_SLOTS``). ``chosen`` = (pre, post) neuron indices of the chosen synapse.
     """
     import brian2 as b2
 
+    from bioplaus.spiking.neurons import namespace
     from bioplaus.spiking.plasticity import synapses
 
     net = spec.network
     n_ex, n_in, m = int(net["n_excitatory"]), int(net["n_inhibitory"]), int(net["synapses_per_neuron"])
     n = n_ex + n_in
     dt = spec.dt_ms * b2.ms
-    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": float(net["tau_d_ms"]) * b2.ms}
-    neurons = b2.NeuronGroup(n, """
+    tau_d = float(net["tau_d_ms"]) * b2.ms
+
+    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": tau_d}
+    equations = """
         v : volt
         u : volt
         i_input : volt
@@ -79,19 +195,30 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
         a : 1
         v_reset : volt
         d_reset : volt
-        dd/dt = -d / tau_d : 1
-    """, threshold="v >= 30*mV", reset="v = v_reset\nu += d_reset", method="exact", namespace=ns, dt=dt, name="neurons")
-    neurons.run_regularly(IZHIKEVICH_MS_STEP, when="groups", name="izhikevich_step")
+        d_r : 1
+        t_r : second
+        d = d_r * exp(-(t - t_r) / tau_d) : 1
+        n_spikes : 1
+    """
+    step, reset = IZHIKEVICH_MS_STEP, "v = v_reset\nu += d_reset\nn_spikes += 1"
+    if rule.traces == "neuron":  # STDP traces of each neuron, shared by its synapses (DopamineSTDP, traces="neuron")
+        equations += "apre : 1\napost : 1\nspiked = int(v >= 30*mV) : 1\n"
+        step += "apre = apre * exp(-dt / tau_plus)\napost = apost * exp(-dt / tau_minus)\n"
+        reset += "\napre += a_plus\napost += a_minus"
+        ns.update({"tau_plus": rule.params["tau_plus_ms"] * b2.ms, "tau_minus": rule.params["tau_minus_ms"] * b2.ms,
+                   "a_plus": rule.params["a_plus"], "a_minus": rule.params["a_minus"]})
+    neurons = b2.NeuronGroup(n, equations, threshold="v >= 30*mV", reset=reset, method="exact", dt=dt, name="neurons", namespace=ns)
+    neurons.run_regularly(step, when="groups", name="izhikevich_step")
     neurons.a = np.r_[np.full(n_ex, 0.02), np.full(n_in, 0.1)]  # RS / FS, Izhikevich 2003
     neurons.v_reset = -65 * b2.mV
     neurons.d_reset = np.r_[np.full(n_ex, 8.0), np.full(n_in, 2.0)] * b2.mV
     neurons.v = -65 * b2.mV
     neurons.u = 0.2 * -65 * b2.mV
 
-
     targets_ex = rng.integers(0, n, size=(n_ex, m))  # with replacement, as ceil(N*rand) in the author's code
     targets_in = rng.integers(0, n_ex, size=(n_in, m))
-    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic")
+    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic",
+                       constants={"tau_d_ms": float(net["tau_d_ms"])})
     plastic.connect(i=np.repeat(np.arange(n_ex), m), j=targets_ex.ravel())
     plastic.w = float(net["w_initial"])
     plastic.w[0] = 0.0  # the chosen synapse starts at 0
@@ -99,17 +226,19 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     inhibitory.connect(i=np.repeat(np.arange(n_ex, n), m), j=targets_in.ravel())
     inhibitory.w = float(net["w_inhibitory"])
 
-    reward = b2.SpikeGeneratorGroup(1, np.array([], dtype=int), np.array([]) * b2.second, dt=dt, name="reward")
-    reward_synapse = b2.Synapses(reward, neurons, on_pre="d_post += reward_dopamine", name="reward_synapse",
-                                 namespace={"reward_dopamine": float(net["reward_dopamine"])}, dt=dt)
-    reward_synapse.connect()
-    return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, "reward": reward,
-            "reward_synapse": reward_synapse, "chosen": (0, int(targets_ex[0, 0])), "n_excitatory_synapses": n_ex * m}
+    dopa = dopamine_system(plastic, neurons, rule, float(net["tau_d_ms"]), float(net["reward_dopamine"]), dt,
+                           sample_every_s, preset_rewards_s)
+    dopamine = dopa["dopamine"]
+    pre, post = 0, int(targets_ex[0, 0])
+    cue = cue_pathway(neurons, dopamine, pre, post, float(net["reward_window_ms"]), dt)
+    return {"neurons": neurons, "plastic": plastic, "inhibitory": inhibitory, **dopa, "cue": cue, "chosen": (pre, post),
+            "n_excitatory_synapses": n_ex * m}
 
 
 def reward_times(pre_times: np.ndarray, post_times: np.ndarray, window_s: float, delays_s: np.ndarray) -> np.ndarray:
     """Reward times: for every post spike that follows the latest pre spike by at most
-    ``window_s`` (``0 < t_post - t_pre <= window``), one reward ``delays_s[k]`` later."""
+    ``window_s`` (``0 < t_post - t_pre <= window``), one reward ``delays_s[k]`` later.
+    A numpy reference for the in-network schedule of :func:`build_network` (tests)."""
     if len(pre_times) == 0 or len(post_times) == 0:
         return np.array([])
     idx = np.searchsorted(pre_times, post_times, side="left") - 1
@@ -122,24 +251,42 @@ def reward_times(pre_times: np.ndarray, post_times: np.ndarray, window_s: float,
 @dataclass
 class DistalReward(SpikingTask):
     """Args: ``duration_s``: biological time of a run (3600 s in the paper);
-    ``snapshot_every_s``: how often all excitatory weights are stored (``.npz``)."""
+    ``snapshot_every_s``: how often all excitatory weights are stored (``.npz``; a
+    multiple of the recording interval ``duration_s / steps * record_every``);
+    ``target``: the Brian2 code-generation target, overriding the model's (``""``: the
+    model's). The whole run, rewards included, is generated code, so every target works;
+    ``cpp_standalone`` compiles one program per run (the connectivity differs per seed,
+    so a compiled program cannot be reused across seeds) in a temporary folder that is
+    removed afterwards.
+
+    Metrics are sampled every recording interval by the dopamine unit (which brings every
+    synapse up to date first). The network runs one extra 1-ms step so that the last
+    sample falls at ``duration_s``."""
 
     duration_s: float = 3600.0
     snapshot_every_s: float = 600.0
+    target: str = ""
 
     name = "distal_reward"
+    standalone = True
 
     def config(self) -> dict[str, Any]:
-        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s}
+        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s, "target": self.target}
 
     def check_model(self, spec: SpikingSpec) -> str | None:
+        from bioplaus.spiking.network import TARGETS
+
         if spec.neuron != "izhikevich":
             return f"task 'distal_reward' needs neuron = \"izhikevich\", model {spec.name!r} has {spec.neuron!r}."
         if spec.dt_ms != 1.0:
             return f"task 'distal_reward' integrates in 1-ms steps as the author's code; model {spec.name!r} has dt_ms = {spec.dt_ms}."
+        if self.target and self.target not in TARGETS:
+            return f"task 'distal_reward': field 'target' is {self.target!r}; allowed values are {', '.join(map(repr, TARGETS))} or ''."
         return require_network(spec, NETWORK_KEYS)
 
     def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
+        import shutil
+
         import brian2 as b2
 
         from bioplaus.spiking.network import run, seed_brian2, use_target
@@ -149,64 +296,62 @@ class DistalReward(SpikingTask):
             raise BioplausError(f"task 'distal_reward' runs dopamine-modulated STDP (da_stdp), got {rule.name!r}.")
         spec: SpikingSpec = protocol.model
         chunks, chunk_s = chunk_schedule(protocol, self.duration_s)
-        if chunk_s > 1.0 + 1e-9:
-            raise BioplausError(f"protocol {protocol.name!r}: task 'distal_reward' needs chunks of at most 1 s (the shortest "
-                                f"reward delay), got duration_s / steps = {chunk_s:g} s; raise steps.")
-        use_target(spec.target)
-        seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
-        rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
-        reward_rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "reward"))
-        objs = build_network(spec, rule, rng)
-        pre, post = objs["chosen"]
-        neurons = objs["neurons"]
-        all_spikes = b2.SpikeMonitor(neurons, record=False)  # counts only
-        pre_spikes, post_spikes = b2.SpikeMonitor(neurons[pre:pre + 1]), b2.SpikeMonitor(neurons[post:post + 1])
-        net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), all_spikes, pre_spikes, post_spikes)
-        plastic, reward = objs["plastic"], objs["reward"]
-        window_s = float(spec.network["reward_window_ms"]) / 1000.0
-
-        rows: list[tuple] = []
-        snapshots, snapshot_times, rewards_given = [], [], []
-        pending: list[float] = []
-        n_total = len(neurons)
-        count = 0
+        sample_s = chunk_s * protocol.record_every
+        if self.snapshot_every_s > 0 and abs(self.snapshot_every_s / sample_s - round(self.snapshot_every_s / sample_s)) > 1e-9:
+            raise BioplausError(f"protocol {protocol.name!r}: task 'distal_reward' field 'snapshot_every_s' ({self.snapshot_every_s:g} s) "
+                                f"must be a multiple of the recording interval duration_s / steps * record_every = {sample_s:g} s.")
+        target = self.target or spec.target
+        project = use_target(target)
         t0 = time.perf_counter()
-
-        def record(k: int, t_s: float, rate: float | None, n_rewards: int) -> None:
-            w = np.asarray(plastic.w[:])
-            rows.extend([(k, t_s, "reinforced_weight", "all", float(w[0])), (k, t_s, "mean_weight", "all", float(np.mean(w[1:]))),
-                         (k, t_s, "reward", "all", float(n_rewards))])
-            if rate is not None:
-                rows.append((k, t_s, "rate_hz", "all", rate))
-
-        record(0, 0.0, None, 0)
-        snapshots.append(np.asarray(plastic.w[:], dtype=np.float32))
-        snapshot_times.append(0.0)
-        since_spikes, since_rewards, since_chunks = 0, 0, 0
-        for k in range(1, chunks + 1):
-            start = (k - 1) * chunk_s
-            due = [t for t in pending if t < start + chunk_s - 1e-9]
-            pending = [t for t in pending if t >= start + chunk_s - 1e-9]
-            reward.set_spikes(np.zeros(len(due), dtype=int), np.round(np.array(due) * 1000.0) * b2.ms)
-            rewards_given.extend(due)
-            run(net, chunk_s)
-            pre_t, post_t = np.asarray(pre_spikes.t / b2.second), np.asarray(post_spikes.t / b2.second)
-            post_t = post_t[post_t >= start - 1e-9]
-            new = reward_times(pre_t[pre_t >= start - window_s - 1e-9], post_t, window_s, 1.0 + 2.0 * reward_rng.random(len(post_t)))
-            pending.extend(float(np.round(t * 1000.0) / 1000.0) for t in new)
-            n_now = int(all_spikes.num_spikes)
-            since_spikes += n_now - count
-            count = n_now
-            since_rewards += len(due)
-            since_chunks += 1
-            if k % protocol.record_every == 0 or k == chunks:
-                record(k, k * chunk_s, since_spikes / (n_total * since_chunks * chunk_s), since_rewards)
-                since_spikes = since_rewards = since_chunks = 0
-            if self.snapshot_every_s > 0 and (round(k * chunk_s / self.snapshot_every_s, 9) % 1 == 0 or k == chunks):
-                snapshots.append(np.asarray(plastic.w[:], dtype=np.float32))
-                snapshot_times.append(k * chunk_s)
+        try:
+            seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
+            rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
+            objs = build_network(spec, rule, rng, sample_every_s=sample_s)
+            neurons, plastic, dopamine = objs["neurons"], objs["plastic"], objs["dopamine"]
+            every = sample_s * b2.second
+            monitors = {
+                "dopamine": b2.StateMonitor(dopamine, ["w_sum", "n_rewards"], record=True, dt=every, when="after_synapses"),
+                "chosen": b2.StateMonitor(plastic, "w", record=[0], dt=every, when="after_synapses"),
+                "spikes": b2.StateMonitor(neurons, "n_spikes", record=True, dt=every, when="after_synapses"),
+                "rewards": b2.SpikeMonitor(dopamine, variables=["due"], record=True),
+            }
+            if self.snapshot_every_s > 0:
+                monitors["snapshots"] = b2.StateMonitor(plastic, "w", record=True, dt=self.snapshot_every_s * b2.second,
+                                                        when="after_synapses")
+            net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
+            if target == "cpp_standalone":
+                run(net, self.duration_s + spec.dt_ms / 1000.0)  # compiles and runs the whole simulation
+            else:
+                for k in range(1, chunks + 1):
+                    run(net, chunk_s)
+                    if progress is not None and k < chunks:
+                        progress(k)
+                run(net, spec.dt_ms / 1000.0)
             if progress is not None:
-                progress(k)
+                progress(chunks)
+            times = np.asarray(monitors["dopamine"].t / b2.second)
+            w_sum = np.asarray(monitors["dopamine"].w_sum[0])
+            n_rewards = np.asarray(monitors["dopamine"].n_rewards[0], dtype=np.float64)
+            w0 = np.asarray(monitors["chosen"].w[0])
+            counts = np.asarray(monitors["spikes"].n_spikes).sum(axis=0)
+            due = np.asarray(monitors["rewards"].due)
+            reward_t = np.repeat(np.asarray(monitors["rewards"].t / b2.second), due.astype(int))
+            snapshots = np.asarray(monitors["snapshots"].w, dtype=np.float32).T if "snapshots" in monitors else np.zeros((0, len(plastic)))
+            snapshot_t = np.asarray(monitors["snapshots"].t / b2.second) if "snapshots" in monitors else np.zeros(0)
+            lost = int(dopamine.lost[0])
+            chosen = objs["chosen"]
+        finally:
+            if project is not None:
+                shutil.rmtree(project, ignore_errors=True)
+        n_syn, n_total = objs["n_excitatory_synapses"], len(neurons)
+        rows: list[tuple] = []
+        for s_idx, t_s in enumerate(times):
+            k = s_idx * protocol.record_every
+            rows += [(k, float(t_s), "reinforced_weight", "all", float(w0[s_idx])),
+                     (k, float(t_s), "mean_weight", "all", float((w_sum[s_idx] - w0[s_idx]) / (n_syn - 1))),
+                     (k, float(t_s), "reward", "all", float(n_rewards[s_idx] - (n_rewards[s_idx - 1] if s_idx else 0.0)))]
+            if s_idx > 0:
+                rows.append((k, float(t_s), "rate_hz", "all", float((counts[s_idx] - counts[s_idx - 1]) / (n_total * sample_s))))
         return RunResult(status="done", rows=rows, steps_done=chunks, duration_s=time.perf_counter() - t0, arrays={
-            "weights": np.stack(snapshots), "weights_time_s": np.array(snapshot_times),
-            "reward_times_s": np.array(rewards_given, dtype=np.float64), "chosen_synapse": np.array([pre, post])})
+            "weights": snapshots, "weights_time_s": snapshot_t, "reward_times_s": reward_t.astype(np.float64),
+            "chosen_synapse": np.array(chosen), "rewards_lost": np.array([lost])})

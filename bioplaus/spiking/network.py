@@ -40,6 +40,8 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
         brian2.device.activate()
         directory = directory or tempfile.mkdtemp(prefix="bioplaus-standalone-")
         brian2.set_device("cpp_standalone", directory=directory, build_on_run=build_on_run)
+        # make -j without a number starts one compiler per source file at once; use the cores there are
+        brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]
         return directory
     else:
         if brian2.get_device().__class__.__name__ != "RuntimeDevice":

@@ -32,6 +32,8 @@ class SpikingTask(Task):
 
     name = "spiking_task"
     kind = "spiking"
+    #: whether the task runs without Python between chunks, so that the cpp_standalone target can run it
+    standalone: ClassVar[bool] = False
 
     def check_model(self, spec: SpikingSpec) -> str | None:
         """A message saying why ``spec`` does not fit this task, or ``None``."""
@@ -82,7 +84,7 @@ def _unwrap(rule: Rule, task: Task) -> tuple[SpikingRule, Task]:
 def _check_task(spec: SpikingSpec, task: Task) -> str | None:
     if not isinstance(task, SpikingTask):
         return f"spiking model {spec.name!r} needs a spiking task (e.g. spiking.PoissonDrive()), got task {task.name!r}."
-    if spec.target == "cpp_standalone":
+    if spec.target == "cpp_standalone" and not task.standalone:
         # the tasks' run loops read weights and spikes and deliver rewards from Python between chunks
         return (f"spiking model {spec.name!r}: field 'target' is 'cpp_standalone', which task {task.name!r} cannot use (its run "
                 f"loop works between chunks of simulation); allowed values here are 'cython' or 'numpy'. "
