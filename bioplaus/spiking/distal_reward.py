@@ -39,7 +39,7 @@ from bioplaus.errors import BioplausError
 from bioplaus.seeding import seed_int
 from bioplaus.spiking.plasticity import DopamineSTDP, SpikingRule
 from bioplaus.spiking.spec import SpikingSpec, require_network
-from bioplaus.spiking.task import SpikingTask, chunk_schedule
+from bioplaus.spiking.task import SpikingTask, chunk_schedule, run_chunks
 
 NETWORK_KEYS = {
     "n_excitatory": "regular-spiking neurons", "n_inhibitory": "fast-spiking neurons",
@@ -289,7 +289,7 @@ class DistalReward(SpikingTask):
 
         import brian2 as b2
 
-        from bioplaus.spiking.network import run, seed_brian2, use_target
+        from bioplaus.spiking.network import seed_brian2, use_target
         from bioplaus.train import RunResult
 
         if not isinstance(rule, DopamineSTDP):
@@ -319,16 +319,7 @@ class DistalReward(SpikingTask):
                 monitors["snapshots"] = b2.StateMonitor(plastic, "w", record=True, dt=self.snapshot_every_s * b2.second,
                                                         when="after_synapses")
             net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
-            if target == "cpp_standalone":
-                run(net, self.duration_s + spec.dt_ms / 1000.0)  # compiles and runs the whole simulation
-            else:
-                for k in range(1, chunks + 1):
-                    run(net, chunk_s)
-                    if progress is not None and k < chunks:
-                        progress(k)
-                run(net, spec.dt_ms / 1000.0)
-            if progress is not None:
-                progress(chunks)
+            run_chunks(net, target, self.duration_s, spec.dt_ms / 1000.0, chunks, progress)
             times = np.asarray(monitors["dopamine"].t / b2.second)
             w_sum = np.asarray(monitors["dopamine"].w_sum[0])
             n_rewards = np.asarray(monitors["dopamine"].n_rewards[0], dtype=np.float64)

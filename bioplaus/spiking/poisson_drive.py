@@ -20,7 +20,7 @@ from bioplaus.errors import BioplausError
 from bioplaus.seeding import seed_int
 from bioplaus.spiking.plasticity import STDP, SpikingRule
 from bioplaus.spiking.spec import SpikingSpec, require_network
-from bioplaus.spiking.task import SpikingTask, chunk_schedule, weight_fractions
+from bioplaus.spiking.task import SpikingTask, chunk_schedule, run_chunks, weight_fractions
 
 NETWORK_KEYS = {"n_excitatory": "plastic excitatory inputs", "n_inhibitory": "inhibitory inputs",
                 "inhibitory_rate_hz": "rate of each inhibitory input", "g_inhibitory": "inhibitory conductance step"}
@@ -83,7 +83,7 @@ class PoissonDrive(SpikingTask):
 
         import brian2 as b2
 
-        from bioplaus.spiking.network import run, seed_brian2, use_target
+        from bioplaus.spiking.network import seed_brian2, use_target
         from bioplaus.spiking.neurons import MODELS, neuron_group
         from bioplaus.spiking.plasticity import synapses
         from bioplaus.train import RunResult
@@ -112,16 +112,7 @@ class PoissonDrive(SpikingTask):
             spikes = b2.SpikeMonitor(neuron)
             weights = b2.StateMonitor(syn, "w", record=np.arange(n_ex), dt=sample_s * b2.second, when="end")
             net = b2.Network(inputs, neuron, inhibition, syn, spikes, weights)
-            if target == "cpp_standalone":
-                run(net, self.duration_s + spec.dt_ms / 1000.0)  # compiles and runs the whole simulation
-            else:
-                for k in range(1, chunks + 1):
-                    run(net, chunk_s)
-                    if progress is not None and k < chunks:
-                        progress(k)
-                run(net, spec.dt_ms / 1000.0)
-            if progress is not None:
-                progress(chunks)
+            run_chunks(net, target, self.duration_s, spec.dt_ms / 1000.0, chunks, progress)
             times = np.asarray(weights.t / b2.second)
             w_all = np.asarray(weights.w).T / rule.w_max  # (samples, synapses)
             spike_t = np.asarray(spikes.t / b2.second, dtype=np.float64)

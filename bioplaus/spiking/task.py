@@ -115,6 +115,26 @@ def chunk_schedule(protocol: Any, duration_s: float) -> tuple[int, float]:
     return protocol.steps, duration_s / protocol.steps
 
 
+def run_chunks(net: Any, target: str, duration_s: float, dt_s: float, chunks: int,
+               progress: Callable[[int], None] | None) -> None:
+    """Simulate ``net`` for ``duration_s`` plus one time step (so that samples at the end
+    are taken): on cpp_standalone in one ``run`` (the whole program is compiled and run at
+    once, nothing to report between chunks), otherwise in ``chunks`` equal pieces with
+    ``progress(k)`` after each."""
+    from bioplaus.spiking.network import run
+
+    if target == "cpp_standalone":
+        run(net, duration_s + dt_s)
+    else:
+        for k in range(1, chunks + 1):
+            run(net, duration_s / chunks)
+            if progress is not None and k < chunks:
+                progress(k)
+        run(net, dt_s)
+    if progress is not None:
+        progress(chunks)
+
+
 def weight_fractions(w: np.ndarray, w_max: float, near: float = 0.1) -> tuple[float, float]:
     """Fractions of weights within ``near * w_max`` of ``w_max`` and of 0."""
     x = np.asarray(w, dtype=np.float64) / w_max
