@@ -15,6 +15,7 @@ directly.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from dataclasses import dataclass
@@ -60,6 +61,16 @@ KINDS: dict[str, str] = {
     "energy": "bioplaus.rate.energy:KIND",
     "recurrent": "bioplaus.rate.recurrent:KIND",
 }
+
+
+def spec_dict(spec: Any) -> dict[str, Any]:
+    """A spec dataclass as a plain dict for TOML, JSON and config hashes (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()}
+
+
+def default_layer_names(n_layers: int) -> tuple[str, ...]:
+    """``hidden1 ... hidden{n-1}, output``: the layer names of a layered spec that names none."""
+    return tuple(f"hidden{i + 1}" for i in range(n_layers - 1)) + ("output",)
 
 
 def check_fields(data: dict[str, Any], fields: dict[str, tuple[type | tuple[type, ...], str]], source: str,

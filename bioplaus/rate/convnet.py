@@ -21,7 +21,6 @@ its ``nn.Conv2d`` and ``nn.Linear`` layers through :func:`bioplaus.wrap`, which 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import torch
 from torch import nn
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import ModelKind, check_fields
+from bioplaus.models import ModelKind, check_fields, spec_dict
 
 CONV_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -54,8 +53,7 @@ class ConvNetSpec:
     kind: str = "convnet"
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return spec_dict(self)
 
     def feature_shape(self) -> tuple[int, int, int]:
         """``(channels, height, width)`` after the last block, or raises if the image shrinks to nothing."""

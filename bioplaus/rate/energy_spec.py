@@ -22,12 +22,11 @@ After validation the rest of the code trusts an :class:`EnergySpec`.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import check_fields
+from bioplaus.models import check_fields, default_layer_names, spec_dict
 from bioplaus.rate.spec import INITS
 
 ENERGY_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
@@ -79,13 +78,10 @@ class EnergySpec:
 
     def __post_init__(self) -> None:
         if not self.layer_names:
-            n = len(self.sizes) - 1
-            names = tuple(f"hidden{i + 1}" for i in range(n - 1)) + ("output",)
-            object.__setattr__(self, "layer_names", names)
+            object.__setattr__(self, "layer_names", default_layer_names(len(self.sizes) - 1))
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return spec_dict(self)
 
 
 _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
