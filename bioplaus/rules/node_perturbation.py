@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from bioplaus.errors import BioplausError
 from bioplaus.rate.feedforward import activate
 from bioplaus.rules.base import Batch, Rule
 
@@ -50,7 +51,32 @@ def node_estimate(model: nn.Module, inputs: list[Tensor], noise: list[Tensor], s
     return out
 
 
-class NodePerturbation(Rule):
+class NoiseRule(Rule):
+    """Base of the rules that learn from injected Gaussian noise of scale ``sigma`` (node and
+    weight perturbation, reward-modulated Hebbian): the checked parameters, the rule's own
+    generator (from the run's seed in ``setup``) and the estimator-statistics sample count."""
+
+    def __init__(self, sigma: float = 1e-3, estimator_samples: int = 1024, label: str | None = None):
+        super().__init__(label)
+        if not sigma > 0:
+            raise BioplausError(f"rule {self.name!r}: sigma (the noise's standard deviation) must be positive, got {sigma!r}.")
+        self.sigma, self.estimator_samples = float(sigma), int(estimator_samples)
+        self.generator: torch.Generator | None = None
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def noise_generator(self) -> torch.Generator:
+        """The run's generator; a fixed one (seed 0) for a rule used outside a run."""
+        if self.generator is None:
+            self.generator = torch.Generator().manual_seed(0)
+        return self.generator
+
+    def config(self) -> dict:
+        return {**super().config(), "sigma": self.sigma, "estimator_samples": self.estimator_samples}
+
+
+class NodePerturbation(NoiseRule):
     """Node perturbation (Werfel et al. 2005): the loss change from noise on every unit's pre-activation, times that noise.
 
     Args: ``sigma``: standard deviation of the node noise (in units of the pre-activation);
@@ -59,25 +85,10 @@ class NodePerturbation(Rule):
 
     name = "node_perturbation"
 
-    def __init__(self, sigma: float = 1e-3, estimator_samples: int = 1024, label: str | None = None):
-        super().__init__(label)
-        if not sigma > 0:
-            raise ValueError(f"node_perturbation: sigma must be positive, got {sigma!r}")
-        self.sigma, self.estimator_samples = float(sigma), int(estimator_samples)
-        self.generator: torch.Generator | None = None
-
-    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
-        self.generator = generator
-
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        if self.generator is None:
-            self.generator = torch.Generator().manual_seed(0)
         clean, inputs = perturbed_pass(model, batch.x, None)
-        noise = node_noise(model, batch.x.shape[0], self.sigma, self.generator, batch.x)
+        noise = node_noise(model, batch.x.shape[0], self.sigma, self.noise_generator(), batch.x)
         noisy, _ = perturbed_pass(model, batch.x, noise)
         signal = float(batch.loss(noisy)) - float(batch.loss(clean))
         return node_estimate(model, inputs, noise, signal, self.sigma)
-
-    def config(self) -> dict:
-        return {**super().config(), "sigma": self.sigma, "estimator_samples": self.estimator_samples}

@@ -19,11 +19,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rules.base import Batch, Rule
-from bioplaus.rules.node_perturbation import node_estimate, node_noise, perturbed_pass
+from bioplaus.errors import BioplausError
+from bioplaus.rules.base import Batch
+from bioplaus.rules.node_perturbation import NoiseRule, node_estimate, node_noise, perturbed_pass
 
 
-class RewardModulatedHebbian(Rule):
+class RewardModulatedHebbian(NoiseRule):
     """Reward-modulated Hebbian rule: (loss - its running average) x presynaptic activity x postsynaptic noise.
 
     Args: ``sigma``: exploration noise; ``critic_rate``: ``alpha`` of the running average of
@@ -32,23 +33,21 @@ class RewardModulatedHebbian(Rule):
     name = "reward_modulated_hebbian"
 
     def __init__(self, sigma: float = 1e-3, critic_rate: float = 0.05, estimator_samples: int = 1024, label: str | None = None):
-        super().__init__(label)
-        if not sigma > 0 or not 0 < critic_rate <= 1:
-            raise ValueError(f"reward_modulated_hebbian: need sigma > 0 and 0 < critic_rate <= 1, got {sigma!r}, {critic_rate!r}")
-        self.sigma, self.critic_rate, self.estimator_samples = float(sigma), float(critic_rate), int(estimator_samples)
-        self.generator: torch.Generator | None = None
+        super().__init__(sigma, estimator_samples, label)
+        if not 0 < critic_rate <= 1:
+            raise BioplausError(f"rule {self.name!r}: critic_rate must be in (0, 1], got {critic_rate!r}.")
+        self.critic_rate = float(critic_rate)
         self.expected_loss: float | None = None  # the critic: running average of the (noisy) loss
         self._last_loss: float | None = None
         self._first_baseline = 0.0
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
-        self.generator, self.expected_loss, self._last_loss = generator, None, None
+        super().setup(model, generator)
+        self.expected_loss, self._last_loss = None, None
 
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        if self.generator is None:
-            self.generator = torch.Generator().manual_seed(0)
-        noise = node_noise(model, batch.x.shape[0], self.sigma, self.generator, batch.x)
+        noise = node_noise(model, batch.x.shape[0], self.sigma, self.noise_generator(), batch.x)
         noisy, inputs = perturbed_pass(model, batch.x, noise)
         loss = float(batch.loss(noisy))
         self._last_loss = loss
@@ -67,4 +66,4 @@ class RewardModulatedHebbian(Rule):
         self.expected_loss += self.critic_rate * (self._last_loss - self.expected_loss)
 
     def config(self) -> dict:
-        return {**super().config(), "sigma": self.sigma, "critic_rate": self.critic_rate, "estimator_samples": self.estimator_samples}
+        return {**super().config(), "critic_rate": self.critic_rate}

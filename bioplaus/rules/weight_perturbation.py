@@ -12,10 +12,11 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.rules.base import Batch
+from bioplaus.rules.node_perturbation import NoiseRule
 
 
-class WeightPerturbation(Rule):
+class WeightPerturbation(NoiseRule):
     """Weight perturbation (Werfel et al. 2005): the loss change from noise on every weight, times that noise.
 
     Args: ``sigma``: standard deviation of the weight noise; ``estimator_samples``: see
@@ -23,27 +24,14 @@ class WeightPerturbation(Rule):
 
     name = "weight_perturbation"
 
-    def __init__(self, sigma: float = 1e-3, estimator_samples: int = 1024, label: str | None = None):
-        super().__init__(label)
-        if not sigma > 0:
-            raise ValueError(f"weight_perturbation: sigma must be positive, got {sigma!r}")
-        self.sigma, self.estimator_samples = float(sigma), int(estimator_samples)
-        self.generator: torch.Generator | None = None
-
-    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
-        self.generator = generator
-
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        if self.generator is None:
-            self.generator = torch.Generator().manual_seed(0)
+        generator = self.noise_generator()
         params = {k: v.detach() for k, v in model.named_parameters()}
-        noise = {k: (torch.randn(v.shape, generator=self.generator, dtype=torch.float64) * self.sigma).to(v.dtype)
+        noise = {k: (torch.randn(v.shape, generator=generator, dtype=torch.float64) * self.sigma).to(v.dtype)
                  for k, v in params.items()}
         clean = float(batch.loss(model(batch.x)))
         noisy = float(batch.loss(functional_call(model, {k: params[k] + noise[k] for k in params}, (batch.x,))))
         scale = (noisy - clean) / self.sigma**2
         return {k: scale * xi for k, xi in noise.items()}
 
-    def config(self) -> dict:
-        return {**super().config(), "sigma": self.sigma, "estimator_samples": self.estimator_samples}
