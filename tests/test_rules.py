@@ -76,6 +76,24 @@ def test_chain_rule_reference_deltas_equal_autograd_deltas(activation):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
+def test_fused_slope_product_is_autograds_kernel(activation):
+    """``times_slope`` multiplies by f'(a) as the slope tensor does, and the float32 chain-rule
+    deltas built with it are autograd's bit for bit (same kernels, same order)."""
+    from bioplaus.rate.feedforward import activate, activation_slope, times_slope
+    from bioplaus.rules.backprop import chain_rule_deltas
+
+    g = torch.Generator().manual_seed(3)
+    a, grad = torch.randn((7, 9), generator=g, dtype=torch.float64), torch.randn((7, 9), generator=g, dtype=torch.float64)
+    h = activate(activation, a)
+    torch.testing.assert_close(times_slope(activation, grad, a, h), grad * activation_slope(activation, a, h), rtol=1e-15, atol=0)
+    net = make_net((5, 8, 6, 3), activation, dtype=torch.float32)
+    batch = regression_batch(net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    for mine, exact in zip(chain_rule_deltas(net, fp), Backprop().deltas(net, fp)):
+        assert torch.equal(mine, exact)
+
+
 def test_backprop_equals_autograd_float32_cross_entropy():
     net = make_net((6, 9, 4), "tanh", dtype=torch.float32)
     g = torch.Generator().manual_seed(5)

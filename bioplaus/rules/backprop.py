@@ -50,5 +50,5 @@ def chain_rule_deltas(model: nn.Module, fp: ForwardPass) -> list[Tensor]:
     """
     deltas = [output_delta(fp)]
     for name, slope in zip(reversed(fp.layer_names[1:]), reversed(hidden_slopes(fp))):
-        deltas.append(deltas[-1].mm(model.linear(name).weight.detach()).mul_(slope))
+        deltas.append(slope(deltas[-1].mm(model.linear(name).weight.detach())))
     return deltas[::-1]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.feedforward import ForwardPass, activation_slope
+from bioplaus.rate.feedforward import ForwardPass, activation_slope, times_slope
 
 
 @dataclass(frozen=True)
@@ -134,13 +134,38 @@ def output_delta(fp: ForwardPass) -> Tensor:
     return fp.cache["output_delta"]
 
 
-def hidden_slopes(fp: ForwardPass) -> list[Tensor]:
-    """``f'(a_l)`` of every hidden layer, ``(batch, n_l)`` each, without gradients (cached on ``fp``)."""
+class Slope:
+    """``f'(a_l)`` of one hidden layer, applied as a product: ``slope(g) = g * f'(a_l)``.
+
+    The product runs as one fused kernel (:func:`bioplaus.rate.feedforward.times_slope`,
+    the kernel autograd's backward uses, so chain-rule deltas equal autograd's bit for
+    bit); :meth:`tensor` forms ``f'(a_l)`` itself where a rule needs the values.
+    """
+
+    __slots__ = ("activation", "pre", "post")
+
+    def __init__(self, activation: str, pre: Tensor, post: Tensor):
+        self.activation, self.pre, self.post = activation, pre, post
+
+    def __call__(self, grad: Tensor) -> Tensor:
+        return times_slope(self.activation, grad, self.pre, self.post)
+
+    def tensor(self) -> Tensor:
+        return activation_slope(self.activation, self.pre, self.post)
+
+
+def hidden_slopes(fp: ForwardPass) -> list[Slope]:
+    """The :class:`Slope` ``f'(a_l)`` of every hidden layer (``(batch, n_l)``), without gradients (cached on ``fp``)."""
     if "hidden_slopes" not in fp.cache:
         fp.cache["hidden_slopes"] = [
-            activation_slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])
+            Slope(f, a.detach(), h.detach()) for f, a, h in zip(fp.activations[:-1], fp.pre[:-1], fp.post[:-1])
         ]
     return fp.cache["hidden_slopes"]
+
+
+def times(slope: Slope | Tensor, grad: Tensor) -> Tensor:
+    """``grad * f'(a)`` for a :class:`Slope` or a tensor of slopes (then ``grad`` is multiplied in place)."""
+    return slope(grad) if isinstance(slope, Slope) else grad.mul_(slope)
 
 
 def gradients_from_deltas(model: nn.Module, fp: ForwardPass, deltas: list[Tensor | None]) -> dict[str, Tensor]:

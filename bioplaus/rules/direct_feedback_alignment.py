@@ -15,15 +15,16 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, hidden_slopes, is_layered, output_delta, uniform_matrix
+from bioplaus.rules.base import LayeredRule, Slope, hidden_slopes, is_layered, times, output_delta, uniform_matrix
 
 
-def direct_feedback_deltas(error: Tensor, feedback: list[Tensor], slopes: list[Tensor]) -> list[Tensor]:
+def direct_feedback_deltas(error: Tensor, feedback: list[Tensor], slopes: list[Slope | Tensor]) -> list[Tensor]:
     """Deltas of all layers from the output error ``(batch, n_L)``.
 
-    ``feedback[l]`` is ``(n_l, n_L)`` and ``slopes[l]`` is ``f'(a_l)`` for hidden layer ``l``.
+    ``feedback[l]`` is ``(n_l, n_L)`` and ``slopes[l]`` is ``f'(a_l)`` for hidden layer ``l``
+    (a :class:`~bioplaus.rules.base.Slope` or a ``(batch, n_l)`` tensor).
     """
-    return [error.mm(b.t()) * s for b, s in zip(feedback, slopes)] + [error]
+    return [times(s, error.mm(b.t())) for b, s in zip(feedback, slopes)] + [error]
 
 
 class DirectFeedbackAlignment(LayeredRule):

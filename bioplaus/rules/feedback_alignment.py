@@ -12,21 +12,22 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, glorot_bound, hidden_slopes, is_layered, output_delta, uniform_matrix
+from bioplaus.rules.base import LayeredRule, Slope, glorot_bound, hidden_slopes, times, is_layered, output_delta, uniform_matrix
 
 
 def feedback_alignment_deltas(
-    top_delta: Tensor, feedback: list[Tensor], slopes: list[Tensor]
+    top_delta: Tensor, feedback: list[Tensor], slopes: list[Slope | Tensor]
 ) -> list[Tensor]:
     """Propagate the output delta ``(batch, n_L)`` down through feedback matrices.
 
     ``feedback[l]`` has the shape of ``W_{l+1}^T``, ``(n_l, n_{l+1})``, and ``slopes[l]``
-    is ``f'(a_l)``, ``(batch, n_l)``, for the hidden layers ``l = 0 .. L-2``.
+    is ``f'(a_l)`` (a :class:`~bioplaus.rules.base.Slope` or a ``(batch, n_l)`` tensor) for
+    the hidden layers ``l = 0 .. L-2``.
     Returns the deltas of all layers, output last.
     """
     deltas = [top_delta]
     for b, slope in zip(reversed(feedback), reversed(slopes)):
-        deltas.append(deltas[-1].mm(b.t()) * slope)
+        deltas.append(times(slope, deltas[-1].mm(b.t())))
     return deltas[::-1]
 
 
