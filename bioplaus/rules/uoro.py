@@ -27,38 +27,51 @@ from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 
-def uoro_step(h_tilde: Tensor, theta: Tensor, scale: Tensor, nu: Tensor, slope: Tensor, z: Tensor, credit: Tensor,
-              w_rec: Tensor, alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor, Tensor]:
-    """One UORO update with random signs ``nu`` (``+-1``, ``(batch, n)``) and credit ``c_t`` ``(batch, n)``; returns ``(h~, scale, beta)``.
+def uoro_constants(signs: Tensor, slope: Tensor, z: Tensor, eps: float = 1e-7) -> tuple[Tensor, Tensor]:
+    """What UORO needs of every step before the loop, for all steps at once: ``(rho1 nu, nu slope / rho1)``.
 
+    ``signs``: ``nu`` per step, ``(steps, batch, n)``; ``slope`` (``alpha phi'``) ``(batch, steps, n)``
+    and ``z`` ``(batch, steps, n + m + 1)`` from the trajectory. With
+    ``rho1 = sqrt((|nu^T Mbar_t| + eps) / (|nu| + eps))`` and, for signs, ``|nu^T Mbar_t| = |slope_t| |z_t|``
+    and ``|nu| = sqrt(n)``, the returned ``rho1 nu`` is what ``h~`` gains and ``nu slope / rho1``
+    the row factor of ``w~``'s rank-one gain ``(nu^T Mbar_t) / rho1``, both ``(steps, batch, n)``.
+    Neither depends on the recursion; forming them in a few operations over the whole
+    sequence spares each step half a dozen small operations, which on a CPU cost more than
+    their arithmetic.
+    """
+    norms = torch.linalg.vector_norm(slope, dim=2).mul_(torch.linalg.vector_norm(z, dim=2)).add_(eps)
+    rho1 = norms.mul_(1.0 / (math.sqrt(signs.shape[2]) + eps)).sqrt_().t()[:, :, None]  # (steps, batch, 1)
+    return signs * rho1, (signs * slope.transpose(0, 1)).div_(rho1)
+
+
+def uoro_step(h_tilde: Tensor, theta: Tensor, scale: Tensor, kick: Tensor, push: Tensor, slope: Tensor, z: Tensor,
+              credit: Tensor, w_rec_t: Tensor, alpha: float, eps: float = 1e-7) -> tuple[Tensor, Tensor, Tensor]:
+    """One UORO update; returns ``(h~, scale, beta)``.
+
+    ``kick = rho1 nu`` and ``push = nu slope / rho1`` (``(batch, n)``) come from
+    :func:`uoro_constants`; ``credit`` is ``c_t`` ``(batch, n)``; ``w_rec_t`` is ``W_rec^T``,
+    contiguous (a product with the transposed view of ``W_rec`` costs twice as much).
     ``w~ = scale * theta`` (``scale``: ``(batch,)``; ``theta``: ``(batch, n, n + m + 1)``, updated in place):
     dividing ``w~`` by ``rho0`` only changes ``scale``, so ``theta`` gets the rank-one
-    ``(nu * slope / (rho1 scale)) z_t^T`` in one in-place pass (``nu^T Mbar_t = (nu * slope) z_t^T``
+    ``(push / scale) z_t^T`` in one in-place pass (``nu^T Mbar_t = (nu * slope) z_t^T``
     is never formed). With the norm of ``theta`` this is the step's only work on the ``O(n^2)`` state.
     The step's estimate is ``(c_t . h~_t) w~_t = beta theta`` with ``beta = (c_t . h~_t) scale``
     (``(batch,)``), accumulated by :func:`bioplaus.rules.online.accumulate`.
     """
-    dh = torch.mm(h_tilde, w_rec.t()).mul_(slope)  # D_t h~ (slope = alpha phi')
+    dh = torch.mm(h_tilde, w_rec_t).mul_(slope)  # D_t h~ (slope = alpha phi')
     if alpha != 1.0:
         dh.add_(h_tilde, alpha=1.0 - alpha)
-    # scale > 0 always; for signs nu, |nu| = sqrt(n) and |nu * slope| = |slope|
-    rho0 = torch.addcmul(_as(eps, scale), scale, torch.linalg.vector_norm(theta, dim=(1, 2))).div_(
-        torch.linalg.vector_norm(dh, dim=1).add_(eps)).sqrt_()
-    rho1 = torch.addcmul(_as(eps, scale), torch.linalg.vector_norm(slope, dim=1), torch.linalg.vector_norm(z, dim=1)).mul_(
-        1.0 / (math.sqrt(nu.shape[1]) + eps)).sqrt_()
-    h_new = dh.mul_(rho0[:, None]).addcmul_(nu, rho1[:, None])
+    # rho0 = sqrt((|w~| + eps) / (|D h~| + eps)); scale > 0 always
+    rho0 = torch.linalg.vector_norm(theta, dim=(1, 2)).mul_(scale).add_(eps).div_(torch.linalg.vector_norm(dh, dim=1).add_(eps)).sqrt_()
+    h_new = dh.mul_(rho0[:, None]).add_(kick)
     scale = scale / rho0
-    theta.addcmul_((nu * slope).div_((rho1 * scale)[:, None])[:, :, None], z[:, None, :])
-    low, high = torch.aminmax(scale)
-    if float(high) > 1e20 or float(low) < 1e-20:  # keep the split of w~ into scale and theta within floating-point range
+    theta.addcmul_(push.div(scale[:, None])[:, :, None], z[:, None, :])
+    low, high = (float(v) for v in torch.aminmax(scale))
+    if high > 1e20 or low < 1e-20:  # keep the split of w~ into scale and theta within floating-point range
         far = (scale > 1e20) | (scale < 1e-20)
         theta.mul_(torch.where(far, scale, torch.ones_like(scale))[:, None, None])
         scale = torch.where(far, torch.ones_like(scale), scale)
     return h_new, scale, torch.linalg.vecdot(credit, h_new).mul_(scale)
-
-
-def _as(value: float, like: Tensor) -> Tensor:
-    return torch.tensor(value, dtype=like.dtype, device=like.device)
 
 
 class UORO(OnlineRule):
@@ -75,16 +88,17 @@ class UORO(OnlineRule):
                             carry: dict[str, Any] | None = None) -> Tensor:
         traj, c = sp.trajectory, sp.credit
         batch_size, steps, n = c.shape
-        w_rec = model.w_rec.detach().contiguous()  # a view of W otherwise: every use would stride
+        w_rec_t = model.w_rec.detach().t().contiguous()  # W_rec^T: a product with a transposed view costs twice as much
         if carry and "theta" in carry:
             h_tilde, theta, scale = carry["h_tilde"], carry["theta"], carry["scale"]
         else:
             h_tilde, theta, scale = c.new_zeros((batch_size, n)), c.new_zeros((batch_size, n, traj.z.shape[-1])), c.new_ones((batch_size,))
         grad = estimate_buffer(theta, per_sequence)
         signs = self.signs((steps, batch_size, n), c)  # the same stream as one draw per step
+        kick, push = uoro_constants(signs, traj.slope, traj.z, self.eps)
         for t in range(steps):
-            h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, signs[t], traj.slope[:, t], traj.z[:, t], c[:, t], w_rec,
-                                             model.alpha, self.eps)
+            h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, kick[t], push[t], traj.slope[:, t], traj.z[:, t], c[:, t],
+                                             w_rec_t, model.alpha, self.eps)
             accumulate(grad, beta, theta)
         if carry is not None:
             carry.update(h_tilde=h_tilde, theta=theta, scale=scale)
