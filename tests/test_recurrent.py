@@ -552,3 +552,29 @@ def test_influence_balancing_cell_and_the_sign_of_truncated_gradients():
     w = exact["recurrent.weight"]
     assert float(w[:, :-1].abs().max()) == 0.0 and float(exact["readout.weight"].abs().max()) == 0.0
     torch.testing.assert_close(w[:, -1], theta_grad * torch.tensor(s), rtol=1e-12, atol=0)
+
+
+def test_kf_rtrl_step_matches_the_papers_update():
+    """The in-place step (buffers reused, D_t A_{t-1} written into the other buffer) equals
+    Mujika et al.'s u_t = c1 p1 u + c2 p2 z, A_t = c1 D_t A / p1 + c2 H_t / p2 written out."""
+    from bioplaus.rules.kf_rtrl import kf_rtrl_step
+
+    g = torch.Generator().manual_seed(4)
+    batch, n, k, alpha, eps = 3, 5, 8, 0.7, 1e-7
+    w_rec = torch.randn((n, n), generator=g, dtype=torch.float64) / n**0.5
+    u = torch.zeros((batch, k), dtype=torch.float64)
+    a, a_next, scaled = (torch.zeros((batch, n, n), dtype=torch.float64) for _ in range(3))
+    u_ref, a_ref = u.clone(), torch.zeros((batch, n, n), dtype=torch.float64)
+    for _ in range(6):
+        slope = alpha * torch.rand((batch, n), generator=g, dtype=torch.float64)
+        z = torch.randn((batch, k), generator=g, dtype=torch.float64)
+        c1, c2 = (torch.randint(0, 2, (2, batch), generator=g) * 2 - 1).to(torch.float64)
+        u = kf_rtrl_step(u, a, a_next, scaled, c1, c2, slope, z, w_rec, alpha, eps)
+        a, a_next = a_next, a
+        da = (slope[:, :, None] * w_rec + (1 - alpha) * torch.eye(n, dtype=torch.float64)) @ a_ref
+        p1 = ((da.flatten(1).norm(dim=1) + eps) / (u_ref.norm(dim=1) + eps)).sqrt()
+        p2 = ((slope.norm(dim=1) + eps) / (z.norm(dim=1) + eps)).sqrt()
+        u_ref = (c1 * p1)[:, None] * u_ref + (c2 * p2)[:, None] * z
+        a_ref = (c1 / p1)[:, None, None] * da + torch.diag_embed((c2 / p2)[:, None] * slope)
+        torch.testing.assert_close(u, u_ref, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(a, a_ref, rtol=1e-12, atol=1e-14)
