@@ -18,6 +18,15 @@ cross-entropy, and there is no dropout. For context the figure also shows Lillic
 al.'s MNIST errors for a 784-1000-10 logistic network (backprop 2.4 %, FA 2.1 %;
 arXiv:1411.0247 Fig. 2a), a different network.
 
+Nøkland's own code (github.com/anokland/dfa-torch, README and ``Models/``) trains with
+RMSprop (default learning rate 1e-4), batches of 64, binary cross-entropy on logistic
+outputs and inputs scaled to [0, 1]; for FA and DFA with tanh units it starts the forward
+weights and biases at zero, and draws DFA's feedback from U(-1/sqrt(n), 1/sqrt(n)) with
+n the width of the layer it reaches (the ``scale=None`` default of
+``rules.DirectFeedbackAlignment``). This protocol keeps the package's defaults instead
+(Glorot initialisation, SGD with momentum, softmax cross-entropy), so it reproduces the
+comparison, not the training recipe.
+
 Data: MNIST from the four IDX files when run with ``--data-dir DIR`` (then the run is
 not a proxy; 10000 steps of 64 = 10.7 epochs); without it, the PROXY: scikit-learn's 8x8
 digits (1437 train / 360 test) resized to 28x28 so that the same 784-800-10 network
