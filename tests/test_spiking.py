@@ -393,3 +393,64 @@ def test_distal_reward_run_stores_metrics_consistent_with_its_weight_snapshots(t
         assert rows[(step, "reinforced_weight")] == pytest.approx(float(weights[step][0]), abs=1e-6)
         assert rows[(step, "mean_weight")] == pytest.approx(float(np.mean(weights[step][1:].astype(np.float64))), rel=1e-6)
     assert rows[(2, "rate_hz")] > 0 and not np.array_equal(weights[0], weights[-1])
+
+
+def test_distal_reward_reuses_its_compiled_standalone_program_across_seeds(tmp_path):
+    """cpp_standalone: seed 1 run on the program compiled for seed 0 (its connectivity
+    rewritten, its generators seeded on the command line) gives exactly what a program
+    compiled for seed 1 gives, without compiling; and seed 1 differs from seed 0."""
+    from bioplaus import Protocol
+    from bioplaus.spiking import DopamineSTDP, standalone
+    from bioplaus.spiking.distal_reward import DistalReward
+    from bioplaus.train import train_run
+
+    spec = tmp_path / "tiny_izh.toml"
+    spec.write_text('kind = "spiking"\nneuron = "izhikevich"\ndt_ms = 1.0\ntarget = "cpp_standalone"\n'
+                    "[network]\nn_excitatory = 40\nn_inhibitory = 10\nsynapses_per_neuron = 10\nw_initial = 1.0\n"
+                    "w_inhibitory = -1.0\nthalamic_mV = 20.0\ntau_d_ms = 200.0\nreward_dopamine = 0.5\nreward_window_ms = 20.0\n")
+    protocol = Protocol(name="tiny_distal", task=DistalReward(duration_s=0.4, snapshot_every_s=0.2), model=str(spec),
+                        rules=[DopamineSTDP(traces="neuron")], seeds=[0, 1], steps=2, record_every=1,
+                        metrics=["reinforced_weight", "mean_weight", "rate_hz", "reward"])
+    try:
+        first = train_run(protocol, "da_stdp", 0)
+        program = standalone._KEPT
+        assert program is not None
+        reused = train_run(protocol, "da_stdp", 1)
+        assert standalone._KEPT is program  # no new program was built
+        standalone.drop()
+        fresh = train_run(protocol, "da_stdp", 1)
+        assert standalone._KEPT is not program
+    finally:
+        standalone.drop()
+    assert reused.rows == fresh.rows and reused.rows != first.rows
+    assert reused.arrays.keys() == fresh.arrays.keys()
+    for k in fresh.arrays:
+        assert np.array_equal(reused.arrays[k], fresh.arrays[k]), k
+
+
+def test_poisson_drive_reuses_its_compiled_standalone_program_across_seeds():
+    """cpp_standalone, STDP driven by Poisson inputs whose first spike times are drawn with rand()
+    when the program creates them: seed 1 on the program compiled for seed 0 (generators seeded
+    from the environment before any object exists, initial weights on the command line) equals a
+    program compiled for seed 1."""
+    from bioplaus import Protocol
+    from bioplaus.spiking import STDP, standalone
+    from bioplaus.spiking.poisson_drive import PoissonDrive
+    from bioplaus.train import train_run
+
+    protocol = Protocol(name="tiny_drive", task=PoissonDrive(input_rate_hz=10.0, duration_s=0.5, target="cpp_standalone"),
+                        model="song2000_lif", rules=[STDP()], seeds=[0, 1], steps=2, record_every=1,
+                        metrics=["fraction_near_max", "fraction_near_zero", "mean_weight", "output_rate_hz"])
+    name = protocol.rules[0].label
+    try:
+        first = train_run(protocol, name, 0)
+        program = standalone._KEPT
+        reused = train_run(protocol, name, 1)
+        assert program is not None and standalone._KEPT is program
+        standalone.drop()
+        fresh = train_run(protocol, name, 1)
+    finally:
+        standalone.drop()
+    assert reused.rows == fresh.rows and reused.rows != first.rows
+    for k in fresh.arrays:
+        assert np.array_equal(reused.arrays[k], fresh.arrays[k]), k

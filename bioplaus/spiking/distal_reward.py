@@ -150,6 +150,15 @@ def cue_pathway(neurons: Any, dopamine: Any, pre: int, post: int, window_ms: flo
     return cue
 
 
+def draw_targets(spec: SpikingSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The postsynaptic targets of every excitatory ``(n_excitatory, m)`` and inhibitory ``(n_inhibitory, m)``
+    neuron's ``m`` synapses: any neuron, resp. any excitatory one, drawn with replacement as
+    ``ceil(N*rand)`` in the author's code (the first draws of ``rng``, as :func:`build_network` makes them)."""
+    net = spec.network
+    n_ex, n_in, m = int(net["n_excitatory"]), int(net["n_inhibitory"]), int(net["synapses_per_neuron"])
+    return rng.integers(0, n_ex + n_in, size=(n_ex, m)), rng.integers(0, n_ex, size=(n_in, m))
+
+
 def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator, sample_every_s: float = 0.0,
                   preset_rewards_s: Any = ()) -> dict[str, Any]:
     """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
@@ -215,8 +224,7 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     neurons.v = -65 * b2.mV
     neurons.u = 0.2 * -65 * b2.mV
 
-    targets_ex = rng.integers(0, n, size=(n_ex, m))  # with replacement, as ceil(N*rand) in the author's code
-    targets_in = rng.integers(0, n_ex, size=(n_in, m))
+    targets_ex, targets_in = draw_targets(spec, rng)
     plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic",
                        constants={"tau_d_ms": float(net["tau_d_ms"])})
     plastic.connect(i=np.repeat(np.arange(n_ex), m), j=targets_ex.ravel())
@@ -254,10 +262,12 @@ class DistalReward(SpikingTask):
     ``snapshot_every_s``: how often all excitatory weights are stored (``.npz``; a
     multiple of the recording interval ``duration_s / steps * record_every``);
     ``target``: the Brian2 code-generation target, overriding the model's (``""``: the
-    model's). The whole run, rewards included, is generated code, so every target works;
-    ``cpp_standalone`` compiles one program per run (the connectivity differs per seed,
-    so a compiled program cannot be reused across seeds) in a temporary folder that is
-    removed afterwards.
+    model's). The whole run, rewards included, is generated code, so every target works.
+    ``cpp_standalone`` compiles the program once per run configuration and process and
+    reruns it for the other seeds (:mod:`bioplaus.spiking.standalone`: the seed of Brian2's
+    generators is set on the program's command line and the per-seed connectivity is
+    written into its static arrays), in a temporary folder removed when the process ends or
+    another program is built.
 
     Metrics are sampled every recording interval by the dopamine unit (which brings every
     synapse up to date first). The network runs one extra 1-ms step so that the last
@@ -284,9 +294,65 @@ class DistalReward(SpikingTask):
             return f"task 'distal_reward': field 'target' is {self.target!r}; allowed values are {', '.join(map(repr, TARGETS))} or ''."
         return require_network(spec, NETWORK_KEYS)
 
-    def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
+    def _objects(self, spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator, sample_s: float) -> tuple[dict, dict]:
+        """The network (:func:`build_network`) and the monitors of a run."""
+        import brian2 as b2
+
+        objs = build_network(spec, rule, rng, sample_every_s=sample_s)
+        neurons, plastic, dopamine = objs["neurons"], objs["plastic"], objs["dopamine"]
+        every = sample_s * b2.second
+        monitors = {
+            "dopamine": b2.StateMonitor(dopamine, ["w_sum", "n_rewards"], record=True, dt=every, when="after_synapses"),
+            "chosen": b2.StateMonitor(plastic, "w", record=[0], dt=every, when="after_synapses"),
+            "spikes": b2.StateMonitor(neurons, "n_spikes", record=True, dt=every, when="after_synapses"),
+            "rewards": b2.SpikeMonitor(dopamine, variables=["due"], record=True),
+        }
+        if self.snapshot_every_s > 0:
+            monitors["snapshots"] = b2.StateMonitor(plastic, "w", record=True, dt=self.snapshot_every_s * b2.second,
+                                                    when="after_synapses")
+        return objs, monitors
+
+    def _standalone_run(self, protocol: Any, rule: DopamineSTDP, spec: SpikingSpec, chunks: int, sample_s: float,
+                        brian_seed: int, rng: np.random.Generator, progress: Callable[[int], None] | None) -> tuple[dict, dict]:
+        """Run on cpp_standalone, reusing the program compiled for an earlier seed of the same
+        run configuration when this process has it (:mod:`bioplaus.spiking.standalone`): only
+        the connectivity (rewritten static arrays) and the seed of Brian2's generators differ."""
+        import copy
+        import json
         import shutil
 
+        import brian2 as b2
+
+        from bioplaus.spiking import standalone
+        from bioplaus.spiking.network import use_target
+
+        key = json.dumps({"task": self.config(), "model": spec.to_dict(), "rule": rule.config(), "steps": protocol.steps,
+                          "record_every": protocol.record_every}, sort_keys=True, default=str)
+        targets_ex, targets_in = draw_targets(spec, copy.deepcopy(rng))  # the draws build_network makes first
+        program = standalone.reusable(key)
+        if program is None:
+            project = use_target("cpp_standalone", build_on_run=False)
+            try:
+                standalone.seed_from_environment()
+                objs, monitors = self._objects(spec, rule, rng, sample_s)
+                net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
+                run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
+                program = standalone.Program(key, project, {"objs": objs, "monitors": monitors})
+            except BaseException:
+                shutil.rmtree(project, ignore_errors=True)
+                raise
+            standalone.keep(program)
+        objs, monitors = program.objects["objs"], program.objects["monitors"]
+        pre, post = 0, int(targets_ex[0, 0])
+        program.set_connection(objs["plastic"], "targets", targets_ex.ravel())
+        program.set_connection(objs["inhibitory"], "targets", targets_in.ravel())
+        program.set_connection(objs["cue"], "sources", np.array([pre, post]))
+        program.run(brian_seed)
+        if progress is not None:
+            progress(chunks)
+        return {**objs, "chosen": (pre, post)}, monitors
+
+    def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
         import brian2 as b2
 
         from bioplaus.spiking.network import seed_brian2, use_target
@@ -301,39 +367,29 @@ class DistalReward(SpikingTask):
             raise BioplausError(f"protocol {protocol.name!r}: task 'distal_reward' field 'snapshot_every_s' ({self.snapshot_every_s:g} s) "
                                 f"must be a multiple of the recording interval duration_s / steps * record_every = {sample_s:g} s.")
         target = self.target or spec.target
-        project = use_target(target)
         t0 = time.perf_counter()
-        try:
-            seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
-            rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
-            objs = build_network(spec, rule, rng, sample_every_s=sample_s)
-            neurons, plastic, dopamine = objs["neurons"], objs["plastic"], objs["dopamine"]
-            every = sample_s * b2.second
-            monitors = {
-                "dopamine": b2.StateMonitor(dopamine, ["w_sum", "n_rewards"], record=True, dt=every, when="after_synapses"),
-                "chosen": b2.StateMonitor(plastic, "w", record=[0], dt=every, when="after_synapses"),
-                "spikes": b2.StateMonitor(neurons, "n_spikes", record=True, dt=every, when="after_synapses"),
-                "rewards": b2.SpikeMonitor(dopamine, variables=["due"], record=True),
-            }
-            if self.snapshot_every_s > 0:
-                monitors["snapshots"] = b2.StateMonitor(plastic, "w", record=True, dt=self.snapshot_every_s * b2.second,
-                                                        when="after_synapses")
+        brian_seed = seed_int(protocol.root_seed, seed, "spiking")
+        rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
+        if target == "cpp_standalone":
+            objs, monitors = self._standalone_run(protocol, rule, spec, chunks, sample_s, brian_seed, rng, progress)
+        else:
+            use_target(target)
+            seed_brian2(brian_seed)
+            objs, monitors = self._objects(spec, rule, rng, sample_s)
             net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
             run_chunks(net, target, self.duration_s, spec.dt_ms / 1000.0, chunks, progress)
-            times = np.asarray(monitors["dopamine"].t / b2.second)
-            w_sum = np.asarray(monitors["dopamine"].w_sum[0])
-            n_rewards = np.asarray(monitors["dopamine"].n_rewards[0], dtype=np.float64)
-            w0 = np.asarray(monitors["chosen"].w[0])
-            counts = np.asarray(monitors["spikes"].n_spikes).sum(axis=0)
-            due = np.asarray(monitors["rewards"].due)
-            reward_t = np.repeat(np.asarray(monitors["rewards"].t / b2.second), due.astype(int))
-            snapshots = np.asarray(monitors["snapshots"].w, dtype=np.float32).T if "snapshots" in monitors else np.zeros((0, len(plastic)))
-            snapshot_t = np.asarray(monitors["snapshots"].t / b2.second) if "snapshots" in monitors else np.zeros(0)
-            lost = int(dopamine.lost[0])
-            chosen = objs["chosen"]
-        finally:
-            if project is not None:
-                shutil.rmtree(project, ignore_errors=True)
+        neurons, plastic, dopamine = objs["neurons"], objs["plastic"], objs["dopamine"]
+        times = np.asarray(monitors["dopamine"].t / b2.second)
+        w_sum = np.asarray(monitors["dopamine"].w_sum[0])
+        n_rewards = np.asarray(monitors["dopamine"].n_rewards[0], dtype=np.float64)
+        w0 = np.asarray(monitors["chosen"].w[0])
+        counts = np.asarray(monitors["spikes"].n_spikes).sum(axis=0)
+        due = np.asarray(monitors["rewards"].due)
+        reward_t = np.repeat(np.asarray(monitors["rewards"].t / b2.second), due.astype(int))
+        snapshots = np.asarray(monitors["snapshots"].w, dtype=np.float32).T if "snapshots" in monitors else np.zeros((0, len(plastic)))
+        snapshot_t = np.asarray(monitors["snapshots"].t / b2.second) if "snapshots" in monitors else np.zeros(0)
+        lost = int(dopamine.lost[0])
+        chosen = objs["chosen"]
         n_syn, n_total = objs["n_excitatory_synapses"], len(neurons)
         rows: list[tuple] = []
         for s_idx, t_s in enumerate(times):

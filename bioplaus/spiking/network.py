@@ -16,6 +16,12 @@ import tempfile
 from typing import Any
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
+_GENERATION = 0  # how many times use_target has selected a target (a kept standalone program is valid within one)
+
+
+def generation() -> int:
+    """Counts :func:`use_target` calls: a compiled program (:mod:`bioplaus.spiking.standalone`) belongs to one."""
+    return _GENERATION
 
 
 def use_target(target: str, directory: str | None = None, build_on_run: bool = True) -> str | None:
@@ -30,10 +36,15 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
     """
     import brian2
 
+    global _GENERATION
     if target not in TARGETS:
         from bioplaus.errors import BioplausError, allowed
 
         raise BioplausError(f"code-generation target {target!r} is not known; allowed values are {allowed(TARGETS)}.")
+    _GENERATION += 1
+    from bioplaus.spiking import standalone
+
+    standalone.drop()  # a kept program's device is reset (or left) below
     brian2.prefs.logging.console_log_level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR")
     if target == "cpp_standalone":
         brian2.device.reinit()

@@ -50,9 +50,10 @@ class PoissonDrive(SpikingTask):
 
     The whole run is generated code: monitors sample the weights every recording interval
     (``duration_s / steps * record_every``) and record the output spikes, so
-    ``cpp_standalone`` works (one program per run, compiled in a temporary folder that is
-    removed afterwards). The network runs one extra step so that the last sample falls at
-    ``duration_s``."""
+    ``cpp_standalone`` works: one program per run configuration and process, rerun for the
+    other seeds with their initial weights and generator seed on its command line
+    (:mod:`bioplaus.spiking.standalone`). The network runs one extra step so that the last
+    sample falls at ``duration_s``."""
 
     input_rate_hz: float = 10.0
     duration_s: float = 1800.0
@@ -78,14 +79,62 @@ class PoissonDrive(SpikingTask):
             return f"task 'poisson_drive': field 'initial_weight' is {self.initial_weight!r}; allowed values are 'uniform' or 'max'."
         return require_network(spec, NETWORK_KEYS)
 
-    def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
+    def _network(self, spec: SpikingSpec, rule: STDP, sample_s: float) -> tuple[Any, Any, Any, Any]:
+        """``(network, synapses, spike monitor, weight monitor)``; the weights are set by the caller."""
+        import brian2 as b2
+
+        from bioplaus.spiking.neurons import MODELS, neuron_group
+        from bioplaus.spiking.plasticity import synapses
+
+        net_cfg = spec.network
+        dt = spec.dt_ms * b2.ms
+        n_ex = int(net_cfg["n_excitatory"])
+        inputs = poisson_inputs(n_ex, self.input_rate_hz, dt)
+        neuron = neuron_group(MODELS[spec.neuron], 1, spec.parameters, dt=dt)
+        inhibition = b2.PoissonInput(neuron, "g_in", int(net_cfg["n_inhibitory"]), net_cfg["inhibitory_rate_hz"] * b2.Hz,
+                                     weight=float(net_cfg["g_inhibitory"]))
+        syn = synapses(inputs, neuron, rule, transmit="g_ex_post += w")
+        syn.connect(i=np.arange(n_ex), j=np.zeros(n_ex, dtype=int))
+        spikes = b2.SpikeMonitor(neuron)
+        weights = b2.StateMonitor(syn, "w", record=np.arange(n_ex), dt=sample_s * b2.second, when="end")
+        return b2.Network(inputs, neuron, inhibition, syn, spikes, weights), syn, spikes, weights
+
+    def _standalone_run(self, protocol: Any, rule: STDP, spec: SpikingSpec, chunks: int, sample_s: float, brian_seed: int,
+                        w0: np.ndarray, progress: Callable[[int], None] | None) -> tuple[Any, Any, Any]:
+        """Run on cpp_standalone, reusing the program compiled for an earlier seed of the same run
+        configuration when this process has it (:mod:`bioplaus.spiking.standalone`): the seed of
+        Brian2's generators and the initial weights go on the program's command line."""
+        import json
         import shutil
 
+        from bioplaus.spiking import standalone
+        from bioplaus.spiking.network import use_target
+
+        key = json.dumps({"task": self.config(), "model": spec.to_dict(), "rule": rule.config(), "steps": protocol.steps,
+                          "record_every": protocol.record_every}, sort_keys=True, default=str)
+        program = standalone.reusable(key)
+        if program is None:
+            project = use_target("cpp_standalone", build_on_run=False)
+            try:
+                standalone.seed_from_environment()
+                net, syn, spikes, weights = self._network(spec, rule, sample_s)
+                syn.w = w0
+                run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
+                program = standalone.Program(key, project, {"syn": syn, "spikes": spikes, "weights": weights})
+            except BaseException:
+                shutil.rmtree(project, ignore_errors=True)
+                raise
+            standalone.keep(program)
+        syn, spikes, weights = (program.objects[k] for k in ("syn", "spikes", "weights"))
+        program.run(brian_seed, {syn.w: w0})
+        if progress is not None:
+            progress(chunks)
+        return syn, spikes, weights
+
+    def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
         import brian2 as b2
 
         from bioplaus.spiking.network import seed_brian2, use_target
-        from bioplaus.spiking.neurons import MODELS, neuron_group
-        from bioplaus.spiking.plasticity import synapses
         from bioplaus.train import RunResult
 
         if not isinstance(rule, STDP):
@@ -95,30 +144,22 @@ class PoissonDrive(SpikingTask):
         chunks, chunk_s = chunk_schedule(protocol, self.duration_s)
         sample_s = chunk_s * protocol.record_every
         target = self.target or spec.target
-        project = use_target(target)
         t0 = time.perf_counter()
-        try:
-            seed_brian2(seed_int(protocol.root_seed, seed, "spiking"))
-            rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
-            dt = spec.dt_ms * b2.ms
-            n_ex = int(net_cfg["n_excitatory"])
-            inputs = poisson_inputs(n_ex, self.input_rate_hz, dt)
-            neuron = neuron_group(MODELS[spec.neuron], 1, spec.parameters, dt=dt)
-            inhibition = b2.PoissonInput(neuron, "g_in", int(net_cfg["n_inhibitory"]), net_cfg["inhibitory_rate_hz"] * b2.Hz,
-                                         weight=float(net_cfg["g_inhibitory"]))
-            syn = synapses(inputs, neuron, rule, transmit="g_ex_post += w")
-            syn.connect(i=np.arange(n_ex), j=np.zeros(n_ex, dtype=int))
-            syn.w = rng.uniform(0.0, rule.w_max, n_ex) if self.initial_weight == "uniform" else np.full(n_ex, rule.w_max)
-            spikes = b2.SpikeMonitor(neuron)
-            weights = b2.StateMonitor(syn, "w", record=np.arange(n_ex), dt=sample_s * b2.second, when="end")
-            net = b2.Network(inputs, neuron, inhibition, syn, spikes, weights)
+        brian_seed = seed_int(protocol.root_seed, seed, "spiking")
+        rng = np.random.default_rng(seed_int(protocol.root_seed, seed, "init"))
+        n_ex = int(net_cfg["n_excitatory"])
+        w0 = rng.uniform(0.0, rule.w_max, n_ex) if self.initial_weight == "uniform" else np.full(n_ex, rule.w_max)
+        if target == "cpp_standalone":
+            syn, spikes, weights = self._standalone_run(protocol, rule, spec, chunks, sample_s, brian_seed, w0, progress)
+        else:
+            use_target(target)
+            seed_brian2(brian_seed)
+            net, syn, spikes, weights = self._network(spec, rule, sample_s)
+            syn.w = w0
             run_chunks(net, target, self.duration_s, spec.dt_ms / 1000.0, chunks, progress)
-            times = np.asarray(weights.t / b2.second)
-            w_all = np.asarray(weights.w).T / rule.w_max  # (samples, synapses)
-            spike_t = np.asarray(spikes.t / b2.second, dtype=np.float64)
-        finally:
-            if project is not None:
-                shutil.rmtree(project, ignore_errors=True)
+        times = np.asarray(weights.t / b2.second)
+        w_all = np.asarray(weights.w).T / rule.w_max  # (samples, synapses)
+        spike_t = np.asarray(spikes.t / b2.second, dtype=np.float64)
         rows: list[tuple] = []
         for s_idx, t_s in enumerate(times):
             k = s_idx * protocol.record_every
