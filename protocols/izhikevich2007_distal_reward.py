@@ -19,8 +19,8 @@ proxy: the paper's network and schedule. Measured here: see `bioplaus results`.
 Plasticity: exact event-driven DA-STDP (eligibility and weight advanced in closed form
 between spikes and dopamine events; bioplaus/spiking/plasticity.py), the continuous-time
 limit of the author's 10-ms update; the reward schedule runs inside the network, so the
-whole hour is one cpp_standalone program per seed (compiled per seed: the connectivity
-is drawn per seed, so one compiled program cannot serve several seeds).
+whole hour is one cpp_standalone program, compiled once and rerun for every seed with that
+seed's connectivity and random numbers (bioplaus/spiking/standalone.py).
 Measured (seed 0, full length, 2026-11-26, shared 2-core machine under load 5-9, 10 min
 wall of which 4 min CPU): the chosen synapse reached the bound 4 after ~1000 s and ended
 at 4.0 (dipping to 2.8-4 in between); the other synapses' mean went 1.0 -> 0.74 (800 s)
