@@ -45,7 +45,11 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
     from bioplaus.spiking import standalone
 
     standalone.drop()  # a kept program's device is reset (or left) below
-    brian2.prefs.logging.console_log_level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR")
+    level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR").upper()
+    brian2.prefs.logging.console_log_level = level
+    # the pref is read when Brian2 starts logging; later changes need the logger's own switch
+    getattr(brian2.BrianLogger, {"DEBUG": "log_level_debug", "DIAGNOSTIC": "log_level_diagnostic", "INFO": "log_level_info",
+                                 "WARNING": "log_level_warn"}.get(level, "log_level_error"))()
     if target == "cpp_standalone":
         brian2.device.reinit()
         brian2.device.activate()
