@@ -578,3 +578,35 @@ def test_kf_rtrl_step_matches_the_papers_update():
         a_ref = (c1 / p1)[:, None, None] * da + torch.diag_embed((c2 / p2)[:, None] * slope)
         torch.testing.assert_close(u, u_ref, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(a, a_ref, rtol=1e-12, atol=1e-14)
+
+
+def test_uoro_step_matches_tallec_and_olliviers_update():
+    """uoro_constants + uoro_step (w~ kept as scale * theta) equal Algorithm 1 of Tallec &
+    Ollivier written out: h~ = rho0 D h~ + rho1 nu, w~ = w~ / rho0 + (nu^T Mbar) / rho1, with the
+    variance-minimising rho0, rho1 (float64, alpha < 1, six steps); unbiasedness alone would
+    not catch a wrong rho."""
+    from bioplaus.rules.uoro import uoro_constants, uoro_step
+
+    g = torch.Generator().manual_seed(5)
+    batch, n, k, steps, alpha, eps = 3, 5, 8, 6, 0.7, 1e-7
+    w_rec = torch.randn((n, n), generator=g, dtype=torch.float64) / n**0.5
+    signs = (torch.randint(0, 2, (steps, batch, n), generator=g) * 2 - 1).to(torch.float64)
+    slope = alpha * torch.rand((batch, steps, n), generator=g, dtype=torch.float64)
+    z = torch.randn((batch, steps, k), generator=g, dtype=torch.float64)
+    credit = torch.randn((batch, steps, n), generator=g, dtype=torch.float64)
+    kick, push = uoro_constants(signs, slope, z, eps)
+    h, theta, scale = torch.zeros((batch, n), dtype=torch.float64), torch.zeros((batch, n, k), dtype=torch.float64), torch.ones(batch, dtype=torch.float64)
+    h_ref, w_ref = h.clone(), theta.clone()
+    for t in range(steps):
+        h, scale, beta = uoro_step(h, theta, scale, kick[t], push[t], slope[:, t], z[:, t], credit[:, t], w_rec.t().contiguous(), alpha, eps)
+        nu = signs[t]
+        d = slope[:, t, :, None] * w_rec + (1 - alpha) * torch.eye(n, dtype=torch.float64)
+        dh = torch.einsum("bij,bj->bi", d, h_ref)
+        gain = (nu * slope[:, t])[:, :, None] * z[:, t, None, :]  # nu^T Mbar_t, per sequence
+        rho0 = ((w_ref.flatten(1).norm(dim=1) + eps) / (dh.norm(dim=1) + eps)).sqrt()
+        rho1 = ((gain.flatten(1).norm(dim=1) + eps) / (nu.norm(dim=1) + eps)).sqrt()
+        h_ref = rho0[:, None] * dh + rho1[:, None] * nu
+        w_ref = w_ref / rho0[:, None, None] + gain / rho1[:, None, None]
+        torch.testing.assert_close(h, h_ref, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(scale[:, None, None] * theta, w_ref, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(beta[:, None, None] * theta, (credit[:, t] * h_ref).sum(1)[:, None, None] * w_ref, rtol=1e-12, atol=1e-14)

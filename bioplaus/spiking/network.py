@@ -53,7 +53,9 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
     if target == "cpp_standalone":
         brian2.device.reinit()
         brian2.device.activate()
-        directory = directory or tempfile.mkdtemp(prefix="bioplaus-standalone-")
+        if directory is None:
+            _remove_orphans()
+            directory = tempfile.mkdtemp(prefix=f"bioplaus-standalone-{os.getpid()}-")
         brian2.set_device("cpp_standalone", directory=directory, build_on_run=build_on_run)
         # make -j without a number starts one compiler per source file at once; use the cores there are
         brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count() or 1}"]
@@ -65,6 +67,24 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
             brian2.set_device("runtime")
         brian2.prefs.codegen.target = target
     return None
+
+
+def _remove_orphans() -> None:
+    """Remove standalone folders that processes now gone left in the temporary folder (a
+    worker killed with its sweep does not run its exit handlers)."""
+    import glob
+    import shutil
+
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "bioplaus-standalone-*-*")):
+        pid = os.path.basename(path).split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive, owned by someone else
 
 
 def seed_brian2(seed: int) -> None:
