@@ -318,30 +318,20 @@ class DistalReward(SpikingTask):
         run configuration when this process has it (:mod:`bioplaus.spiking.standalone`): only
         the connectivity (rewritten static arrays) and the seed of Brian2's generators differ."""
         import copy
-        import json
-        import shutil
 
         import brian2 as b2
 
         from bioplaus.spiking import standalone
-        from bioplaus.spiking.network import use_target
 
-        key = json.dumps({"task": self.config(), "model": spec.to_dict(), "rule": rule.config(), "steps": protocol.steps,
-                          "record_every": protocol.record_every}, sort_keys=True, default=str)
         targets_ex, targets_in = draw_targets(spec, copy.deepcopy(rng))  # the draws build_network makes first
-        program = standalone.reusable(key)
-        if program is None:
-            project = use_target("cpp_standalone", build_on_run=False)
-            try:
-                standalone.seed_from_environment()
-                objs, monitors = self._objects(spec, rule, rng, sample_s)
-                net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
-                run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
-                program = standalone.Program(key, project, {"objs": objs, "monitors": monitors})
-            except BaseException:
-                shutil.rmtree(project, ignore_errors=True)
-                raise
-            standalone.keep(program)
+
+        def build() -> dict[str, Any]:
+            objs, monitors = self._objects(spec, rule, rng, sample_s)
+            net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), *monitors.values())
+            run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
+            return {"objs": objs, "monitors": monitors}
+
+        program = standalone.compiled(standalone.run_key(self, spec, rule, protocol), build)
         objs, monitors = program.objects["objs"], program.objects["monitors"]
         pre, post = 0, int(targets_ex[0, 0])
         program.set_connection(objs["plastic"], "targets", targets_ex.ravel())

@@ -16,12 +16,6 @@ import tempfile
 from typing import Any
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
-_GENERATION = 0  # how many times use_target has selected a target (a kept standalone program is valid within one)
-
-
-def generation() -> int:
-    """Counts :func:`use_target` calls: a compiled program (:mod:`bioplaus.spiking.standalone`) belongs to one."""
-    return _GENERATION
 
 
 def use_target(target: str, directory: str | None = None, build_on_run: bool = True) -> str | None:
@@ -36,12 +30,10 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
     """
     import brian2
 
-    global _GENERATION
     if target not in TARGETS:
         from bioplaus.errors import BioplausError, allowed
 
         raise BioplausError(f"code-generation target {target!r} is not known; allowed values are {allowed(TARGETS)}.")
-    _GENERATION += 1
     from bioplaus.spiking import standalone
 
     standalone.drop()  # a kept program's device is reset (or left) below

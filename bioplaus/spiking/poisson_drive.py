@@ -104,27 +104,15 @@ class PoissonDrive(SpikingTask):
         """Run on cpp_standalone, reusing the program compiled for an earlier seed of the same run
         configuration when this process has it (:mod:`bioplaus.spiking.standalone`): the seed of
         Brian2's generators and the initial weights go on the program's command line."""
-        import json
-        import shutil
-
         from bioplaus.spiking import standalone
-        from bioplaus.spiking.network import use_target
 
-        key = json.dumps({"task": self.config(), "model": spec.to_dict(), "rule": rule.config(), "steps": protocol.steps,
-                          "record_every": protocol.record_every}, sort_keys=True, default=str)
-        program = standalone.reusable(key)
-        if program is None:
-            project = use_target("cpp_standalone", build_on_run=False)
-            try:
-                standalone.seed_from_environment()
-                net, syn, spikes, weights = self._network(spec, rule, sample_s)
-                syn.w = w0
-                run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
-                program = standalone.Program(key, project, {"syn": syn, "spikes": spikes, "weights": weights})
-            except BaseException:
-                shutil.rmtree(project, ignore_errors=True)
-                raise
-            standalone.keep(program)
+        def build() -> dict[str, Any]:
+            net, syn, spikes, weights = self._network(spec, rule, sample_s)
+            syn.w = w0
+            run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
+            return {"syn": syn, "spikes": spikes, "weights": weights}
+
+        program = standalone.compiled(standalone.run_key(self, spec, rule, protocol), build)
         syn, spikes, weights = (program.objects[k] for k in ("syn", "spikes", "weights"))
         program.run(brian_seed, {syn.w: w0})
         if progress is not None:

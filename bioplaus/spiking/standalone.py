@@ -14,7 +14,8 @@ again:
   the next run (same number of synapses);
 - initial values: any ``group.variable`` through ``run_args``.
 
-One program is kept per process (the last one built, :func:`reusable`); it is
+:func:`compiled` returns the program for a run configuration (:func:`run_key`), compiling
+it only when this process has not. One program is kept per process (the last one built); it is
 dropped, and its folder removed, when another is kept, when
 :func:`bioplaus.spiking.network.use_target` selects a target again (the Brian2 device
 it was built on is reset then) and at exit.
@@ -23,13 +24,12 @@ it was built on is reset then) and at exit.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
-
-from bioplaus.spiking import network
 
 _KEPT: "Program | None" = None
 
@@ -51,19 +51,15 @@ def seed_from_environment() -> None:
 
 
 class Program:
-    """A built cpp_standalone program and the Brian2 objects whose results it writes.
-
-    Build it as usual (``use_target("cpp_standalone", build_on_run=False)``,
-    :func:`seed_from_environment`, the objects, ``Network.run``), then
-    ``Program(key, project, objects)`` compiles it; :meth:`run` runs it for one seed; the
-    objects' monitors then hold that run's results.
+    """A built cpp_standalone program and the Brian2 objects whose results it writes (made by
+    :func:`compiled`); :meth:`run` runs it for one seed, after which the objects' monitors hold
+    that run's results.
     """
 
     def __init__(self, key: str, project: str, objects: dict[str, Any]):
         import brian2
 
         self.key, self.project, self.objects = key, project, objects
-        self.generation = network.generation()
         brian2.device.build(directory=project, run=False)
 
     def set_connection(self, synapses: Any, which: str, values: np.ndarray) -> None:
@@ -92,10 +88,36 @@ class Program:
 
 
 def reusable(key: str) -> Program | None:
-    """The kept program if it was built for ``key`` and its Brian2 device has not been reset since."""
-    if _KEPT is not None and _KEPT.key == key and _KEPT.generation == network.generation():
-        return _KEPT
-    return None
+    """The kept program if it was built for ``key`` (:func:`bioplaus.spiking.network.use_target`
+    drops it whenever it resets the Brian2 device the program was built on)."""
+    return _KEPT if _KEPT is not None and _KEPT.key == key else None
+
+
+def run_key(task: Any, spec: Any, rule: Any, protocol: Any) -> str:
+    """What a task's compiled program depends on: everything of the run but its seed."""
+    return json.dumps({"task": task.config(), "model": spec.to_dict(), "rule": rule.config(), "steps": protocol.steps,
+                       "record_every": protocol.record_every}, sort_keys=True, default=str)
+
+
+def compiled(key: str, build: Callable[[], dict[str, Any]]) -> Program:
+    """The kept program for ``key`` or, failing that, a new one (then kept): selects
+    cpp_standalone, seeds from the environment, calls ``build()`` (which creates the objects
+    and runs their ``Network``, which only records the run, and returns the objects to
+    keep) and compiles. A failed build leaves no folder behind."""
+    from bioplaus.spiking.network import use_target
+
+    program = reusable(key)
+    if program is not None:
+        return program
+    project = use_target("cpp_standalone", build_on_run=False)
+    try:
+        seed_from_environment()
+        program = Program(key, project, build())
+    except BaseException:
+        shutil.rmtree(project, ignore_errors=True)
+        raise
+    keep(program)
+    return program
 
 
 def keep(program: Program) -> None:
