@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bioplaus.rate.feedforward import ForwardPass, activation_slope, times_slope
+from bioplaus.rate.feedforward import ForwardPass, times_slope
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Slope:
 
     The product runs as one fused kernel (:func:`bioplaus.rate.feedforward.times_slope`,
     the kernel autograd's backward uses, so chain-rule deltas equal autograd's bit for
-    bit); :meth:`tensor` forms ``f'(a_l)`` itself where a rule needs the values.
+    bit); :func:`bioplaus.rate.feedforward.activation_slope` forms ``f'(a_l)`` itself where values are needed.
     """
 
     __slots__ = ("activation", "pre", "post")
@@ -149,9 +149,6 @@ class Slope:
 
     def __call__(self, grad: Tensor) -> Tensor:
         return times_slope(self.activation, grad, self.pre, self.post)
-
-    def tensor(self) -> Tensor:
-        return activation_slope(self.activation, self.pre, self.post)
 
 
 def hidden_slopes(fp: ForwardPass) -> list[Slope]:
