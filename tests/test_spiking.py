@@ -97,10 +97,11 @@ def _event_pair(rule, t_pre_ms: float, t_post_ms: float, rewards_ms: list[float]
     from bioplaus.spiking.distal_reward import dopamine_system
 
     pre = b2.SpikeGeneratorGroup(1, [0], [t_pre_ms] * b2.ms)
-    post = b2.NeuronGroup(1, "d_r : 1\nt_r : second\nd = d_r * exp(-(t - t_r) / (200*ms)) : 1\nt_fire : second",
-                          threshold="abs(t - t_fire) < 0.5*dt", namespace={})
+    post = b2.NeuronGroup(1, rule.NEURON_MODEL + "t_fire : second", threshold="abs(t - t_fire) < 0.5*dt",
+                          namespace=rule.neuron_namespace(200.0))
+    post.run_regularly(rule.neuron_step(), when="groups")
     post.t_fire = t_post_ms * b2.ms
-    s = synapses(pre, post, rule, transmit="", constants={"tau_d_ms": 200.0})
+    s = synapses(pre, post, rule, transmit="")
     s.connect()
     s.w = 1.0
     dopa = dopamine_system(s, post, rule, 200.0, 0.5, pre.clock.dt, sample_every_s=duration_ms / 1000.0,
@@ -110,22 +111,62 @@ def _event_pair(rule, t_pre_ms: float, t_post_ms: float, rewards_ms: list[float]
     return s
 
 
-def test_event_driven_da_stdp_matches_the_closed_form_integral():
-    """c0 = a_plus exp(-5/20) from a pair at 20/25 ms; rewards at 100 and 300 ms raise d by 0.5;
+@pytest.mark.parametrize("rewards_ms, duration_ms", [([100.0, 300.0], 600.0), ([100.0, 2500.0], 4000.0)])
+def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, duration_ms):
+    """c0 = a_plus exp(-5/20) from a pair at 20/25 ms; each reward raises d by 0.5;
     w(T) = 1 + int_{25 ms}^T (b + d(s)) c0 exp(-(s - 25 ms)/tau_c) ds / tau_w, integrated here with numpy
-    (trapezoid on a fine grid between rewards), independently of the closed form in the rule."""
+    (trapezoid on a fine grid between rewards), independently of the closed form in the rule.
+    The second case runs 4 s, so the dopamine unit also renormalises the eligibility
+    envelope (at the latest every tau_c = 1 s) between rewards."""
     rule = DopamineSTDP(baseline=0.002, tau_c_ms=1000.0, a_plus=0.1, update="event")
-    s = _event_pair(rule, 20.0, 25.0, [100.0, 300.0], 600.0)
+    s = _event_pair(rule, 20.0, 25.0, rewards_ms, duration_ms)
     c0 = 0.1 * np.exp(-5.0 / 20.0)
     expected = 1.0
-    for lo, hi, rewards in ((25.0, 100.0, ()), (100.0, 300.0, (100.0,)), (300.0, 600.0, (100.0, 300.0))):
+    bounds = [25.0, *rewards_ms, duration_ms]
+    for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
         grid = np.linspace(lo, hi, 200001)  # ms; one segment between rewards, where d is smooth
-        d = sum(0.5 * np.exp(-(grid - r) / 200.0) for r in rewards)
+        d = sum(0.5 * np.exp(-(grid - r) / 200.0) for r in rewards_ms[:k])
         rate = (0.002 + d) * c0 * np.exp(-(grid - 25.0) / 1000.0) / 10.0  # per ms (tau_w = 10 ms)
         expected += np.sum(0.5 * (rate[1:] + rate[:-1]) * np.diff(grid))
     assert float(s.w[0]) - 1.0 > 0.01  # dopamine did act
     assert float(s.w[0]) == pytest.approx(expected, rel=1e-6)
-    assert float(s.c[0]) == pytest.approx(c0 * np.exp(-(600.0 - 25.0) / 1000.0), rel=1e-9)
+    assert float(s.c[0]) == pytest.approx(c0 * np.exp(-(duration_ms - 25.0) / 1000.0), rel=1e-9)
+
+
+@pytest.mark.parametrize("target", ["numpy", "cython"])
+def test_counter_noise_in_generated_code_equals_the_numpy_formula(target):
+    """uniform_hash(i, t_in_timesteps, key) in generated code gives, bit for bit, what
+    counter_noise.uniform computes (the thalamic input of the distal-reward network)."""
+    from bioplaus.spiking import counter_noise
+    from bioplaus.spiking.network import use_target
+
+    use_target(target)
+    g = b2.NeuronGroup(7, "x : 1\nkey : integer (shared)", namespace={"uniform_hash": counter_noise.function()}, dt=1 * b2.ms)
+    g.key = 2**31 - 5
+    g.run_regularly("x = uniform_hash(i, t_in_timesteps, key)", when="groups")
+    mon = b2.StateMonitor(g, "x", record=True, when="end")
+    b2.Network(g, mon).run(4 * b2.ms, namespace={})
+    expected = counter_noise.uniform(np.arange(7)[:, None], np.arange(4)[None, :], 2**31 - 5)
+    assert np.array_equal(np.asarray(mon.x), expected)
+    use_target("numpy")
+
+
+def test_counter_noise_is_uniform_and_keys_give_unrelated_streams():
+    from bioplaus.spiking import counter_noise
+
+    i, step = np.arange(1000)[:, None], np.arange(1000)[None, :]
+    u = counter_noise.uniform(i, step, 11)
+    assert u.shape == (1000, 1000) and u.min() >= 0.0 and u.max() < 1.0
+    # 10^6 numbers: mean and variance within ~5 standard errors of 1/2 and 1/12
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
+    assert abs(u.var() - 1 / 12) < 5 * np.sqrt(1 / 180 / u.size)
+    counts = np.histogram(u, bins=20, range=(0, 1))[0]
+    assert np.all(np.abs(counts - u.size / 20) < 5 * np.sqrt(u.size / 20))
+    # neighbouring neurons, neighbouring steps and another key are uncorrelated
+    other = counter_noise.uniform(i, step, 12)
+    for a, b in ((u[:-1], u[1:]), (u[:, :-1], u[:, 1:]), (u, other)):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 5 / np.sqrt(a.size)
+    assert np.array_equal(u, counter_noise.uniform(i, step, 11))
 
 
 def test_event_driven_da_stdp_clips_at_the_bounds():
@@ -247,10 +288,12 @@ def test_in_network_reward_schedule_agrees_with_the_numpy_reference():
     np.testing.assert_allclose(hits, [0.110, 0.515, 0.710])
     dt = 1 * b2.ms
     cells = b2.SpikeGeneratorGroup(2, np.r_[np.zeros(len(pre)), np.ones(len(post))].astype(int), np.r_[pre, post] * b2.second, dt=dt)
-    target = b2.NeuronGroup(1, "d_r : 1\nt_r : second\nd = d_r * exp(-(t - t_r) / (200*ms)) : 1", threshold="False", namespace={}, dt=dt)
-    s = synapses(cells, target, DopamineSTDP(update="event", traces="synapse"), transmit="", constants={"tau_d_ms": 200.0})
+    rule = DopamineSTDP(update="event", traces="synapse")
+    target = b2.NeuronGroup(1, rule.NEURON_MODEL, threshold="False", namespace=rule.neuron_namespace(200.0), dt=dt)
+    target.run_regularly(rule.neuron_step(), when="groups")
+    s = synapses(cells, target, rule, transmit="")
     s.connect(i=0, j=0)
-    dopa = dopamine_system(s, target, DopamineSTDP(update="event"), 200.0, 0.5, dt)
+    dopa = dopamine_system(s, target, rule, 200.0, 0.5, dt)
     cue = cue_pathway(cells, dopa["dopamine"], 0, 1, 20.0, dt)
     rewards = b2.SpikeMonitor(dopa["dopamine"], variables=["due"])
     b2.Network(cells, target, s, *dopa.values(), cue, rewards).run(3.8 * b2.second, namespace={})

@@ -6,7 +6,10 @@ targets (excitatory onto any neuron, inhibitory onto excitatory ones only), draw
 replacement as in the author's code. Excitatory synapses are plastic (dopamine-modulated
 STDP, :class:`bioplaus.spiking.plasticity.DopamineSTDP`), start at ``w_initial`` mV and
 stay in ``[0, w_max]``; inhibitory ones are fixed at ``w_inhibitory`` mV. Every neuron gets
-a random thalamic input ``thalamic_mV * (U(0, 1) - 0.5)`` each millisecond.
+a random thalamic input ``thalamic_mV * (U(0, 1) - 0.5)`` each millisecond, its uniform
+number drawn by a counter-based generator from (neuron, step, the run's key)
+(:mod:`bioplaus.spiking.counter_noise`: the same numbers on every target, and a loop the
+compiler can vectorise).
 
 One excitatory synapse (neuron 0 onto its first target) is chosen and set to 0. Whenever
 its postsynaptic neuron fires within ``reward_window_ms`` after its presynaptic neuron, a
@@ -19,7 +22,8 @@ advanced in two 0.5-ms Euler half steps and ``u`` in one, with the input of that
 millisecond; synaptic input is the sum of the weights of the spikes of the previous step.
 The plasticity is the exact event-driven DA-STDP of
 :class:`bioplaus.spiking.plasticity.DopamineSTDP` (``update="event"``: eligibility and
-weight advanced in closed form at spikes and dopamine events, instead of every 10 ms;
+weight advanced in closed form at spikes and dopamine events, instead of every 10 ms,
+from an integral the neurons advance once per step, with no exponential per synapse event;
 see there for how it differs from the author's discrete scheme). The reward schedule
 (detection of the chosen synapse's pre->post pairings, the 1-3 s delays, dopamine
 release) runs in generated code (:func:`build_network`), so a whole run is one Brian2
@@ -51,7 +55,7 @@ NETWORK_KEYS = {
 
 # v in two 0.5-ms half steps, u in one 1-ms step (Izhikevich 2007, published code; Izhikevich 2003, Eq. 1-2)
 IZHIKEVICH_MS_STEP = """
-i_input = thalamic * (rand() - 0.5) + i_syn
+i_input = thalamic * (uniform_hash(i, t_in_timesteps, noise_key) - 0.5) + i_syn
 v = v + 0.5 * (0.04 * v * v / mV + 5 * v + 140 * mV - u + i_input)
 v = v + 0.5 * (0.04 * v * v / mV + 5 * v + 140 * mV - u + i_input)
 u = u + a * (b * v - u)
@@ -67,15 +71,19 @@ def _dopamine_unit(n_slots: int) -> tuple[str, str, str]:
     """Equations, threshold and reset of the dopamine unit (see :func:`build_network`)."""
     slots = range(n_slots)
     equations = "\n".join(["d_r : 1", "t_r : second", "t_next : second", "w_sum : 1", "t_first : second", "t_cue : second",
-                           "t_cue_prev : second", "slot : integer", "lost : integer", "n_rewards : integer", "n_due : 1"]
+                           "t_cue_prev : second", "slot : integer", "lost : integer", "n_rewards : integer", "n_due : 1",
+                           "a_c : second", "g_c : 1", "t_epoch : second"]
                           + [f"t_due{k} : second" for k in slots]
                           + ["due = " + " + ".join(f"int(t + 0.5 * dt >= t_due{k})" for k in slots) + " : 1"])
-    threshold = "t + 0.5 * dt >= t_first or t + 0.5 * dt >= t_next"
+    threshold = "t + 0.5 * dt >= t_first or t + 0.5 * dt >= t_next or t + 0.5 * dt >= t_epoch"
     reset = ["n_due = due"]
     reset += [f"t_due{k} = int(t + 0.5 * dt < t_due{k}) * t_due{k} + int(t + 0.5 * dt >= t_due{k}) * never" for k in slots]
     reset += ["t_first = never"] + [f"t_first = int(t_due{k} < t_first) * t_due{k} + int(t_due{k} >= t_first) * t_first" for k in slots]
-    reset += ["d_r = d_r * exp(-(t - t_r) / tau_d) + reward_dopamine * n_due", "t_r = t", "n_rewards = n_rewards + int(n_due)",
-              "t_next = t_next + int(t + 0.5 * dt >= t_next) * sample", "w_sum = 0"]
+    # the envelope and integral of DopamineSTDP(update="event") since the last event, in closed form, for the catch-up
+    reset += ["g_c = exp(-(t - t_r) / tau_c)",
+              "a_c = baseline * tau_c * (1 - g_c) + d_r * (1 - g_c * exp(-(t - t_r) / tau_d)) / (1 / tau_c + 1 / tau_d)",
+              "d_r = d_r * exp(-(t - t_r) / tau_d) + reward_dopamine * n_due", "t_r = t", "n_rewards = n_rewards + int(n_due)",
+              "t_next = t_next + int(t + 0.5 * dt >= t_next) * sample", "t_epoch = t + epoch", "w_sum = 0"]
     return equations, threshold, "\n".join(reset)
 
 
@@ -102,8 +110,11 @@ def _cue_code(n_slots: int) -> str:
 def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: float, reward_dopamine: float, dt: Any,
                     sample_every_s: float = 0.0, preset_rewards_s: Any = ()) -> dict[str, Any]:
     """The dopamine unit and its pathways (see :func:`build_network`) for the DA-STDP synapses
-    ``plastic`` onto ``neurons`` (which need variables ``d_r : 1`` and ``t_r : second``):
-    ``dopamine``, ``catch_up`` (onto every plastic synapse) and ``dopamine_to_neurons``."""
+    ``plastic`` onto ``neurons`` (which need the variables ``DopamineSTDP.NEURON_MODEL``,
+    advanced every step by ``DopamineSTDP.neuron_step()``; their ``g_c`` is set to 1 here):
+    ``dopamine``, ``catch_up`` (onto every plastic synapse) and ``dopamine_to_neurons``.
+    Both pathways run after the resets, so that the plastic synapses' own events of the step
+    come first and the monitors (``when="end"``) see the sums and weights of the event."""
     import brian2 as b2
 
     from bioplaus.spiking.neurons import namespace
@@ -112,8 +123,12 @@ def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: fl
     never = NEVER_S * b2.second
     sample = (sample_every_s if sample_every_s > 0 else NEVER_S) * b2.second
     equations, threshold, reset = _dopamine_unit(N_SLOTS)
+    epoch = rule.params["tau_c_ms"] * b2.ms  # renormalise the eligibility envelope at least this often
     dopamine = b2.NeuronGroup(1, equations, threshold=threshold, reset=reset, dt=dt, name="dopamine", namespace={
-        "tau_d": tau_d, "reward_dopamine": reward_dopamine, "sample": sample, "never": never})
+        "tau_d": tau_d, "reward_dopamine": reward_dopamine, "sample": sample, "never": never, "epoch": epoch,
+        "tau_c": rule.params["tau_c_ms"] * b2.ms, "baseline": rule.params["baseline"]})
+    dopamine.t_epoch = epoch
+    neurons.g_c = 1
     dopamine.t_next = 0 * b2.second if sample_every_s > 0 else never
     preset = np.sort(np.asarray(preset_rewards_s, dtype=np.float64))
     if len(preset) > N_SLOTS:
@@ -125,15 +140,16 @@ def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: fl
     dopamine.t_cue = dopamine.t_cue_prev = -never
     gather = "w_sum_pre += w_post"
     if rule.update == "event":
-        gather = rule.catch_up(syn="_post", dopamine="_pre") + "\n" + gather
-    catch_up = b2.Synapses(dopamine, plastic, on_pre=gather, dt=dt, name="catch_up",
-                           namespace=namespace({**rule.synapse("").constants, "tau_d_ms": tau_d_ms}))
+        gather = rule.renormalise() + "\n" + gather
+    catch_up = b2.Synapses(dopamine, plastic, on_pre=gather, dt=dt, name="catch_up", namespace=namespace(rule.synapse("").constants))
     catch_up.connect()
-    # after the catch-up (order 1): the neurons' copies of the dopamine state, read by the synapses as d_r_post, t_r_post
-    to_neurons = b2.Synapses(dopamine, neurons, on_pre="d_r_post = d_r_post * exp(-(t - t_r_post) / tau_d) + "
-                             "reward_dopamine * due_pre\nt_r_post = t", dt=dt, name="dopamine_to_neurons", order=1,
-                             namespace={"tau_d": tau_d, "reward_dopamine": reward_dopamine})
+    catch_up.pre.when = "after_resets"
+    # then (order 1) the neurons' copies: the dopamine jumps, the envelope and its integral restart
+    to_neurons = b2.Synapses(dopamine, neurons, on_pre="d_post = d_post + reward_dopamine * n_due_pre\n"
+                             "a_c_post = 0 * second\ng_c_post = 1", dt=dt, name="dopamine_to_neurons", order=1,
+                             namespace={"reward_dopamine": reward_dopamine})
     to_neurons.connect()
+    to_neurons.pre.when = "after_resets"
     return {"dopamine": dopamine, "catch_up": catch_up, "dopamine_to_neurons": to_neurons}
 
 
@@ -159,22 +175,34 @@ def draw_targets(spec: SpikingSpec, rng: np.random.Generator) -> tuple[np.ndarra
     return rng.integers(0, n_ex + n_in, size=(n_ex, m)), rng.integers(0, n_ex, size=(n_in, m))
 
 
+def draw_layout(spec: SpikingSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """What :func:`build_network` draws from ``rng``, in its order: the targets (:func:`draw_targets`)
+    and the key of the thalamic input's generator (:func:`bioplaus.spiking.counter_noise.noise_key`)."""
+    from bioplaus.spiking.counter_noise import noise_key
+
+    targets_ex, targets_in = draw_targets(spec, rng)
+    return targets_ex, targets_in, noise_key(rng)
+
+
 def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generator, sample_every_s: float = 0.0,
                   preset_rewards_s: Any = ()) -> dict[str, Any]:
     """The Brian2 objects of the network (not yet in a ``Network``), keyed by role.
 
     - ``neurons``: Izhikevich neurons in 1-ms steps; each holds a copy of the dopamine
-      state (``d_r``: the concentration right after the last dopamine event at ``t_r``),
-      so a synapse reads the dopamine ``d = d_r exp(-(t - t_r)/tau_d)`` as ``d_post``;
+      ``d`` and of the eligibility envelope ``g_c`` and its integral ``a_c`` since the last
+      dopamine event (``DopamineSTDP.NEURON_MODEL``, advanced in the same per-step code as
+      ``v``), which the synapses read as ``d_post``, ``g_c_post``, ``a_c_post``;
       ``n_spikes`` counts each neuron's spikes.
     - ``plastic`` (excitatory DA-STDP synapses; synapse 0 is the chosen one), ``inhibitory`` (fixed).
     - ``dopamine``: one unit holding the dopamine state and up to ``N_SLOTS`` pending
       reward times ``t_due0...``. It fires at every dopamine event: on the 1-ms step
-      nearest to a pending reward time, and every ``sample_every_s`` (0: never; a sample
-      of the weights). Its spike brings every plastic synapse up to date and sums their
-      weights into ``w_sum`` (pathway ``catch_up``, in the synapses slot); then
-      (``dopamine_to_neurons``, order 1) the neurons' copies and (its reset) its own
-      add ``reward_dopamine`` per reward due (``n_rewards`` counts them).
+      nearest to a pending reward time, every ``sample_every_s`` (0: never; a sample
+      of the weights), and at the latest ``tau_c`` after its previous event (to renormalise
+      the eligibility envelope). Its reset computes the envelope and its integral at the
+      event in closed form and adds ``reward_dopamine`` per reward due to its own dopamine
+      (``n_rewards`` counts them); then, after the resets, its spike brings every plastic
+      synapse up to date, renormalises it and sums the weights into ``w_sum`` (pathway
+      ``catch_up``), and (``dopamine_to_neurons``, order 1) restarts the neurons' copies.
     - ``cue``: the chosen synapse's pre and post neurons onto the dopamine unit. Every
       post spike that follows the latest earlier pre spike by ``0 < lag <= reward_window``
       writes ``t + 1 s + U(0, 2 s)`` into the next slot (round robin; ``lost`` counts
@@ -186,7 +214,7 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     """
     import brian2 as b2
 
-    from bioplaus.spiking.neurons import namespace
+    from bioplaus.spiking import counter_noise
     from bioplaus.spiking.plasticity import synapses
 
     net = spec.network
@@ -195,8 +223,9 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     dt = spec.dt_ms * b2.ms
     tau_d = float(net["tau_d_ms"]) * b2.ms
 
-    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": tau_d}
+    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": tau_d, "uniform_hash": counter_noise.function()}
     equations = """
+        noise_key : integer (shared)
         v : volt
         u : volt
         i_input : volt
@@ -204,12 +233,10 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
         a : 1
         v_reset : volt
         d_reset : volt
-        d_r : 1
-        t_r : second
-        d = d_r * exp(-(t - t_r) / tau_d) : 1
         n_spikes : 1
-    """
-    step, reset = IZHIKEVICH_MS_STEP, "v = v_reset\nu += d_reset\nn_spikes += 1"
+    """ + rule.NEURON_MODEL
+    step, reset = IZHIKEVICH_MS_STEP + rule.neuron_step() + "\n", "v = v_reset\nu += d_reset\nn_spikes += 1"
+    ns.update(rule.neuron_namespace(float(net["tau_d_ms"])))
     if rule.traces == "neuron":  # STDP traces of each neuron, shared by its synapses (DopamineSTDP, traces="neuron")
         equations += "apre : 1\napost : 1\nspiked = int(v >= 30*mV) : 1\n"
         step += "apre = apre * exp(-dt / tau_plus)\napost = apost * exp(-dt / tau_minus)\n"
@@ -224,9 +251,9 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     neurons.v = -65 * b2.mV
     neurons.u = 0.2 * -65 * b2.mV
 
-    targets_ex, targets_in = draw_targets(spec, rng)
-    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic",
-                       constants={"tau_d_ms": float(net["tau_d_ms"])})
+    targets_ex, targets_in, key = draw_layout(spec, rng)
+    neurons.noise_key = key
+    plastic = synapses(neurons, neurons, rule, transmit="i_syn_post += w * mV", name="plastic")
     plastic.connect(i=np.repeat(np.arange(n_ex), m), j=targets_ex.ravel())
     plastic.w = float(net["w_initial"])
     plastic.w[0] = 0.0  # the chosen synapse starts at 0
@@ -302,14 +329,14 @@ class DistalReward(SpikingTask):
         neurons, plastic, dopamine = objs["neurons"], objs["plastic"], objs["dopamine"]
         every = sample_s * b2.second
         monitors = {
-            "dopamine": b2.StateMonitor(dopamine, ["w_sum", "n_rewards"], record=True, dt=every, when="after_synapses"),
-            "chosen": b2.StateMonitor(plastic, "w", record=[0], dt=every, when="after_synapses"),
-            "spikes": b2.StateMonitor(neurons, "n_spikes", record=True, dt=every, when="after_synapses"),
+            "dopamine": b2.StateMonitor(dopamine, ["w_sum", "n_rewards"], record=True, dt=every, when="end"),
+            "chosen": b2.StateMonitor(plastic, "w", record=[0], dt=every, when="end"),
+            "spikes": b2.StateMonitor(neurons, "n_spikes", record=True, dt=every, when="end"),
             "rewards": b2.SpikeMonitor(dopamine, variables=["due"], record=True),
         }
         if self.snapshot_every_s > 0:
             monitors["snapshots"] = b2.StateMonitor(plastic, "w", record=True, dt=self.snapshot_every_s * b2.second,
-                                                    when="after_synapses")
+                                                    when="end")
         return objs, monitors
 
     def _standalone_run(self, protocol: Any, rule: DopamineSTDP, spec: SpikingSpec, chunks: int, sample_s: float,
@@ -323,7 +350,7 @@ class DistalReward(SpikingTask):
 
         from bioplaus.spiking import standalone
 
-        targets_ex, targets_in = draw_targets(spec, copy.deepcopy(rng))  # the draws build_network makes first
+        targets_ex, targets_in, key = draw_layout(spec, copy.deepcopy(rng))  # the draws build_network makes
 
         def build() -> dict[str, Any]:
             objs, monitors = self._objects(spec, rule, rng, sample_s)
@@ -337,7 +364,7 @@ class DistalReward(SpikingTask):
         program.set_connection(objs["plastic"], "targets", targets_ex.ravel())
         program.set_connection(objs["inhibitory"], "targets", targets_in.ravel())
         program.set_connection(objs["cue"], "sources", np.array([pre, post]))
-        program.run(brian_seed)
+        program.run(brian_seed, {objs["neurons"].noise_key: key})
         if progress is not None:
             progress(chunks)
         return {**objs, "chosen": (pre, post)}, monitors

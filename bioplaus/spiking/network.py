@@ -37,6 +37,7 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
     from bioplaus.spiking import standalone
 
     standalone.drop()  # a kept program's device is reset (or left) below
+    _allow_vectorisation(brian2)
     level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR").upper()
     brian2.prefs.logging.console_log_level = level
     # the pref is read when Brian2 starts logging; later changes need the logger's own switch
@@ -59,6 +60,24 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
             brian2.set_device("runtime")
         brian2.prefs.codegen.target = target
     return None
+
+
+# GCC vectorises a loop over arrays it cannot prove distinct only behind run-time overlap
+# checks, at most 10 by default: a neuron update touching a dozen state arrays (the
+# Izhikevich network's, with its dopamine copies) stays scalar without a higher limit.
+ALIAS_CHECKS_FLAG = "--param=vect-max-version-for-alias-checks=64"
+
+
+def _allow_vectorisation(brian2: Any) -> None:
+    """Add :data:`ALIAS_CHECKS_FLAG` to the flags Brian2 compiles with (cython and
+    cpp_standalone), when the compiler is GCC (other compilers do not know the parameter)."""
+    import sysconfig
+
+    if "gcc" not in os.path.basename(str(sysconfig.get_config_var("CC") or "")):
+        return
+    flags = list(brian2.prefs.codegen.cpp.extra_compile_args_gcc)
+    if ALIAS_CHECKS_FLAG not in flags:
+        brian2.prefs.codegen.cpp.extra_compile_args_gcc = flags + [ALIAS_CHECKS_FLAG]
 
 
 def _remove_orphans() -> None:

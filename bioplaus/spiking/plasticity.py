@@ -28,20 +28,28 @@ rate ``estimate``: their "estimate" is the weight change read back from the syna
   The synapse reads ``d_post`` (any dopamine variable of the postsynaptic group).
 
   ``"event"`` (exact, and much cheaper): a synapse is brought up to date only at its own
-  pre and post spikes and at dopamine events (rewards, and samples of the weights). The
-  dopamine is ``d(s) = d_r exp(-(s - t_r) / tau_d)`` since the last dopamine event
-  ``t_r`` (``d_r_post``, ``t_r_post``: variables of the postsynaptic group). At every
-  dopamine event every synapse is first brought up to ``t_r`` (the caller connects the
-  dopamine source to the synapses, :meth:`DopamineSTDP.catch_up`), so a synapse last
-  updated at ``t_w >= t_r`` has ``c(s) = c(t_w) exp(-(s - t_w)/tau_c)`` and, up to ``t``,
-  ``Delta w = c(t_w) [b tau_c (1 - exp(-Delta/tau_c)) + d(t_w) tau_cd (1 - exp(-Delta/tau_cd))] / tau_w``
-  with ``Delta = t - t_w`` and ``1/tau_cd = 1/tau_c + 1/tau_d``: the closed-form integral
-  of ``(b + d) c / tau_w``. ``tau_d`` is a constant the caller supplies (the network's).
+  pre and post spikes and at dopamine events (rewards, samples of the weights, and a
+  renormalisation at least every ``tau_c``), with no exponential per synapse event. Between
+  two dopamine events ``t_e`` the eligibility of every synapse decays by the same envelope
+  ``g(s) = exp(-(s - t_e)/tau_c)``, so the synapse stores ``c`` divided by it (``c`` holds
+  the eligibility right after each dopamine event; between events the eligibility is
+  ``c g``), and the postsynaptic group carries the integral
+  ``A(s) = int_{t_e}^s (b + d(u)) g(u) du`` (``a_c``), the envelope ``g`` (``g_c``) and
+  the dopamine ``d``, advanced once per step in closed form (:meth:`DopamineSTDP.neuron_step`:
+  over one step ``d`` decays by ``exp(-dt/tau_d)`` and
+  ``A += g [b tau_c (1 - exp(-dt/tau_c)) + d tau_cd (1 - exp(-dt/tau_cd))]`` with
+  ``1/tau_cd = 1/tau_c + 1/tau_d``). A synapse last updated when the integral was ``a_w``
+  then gains ``Delta w = c (A(t) - a_w) / tau_w``, the exact integral of
+  ``(b + d) c g / tau_w``. At a dopamine event every synapse is brought up to date and
+  renormalised (``c <- c g``, ``a_w <- 0``, :meth:`DopamineSTDP.catch_up`) before the
+  postsynaptic group's ``A``, ``g`` restart at 0, 1 and ``d`` jumps
+  (:func:`bioplaus.spiking.distal_reward.dopamine_system`); renormalising at least every
+  ``tau_c`` keeps ``g >= exp(-1)``, so ``A(t) - a_w`` loses at most about 11 of 53 bits.
 
   Bounds: the modulator ``b + d`` is non-negative and ``c`` keeps its sign between
   events, so ``w`` moves monotonically between two updates and clipping to
   ``[0, w_max]`` at the updates equals clipping the continuous trajectory: ``"event"``
-  is the exact solution of the continuous equations. It differs from the author's
+  is the exact solution of the continuous equations (to rounding). It differs from the author's
   discrete scheme (and from ``"clock"``) by the discretisation error of the latter:
   ``c`` frozen over each ``update_dt`` and dopamine decaying in 1-ms steps, a relative
   difference of order ``update_dt / tau_d`` (5 % at 10 ms) in the weight change of one
@@ -65,8 +73,7 @@ STDP_VARIANTS = ("additive", "multiplicative")
 class SynapseEquations:
     """What ``brian2.Synapses`` needs: ``model``, ``on_pre``, ``on_post``, constants (``namespace``,
     plain floats with the unit in their name, see :func:`bioplaus.spiking.neurons.namespace`) and
-    statements to run every ``regular_dt_ms`` (``regular``, empty for none); ``needs`` names
-    constants the caller must supply (:func:`synapses`' ``constants``)."""
+    statements to run every ``regular_dt_ms`` (``regular``, empty for none)."""
 
     model: str
     on_pre: str
@@ -76,7 +83,6 @@ class SynapseEquations:
     regular_dt_ms: float = 0.0
     method: str = "exact"
     regular_when: str = "end"
-    needs: tuple[str, ...] = ()
 
 
 class SpikingRule(Rule):
@@ -197,37 +203,57 @@ class DopamineSTDP(SpikingRule):
         self.params = {k: float(v) for k, v in values.items()}
         self.params["baseline"] = float(baseline)
 
+    #: per-neuron variables of the postsynaptic group for ``update="event"`` (and the dopamine ``d`` that ``"clock"`` reads)
+    NEURON_MODEL = "d : 1\na_c : second\ng_c : 1\n"
+
     @staticmethod
-    def catch_up(syn: str = "", dopamine: str = "_post") -> str:
-        """Statements bringing ``c`` and ``w`` of a synapse from its last update ``t_w`` to ``t``
-        (``update="event"``). ``syn`` is the suffix of the synapse's variables and ``dopamine``
-        that of ``d_r`` and ``t_r`` (``"_post"`` inside the synapse; ``"_post"`` and ``"_pre"``
-        in a pathway from the dopamine source onto the synapses)."""
-        w, c, t_w, d_r, t_r = f"w{syn}", f"c{syn}", f"t_w{syn}", f"d_r{dopamine}", f"t_r{dopamine}"
-        # d(t_w) = d_r exp(-(t_w - t_r)/tau_d); the dopamine part of the integral is
-        # d(t_w) tau_cd (1 - exp(-lag/tau_cd)) = tau_cd (d(t_w) - d(t) exp(-lag/tau_c)), 1/tau_cd = 1/tau_c + 1/tau_d
-        return (f"lag_w = t - {t_w}\n"
-                f"decay_c = exp(-lag_w / tau_c)\n"
-                f"d_gap = {d_r} * exp(-({t_w} - {t_r}) / tau_d) - {d_r} * exp(-(t - {t_r}) / tau_d) * decay_c\n"
-                f"{w} = clip({w} + {c} * (baseline * tau_c * (1 - decay_c) + d_gap / (1 / tau_c + 1 / tau_d)) / tau_w, 0, w_max)\n"
-                f"{c} = {c} * decay_c\n"
-                f"{t_w} = t")
+    def neuron_step() -> str:
+        """Statements advancing the postsynaptic group's ``d``, ``a_c``, ``g_c`` from the previous
+        step to this one (run every step before the synapses, e.g. in the ``groups`` slot; the
+        step at ``t = 0`` leaves them as set). Constants: :meth:`neuron_namespace`."""
+        return ("dopa_k = int(t > 0.5 * dt)\n"
+                "a_c = a_c + dopa_k * g_c * (baseline * tau_c * (1 - exp(-dt / tau_c)) + d * (1 - exp(-dt / tau_c - dt / tau_d)) / (1 / tau_c + 1 / tau_d))\n"
+                "g_c = g_c * (1 - dopa_k + dopa_k * exp(-dt / tau_c))\n"
+                "d = d * (1 - dopa_k + dopa_k * exp(-dt / tau_d))")
+
+    def neuron_namespace(self, tau_d_ms: float) -> dict[str, Any]:
+        """The constants of :meth:`neuron_step` (Brian2 quantities)."""
+        import brian2
+
+        return {"baseline": self.params["baseline"], "tau_c": self.params["tau_c_ms"] * brian2.ms, "tau_d": tau_d_ms * brian2.ms}
+
+    @staticmethod
+    def catch_up(syn: str = "", source: str = "_post") -> str:
+        """Statements bringing ``w`` of a synapse from its last update to now (``update="event"``).
+        ``syn`` is the suffix of the synapse's variables and ``source`` that of the integral
+        ``a_c`` (``"_post"`` inside the synapse; ``"_post"`` and ``"_pre"`` in a pathway from
+        the dopamine unit onto the synapses, see :meth:`renormalise`)."""
+        w, c, a_w = f"w{syn}", f"c{syn}", f"a_w{syn}"
+        return (f"{w} = clip({w} + {c} * (a_c{source} - {a_w}) / tau_w, 0, w_max)\n"
+                f"{a_w} = a_c{source}")
+
+    @classmethod
+    def renormalise(cls) -> str:
+        """The pathway code from a dopamine unit (which provides ``a_c``, ``g_c`` at the event)
+        onto the synapses: bring ``w`` up to date, then start a new envelope (``c <- c g``, ``a_w <- 0``)."""
+        return cls.catch_up(syn="_post", source="_pre") + "\nc_post = c_post * g_c_pre\na_w_post = 0 * second"
 
     def synapse(self, transmit: str) -> SynapseEquations:
         model = "w : 1\nc : 1\n"
+        # with update="event", c is the eligibility divided by the envelope g_c of the postsynaptic group
+        scale = " / g_c_post" if self.update == "event" else ""
         if self.traces == "synapse":
             model += "dapre/dt = -apre / tau_plus : 1 (event-driven)\ndapost/dt = -apost / tau_minus : 1 (event-driven)\n"
-            pre, post = "apre += a_plus\nc -= apost", "apost += a_minus\nc += apre"
+            pre, post = f"apre += a_plus\nc -= apost{scale}", f"apost += a_minus\nc += apre{scale}"
         else:
-            pre, post = "c -= apost_post", "c += apre_pre + a_plus * spiked_pre"
+            pre, post = f"c -= apost_post{scale}", f"c += (apre_pre + a_plus * spiked_pre){scale}"
         p = self.params
         constants = {"a_plus": p["a_plus"], "a_minus": p["a_minus"], "tau_plus_ms": p["tau_plus_ms"],
                      "tau_minus_ms": p["tau_minus_ms"], "tau_c_ms": p["tau_c_ms"], "tau_w_ms": p["tau_w_ms"],
                      "baseline": p["baseline"], "w_max": p["w_max"], "update_dt_ms": p["update_dt_ms"]}
         if self.update == "event":
             up = self.catch_up()
-            return SynapseEquations(model + "t_w : second\n", f"{up}\n{transmit}\n{pre}", f"{up}\n{post}", constants,
-                                    needs=("tau_d",))
+            return SynapseEquations(model + "a_w : second\n", f"{up}\n{transmit}\n{pre}", f"{up}\n{post}", constants)
         regular = "w = clip(w + (baseline + d_post) * c * update_dt / tau_w, 0, w_max)\nc = c * exp(-update_dt / tau_c)"
         return SynapseEquations(model, f"{transmit}\n{pre}", post, constants, regular, p["update_dt_ms"])
 
@@ -314,10 +340,6 @@ def synapses(source, target, rule: SpikingRule, transmit: str, name: str | None 
 
     eq = rule.synapse(transmit)
     ns = namespace({**eq.constants, **(constants or {})})
-    missing = [k for k in eq.needs if k not in ns]
-    if missing:
-        raise BioplausError(f"rule {rule.name!r}: synapses need the constant(s) {missing} from the network "
-                            f"(pass constants={{'tau_d_ms': ...}} to synapses()).")
     kwargs: dict[str, Any] = {"name": name} if name else {}
     kwargs["dt"] = dt if dt is not None else source.clock.dt
     if delay_ms is not None:
