@@ -308,7 +308,9 @@ class DistalReward(SpikingTask):
     standalone = True
 
     def config(self) -> dict[str, Any]:
-        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s, "target": self.target}
+        # "thalamic_noise": which generator draws the thalamic input (runs stored with Brian2's rand() lack the field)
+        return {"task": self.name, "duration_s": self.duration_s, "snapshot_every_s": self.snapshot_every_s, "target": self.target,
+                "thalamic_noise": "counter_hash"}
 
     def check_model(self, spec: SpikingSpec) -> str | None:
         from bioplaus.spiking.network import TARGETS
