@@ -610,3 +610,52 @@ def test_uoro_step_matches_tallec_and_olliviers_update():
         torch.testing.assert_close(h, h_ref, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(scale[:, None, None] * theta, w_ref, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(beta[:, None, None] * theta, (credit[:, t] * h_ref).sum(1)[:, None, None] * w_ref, rtol=1e-12, atol=1e-14)
+
+
+# -- the compiled whole-sequence loops (bioplaus.rules.ckernels) ---------------------------------
+@pytest.mark.parametrize("rule_factory", [UORO, EProp, RFLO, lambda: EProp(feedback="random")])
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_compiled_sequence_loops_equal_the_pytorch_steps(rule_factory, alpha, monkeypatch):
+    """UORO, e-prop and RFLO give the same estimates, per sequence and summed over the batch (and
+    the same carried state), from the compiled loop as from their PyTorch step functions (float64,
+    to rounding), and the compiled loop did run."""
+    from bioplaus.rules import ckernels
+
+    assert ckernels.library() is not None  # a C compiler is there (Brian2's cython target needs one too)
+    net = tiny(n=6, alpha=alpha)
+    batch = sequences(net, batch=4, steps=9)
+    ran = []
+    usable = ckernels._usable
+    monkeypatch.setattr(ckernels, "_usable", lambda *t: ran.append(1) or usable(*t))
+    compiled = [setup(rule_factory(), net).estimate(net, batch)["recurrent.weight"],
+                setup(rule_factory(), net).sequence_estimates(net, batch)[0]]
+    assert len(ran) == 2
+    monkeypatch.setattr(ckernels, "_usable", lambda *t: None)
+    reference = [setup(rule_factory(), net).estimate(net, batch)["recurrent.weight"],
+                 setup(rule_factory(), net).sequence_estimates(net, batch)[0]]
+    for got, want in zip(compiled, reference):
+        assert float(want.abs().max()) > 0
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-13)
+
+
+def test_compiled_uoro_carries_its_state_like_the_pytorch_steps(monkeypatch):
+    """Two windows with the carried state (h~, theta, scale): the compiled loop continues where
+    the PyTorch steps would, in float32 too (to float32 rounding)."""
+    from bioplaus.rules import ckernels
+    from bioplaus.rules.online import sequence_pass
+
+    net = tiny(n=7, alpha=0.8).float()
+    batch = sequences(net, batch=3, steps=12)
+    batch = Batch(batch.x.float(), batch.y.float(), batch.loss_fn)
+    results = []
+    for use in (True, False):
+        if not use:
+            monkeypatch.setattr(ckernels, "_usable", lambda *t: None)
+        rule = setup(UORO(), net)
+        carry: dict = {}
+        sp = sequence_pass(net, batch)
+        first = rule.recurrent_estimates(net, batch, sp, per_sequence=False, carry=carry)
+        second = rule.recurrent_estimates(net, batch, sp, per_sequence=False, carry=carry)
+        results.append((first, second, carry["h_tilde"] * 1, carry["theta"] * carry["scale"][:, None, None]))
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=2e-4, atol=1e-6)

@@ -1,9 +1,12 @@
 """``bioplaus bench recurrent``: cost of one online step of each temporal credit-assignment rule.
 
 For n in {16, 32, 64, 128} (batch 32 sequences, float32, ``n_in = 2``, tanh, alpha = 1) each
-rule's per-time-step work is timed with the same pure functions the rules call
-(:mod:`bioplaus.rate.recurrent`, ``uoro_step``, ``kf_rtrl_step``, ``eligibility_step``):
-the influence (or trace) update and the accumulation of ``c_t M_t`` into the estimate.
+rule's per-time-step work is timed with the same functions the rules call
+(:mod:`bioplaus.rate.recurrent`, ``kf_rtrl_step``; for UORO, e-prop and RFLO the compiled
+whole-sequence loops of :mod:`bioplaus.rules.ckernels`, timed over 16 steps per call, and,
+as "(pytorch steps)", their PyTorch step functions ``uoro_step`` and ``eligibility_step``
+that the rules fall back to without a C compiler): the influence (or trace) update and the
+accumulation of ``c_t M_t`` into the estimate.
 BPTT and truncated BPTT are timed as a whole 16-step sequence (forward with autograd and
 backward) divided by 16. In the same interleaved repetitions:
 
@@ -14,9 +17,10 @@ backward) divided by 16. In the same interleaved repetitions:
 - for RTRL, its floating-point work ``2 n^2 P`` per sequence-step (``P = n (n + 3)``) against
   the rate of a large float32 matrix product measured in the same run (the roofline).
 
-Each rule is timed as in training: UORO, KF-RTRL and REINFORCE sum their estimate over the
-batch as they go (:func:`bioplaus.rules.online.accumulate`); e-prop, RFLO (row-weighted) and
-RTRL (whose fused product yields them at no extra pass) keep per-sequence estimates. At n = 128 the per-sequence times are set against
+Each rule is timed as in training: UORO, KF-RTRL, REINFORCE and the compiled e-prop and RFLO
+loops sum their estimate over the batch as they go; the PyTorch steps of e-prop and RFLO
+(row-weighted) and RTRL (whose fused product yields them at no extra pass) keep
+per-sequence estimates. At n = 128 the per-sequence times are set against
 the NumPy reference code of Marschall et al. (2020) and braintrace (figures from issue 7).
 
 The cost exponent is the slope of log time against log n between n = 64 and n = 128.
@@ -33,6 +37,7 @@ import torch
 
 from bioplaus.bench.timing import interleaved, machine, ratio_stats
 from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rnn_step
+from bioplaus.rules import ckernels
 from bioplaus.rules.eprop import eligibility_step
 from bioplaus.rules.kf_rtrl import kf_rtrl_step
 from bioplaus.rules.online import accumulate
@@ -43,13 +48,15 @@ BATCH = 32
 N_IN = 2
 SEQUENCE = 16
 ALPHA = 1.0  # the leak of the timed RNN; with alpha = 1 RFLO's trace keeps no memory (its update is a write)
-RULES = ("rtrl", "kf_rtrl", "uoro", "reinforce_rtrl", "eprop", "rflo", "bptt", "truncated_bptt")
+RULES = ("rtrl", "kf_rtrl", "uoro", "uoro (pytorch steps)", "reinforce_rtrl", "eprop", "eprop (pytorch steps)", "rflo",
+         "rflo (pytorch steps)", "bptt", "truncated_bptt")
 #: per-sequence ms per step at n = 128 of the NumPy reference code of Marschall et al. (2020), one sequence at a
 #: time, and of braintrace (JAX, batch 32, ~333 ms per step): figures given in issue 7, measured on this project's
 #: machine by its author, not re-measured here.
 NUMPY_REFERENCE_MS = {"uoro": 0.19, "kf_rtrl": 0.27, "rflo": 0.05, "rtrl": 11.5}
 BRAINTRACE_RTRL_MS = 333.0 / 32
-FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n"}
+FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n",
+         "uoro (pytorch steps)": "memory pass", "eprop (pytorch steps)": "memory pass", "rflo (pytorch steps)": "memory pass"}
 
 
 def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], None], int]]:
@@ -68,6 +75,8 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         "m": influence_buffers(BATCH, n, k, h),
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
         "scale": torch.ones((BATCH,), dtype=dt), "grad_sum": torch.zeros((1, n, k), dtype=dt),
+        "h_tilde_c": torch.zeros((BATCH, n), dtype=dt), "w_tilde_c": torch.zeros((BATCH, n, k), dtype=dt),
+        "scale_c": torch.ones((BATCH,), dtype=dt),
         "u": torch.zeros((BATCH, k), dtype=dt), "a": tuple(torch.zeros((BATCH, n, n), dtype=dt) for _ in range(3)),
         "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
         "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
@@ -97,6 +106,22 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         state["u"] = kf_rtrl_step(state["u"], a, a_next, scaled, s[:, 0], s[:, 1], slope, z, w_rec, ALPHA)
         state["a"] = (a_next, a, scaled)
         state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a_next)[:, 0].t(), state["u"])
+
+    # the compiled whole-sequence loops the rules run when they can (bioplaus.rules.ckernels), timed
+    # over SEQUENCE steps per call; UORO, e-prop and RFLO sum their estimate over the batch as in training
+    seq = {k: v[:, None, :].expand(-1, SEQUENCE, -1).contiguous() for k, v in
+           (("slope", slope), ("z", z), ("credit", credit), ("decay", (1.0 - ALPHA) + slope * w_rec.diagonal()))}
+    kick_seq, push_seq = kick[:SEQUENCE].contiguous(), push[:SEQUENCE].contiguous()
+
+    def uoro_compiled(i: int) -> None:
+        ckernels.uoro_sequence(state["h_tilde_c"], state["w_tilde_c"], state["scale_c"], kick_seq, push_seq, seq["slope"],
+                               seq["z"], seq["credit"], w_rec_t, ALPHA, 1e-7, state["grad_sum"])
+
+    def eprop_compiled(i: int) -> None:
+        ckernels.trace_sequence(state["trace"], seq["decay"], 0.0, seq["slope"], seq["z"], seq["credit"], state["grad_sum"])
+
+    def rflo_compiled(i: int) -> None:
+        ckernels.trace_sequence(state["trace"], None, 1.0 - ALPHA, seq["slope"], seq["z"], seq["credit"], state["grad_sum"])
 
     def reinforce(i: int) -> None:
         state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
@@ -136,11 +161,15 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     def bmm(i: int) -> None:
         torch.bmm(bmm_a, bmm_b, out=state["bmm"])
 
-    return {
+    variants = {
         "forward step": (forward, 1), "memory pass": (memory_pass, 1), "bmm n×n": (bmm, 1),
-        "rtrl": (rtrl, 1), "kf_rtrl": (kf_rtrl, 1), "uoro": (uoro, 1), "reinforce_rtrl": (reinforce, 1),
-        "eprop": (eprop, 1), "rflo": (rflo, 1), "bptt": (bptt_sequence(None), SEQUENCE), "truncated_bptt": (bptt_sequence(4), SEQUENCE),
+        "rtrl": (rtrl, 1), "kf_rtrl": (kf_rtrl, 1), "uoro (pytorch steps)": (uoro, 1), "reinforce_rtrl": (reinforce, 1),
+        "eprop (pytorch steps)": (eprop, 1), "rflo (pytorch steps)": (rflo, 1), "bptt": (bptt_sequence(None), SEQUENCE),
+        "truncated_bptt": (bptt_sequence(4), SEQUENCE),
     }
+    if ckernels.library() is not None:
+        variants.update({"uoro": (uoro_compiled, SEQUENCE), "eprop": (eprop_compiled, SEQUENCE), "rflo": (rflo_compiled, SEQUENCE)})
+    return variants
 
 
 def _batched(fn: Callable[[int], None], calls: int) -> Callable[[int], None]:
@@ -195,7 +224,10 @@ def report(times: dict[int, dict[str, list[float]]], rate: float, repeats: int, 
         "|---|---:|---:|---:|---:|---|---:|",
     ]
     med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
-    for rule in RULES:
+    rules = [r for r in RULES if r in times[SIZES[0]]]
+    if len(rules) < len(RULES):
+        lines.insert(1, "(No C compiler: the compiled loops of UORO, e-prop and RFLO are not timed.)")
+    for rule in rules:
         for n in SIZES:
             t = times[n][rule]
             r_fwd = ratio_stats(t, times[n]["forward step"])
@@ -210,12 +242,13 @@ def report(times: dict[int, dict[str, list[float]]], rate: float, repeats: int, 
     for ref in ("forward step", "memory pass", "bmm n×n"):
         lines.append(f"| {ref} (µs) | " + " | ".join(f"{med[n][ref] * 1e6:,.1f}" for n in SIZES) + " |")
     lines += ["", "| rule | cost exponent in n (64 → 128) |", "|---|---:|"]
-    for rule in RULES:
+    for rule in rules:
         lines.append(f"| {rule} | {math.log(med[128][rule] / med[64][rule]) / math.log(2):.2f} |")
     n = SIZES[-1]
     lines += ["", f"| rule | ms per sequence-step at n = {n} | NumPy reference (ms per sequence-step) | × its throughput |",
               "|---|---:|---:|---:|"]
     for rule, ref in NUMPY_REFERENCE_MS.items():
+        rule = rule if rule in med[n] else f"{rule} (pytorch steps)"
         ours = med[n][rule] * 1e3 / BATCH
         lines.append(f"| {rule} | {ours:.4f} | {ref} | {ref / ours:.1f} |")
     flops = 2 * n * n * n * (n + N_IN + 1)

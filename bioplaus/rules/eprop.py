@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
+from bioplaus.rules import ckernels
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
@@ -72,11 +73,16 @@ class EProp(OnlineRule):
         leak = 1.0 - model.alpha
         self_weight = model.w_rec.detach().diagonal().contiguous() if self.own_recurrence else None
         trace = carry["trace"] if carry and "trace" in carry else signal.new_zeros((batch_size, n, traj.z.shape[-1]))
-        grad = estimate_buffer(trace, True)  # row-weighted: per sequence (see accumulate), summed by the caller
         decay = traj.slope * self_weight + leak if self_weight is not None else None  # (batch, T, n), all steps at once
-        for t in range(steps):
-            trace = eligibility_step(trace, leak if decay is None else decay[:, t], traj.slope[:, t], traj.z[:, t])
-            accumulate(grad, signal[:, t], trace)
+        # the whole sequence in one compiled loop when possible (bioplaus.rules.ckernels: it can sum the
+        # row-weighted estimate over the batch as it goes) ...
+        grad = estimate_buffer(trace, per_sequence)
+        if not ckernels.trace_sequence(trace, decay, leak, traj.slope.contiguous(), traj.z.contiguous(), signal.contiguous(), grad):
+            # ... else step by step, row-weighted per sequence (see accumulate), summed by the caller
+            grad = estimate_buffer(trace, True)
+            for t in range(steps):
+                trace = eligibility_step(trace, leak if decay is None else decay[:, t], traj.slope[:, t], traj.z[:, t])
+                accumulate(grad, signal[:, t], trace)
         if carry is not None:
             carry["trace"] = trace
         return grad

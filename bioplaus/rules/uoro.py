@@ -12,7 +12,8 @@ variance-minimising choice is ``rho0 = sqrt(|w~_{t-1}| / |D_t h~_{t-1}|)``,
 ``rho1 = sqrt(|nu^T Mbar_t| / |nu|)`` (with the paper's small ``eps`` added to the norms).
 The estimate is ``sum_t (c_t . h~_t) w~_t``. ``O(n^2)`` per step, like the forward pass
 (:func:`uoro_step`: the per-sequence state is read for its norm, updated in place by one
-rank-one product, and read once more for the estimate).
+rank-one product, and read once more for the estimate; the compiled loop of
+:mod:`bioplaus.rules.ckernels`, used when it can run, does all three in one pass).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bioplaus.rules import ckernels
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
@@ -96,10 +98,13 @@ class UORO(OnlineRule):
         grad = estimate_buffer(theta, per_sequence)
         signs = self.signs((steps, batch_size, n), c)  # the same stream as one draw per step
         kick, push = uoro_constants(signs, traj.slope, traj.z, self.eps)
-        for t in range(steps):
-            h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, kick[t], push[t], traj.slope[:, t], traj.z[:, t], c[:, t],
-                                             w_rec_t, model.alpha, self.eps)
-            accumulate(grad, beta, theta)
+        # the whole sequence in one compiled loop when possible (bioplaus.rules.ckernels), else step by step
+        if not ckernels.uoro_sequence(h_tilde, theta, scale, kick, push, traj.slope.contiguous(), traj.z.contiguous(),
+                                      c.contiguous(), w_rec_t, model.alpha, self.eps, grad):
+            for t in range(steps):
+                h_tilde, scale, beta = uoro_step(h_tilde, theta, scale, kick[t], push[t], traj.slope[:, t], traj.z[:, t],
+                                                 c[:, t], w_rec_t, model.alpha, self.eps)
+                accumulate(grad, beta, theta)
         if carry is not None:
             carry.update(h_tilde=h_tilde, theta=theta, scale=scale)
         return grad
