@@ -41,10 +41,18 @@ void trace_sequence##SUFFIX(REAL *trace, const REAL *decay, REAL leak, const REA
                     const REAL s = slope[row * n + i], l = signal[row * n + i];                 \
                     REAL *restrict e = trace + ((long)b * n + i) * P;                           \
                     REAL *restrict g = grad + ((sum_batch ? 0 : (long)b * n) + i) * P;          \
-                    for (int j = 0; j < P; j++) {                                               \
-                        const REAL v = d * e[j] + s * zr[j];                                    \
-                        e[j] = v;                                                               \
-                        g[j] += l * v;                                                          \
+                    if (d == 0) { /* no memory (RFLO, alpha = 1): the trace is written, not read */\
+                        for (int j = 0; j < P; j++) {                                           \
+                            const REAL v = s * zr[j];                                           \
+                            e[j] = v;                                                           \
+                            g[j] += l * v;                                                      \
+                        }                                                                       \
+                    } else {                                                                    \
+                        for (int j = 0; j < P; j++) {                                           \
+                            const REAL v = d * e[j] + s * zr[j];                                \
+                            e[j] = v;                                                           \
+                            g[j] += l * v;                                                      \
+                        }                                                                       \
                     }                                                                           \
                 }                                                                               \
             }                                                                                   \
