@@ -659,3 +659,24 @@ def test_compiled_uoro_carries_its_state_like_the_pytorch_steps(monkeypatch):
         results.append((first, second, carry["h_tilde"] * 1, carry["theta"] * carry["scale"][:, None, None]))
     for got, want in zip(*results):
         torch.testing.assert_close(got, want, rtol=2e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.6, 1.0])
+def test_compiled_kf_rtrl_step_equals_the_pytorch_step(alpha, monkeypatch):
+    """KF-RTRL with its step finished by the compiled kernel gives the estimates of kf_rtrl_step
+    (float64, to rounding), per sequence and summed, and the kernel did run."""
+    from bioplaus.rules import ckernels
+
+    net = tiny(n=6, alpha=alpha)
+    batch = sequences(net, batch=4, steps=9)
+    ran = []
+    finish = ckernels.kf_rtrl_finish
+    monkeypatch.setattr(ckernels, "kf_rtrl_finish", lambda *args: finish(*args) and not ran.append(1))
+    compiled = [setup(KFRTRL(), net).estimate(net, batch)["recurrent.weight"], setup(KFRTRL(), net).sequence_estimates(net, batch)[0]]
+    assert len(ran) == 2 * 9
+    monkeypatch.setattr(ckernels, "_LIB", None)
+    monkeypatch.setattr(ckernels, "_TRIED", True)
+    reference = [setup(KFRTRL(), net).estimate(net, batch)["recurrent.weight"], setup(KFRTRL(), net).sequence_estimates(net, batch)[0]]
+    for got, want in zip(compiled, reference):
+        assert float(want.abs().max()) > 0
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-13)

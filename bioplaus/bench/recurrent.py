@@ -2,10 +2,11 @@
 
 For n in {16, 32, 64, 128} (batch 32 sequences, float32, ``n_in = 2``, tanh, alpha = 1) each
 rule's per-time-step work is timed with the same functions the rules call
-(:mod:`bioplaus.rate.recurrent`, ``kf_rtrl_step``; for UORO, e-prop and RFLO the compiled
-whole-sequence loops of :mod:`bioplaus.rules.ckernels`, timed over 16 steps per call, and,
-as "(pytorch steps)", their PyTorch step functions ``uoro_step`` and ``eligibility_step``
-that the rules fall back to without a C compiler): the influence (or trace) update and the
+(:mod:`bioplaus.rate.recurrent`; for UORO, e-prop and RFLO the compiled whole-sequence
+loops of :mod:`bioplaus.rules.ckernels`, timed over 16 steps per call, for KF-RTRL its
+batched product followed by the compiled ``kf_rtrl_finish``, and, as "(pytorch steps)",
+the PyTorch step functions ``uoro_step``, ``eligibility_step`` and ``kf_rtrl_step`` that
+the rules fall back to without a C compiler): the influence (or trace) update and the
 accumulation of ``c_t M_t`` into the estimate.
 BPTT and truncated BPTT are timed as a whole 16-step sequence (forward with autograd and
 backward) divided by 16. In the same interleaved repetitions:
@@ -48,7 +49,7 @@ BATCH = 32
 N_IN = 2
 SEQUENCE = 16
 ALPHA = 1.0  # the leak of the timed RNN; with alpha = 1 RFLO's trace keeps no memory (its update is a write)
-RULES = ("rtrl", "kf_rtrl", "uoro", "uoro (pytorch steps)", "reinforce_rtrl", "eprop", "eprop (pytorch steps)", "rflo",
+RULES = ("rtrl", "kf_rtrl", "kf_rtrl (pytorch steps)", "uoro", "uoro (pytorch steps)", "reinforce_rtrl", "eprop", "eprop (pytorch steps)", "rflo",
          "rflo (pytorch steps)", "bptt", "truncated_bptt")
 #: per-sequence ms per step at n = 128 of the NumPy reference code of Marschall et al. (2020), one sequence at a
 #: time, and of braintrace (JAX, batch 32, ~333 ms per step): figures given in issue 7, measured on this project's
@@ -56,7 +57,7 @@ RULES = ("rtrl", "kf_rtrl", "uoro", "uoro (pytorch steps)", "reinforce_rtrl", "e
 NUMPY_REFERENCE_MS = {"uoro": 0.19, "kf_rtrl": 0.27, "rflo": 0.05, "rtrl": 11.5}
 BRAINTRACE_RTRL_MS = 333.0 / 32
 FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n",
-         "uoro (pytorch steps)": "memory pass", "eprop (pytorch steps)": "memory pass", "rflo (pytorch steps)": "memory pass"}
+         "kf_rtrl (pytorch steps)": "bmm n×n", "uoro (pytorch steps)": "memory pass", "eprop (pytorch steps)": "memory pass", "rflo (pytorch steps)": "memory pass"}
 
 
 def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], None], int]]:
@@ -76,7 +77,8 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         "h_tilde": torch.zeros((BATCH, n), dtype=dt), "w_tilde": torch.zeros((BATCH, n, k), dtype=dt),
         "scale": torch.ones((BATCH,), dtype=dt), "grad_sum": torch.zeros((1, n, k), dtype=dt),
         "h_tilde_c": torch.zeros((BATCH, n), dtype=dt), "w_tilde_c": torch.zeros((BATCH, n, k), dtype=dt),
-        "scale_c": torch.ones((BATCH,), dtype=dt),
+        "scale_c": torch.ones((BATCH,), dtype=dt), "u_c": torch.zeros((BATCH, k), dtype=dt),
+        "credit_a": torch.zeros((BATCH, n), dtype=dt),
         "u": torch.zeros((BATCH, k), dtype=dt), "a": tuple(torch.zeros((BATCH, n, n), dtype=dt) for _ in range(3)),
         "trace": torch.zeros((BATCH, n, k), dtype=dt), "grad": torch.zeros((BATCH, n, k), dtype=dt),
         "copy": torch.zeros((BATCH, n, k), dtype=dt), "bmm": torch.zeros((BATCH, n, n), dtype=dt),
@@ -106,6 +108,16 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         state["u"] = kf_rtrl_step(state["u"], a, a_next, scaled, s[:, 0], s[:, 1], slope, z, w_rec, ALPHA)
         state["a"] = (a_next, a, scaled)
         state["grad_sum"][0].addmm_(torch.bmm(credit[:, None, :], a_next)[:, 0].t(), state["u"])
+
+    def kf_rtrl_compiled(i: int) -> None:  # as the rule runs it: the product in BLAS, the rest in one compiled pass
+        s = signs[i % 64]
+        a, a_next, scaled = state["a"]
+        torch.mul(slope[:, :, None], w_rec, out=scaled)
+        torch.bmm(scaled, a, out=a_next)
+        ckernels.kf_rtrl_finish(a_next, state["u_c"], slope, z, s[:, 0].contiguous(), s[:, 1].contiguous(), credit, 1e-7,
+                                state["credit_a"])
+        state["a"] = (a_next, a, scaled)
+        state["grad_sum"][0].addmm_(state["credit_a"].t(), state["u_c"])
 
     # the compiled whole-sequence loops the rules run when they can (bioplaus.rules.ckernels), timed
     # over SEQUENCE steps per call; UORO, e-prop and RFLO sum their estimate over the batch as in training
@@ -163,12 +175,13 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
 
     variants = {
         "forward step": (forward, 1), "memory pass": (memory_pass, 1), "bmm n×n": (bmm, 1),
-        "rtrl": (rtrl, 1), "kf_rtrl": (kf_rtrl, 1), "uoro (pytorch steps)": (uoro, 1), "reinforce_rtrl": (reinforce, 1),
+        "rtrl": (rtrl, 1), "kf_rtrl (pytorch steps)": (kf_rtrl, 1), "uoro (pytorch steps)": (uoro, 1), "reinforce_rtrl": (reinforce, 1),
         "eprop (pytorch steps)": (eprop, 1), "rflo (pytorch steps)": (rflo, 1), "bptt": (bptt_sequence(None), SEQUENCE),
         "truncated_bptt": (bptt_sequence(4), SEQUENCE),
     }
     if ckernels.library() is not None:
-        variants.update({"uoro": (uoro_compiled, SEQUENCE), "eprop": (eprop_compiled, SEQUENCE), "rflo": (rflo_compiled, SEQUENCE)})
+        variants.update({"uoro": (uoro_compiled, SEQUENCE), "eprop": (eprop_compiled, SEQUENCE), "rflo": (rflo_compiled, SEQUENCE),
+                         "kf_rtrl": (kf_rtrl_compiled, 1)})
     return variants
 
 
@@ -226,7 +239,7 @@ def report(times: dict[int, dict[str, list[float]]], rate: float, repeats: int, 
     med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
     rules = [r for r in RULES if r in times[SIZES[0]]]
     if len(rules) < len(RULES):
-        lines.insert(1, "(No C compiler: the compiled loops of UORO, e-prop and RFLO are not timed.)")
+        lines.insert(1, "(No C compiler: the compiled loops of UORO, e-prop, RFLO and KF-RTRL are not timed.)")
     for rule in rules:
         for n in SIZES:
             t = times[n][rule]

@@ -1,4 +1,4 @@
-"""Compiled whole-sequence loops for UORO, e-prop and RFLO (``kernels.c`` beside this file).
+"""Compiled loops for UORO, e-prop, RFLO and KF-RTRL (``kernels.c`` beside this file).
 
 On a CPU, eager PyTorch spends most of an online step of these rules on the fixed cost
 of a dozen small operations, and passes over the per-sequence state (batch x n x P)
@@ -7,6 +7,8 @@ that state per step, which updates it, adds its part of the estimate and (UORO) 
 its norm for the next step. They compute the same quantities as the PyTorch code of each
 rule (``bioplaus.rules.uoro.uoro_step``, ``bioplaus.rules.eprop.eligibility_step`` with
 ``accumulate``), which stays the reference and the fallback; tests compare the two.
+KF-RTRL keeps its batched product in PyTorch (BLAS) and hands the rest of its step to
+:func:`kf_rtrl_finish`.
 
 The library is compiled on first use with the system C compiler (``$CC``, else ``cc``,
 ``gcc``; ``-O3 -march=native -fopenmp``, well under a second) into
@@ -89,6 +91,8 @@ def _build() -> ctypes.CDLL | None:
         p, i = ctypes.c_void_p, ctypes.c_int
         getattr(lib, "trace_sequence" + name).argtypes = [p, p, real, p, p, p, p, i, i, i, i, i, i]
         getattr(lib, "uoro_sequence" + name).argtypes = [p, p, p, p, p, p, p, p, p, real, real, p, i, i, i, i, i, i]
+        long = ctypes.c_long
+        getattr(lib, "kf_rtrl_finish" + name).argtypes = [p, p, p, long, p, long, p, p, p, long, real, p, i, i, i, i]
     return lib
 
 
@@ -148,4 +152,21 @@ def uoro_sequence(h_tilde: Tensor, theta: Tensor, scale: Tensor, kick: Tensor, p
     getattr(library(), "uoro_sequence" + suffix)(
         _ptr(h_tilde), _ptr(theta), _ptr(scale), _ptr(kick), _ptr(push), _ptr(slope), _ptr(z), _ptr(credit), _ptr(w_rec_t),
         alpha, eps, _ptr(grad), batch, steps, n, p, int(grad.shape[0] == 1 and batch > 1), torch.get_num_threads())
+    return True
+
+
+def kf_rtrl_finish(a: Tensor, u: Tensor, slope: Tensor, z: Tensor, c1: Tensor, c2: Tensor, credit: Tensor, eps: float,
+                   credit_a: Tensor) -> bool:
+    """The rest of a KF-RTRL step after ``a = D_t A_{t-1}`` (``(B, n, n)``, turned into ``A_t`` in place):
+    ``u`` ``(B, P)`` becomes ``c1 p1 u + c2 p2 z_t``, ``A_t = (c1/p1) D A + diag((c2/p2) slope_t)``
+    (as ``bioplaus.rules.kf_rtrl.kf_rtrl_step``) and ``credit_a`` ``(B, n)`` receives ``c_t A_t``.
+    ``slope``, ``credit`` ``(B, n)`` and ``z`` ``(B, P)`` may be row-strided views (one step of a
+    trajectory). False (nothing done) when the kernels cannot run these tensors."""
+    suffix = _usable(a, u, c1, c2, credit_a)
+    if suffix is None or any(t.dtype != a.dtype or t.device.type != "cpu" or t.stride(1) != 1 for t in (slope, z, credit)):
+        return False
+    batch, n, _ = a.shape
+    getattr(library(), "kf_rtrl_finish" + suffix)(
+        _ptr(a), _ptr(u), _ptr(slope), slope.stride(0), _ptr(z), z.stride(0), _ptr(c1), _ptr(c2), _ptr(credit),
+        credit.stride(0), eps, _ptr(credit_a), batch, n, u.shape[1], torch.get_num_threads())
     return True

@@ -142,6 +142,46 @@ void uoro_sequence##SUFFIX(REAL *h_tilde, REAL *theta, REAL *scale, const REAL *
         }                                                                                       \
     }                                                                                           \
     free(dh); free(beta); free(row_gain); free(norm2);                                          \
+}                                                                                               \
+                                                                                                \
+/* KF-RTRL after its batched product D_t A_{t-1} (in a): with p1 = sqrt((|D A| + eps) / (|u| + eps))\
+   and p2 = sqrt((|slope_t| + eps) / (|z_t| + eps)), u <- c1 p1 u + c2 p2 z_t,                  \
+   A_t = (c1 / p1) D A + diag((c2 / p2) slope_t), and credit_a = c_t A_t (the row the           \
+   estimate needs). Sequences in parallel; A_b (n x n) is read twice, from cache the second     \
+   time. slope, z, credit: step t's rows, rows of sequence b at b * stride. */                  \
+void kf_rtrl_finish##SUFFIX(REAL *a, REAL *u, const REAL *slope, long slope_stride, const REAL *z,\
+                           long z_stride, const REAL *c1, const REAL *c2, const REAL *credit,   \
+                           long credit_stride, REAL eps, REAL *credit_a, int B, int n, int P,   \
+                           int threads) {                                                       \
+    _Pragma("omp parallel for schedule(static) num_threads(threads)")                           \
+    for (int b = 0; b < B; b++) {                                                               \
+        REAL *restrict ab = a + (long)b * n * n;                                                \
+        REAL *restrict ub = u + (long)b * P;                                                    \
+        const REAL *restrict sb = slope + b * slope_stride;                                     \
+        const REAL *restrict zb = z + b * z_stride;                                             \
+        const REAL *restrict cb = credit + b * credit_stride;                                   \
+        REAL *restrict out = credit_a + (long)b * n;                                            \
+        REAL na = 0, nu = 0, ns = 0, nz = 0;                                                    \
+        for (long j = 0; j < (long)n * n; j++) na += ab[j] * ab[j];                             \
+        for (int j = 0; j < P; j++) { nu += ub[j] * ub[j]; nz += zb[j] * zb[j]; }               \
+        for (int i = 0; i < n; i++) ns += sb[i] * sb[i];                                        \
+        const REAL p1 = (REAL)sqrt(((REAL)sqrt(na) + eps) / ((REAL)sqrt(nu) + eps));            \
+        const REAL p2 = (REAL)sqrt(((REAL)sqrt(ns) + eps) / ((REAL)sqrt(nz) + eps));            \
+        const REAL gu = c1[b] * p1, gz = c2[b] * p2, f = c1[b] / p1, g = c2[b] / p2;            \
+        for (int j = 0; j < P; j++) ub[j] = gu * ub[j] + gz * zb[j];                            \
+        for (int j = 0; j < n; j++) out[j] = 0;                                                 \
+        for (int i = 0; i < n; i++) {                                                           \
+            REAL *restrict row = ab + (long)i * n;                                              \
+            const REAL ci = cb[i];                                                              \
+            for (int j = 0; j < n; j++) {                                                       \
+                const REAL v = f * row[j];                                                      \
+                row[j] = v;                                                                     \
+                out[j] += ci * v;                                                               \
+            }                                                                                   \
+            row[i] += g * sb[i];                                                                \
+            out[i] += ci * g * sb[i];                                                           \
+        }                                                                                       \
+    }                                                                                           \
 }
 
 DEFINE_KERNELS(float, _f32)

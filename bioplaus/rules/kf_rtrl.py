@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from bioplaus.rules import ckernels
 from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass
 
@@ -69,11 +70,23 @@ class KFRTRL(OnlineRule):
             a, a_next, scaled = (c.new_zeros((batch_size, n, n)) for _ in range(3))
         grad = c.new_zeros((batch_size if per_sequence else 1, n, traj.z.shape[-1]))
         signs = self.signs((steps, 2, batch_size), c)  # c1, c2 per step: the same stream as two draws per step
+        compiled = ckernels.library() is not None
+        credit_a = c.new_empty((batch_size, n))
         for t in range(steps):
             c1, c2 = signs[t]
-            u = kf_rtrl_step(u, a, a_next, scaled, c1, c2, traj.slope[:, t], traj.z[:, t], w_rec, model.alpha, self.eps)
+            slope_t, z_t = traj.slope[:, t], traj.z[:, t]
+            # the batched product here (BLAS), the rest of the step in one compiled pass (bioplaus.rules.ckernels)
+            if compiled:
+                torch.mul(slope_t[:, :, None], w_rec, out=scaled)
+                if model.alpha == 1.0:
+                    torch.bmm(scaled, a, out=a_next)
+                else:
+                    torch.baddbmm(a, scaled, a, beta=1.0 - model.alpha, out=a_next)
+                compiled = ckernels.kf_rtrl_finish(a_next, u, slope_t, z_t, c1, c2, c[:, t], self.eps, credit_a)
+            if not compiled:  # no kernels, or tensors they cannot take: the step in PyTorch (from A_{t-1}, still in a)
+                u = kf_rtrl_step(u, a, a_next, scaled, c1, c2, slope_t, z_t, w_rec, model.alpha, self.eps)
+                credit_a = torch.bmm(c[:, t, None, :], a_next)[:, 0]  # c_t A_t, (batch, n)
             a, a_next = a_next, a
-            credit_a = torch.bmm(c[:, t, None, :], a)[:, 0]  # c_t A_t, (batch, n)
             if per_sequence:
                 grad.baddbmm_(credit_a[:, :, None], u[:, None, :])
             else:  # sum over the batch of the outer products (c_t A_t) (x) u_t
