@@ -15,7 +15,7 @@ The library is compiled on first use with the system C compiler (``$CC``, else `
 ``$BIOPLAUS_CACHE/kernels`` (default ``~/.cache/bioplaus/kernels``), named by a hash of
 the source, the flags and the processor, so a cache shared between machines never
 loads a library built for another processor. Without a compiler, or with
-``BIOPLAUS_KERNELS=torch``, every rule runs its PyTorch loop (one warning says why).
+``BIOPLAUS_KERNELS=torch``, every rule runs its PyTorch steps (a warning says why, except for the latter).
 Results are reproducible bit for bit for a given thread count: each thread owns the same
 rows of the state in every step.
 """
@@ -66,7 +66,7 @@ def _build() -> ctypes.CDLL | None:
         return None
     cc = _compiler()
     if cc is None:
-        warnings.warn("bioplaus: no C compiler found ($CC, cc, gcc): UORO, e-prop and RFLO run their slower PyTorch loops.",
+        warnings.warn("bioplaus: no C compiler found ($CC, cc, gcc): UORO, e-prop, RFLO and KF-RTRL run their slower PyTorch steps.",
                       stacklevel=3)
         return None
     source = SOURCE.read_text()
@@ -80,7 +80,7 @@ def _build() -> ctypes.CDLL | None:
             out = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
             if out.returncode != 0:
                 warnings.warn(f"bioplaus: compiling {SOURCE.name} with {cc} failed ({out.stderr.strip()[-300:]}); "
-                              "UORO, e-prop and RFLO run their slower PyTorch loops.", stacklevel=3)
+                              "UORO, e-prop, RFLO and KF-RTRL run their slower PyTorch steps.", stacklevel=3)
                 return None
             os.replace(tmp, target)  # atomic: concurrent workers never load a half-written library
         finally:
@@ -101,7 +101,12 @@ def library() -> ctypes.CDLL | None:
     global _LIB, _TRIED
     if not _TRIED:
         _TRIED = True
-        _LIB = _build()
+        try:
+            _LIB = _build()
+        except OSError as e:  # an unwritable cache folder, a library the loader refuses, ...
+            warnings.warn(f"bioplaus: the compiled kernels are unavailable ({e}); UORO, e-prop, RFLO and KF-RTRL run "
+                          "their slower PyTorch steps.", stacklevel=2)
+            _LIB = None
     return _LIB
 
 
