@@ -42,12 +42,14 @@ void trace_sequence##SUFFIX(REAL *trace, const REAL *decay, REAL leak, const REA
                     REAL *restrict e = trace + ((long)b * n + i) * P;                           \
                     REAL *restrict g = grad + ((sum_batch ? 0 : (long)b * n) + i) * P;          \
                     if (d == 0) { /* no memory (RFLO, alpha = 1): the trace is written, not read */\
+                        _Pragma("GCC ivdep")                                                    \
                         for (int j = 0; j < P; j++) {                                           \
                             const REAL v = s * zr[j];                                           \
                             e[j] = v;                                                           \
                             g[j] += l * v;                                                      \
                         }                                                                       \
                     } else {                                                                    \
+                        _Pragma("GCC ivdep")                                                    \
                         for (int j = 0; j < P; j++) {                                           \
                             const REAL v = d * e[j] + s * zr[j];                                \
                             e[j] = v;                                                           \
@@ -129,6 +131,7 @@ void uoro_sequence##SUFFIX(REAL *h_tilde, REAL *theta, REAL *scale, const REAL *
                     REAL *restrict th = theta + ((long)b * n + i) * P;                          \
                     REAL *restrict g = grad + ((sum_batch ? 0 : (long)b * n) + i) * P;          \
                     REAL acc = 0;                                                               \
+                    _Pragma("GCC ivdep")                                                        \
                     for (int j = 0; j < P; j++) {                                               \
                         const REAL v = th[j] + u * zr[j];                                       \
                         th[j] = v;                                                              \
@@ -163,6 +166,7 @@ void kf_rtrl_finish##SUFFIX(REAL *a, REAL *u, const REAL *slope, long slope_stri
         REAL *restrict out = credit_a + (long)b * n;                                            \
         REAL na = 0, nu = 0, ns = 0, nz = 0;                                                    \
         for (long j = 0; j < (long)n * n; j++) na += ab[j] * ab[j];                             \
+        _Pragma("GCC ivdep")                                                                    \
         for (int j = 0; j < P; j++) { nu += ub[j] * ub[j]; nz += zb[j] * zb[j]; }               \
         for (int i = 0; i < n; i++) ns += sb[i] * sb[i];                                        \
         const REAL p1 = (REAL)sqrt(((REAL)sqrt(na) + eps) / ((REAL)sqrt(nu) + eps));            \
