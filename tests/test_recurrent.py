@@ -613,23 +613,33 @@ def test_uoro_step_matches_tallec_and_olliviers_update():
 
 
 # -- the compiled whole-sequence loops (bioplaus.rules.ckernels) ---------------------------------
+def _kernels_on(monkeypatch):
+    """The kernels module with its library built (whatever BIOPLAUS_KERNELS says): these tests
+    need a C compiler, as Brian2's cython target does."""
+    from bioplaus.rules import ckernels
+
+    monkeypatch.delenv("BIOPLAUS_KERNELS", raising=False)
+    if ckernels.library() is None:
+        monkeypatch.setattr(ckernels, "_TRIED", False)
+    assert ckernels.library() is not None
+    return ckernels
+
+
 @pytest.mark.parametrize("rule_factory", [UORO, EProp, RFLO, lambda: EProp(feedback="random")])
 @pytest.mark.parametrize("alpha", [0.6, 1.0])
 def test_compiled_sequence_loops_equal_the_pytorch_steps(rule_factory, alpha, monkeypatch):
     """UORO, e-prop and RFLO give the same estimates, per sequence and summed over the batch (and
     the same carried state), from the compiled loop as from their PyTorch step functions (float64,
     to rounding), and the compiled loop did run."""
-    from bioplaus.rules import ckernels
-
-    assert ckernels.library() is not None  # a C compiler is there (Brian2's cython target needs one too)
+    ckernels = _kernels_on(monkeypatch)
     net = tiny(n=6, alpha=alpha)
     batch = sequences(net, batch=4, steps=9)
     ran = []
     usable = ckernels._usable
-    monkeypatch.setattr(ckernels, "_usable", lambda *t: ran.append(1) or usable(*t))
+    monkeypatch.setattr(ckernels, "_usable", lambda *t: ran.append(usable(*t)) or ran[-1])
     compiled = [setup(rule_factory(), net).estimate(net, batch)["recurrent.weight"],
                 setup(rule_factory(), net).sequence_estimates(net, batch)[0]]
-    assert len(ran) == 2
+    assert ran == ["_f64", "_f64"]  # both ran the compiled loop
     monkeypatch.setattr(ckernels, "_usable", lambda *t: None)
     reference = [setup(rule_factory(), net).estimate(net, batch)["recurrent.weight"],
                  setup(rule_factory(), net).sequence_estimates(net, batch)[0]]
@@ -641,22 +651,23 @@ def test_compiled_sequence_loops_equal_the_pytorch_steps(rule_factory, alpha, mo
 def test_compiled_uoro_carries_its_state_like_the_pytorch_steps(monkeypatch):
     """Two windows with the carried state (h~, theta, scale): the compiled loop continues where
     the PyTorch steps would, in float32 too (to float32 rounding)."""
-    from bioplaus.rules import ckernels
     from bioplaus.rules.online import sequence_pass
 
+    ckernels = _kernels_on(monkeypatch)
     net = tiny(n=7, alpha=0.8).float()
     batch = sequences(net, batch=3, steps=12)
     batch = Batch(batch.x.float(), batch.y.float(), batch.loss_fn)
-    results = []
+    results, ran = [], []
+    usable = ckernels._usable
     for use in (True, False):
-        if not use:
-            monkeypatch.setattr(ckernels, "_usable", lambda *t: None)
+        monkeypatch.setattr(ckernels, "_usable", (lambda *t: ran.append(usable(*t)) or ran[-1]) if use else (lambda *t: None))
         rule = setup(UORO(), net)
         carry: dict = {}
         sp = sequence_pass(net, batch)
         first = rule.recurrent_estimates(net, batch, sp, per_sequence=False, carry=carry)
         second = rule.recurrent_estimates(net, batch, sp, per_sequence=False, carry=carry)
         results.append((first, second, carry["h_tilde"] * 1, carry["theta"] * carry["scale"][:, None, None]))
+    assert ran == ["_f32", "_f32"]  # the first pass ran both windows compiled, in float32
     for got, want in zip(*results):
         torch.testing.assert_close(got, want, rtol=2e-4, atol=1e-6)
 
@@ -665,8 +676,7 @@ def test_compiled_uoro_carries_its_state_like_the_pytorch_steps(monkeypatch):
 def test_compiled_kf_rtrl_step_equals_the_pytorch_step(alpha, monkeypatch):
     """KF-RTRL with its step finished by the compiled kernel gives the estimates of kf_rtrl_step
     (float64, to rounding), per sequence and summed, and the kernel did run."""
-    from bioplaus.rules import ckernels
-
+    ckernels = _kernels_on(monkeypatch)
     net = tiny(n=6, alpha=alpha)
     batch = sequences(net, batch=4, steps=9)
     ran = []

@@ -133,22 +133,30 @@ def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, durat
     assert float(s.c[0]) == pytest.approx(c0 * np.exp(-(duration_ms - 25.0) / 1000.0), rel=1e-9)
 
 
-@pytest.mark.parametrize("target", ["numpy", "cython"])
+@pytest.mark.parametrize("target", ["numpy", "cython", "cpp_standalone"])
 def test_counter_noise_in_generated_code_equals_the_numpy_formula(target):
     """uniform_hash(i, t_in_timesteps, key) in generated code gives, bit for bit, what
     counter_noise.uniform computes (the thalamic input of the distal-reward network)."""
+    import shutil
+
     from bioplaus.spiking import counter_noise
     from bioplaus.spiking.network import use_target
 
-    use_target(target)
-    g = b2.NeuronGroup(7, "x : 1\nkey : integer (shared)", namespace={"uniform_hash": counter_noise.function()}, dt=1 * b2.ms)
-    g.key = 2**31 - 5
-    g.run_regularly("x = uniform_hash(i, t_in_timesteps, key)", when="groups")
-    mon = b2.StateMonitor(g, "x", record=True, when="end")
-    b2.Network(g, mon).run(4 * b2.ms, namespace={})
+    project = use_target(target)
+    try:
+        g = b2.NeuronGroup(7, "x : 1\nkey : integer (shared)", namespace={"uniform_hash": counter_noise.function()},
+                           dt=1 * b2.ms)
+        g.key = 2**31 - 5
+        g.run_regularly("x = uniform_hash(i, t_in_timesteps, key)", when="groups")
+        mon = b2.StateMonitor(g, "x", record=True, when="end")
+        b2.Network(g, mon).run(4 * b2.ms, namespace={})
+        got = np.asarray(mon.x)
+    finally:
+        use_target("numpy")
+        if project is not None:
+            shutil.rmtree(project, ignore_errors=True)
     expected = counter_noise.uniform(np.arange(7)[:, None], np.arange(4)[None, :], 2**31 - 5)
-    assert np.array_equal(np.asarray(mon.x), expected)
-    use_target("numpy")
+    assert np.array_equal(got, expected)
 
 
 def test_counter_noise_is_uniform_and_keys_give_unrelated_streams():
@@ -499,3 +507,17 @@ def test_poisson_drive_reuses_its_compiled_standalone_program_across_seeds():
     assert reused.rows == fresh.rows and reused.rows != first.rows
     for k in fresh.arrays:
         assert np.array_equal(reused.arrays[k], fresh.arrays[k]), k
+
+
+def test_dopamine_system_refuses_neurons_integrating_with_other_constants():
+    """The neurons advance the dopamine and the eligibility integral with their namespace's
+    tau_d, tau_c and baseline; a dopamine unit with another tau_d would silently mix two integrals."""
+    from bioplaus.errors import BioplausError
+    from bioplaus.spiking.distal_reward import dopamine_system
+
+    rule = DopamineSTDP(update="event")
+    post = b2.NeuronGroup(1, rule.NEURON_MODEL, threshold="False", namespace=rule.neuron_namespace(200.0))
+    s = synapses(post, post, rule, transmit="")
+    with pytest.raises(BioplausError, match=r"namespace must hold tau_d = 100\. ms .*got 200\. ms"):
+        dopamine_system(s, post, rule, 100.0, 0.5, 1 * b2.ms)
+    assert set(dopamine_system(s, post, rule, 200.0, 0.5, 1 * b2.ms)) == {"dopamine", "catch_up", "dopamine_to_neurons"}

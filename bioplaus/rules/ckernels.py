@@ -15,7 +15,9 @@ The library is compiled on first use with the system C compiler (``$CC``, else `
 ``$BIOPLAUS_CACHE/kernels`` (default ``~/.cache/bioplaus/kernels``), named by a hash of
 the source, the flags and the processor, so a cache shared between machines never
 loads a library built for another processor. Without a compiler, or with
-``BIOPLAUS_KERNELS=torch``, every rule runs its PyTorch steps (a warning says why, except for the latter).
+``BIOPLAUS_KERNELS=torch``, every rule runs its PyTorch steps (a warning says why, except for the latter). The
+library is compiled and linked in two steps so that ``-ffast-math`` does not switch the
+process to flushing subnormal numbers to zero.
 Results are reproducible bit for bit for a given thread count: each thread owns the same
 rows of the state in every step.
 """
@@ -36,7 +38,10 @@ import torch
 from torch import Tensor
 
 SOURCE = Path(__file__).with_name("kernels.c")
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-fno-finite-math-only", "-fopenmp", "-fPIC"]
+# Compiled and linked in two commands: linking a shared library with -ffast-math adds (GCC < 13)
+# crtfastmath.o, which switches the whole process to flush subnormals to zero when it loads.
+LINK = ["-shared", "-fopenmp"]
 _LIB: ctypes.CDLL | None = None
 _TRIED = False
 
@@ -51,7 +56,8 @@ def _processor() -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("BIOPLAUS_CACHE", Path.home() / ".cache" / "bioplaus")) / "kernels"
+    root = os.environ.get("BIOPLAUS_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "bioplaus") / "kernels"
 
 
 def _compiler() -> str | None:
@@ -70,22 +76,25 @@ def _build() -> ctypes.CDLL | None:
                       stacklevel=3)
         return None
     source = SOURCE.read_text()
-    key = hashlib.sha256("\n".join([source, cc, *FLAGS, _processor()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([source, cc, *FLAGS, *LINK, _processor()]).encode()).hexdigest()[:16]
     target = cache_dir() / f"kernels-{key}.so"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)
+        obj = tmp[:-3] + ".o"
         try:
-            out = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], capture_output=True, text=True)
-            if out.returncode != 0:
-                warnings.warn(f"bioplaus: compiling {SOURCE.name} with {cc} failed ({out.stderr.strip()[-300:]}); "
-                              "UORO, e-prop, RFLO and KF-RTRL run their slower PyTorch steps.", stacklevel=3)
-                return None
+            for command in ([cc, *FLAGS, "-c", "-o", obj, str(SOURCE)], [cc, *LINK, "-o", tmp, obj, "-lm"]):
+                out = subprocess.run(command, capture_output=True, text=True)
+                if out.returncode != 0:
+                    warnings.warn(f"bioplaus: building {SOURCE.name} with {cc} failed ({out.stderr.strip()[-300:]}); "
+                                  "UORO, e-prop, RFLO and KF-RTRL run their slower PyTorch steps.", stacklevel=3)
+                    return None
             os.replace(tmp, target)  # atomic: concurrent workers never load a half-written library
         finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            for path in (tmp, obj):
+                if os.path.exists(path):
+                    os.remove(path)
     lib = ctypes.CDLL(str(target))
     for name, real in (("_f32", ctypes.c_float), ("_f64", ctypes.c_double)):
         p, i = ctypes.c_void_p, ctypes.c_int
@@ -103,7 +112,7 @@ def library() -> ctypes.CDLL | None:
         _TRIED = True
         try:
             _LIB = _build()
-        except OSError as e:  # an unwritable cache folder, a library the loader refuses, ...
+        except (OSError, RuntimeError) as e:  # an unwritable cache folder, no home folder, a library the loader refuses, ...
             warnings.warn(f"bioplaus: the compiled kernels are unavailable ({e}); UORO, e-prop, RFLO and KF-RTRL run "
                           "their slower PyTorch steps.", stacklevel=2)
             _LIB = None

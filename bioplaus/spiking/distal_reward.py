@@ -120,6 +120,14 @@ def dopamine_system(plastic: Any, neurons: Any, rule: DopamineSTDP, tau_d_ms: fl
     from bioplaus.spiking.neurons import namespace
 
     tau_d = tau_d_ms * b2.ms
+    # the neurons advance d and the eligibility integral with their own constants; the dopamine unit's
+    # closed form must use the same ones, or the catch-up would mix two different integrals
+    expected = rule.neuron_namespace(tau_d_ms)
+    given = getattr(neurons, "namespace", None) or {}
+    for name, value in expected.items():
+        if name not in given or abs(float(given[name]) - float(value)) > 1e-12 * max(1.0, abs(float(value))):
+            raise BioplausError(f"dopamine_system: the neurons' namespace must hold {name} = {value} "
+                                f"(DopamineSTDP.neuron_namespace({tau_d_ms})), got {given.get(name, 'nothing')}.")
     never = NEVER_S * b2.second
     sample = (sample_every_s if sample_every_s > 0 else NEVER_S) * b2.second
     equations, threshold, reset = _dopamine_unit(N_SLOTS)
