@@ -40,7 +40,7 @@ from bioplaus.bench.timing import interleaved, machine, ratio_stats
 from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rnn_step
 from bioplaus.rules import ckernels
 from bioplaus.rules.eprop import eligibility_step
-from bioplaus.rules.kf_rtrl import kf_rtrl_step
+from bioplaus.rules.kf_rtrl import kf_rtrl_product, kf_rtrl_step
 from bioplaus.rules.online import accumulate
 from bioplaus.rules.uoro import uoro_constants, uoro_step
 
@@ -112,8 +112,7 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
     def kf_rtrl_compiled(i: int) -> None:  # as the rule runs it: the product in BLAS, the rest in one compiled pass
         s = signs[i % 64]
         a, a_next, scaled = state["a"]
-        torch.mul(slope[:, :, None], w_rec, out=scaled)
-        torch.bmm(scaled, a, out=a_next)
+        kf_rtrl_product(a, a_next, scaled, slope, w_rec, ALPHA)
         ckernels.kf_rtrl_finish(a_next, state["u_c"], slope, z, s[:, 0].contiguous(), s[:, 1].contiguous(), credit, 1e-7,
                                 state["credit_a"])
         state["a"] = (a_next, a, scaled)

@@ -25,6 +25,15 @@ from bioplaus.rules.base import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass
 
 
+def kf_rtrl_product(a: Tensor, a_next: Tensor, scaled: Tensor, slope: Tensor, w_rec: Tensor, alpha: float) -> Tensor:
+    """``D_t A_{t-1}`` into ``a_next`` (returned), with ``D_t = diag(alpha phi') W_rec + (1 - alpha) I``
+    (``slope`` = ``alpha phi'``, ``(batch, n)``): one batched product, ``scaled`` holding ``diag(slope) W_rec``."""
+    torch.mul(slope[:, :, None], w_rec, out=scaled)
+    if alpha == 1.0:
+        return torch.bmm(scaled, a, out=a_next)
+    return torch.baddbmm(a, scaled, a, beta=1.0 - alpha, out=a_next)
+
+
 def kf_rtrl_step(u: Tensor, a: Tensor, a_next: Tensor, scaled: Tensor, c1: Tensor, c2: Tensor, slope: Tensor, z: Tensor,
                  w_rec: Tensor, alpha: float, eps: float = 1e-7) -> Tensor:
     """One KF-RTRL update with signs ``c1, c2`` ``(batch,)``: returns the new ``u`` ``(batch, n + m + 1)`` and
@@ -34,11 +43,7 @@ def kf_rtrl_step(u: Tensor, a: Tensor, a_next: Tensor, scaled: Tensor, c1: Tenso
     ``diag(alpha phi') W_rec``), reused from step to step: ``D_t A_{t-1}`` is one batched product
     into ``a_next`` (fresh 2 MB outputs at n = 128 cost more in page faults than their product's extra work).
     """
-    torch.mul(slope[:, :, None], w_rec, out=scaled)
-    if alpha == 1.0:
-        da = torch.bmm(scaled, a, out=a_next)
-    else:
-        da = torch.baddbmm(a, scaled, a, beta=1.0 - alpha, out=a_next)
+    da = kf_rtrl_product(a, a_next, scaled, slope, w_rec, alpha)
     p1 = torch.linalg.vector_norm(da.view(da.shape[0], -1), dim=1).add_(eps).div_(
         torch.linalg.vector_norm(u, dim=1).add_(eps)).sqrt_()
     p2 = torch.linalg.vector_norm(slope, dim=1).add_(eps).div_(torch.linalg.vector_norm(z, dim=1).add_(eps)).sqrt_()
@@ -77,11 +82,7 @@ class KFRTRL(OnlineRule):
             slope_t, z_t = traj.slope[:, t], traj.z[:, t]
             # the batched product here (BLAS), the rest of the step in one compiled pass (bioplaus.rules.ckernels)
             if compiled:
-                torch.mul(slope_t[:, :, None], w_rec, out=scaled)
-                if model.alpha == 1.0:
-                    torch.bmm(scaled, a, out=a_next)
-                else:
-                    torch.baddbmm(a, scaled, a, beta=1.0 - model.alpha, out=a_next)
+                kf_rtrl_product(a, a_next, scaled, slope_t, w_rec, model.alpha)
                 compiled = ckernels.kf_rtrl_finish(a_next, u, slope_t, z_t, c1, c2, c[:, t], self.eps, credit_a)
             if not compiled:  # no kernels, or tensors they cannot take: the step in PyTorch (from A_{t-1}, still in a)
                 u = kf_rtrl_step(u, a, a_next, scaled, c1, c2, slope_t, z_t, w_rec, model.alpha, self.eps)

@@ -229,9 +229,8 @@ def build_network(spec: SpikingSpec, rule: DopamineSTDP, rng: np.random.Generato
     n_ex, n_in, m = int(net["n_excitatory"]), int(net["n_inhibitory"]), int(net["synapses_per_neuron"])
     n = n_ex + n_in
     dt = spec.dt_ms * b2.ms
-    tau_d = float(net["tau_d_ms"]) * b2.ms
-
-    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "tau_d": tau_d, "uniform_hash": counter_noise.function()}
+    # the dopamine constants (tau_d, tau_c, baseline) come from rule.neuron_namespace below
+    ns = {"thalamic": float(net["thalamic_mV"]) * b2.mV, "b": 0.2, "uniform_hash": counter_noise.function()}
     equations = """
         noise_key : integer (shared)
         v : volt

@@ -41,7 +41,7 @@ rate ``estimate``: their "estimate" is the weight change read back from the syna
   ``1/tau_cd = 1/tau_c + 1/tau_d``). A synapse last updated when the integral was ``a_w``
   then gains ``Delta w = c (A(t) - a_w) / tau_w``, the exact integral of
   ``(b + d) c g / tau_w``. At a dopamine event every synapse is brought up to date and
-  renormalised (``c <- c g``, ``a_w <- 0``, :meth:`DopamineSTDP.catch_up`) before the
+  renormalised (``c <- c g``, ``a_w <- 0``, :meth:`DopamineSTDP.renormalise`) before the
   postsynaptic group's ``A``, ``g`` restart at 0, 1 and ``d`` jumps
   (:func:`bioplaus.spiking.distal_reward.dopamine_system`); renormalising at least every
   ``tau_c`` keeps ``g >= exp(-1)``, so ``A(t) - a_w`` loses at most about 11 of 53 bits.
