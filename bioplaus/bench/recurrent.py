@@ -120,8 +120,9 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
 
     # the compiled whole-sequence loops the rules run when they can (bioplaus.rules.ckernels), timed
     # over SEQUENCE steps per call; UORO, e-prop and RFLO sum their estimate over the batch as in training
+    decay = (1.0 - ALPHA) + slope * w_rec.diagonal()  # the rule computes it for all steps at once
     seq = {k: v[:, None, :].expand(-1, SEQUENCE, -1).contiguous() for k, v in
-           (("slope", slope), ("z", z), ("credit", credit), ("decay", (1.0 - ALPHA) + slope * w_rec.diagonal()))}
+           (("slope", slope), ("z", z), ("credit", credit), ("decay", decay))}
     kick_seq, push_seq = kick[:SEQUENCE].contiguous(), push[:SEQUENCE].contiguous()
 
     def uoro_compiled(i: int) -> None:
@@ -138,7 +139,6 @@ def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], Non
         state["trace"].addcmul_((signs[i % 64] * slope)[:, :, None], z[:, None, :])
         accumulate(state["grad_sum"], credit[:, 0], state["trace"])
 
-    decay = (1.0 - ALPHA) + slope * w_rec.diagonal()  # the rule computes it for all steps at once
 
     def eprop(i: int) -> None:
         eligibility_step(state["trace"], decay, slope, z)

@@ -15,9 +15,9 @@ The library is compiled on first use with the system C compiler (``$CC``, else `
 ``$BIOPLAUS_CACHE/kernels`` (default ``~/.cache/bioplaus/kernels``), named by a hash of
 the source, the flags and the processor, so a cache shared between machines never
 loads a library built for another processor. Without a compiler, or with
-``BIOPLAUS_KERNELS=torch``, every rule runs its PyTorch steps (a warning says why, except for the latter). The
-library is compiled and linked in two steps so that ``-ffast-math`` does not switch the
-process to flushing subnormal numbers to zero.
+``BIOPLAUS_KERNELS=torch``, every rule runs its PyTorch steps (a warning says why in the
+first case). The library is compiled and linked in two steps so that ``-ffast-math`` does
+not switch the process to flushing subnormal numbers to zero.
 Results are reproducible bit for bit for a given thread count: each thread owns the same
 rows of the state in every step.
 """
