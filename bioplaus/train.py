@@ -22,29 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus import metrics as M
+from bioplaus.core import Batch, Row, RunResult
 from bioplaus import models
 from bioplaus.protocol import Protocol
 from bioplaus.rules import Backprop, LayeredRule, Rule
 from bioplaus.rules.backprop import chain_rule_deltas
-from bioplaus.rules.base import Batch, gradients_from_deltas, layer_of
+from bioplaus.rules.base import gradients_from_deltas, layer_of
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance
 from bioplaus.tasks.data_choice import resolve_data_dir
-
-Row = tuple[int, float | None, str, str, float]
-
-
-@dataclass
-class RunResult:
-    """What a run hands back to the store."""
-
-    status: str  # "done" or "diverged"
-    rows: list[Row] = field(default_factory=list)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    diverged_step: int | None = None
-    duration_s: float = 0.0
-    steps_done: int = 0
-
 
 def make_optimizer(spec: tuple[str, dict], params) -> torch.optim.Optimizer:
     name, kwargs = spec

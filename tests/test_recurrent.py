@@ -20,7 +20,7 @@ from bioplaus.metrics import angle_deg, estimator_curve
 from bioplaus.rate.recurrent import (RecurrentNet, RecurrentSpec, influence_buffers, influence_credit_step, influence_step,
                                      jacobian_product, rnn_step, run_rnn)
 from bioplaus.rules import BPTT, KFRTRL, RFLO, RTRL, UORO, EProp, ReinforceRTRL, SyntheticGradients, TruncatedBPTT
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import sequence_pass
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, sequence_squared_error
 from bioplaus.rate.recurrent_run import history_gradient

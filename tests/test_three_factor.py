@@ -8,7 +8,7 @@ from bioplaus import metrics as M
 from bioplaus.rate.feedforward import FeedforwardNet
 from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Backprop, NodePerturbation, RewardModulatedHebbian, WeightPerturbation
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.tasks.base import squared_error
 
 

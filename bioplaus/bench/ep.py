@@ -29,7 +29,7 @@ from bioplaus import models
 from bioplaus.bench.timing import interleaved, machine, ratio_stats
 from bioplaus.rate.energy_spec import EnergySpec
 from bioplaus.rules import EquilibriumPropagation
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import squared_error
 from bioplaus.train import apply_estimate

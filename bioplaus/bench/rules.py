@@ -20,7 +20,7 @@ from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import get as get_rule
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance, cross_entropy
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.train import Trainer
 from bioplaus.bench.timing import alternating, machine, ratio_stats
 

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from bioplaus.metrics.angles import angle_deg, flat64
 from bioplaus.rate.energy import Couplings, EnergyNet, energy_parameter_gradient, input_drive, relax_step
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.equilibrium_propagation import nudging_force
 
 Row = tuple[int, str, str, float]

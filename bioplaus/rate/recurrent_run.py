@@ -33,7 +33,7 @@ from bioplaus import metrics as M
 from bioplaus import models
 from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import rnn_step
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.bptt import BPTT
 from bioplaus.seeding import generator
 from bioplaus.train import RunResult, apply_estimate, layer_groups, make_optimizer, params_of

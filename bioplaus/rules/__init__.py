@@ -1,7 +1,8 @@
 """Learning rules: each proposes an update in gradient units through ``estimate(model, batch)``."""
 
 from bioplaus.rules.backprop import Backprop
-from bioplaus.rules.base import Batch, LayeredRule, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import LayeredRule, Rule
 from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.registry import REGISTRY, get, names

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import Batch, LayeredRule, hidden_slopes, output_delta
+from bioplaus.core import Batch
+from bioplaus.rules.base import LayeredRule, hidden_slopes, output_delta
 
 
 class Backprop(LayeredRule):

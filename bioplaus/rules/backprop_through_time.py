@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rate.energy import input_drive, relax, unrolled_output
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import Rule
 
 
 class BackpropThroughTime(Rule):

@@ -23,24 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bioplaus.core import Batch
 from bioplaus.rate.feedforward import ForwardPass, times_slope
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A minibatch and the loss it is scored with.
-
-    ``x``: inputs ``(batch, n_in)``; ``y``: targets (``(batch, n_out)`` floats for
-    regression, ``(batch,)`` class indices for classification); ``loss_fn(output, y)``
-    returns the scalar loss (mean over the batch).
-    """
-
-    x: Tensor
-    y: Tensor
-    loss_fn: Callable[[Tensor, Tensor], Tensor]
-
-    def loss(self, output: Tensor) -> Tensor:
-        return self.loss_fn(output, self.y)
 
 
 class Rule:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import RecurrentRule, autograd_estimate
 
 

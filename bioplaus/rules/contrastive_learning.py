@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import Rule
 from bioplaus.rules.equilibrium_propagation import output_target
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import Rule
 from bioplaus.rules.equilibrium_propagation import NUDGINGS, check_choice, output_target
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rules import ckernels
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 FEEDBACK = ("symmetric", "random")

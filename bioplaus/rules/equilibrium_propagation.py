@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import Rule
 
 NUDGINGS = ("positive", "negative", "centered")
 

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rate.feedforward import activate
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import Rule
 
 
 def perturbed_pass(model: nn.Module, x: Tensor, noise: list[Tensor] | None) -> tuple[Tensor, list[Tensor]]:

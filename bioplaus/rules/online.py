@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import Trajectory, run_rnn
-from bioplaus.rules.base import Batch, Rule
+from bioplaus.core import Batch
+from bioplaus.rules.base import Rule
 
 
 class RecurrentRule(Rule):

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import run_rnn
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 BASELINES = ("noise_free", "none")

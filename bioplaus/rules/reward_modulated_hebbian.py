@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.node_perturbation import NoiseRule, node_estimate, node_noise, perturbed_pass
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from bioplaus.rate.recurrent import influence_buffers, influence_credit_step
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass
 
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
 from bioplaus.rate.recurrent import rnn_step
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import RecurrentRule, autograd_estimate
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import RecurrentRule, autograd_estimate
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rules import ckernels
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass, accumulate, estimate_buffer
 
 

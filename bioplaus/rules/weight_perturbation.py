@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.rules.node_perturbation import NoiseRule
 
 

@@ -382,7 +382,7 @@ class DistalReward(SpikingTask):
         import brian2 as b2
 
         from bioplaus.spiking.network import seed_brian2, use_target
-        from bioplaus.train import RunResult
+        from bioplaus.core import RunResult
 
         if not isinstance(rule, DopamineSTDP):
             raise BioplausError(f"task 'distal_reward' runs dopamine-modulated STDP (da_stdp), got {rule.name!r}.")

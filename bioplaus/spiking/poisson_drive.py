@@ -123,7 +123,7 @@ class PoissonDrive(SpikingTask):
         import brian2 as b2
 
         from bioplaus.spiking.network import seed_brian2, use_target
-        from bioplaus.train import RunResult
+        from bioplaus.core import RunResult
 
         if not isinstance(rule, STDP):
             raise BioplausError(f"task 'poisson_drive' runs STDP rules (stdp_additive, stdp_multiplicative), got {rule.name!r}.")

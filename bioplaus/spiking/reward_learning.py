@@ -65,7 +65,7 @@ class StimulusReward(SpikingTask):
 
     def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
         from bioplaus.metrics import estimator_curve
-        from bioplaus.train import RunResult
+        from bioplaus.core import RunResult
         import torch
 
         if not isinstance(rule, ThreeFactor):

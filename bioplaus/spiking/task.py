@@ -40,7 +40,7 @@ class SpikingTask(Task):
         return None
 
     def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None) -> Any:
-        """Run one (condition, seed) and return a :class:`bioplaus.train.RunResult`."""
+        """Run one (condition, seed) and return a :class:`bioplaus.core.RunResult`."""
         raise NotImplementedError
 
     def instantiate(self, *args, **kwargs):

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 
 
 def squared_error(output: Tensor, target: Tensor) -> Tensor:

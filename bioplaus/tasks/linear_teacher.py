@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.tasks.base import Task, TaskInstance, squared_error
 
 

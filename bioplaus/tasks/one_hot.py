@@ -11,7 +11,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.tasks.base import Task, TaskInstance
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from bioplaus.rules.base import Batch
+from bioplaus.core import Batch
 from bioplaus.tasks.base import Task, TaskInstance
 
 
