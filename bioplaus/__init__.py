@@ -2,9 +2,9 @@
 
 from bioplaus import metrics, models, rules, tasks
 from bioplaus.errors import BioplausError
-from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
-from bioplaus.rate.wrap import wrap
+from bioplaus.protocol import Condition, Protocol, PublishedTarget, load_protocol
+from bioplaus.rules.wrap import wrap
 
 __version__ = "0.1.0"
 
-__all__ = ["BioplausError", "Protocol", "PublishedTarget", "load_protocol", "metrics", "models", "rules", "tasks"]
+__all__ = ["BioplausError", "Condition", "Protocol", "PublishedTarget", "load_protocol", "metrics", "models", "rules", "tasks", "wrap"]

@@ -97,20 +97,11 @@ def _first_line(path: Path) -> str:
     return paragraph if len(paragraph) <= 110 else paragraph[:107] + "..."
 
 
-def figure_for(protocol_source: str | None) -> Path | None:
-    """The figure script shipped with a protocol script: ``../figures/<same name>.py``."""
-    if not protocol_source:
-        return None
-    src = Path(protocol_source)
-    candidate = src.parent.parent / "figures" / src.name
-    return candidate if candidate.is_file() else None
-
-
 def cmd_run(args) -> int:
     import torch
 
     from bioplaus.execute import run_protocol
-    from bioplaus.plotting import render
+    from bioplaus.plotting import figure_for, render
     from bioplaus.protocol import load_protocol
     from bioplaus.report import summary_table, target_lines
     from bioplaus.store import Store, default_store_path
@@ -133,7 +124,7 @@ def cmd_run(args) -> int:
     print(f"{protocol.name}: {report.ran} run(s) computed ({report.done} done, {report.diverged} diverged, "
           f"{report.failed} failed), {report.skipped} already in the store{others}{retried}.")
     print()
-    print(summary_table(store, protocol.name, protocol.summary, [r.label for r in protocol.rules]))
+    print(summary_table(store, protocol.name, protocol.summary, [c.label for c in protocol.conditions]))
     for line in target_lines(store, protocol, args.data_dir):
         print(line)
     print()
@@ -232,7 +223,8 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bioplaus import models, rules
+    from bioplaus import models
+    from bioplaus.rules.registry import rule_index
 
     for title, folder in (("protocols", "protocols"), ("figures", "figures")):
         print(f"{title}:")
@@ -246,9 +238,8 @@ def cmd_list(args) -> int:
             desc = f"(invalid: {e})"
         print(f"  {name:32s} {desc}")
     print("rules:")
-    for name in rules.names():
-        doc = (rules.REGISTRY[name].__doc__ or "").strip().splitlines()[0]
-        print(f"  {name:32s} {doc}")
+    for name, entry in rule_index().items():
+        print(f"  {name:32s} {entry.description}")
     return 0
 
 

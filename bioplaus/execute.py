@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.protocol import Protocol, config_hash, load_protocol
 from bioplaus.store import FINISHED, Heartbeat, Store, new_owner
-from bioplaus.tasks.data_choice import resolve_data_dir
-from bioplaus.train import RunResult, train_run
+from bioplaus.core import RunResult
+from bioplaus.train import train_run
 
 EXECUTORS = ("serial", "pool", "ray")
 POLL_S = 0.5  # how often a sweep looks again at runs another live sweep is computing
@@ -110,7 +110,7 @@ def _worker_protocol(source: str | None, quick: bool, blob: bytes) -> Protocol:
 def worker_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
     """Run one job in a worker: ``(result, None)``, or ``(None, error text)`` if it raised."""
     try:
-        protocol = resolve_data_dir(_worker_protocol(source, quick, blob), data_dir)
+        protocol = _worker_protocol(source, quick, blob).for_data_dir(data_dir)
         found = config_hash(protocol.run_config(condition, seed))
         if found != expected_hash:
             raise BioplausError(
@@ -118,7 +118,7 @@ def worker_job(source, quick, blob, condition, seed, expected_hash, device, data
                 f"({found}, expected {expected_hash}): the protocol was changed in memory and holds classes defined "
                 f"in the script. Save the change in the script or run with --workers 1."
             )
-        return train_run(protocol, condition, seed, device=device, data_dir=data_dir), None
+        return train_run(protocol, condition, seed, device=device), None
     except Exception as e:  # a failed run is recorded, and the sweep goes on
         return None, _error_text(e)
 
@@ -170,7 +170,7 @@ class SerialExecutor:
                 last[0] = step
 
         try:
-            result, error = train_run(self.protocol, job.condition, job.seed, self.device, self.data_dir, progress=tick), None
+            result, error = train_run(self.protocol, job.condition, job.seed, self.device, progress=tick), None
         except Exception as e:  # a failed run is recorded, and the sweep goes on
             result, error = None, _error_text(e)
         finally:
@@ -248,7 +248,6 @@ class RayExecutor:
             except Exception as e:
                 where = f"the Ray cluster at --address {address}" if address else "a local Ray instance"
                 raise BioplausError(f"--executor ray: could not start or join {where}: {type(e).__name__}: {e}") from e
-        self.startup_s = time.perf_counter() - t0
         cpus = int(ray.cluster_resources().get("CPU", workers)) if address else workers
         self.capacity = 2 * max(cpus, 1)
         self.remote = ray.remote(num_cpus=1, max_retries=0)(worker_job)
@@ -327,7 +326,7 @@ def run_protocol(
         raise BioplausError(f"--workers must be a positive integer, got {workers}.")
     executor = executor or ("serial" if workers == 1 and address is None else "ray" if address else "pool")
     check_executor(executor, workers, address)
-    protocol = resolve_data_dir(protocol, data_dir)  # e.g. digits by default, MNIST and its model with --data-dir
+    protocol = protocol.for_data_dir(data_dir)  # e.g. digits by default, MNIST and its model with --data-dir: resolved once, here
     protocol.task.check(data_dir)
     jobs = plan(protocol, store, overwrite)
     report = SweepReport(skipped=len(protocol.jobs()) - len(jobs))

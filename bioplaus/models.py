@@ -4,8 +4,17 @@ A spec file names its ``kind`` (default ``feedforward``). Each kind is a
 :class:`ModelKind` defined beside its model code and listed in :data:`KINDS` as
 ``"module:attribute"``, imported only when a spec of that kind is used (so a rate
 protocol never imports Brian2). A kind says how to validate a spec, how to build the
-model, whether the model fits a task, and, for models that the rate trainer cannot
-run (spiking networks), how to run one (condition, seed) itself.
+model, whether the model fits a task, what the model can do (its *capabilities*, which
+rules' ``requires`` are checked against when a protocol is built) and which engine runs
+it: ``torch`` (the one run loop, :mod:`bioplaus.train`) or ``brian2`` (the spiking task's
+own simulation under the same outer contract).
+
+Every torch model owns what "exact" means for it: ``reference_gradient(batch)`` returns the
+exact gradient of its loss, keyed like ``named_parameters()`` (autograd for feedforward
+nets and convnets, implicit differentiation at the fixed point for energy nets, BPTT for
+recurrent nets), and ``project(estimate)`` maps a gradient with respect to its stored
+parameters to the update of its effective parameterisation (the identity except for
+constrained cells).
 
 ``load("mlp_digits")`` looks for ``mlp_digits.toml`` in, in order: the directories
 listed in ``$BIOPLAUS_MODELS`` (``os.pathsep``-separated), ``./models`` and the
@@ -41,8 +50,9 @@ class ModelKind:
             and raises :class:`BioplausError` naming ``source``, the field and the allowed values.
         build: ``(spec, generator) -> model``.
         check_task: ``(spec, task) -> message or None``; a message says why they do not fit.
-        run: ``(protocol, condition, seed, device, data_dir, progress) -> RunResult`` for models
-            that :mod:`bioplaus.train`'s rate trainer does not run; ``None`` to use it.
+        capabilities: ``spec -> frozenset`` of names from :data:`CAPABILITIES`.
+        engine: ``"torch"`` (:func:`bioplaus.train.train_run`'s loop) or ``"brian2"`` (the
+            spiking task's ``simulate``).
     """
 
     name: str
@@ -50,7 +60,27 @@ class ModelKind:
     from_dict: Callable[[dict[str, Any], str, str], Any]
     build: Callable[[Any, torch.Generator | None], Any]
     check_task: Callable[[Any, Any], str | None] | None = None
-    run: Callable[..., Any] | None = None
+    capabilities: Callable[[Any], frozenset[str]] = lambda spec: frozenset({"torch"})
+    engine: str = "torch"
+
+
+#: What a model can do, by name: rules list the ones they need in ``requires``.
+CAPABILITIES: dict[str, str] = {
+    "torch": "a PyTorch network with a reference gradient (every rate model)",
+    "layered": "layer-by-layer credit through forward_pass (per-layer deltas; a feedforward net)",
+    "layer_feedback": "layers whose backward pass a rule can replace (a feedforward net, or a convnet through bioplaus.wrap)",
+    "energy": "an energy-based network that relaxes to a fixed point (kind = 'energy')",
+    "energy:discrete": "an energy net with discrete-time dynamics s_(t+1) = dPhi/ds (formulation = 'energy')",
+    "recurrent": "a recurrent network trained on sequences (kind = 'recurrent')",
+    "recurrent:influence": "a recurrent cell whose parameters are one matrix W = [W_rec W_in b] (cell = 'vanilla' or 'influence_balancing')",
+    "recurrent:sparse_attention": "an LSTM with a sparse attentive memory (cell = 'lstm', k_att > 0, k_top > 0)",
+    "spiking:brian2": "a spiking network simulated by Brian2 (kind = 'spiking')",
+}
+
+
+def capabilities(spec: Any) -> frozenset[str]:
+    """What a model built from ``spec`` can do (names from :data:`CAPABILITIES`)."""
+    return kind(spec.kind).capabilities(spec)
 
 
 # kind -> "module:attribute" of its ModelKind.

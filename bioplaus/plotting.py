@@ -66,6 +66,15 @@ RULE_LABELS = {
 }
 
 
+def figure_for(protocol_source: str | None) -> Path | None:
+    """The figure script shipped with a protocol script: ``../figures/<same name>.py``."""
+    if not protocol_source:
+        return None
+    src = Path(protocol_source)
+    candidate = src.parent.parent / "figures" / src.name
+    return candidate if candidate.is_file() else None
+
+
 def load_figure_script(path: str | Path):
     path = Path(path)
     if not path.is_file():

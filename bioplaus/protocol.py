@@ -1,8 +1,12 @@
 """Protocols: an experiment as data (task x model x rules x seeds x schedule x metrics).
 
 A protocol script in ``protocols/`` builds a :class:`Protocol` in a top-level variable
-``protocol``; ``bioplaus run protocols/NAME.py`` runs it into a store. Each rule is a
-*condition*; each (condition, seed) pair is one independent run.
+``protocol``; ``bioplaus run protocols/NAME.py`` runs it into a store. Each entry of
+``rules`` is a *condition*: a rule on the protocol's model and task, or a
+:class:`Condition` giving the rule a model or task of its own (a linear baseline beside
+the networks, one delay of a copy task, one input rate). Each (condition, seed) pair is
+one independent run. Every (rule, model, task) is checked when the protocol is built: a
+rule whose ``requires`` the model lacks is a one-paragraph error naming all three.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from typing import Any
 from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.rules import Rule, get as get_rule
+from bioplaus.optimizers import OPTIMIZERS
+from bioplaus.rules.base import Rule
+from bioplaus.rules.registry import get_rule, rule_names
 from bioplaus.tasks import Task
+from bioplaus.tasks.data_choice import ByDataDir
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,34 @@ class PublishedTarget:
         return "none (compared by eye)"
 
 
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a protocol: a rule, with (optionally) a model and a task of its own.
+
+    Args:
+        rule: a rule object or a rule name (:func:`bioplaus.rules.names`).
+        model: ``None`` (the protocol's model), a model spec or the name of one in ``models/``,
+            or a dict of fields that replace the protocol's model's (``{"n_hidden": 64}``,
+            ``{"cell": "lstm"}``), validated like a spec file.
+        task: ``None`` (the protocol's task), a task, or a dict of fields that replace the
+            protocol's task's (``{"delay": 20}``, ``{"input_rate_hz": 10.0}``).
+        label: the condition's name in the store (default: the rule's ``label``).
+
+    ``Condition(rules.UORO(), model={"n_hidden": 64}, label="uoro n=64")``. Inside a built
+    :class:`Protocol` every condition is resolved: ``rule`` a rule object, ``model`` a spec,
+    ``task`` a task, ``label`` a string.
+    """
+
+    rule: Any
+    model: Any = None
+    task: Any = None
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or getattr(self.rule, "label", str(self.rule))
+
+
 @dataclass
 class Protocol:
     """An experiment. See ``protocols/*.py`` for examples.
@@ -82,8 +116,8 @@ class Protocol:
         name: the protocol's name in the store.
         task: a :class:`bioplaus.tasks.Task`.
         model: a model spec or the name of one in ``models/``.
-        rules: rules (objects, or names from :func:`bioplaus.rules.names`); each is a condition
-            named by its ``label``.
+        rules: the conditions: rules (objects, or names from :func:`bioplaus.rules.names`), each on
+            the protocol's model and task and named by its ``label``, or :class:`Condition` s.
         seeds: seed indices; each (rule, seed) is one run.
         steps: parameter updates per run; ``batch_size``: examples per update.
         optimizer: ``(name, kwargs)`` with name one of ``OPTIMIZERS``, e.g. ``("sgd", {"lr": 0.01})``.
@@ -115,27 +149,24 @@ class Protocol:
     cka_samples: int = 2000
     description: str = ""
     source: str | None = None
+    #: the ``--data-dir`` the runs read (set by :meth:`for_data_dir`; ``None``: no data folder)
+    data_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise BioplausError(f"protocol field 'name' must be a non-empty string of letters, digits, '_', '.' or '-'; got {self.name!r}.")
         if not isinstance(self.task, Task):
             raise BioplausError(f"protocol field 'task' must be a bioplaus.tasks.Task (e.g. tasks.Digits()); got {self.task!r}.")
-        if isinstance(self.model, str):
-            self.model = model_specs.load(self.model)
-        if not model_specs.is_spec(self.model):
-            raise BioplausError(f"protocol field 'model' must be a model spec or the name of one in models/; got {self.model!r}.")
-        check = model_specs.kind(self.model.kind).check_task
-        problem = check(self.model, self.task) if check is not None else None
-        if problem:
-            raise BioplausError(f"protocol field 'model': {problem}")
+        self.model = _model_spec(self.model, "protocol field 'model'")
+        _check_fit(self.model, self.task, "protocol field 'model'")
+        if isinstance(self.task, ByDataDir) and self.task.model_with_data_dir is not None:
+            self.task.model_with_data_dir = _model_spec(self.task.model_with_data_dir, "tasks.ByDataDir field 'model_with_data_dir'")
+            _check_fit(self.task.model_with_data_dir, self.task.with_data_dir, "tasks.ByDataDir field 'model_with_data_dir'")
         if not self.rules:
             raise BioplausError("protocol field 'rules' is empty; give at least one rule, e.g. rules.Backprop().")
-        self.rules = [get_rule(r) if isinstance(r, str) else r for r in self.rules]
-        for r in self.rules:
-            if not isinstance(r, Rule):
-                raise BioplausError(f"protocol field 'rules' holds {r!r}; each entry must be a rule object or one of {allowed(sorted(_rule_names()))}.")
-        labels = [r.label for r in self.rules]
+        self.rules = list(self.rules)
+        self.conditions = [self._resolve(c) for c in self.rules]
+        labels = [c.label for c in self.conditions]
         if len(set(labels)) != len(labels):
             raise BioplausError(f"protocol field 'rules': condition labels must be distinct, got {labels}; pass label='...' to tell configurations of one rule apart.")
         self.seeds = list(self.seeds)
@@ -167,30 +198,79 @@ class Protocol:
             return []
         return list(self.target) if isinstance(self.target, (list, tuple)) else [self.target]
 
+    def _resolve(self, entry: Any) -> Condition:
+        """A ``rules`` entry as a resolved :class:`Condition`, checked: the rule against the model's capabilities,
+        the model against the task."""
+        c = entry if isinstance(entry, Condition) else Condition(entry)
+        rule = get_rule(c.rule) if isinstance(c.rule, str) else c.rule
+        if not isinstance(rule, Rule):
+            raise BioplausError(f"protocol field 'rules' holds {rule!r}; each entry must be a rule object, a Condition or one of "
+                                f"{allowed(rule_names())}.")
+        label = c.label or rule.label
+        where = f"protocol '{self.name}', condition '{label}'"
+        model = self.model
+        if isinstance(c.model, dict):
+            model = model_specs.kind(model.kind).from_dict({**model.to_dict(), **c.model}, f"{where} (model override)", model.name)
+        elif c.model is not None:
+            model = _model_spec(c.model, f"{where}: field 'model'")
+        task = self.task
+        if isinstance(c.task, dict):
+            fields = {f.name for f in dataclasses.fields(task)} if dataclasses.is_dataclass(task) else set()
+            unknown = sorted(set(c.task) - fields)
+            if unknown:
+                raise BioplausError(f"{where}: the task override sets unknown fields {unknown} of task {task.name!r}; "
+                                    f"allowed fields are {allowed(sorted(fields))}.")
+            task = dataclasses.replace(task, **c.task)
+        elif c.task is not None:
+            if not isinstance(c.task, Task):
+                raise BioplausError(f"{where}: field 'task' must be a task or a dict of task fields, got {c.task!r}.")
+            task = c.task
+        if c.model is not None or c.task is not None:
+            _check_fit(model, task, where)
+        if isinstance(task, ByDataDir) and task.model_with_data_dir is not None and c.model is None:
+            _check_requires(rule, task.model_with_data_dir, f"{where} (with --data-dir)")
+        _check_requires(rule, model, where)
+        return Condition(rule, model, task, label)
+
     def quick_version(self) -> "Protocol":
         """The protocol with its ``quick`` overrides applied."""
         return dataclasses.replace(self, **self.quick, quick={})
 
+    def for_data_dir(self, data_dir: str | None) -> "Protocol":
+        """The protocol a run with (or without) ``--data-dir`` executes: a :class:`~bioplaus.tasks.ByDataDir` task is
+        replaced by the task (and model) it chooses, and ``data_dir`` is remembered for the runs, so that the
+        stored configuration says which data a run was trained on. Resolving twice is harmless."""
+        task = self.task
+        if not isinstance(task, ByDataDir):
+            return self if self.data_dir == data_dir else dataclasses.replace(self, data_dir=data_dir)
+        model = task.model_with_data_dir if data_dir is not None and task.model_with_data_dir is not None else self.model
+        return dataclasses.replace(self, task=task.choose(data_dir), model=model, data_dir=data_dir)
+
+    def condition(self, label: str) -> Condition:
+        """The resolved :class:`Condition` called ``label``."""
+        for c in self.conditions:
+            if c.label == label:
+                return c
+        raise KeyError(label)
+
     def rule(self, condition: str) -> Rule:
-        for r in self.rules:
-            if r.label == condition:
-                return r
-        raise KeyError(condition)
+        return self.condition(condition).rule
 
     def jobs(self) -> list[tuple[str, int]]:
         """All (condition, seed) pairs, conditions in protocol order."""
-        return [(r.label, s) for r in self.rules for s in self.seeds]
+        return [(c.label, s) for c in self.conditions for s in self.seeds]
 
     def run_config(self, condition: str, seed: int) -> dict[str, Any]:
         """Everything that determines a run's numbers, as JSON-able data."""
+        c = self.condition(condition)
         return {
             "protocol": self.name,
             "condition": condition,
             "seed": seed,
             "root_seed": self.root_seed,
-            "rule": self.rule(condition).config(),
-            "task": self.task.config(),
-            "model": self.model.to_dict(),
+            "rule": c.rule.config(),
+            "task": c.task.config(),
+            "model": c.model.to_dict(),
             "steps": self.steps,
             "batch_size": self.batch_size,
             "optimizer": [self.optimizer[0], self.optimizer[1]],
@@ -205,10 +285,31 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _rule_names() -> list[str]:
-    from bioplaus.rules import names
+def _model_spec(model: Any, where: str) -> Any:
+    """``model`` (a spec or the name of one in ``models/``) as a validated spec."""
+    spec = model_specs.load(model) if isinstance(model, str) else model
+    if not model_specs.is_spec(spec):
+        raise BioplausError(f"{where} must be a model spec or the name of one in models/; got {model!r}.")
+    return spec
 
-    return names()
+
+def _check_fit(model: Any, task: Task, where: str) -> None:
+    check = model_specs.kind(model.kind).check_task
+    problem = check(model, task) if check is not None else None
+    if problem:
+        raise BioplausError(f"{where}: {problem}")
+
+
+def _check_requires(rule: Rule, model: Any, where: str) -> None:
+    """The one-paragraph error for a rule on a model that lacks what the rule ``requires``."""
+    has = model_specs.capabilities(model)
+    missing = sorted(set(rule.requires) - has)
+    if missing:
+        needs = "; ".join(f"'{m}' ({model_specs.CAPABILITIES.get(m, m)})" for m in missing)
+        raise BioplausError(
+            f"{where}: rule {rule.name!r} cannot run on model '{model.name}' (kind '{model.kind}'): the rule needs {needs}, "
+            f"which the model lacks. The model offers {allowed(sorted(has))}; choose a rule that runs on it, or a model "
+            f"that offers what the rule needs.")
 
 
 def load_protocol(path: str | Path) -> Protocol:

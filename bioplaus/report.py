@@ -8,6 +8,7 @@ import pandas as pd
 
 from bioplaus.protocol import Protocol, PublishedTarget
 from bioplaus.store import Store
+from bioplaus.tasks.data_choice import ByDataDir
 
 
 def format_value(x: float) -> str:
@@ -94,8 +95,6 @@ def is_proxy(target: PublishedTarget, protocol: Protocol, data_dir: str | None) 
     """Whether a run stands in for the published setting: ``target.proxy`` describes the
     default run; a protocol whose task switches to the paper's data with ``--data-dir``
     (:class:`bioplaus.tasks.ByDataDir`) is no proxy when a data folder was given."""
-    from bioplaus.tasks.data_choice import ByDataDir
-
     return target.proxy and not (data_dir is not None and isinstance(protocol.task, ByDataDir))
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioplaus.errors import BioplausError
+from bioplaus.execute import run_protocol
+from bioplaus.plotting import figure_for, render
 from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
 from bioplaus.report import format_value, is_proxy, measured
 from bioplaus.store import Store
@@ -35,9 +37,6 @@ class Entry:
 def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, workers: int, executor: str | None,
               data_dir: str | None, progress: bool) -> Entry:
     """Load, run and measure one protocol script; errors end up in ``Entry.error``."""
-    from bioplaus.cli import figure_for
-    from bioplaus.execute import run_protocol
-    from bioplaus.plotting import render
 
     entry = Entry(script)
     try:

@@ -243,7 +243,7 @@ def test_bad_rule_parameters_and_spec_fields_are_named(tmp_path):
 
 
 def test_ep_updates_match_bptt_gradients_step_by_step():
-    from bioplaus.metrics.gdu import gdu_rows
+    from bioplaus.rules.ep_bptt_matching import gdu_rows
 
     net = make_net()
     batch = make_batch(net)
@@ -344,13 +344,12 @@ def test_scellier_protocols_choose_mnist_and_the_papers_network_with_a_data_dir(
     from pathlib import Path
 
     from bioplaus.protocol import load_protocol
-    from bioplaus.tasks import resolve_data_dir
 
     protocol = load_protocol(Path(__file__).parent.parent / "protocols" / f"{script}.py")
-    default, mnist = resolve_data_dir(protocol, None), resolve_data_dir(protocol, "some/folder")
+    default, mnist = protocol.for_data_dir(None), protocol.for_data_dir("some/folder")
     assert (default.task.name, default.model.sizes[0]) == ("digits", 64)
     assert (mnist.task.name, tuple(mnist.model.sizes)) == ("mnist", sizes)
-    assert resolve_data_dir(mnist, None) is mnist  # resolving twice changes nothing
+    assert mnist.for_data_dir("some/folder") is mnist  # resolving twice changes nothing
     config = mnist.run_config(mnist.jobs()[0][0], 0)
     assert config["task"]["task"] == "mnist" and config["model"]["sizes"][0] == 784
 

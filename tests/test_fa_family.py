@@ -142,7 +142,7 @@ def test_brsf_redraws_magnitudes_after_each_update_and_frsf_keeps_them():
         before = {k: v.clone() for k, v in rule.feedback().items()}
         est = rule.estimate(net, batch)
         assert all(torch.equal(before[k], v) for k, v in rule.feedback().items())  # estimate: no side effect
-        rule.update_feedback(net, batch, est)
+        rule.after_step(net, batch, est)
         after = rule.feedback()
         changed = [not torch.equal(before[k], after[k]) for k in before]
         assert all(changed) if rule is brsf else not any(changed)
@@ -182,7 +182,7 @@ def test_kolen_pollack_with_momentum_converges_and_needs_an_optimizer():
     net = make_net((6, 9, 4))
     rule = setup(KolenPollack(), net)
     with pytest.raises(BioplausError, match="optimizer"):
-        rule.update_feedback(net, None, rule.estimate(net, make_batch(net)))
+        rule.after_step(net, None, rule.estimate(net, make_batch(net)))
     batches = [make_batch(net, seed=s) for s in range(300)]
     trainer = trainer_for(net, rule, batches, ("sgd", {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.5}))
     angle0 = feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(net))[0][2]
@@ -218,7 +218,7 @@ def test_weight_mirror_lowers_weight_angle_towards_a_multiple_of_w():
     angles = [metrics()[("weight_angle", "all")]]
     for _ in range(6):
         for _ in range(20):
-            rule.update_feedback(net, None, {})
+            rule.after_step(net, None, {})
         angles.append(metrics()[("weight_angle", "all")])
     assert angles[0] > 70
     assert angles[0] > angles[1] > angles[2], angles  # then it settles at a noise floor of a few degrees
@@ -231,10 +231,10 @@ def test_weight_mirror_frequency():
     net = make_net((5, 8, 3))
     rule = setup(WeightMirror(mirror_every=3), net)
     b0 = rule.B["output"].clone()
-    rule.update_feedback(net, None, {})
-    rule.update_feedback(net, None, {})
+    rule.after_step(net, None, {})
+    rule.after_step(net, None, {})
     assert torch.equal(rule.B["output"], b0)
-    rule.update_feedback(net, None, {})
+    rule.after_step(net, None, {})
     assert not torch.equal(rule.B["output"], b0)
     with pytest.raises(BioplausError, match="mirror_every"):
         WeightMirror(mirror_every=0)
@@ -290,7 +290,7 @@ def test_kolen_pollack_sgd_step_equals_torch_sgd_exactly(settings):
 
 def test_constrain_weights_keeps_every_forward_norm_at_its_initial_value():
     import bioplaus
-    from bioplaus.rate.wrap import update_feedback
+    from bioplaus.rules.wrap import update_feedback
 
     net = make_net((4, 6, 5, 3))
     batches = [make_batch(net, seed=s) for s in range(3)]

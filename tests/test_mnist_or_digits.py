@@ -14,7 +14,7 @@ from bioplaus.errors import BioplausError
 from bioplaus.execute import run_protocol
 from bioplaus.protocol import load_protocol
 from bioplaus.store import Store
-from bioplaus.tasks import MNIST, ByDataDir, Digits, mnist_or_digits, resolve_data_dir, write_idx
+from bioplaus.tasks import MNIST, ByDataDir, Digits, mnist_or_digits, write_idx
 from bioplaus.tasks.digits import digits_arrays
 from bioplaus.tasks.mnist import FILES
 
@@ -63,8 +63,8 @@ def test_nokland_protocol_quick_has_three_rules_and_switches_to_mnist(tmp_path):
     assert protocol.targets and protocol.targets[0].proxy and protocol.targets[0].check(0.9855)
     data = tmp_path / "mnist"
     write_tiny_mnist(data)
-    assert resolve_data_dir(quick, str(data)).task.config()["task"] == "mnist"
-    assert resolve_data_dir(quick, None).task.config() == {"task": "digits", "image": False, "side": 28}
+    assert quick.for_data_dir(str(data)).task.config()["task"] == "mnist"
+    assert quick.for_data_dir(None).task.config() == {"task": "digits", "image": False, "side": 28}
 
     tiny = dataclasses.replace(quick, rules=quick.rules[2:], steps=2, record_every=1)
     with Store(tmp_path / "s.sqlite") as store:

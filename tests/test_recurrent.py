@@ -17,13 +17,13 @@ import torch
 from bioplaus import Protocol, models
 from bioplaus.errors import BioplausError
 from bioplaus.metrics import angle_deg, estimator_curve
-from bioplaus.rate.recurrent import (RecurrentNet, RecurrentSpec, influence_buffers, influence_credit_step, influence_step,
-                                     jacobian_product, rnn_step, run_rnn)
+from bioplaus.rate.recurrent import RecurrentNet, RecurrentSpec, rnn_step, run_rnn
+from bioplaus.rules.influence import influence_buffers, influence_credit_step, influence_step, jacobian_product
+from bioplaus import Condition
 from bioplaus.rules import BPTT, KFRTRL, RFLO, RTRL, UORO, EProp, ReinforceRTRL, SyntheticGradients, TruncatedBPTT
 from bioplaus.core import Batch
 from bioplaus.rules.online import sequence_pass
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, sequence_squared_error
-from bioplaus.rate.recurrent_run import history_gradient
 from bioplaus.train import apply_estimate, train_run
 
 
@@ -217,7 +217,7 @@ def test_synthetic_gradient_target_without_bootstrap_is_the_true_future_gradient
     torch.testing.assert_close(delta, g * 3, rtol=1e-12, atol=1e-14)
     # one predictor step reduces its regression loss on these targets
     before = float((rule.predict(h) - delta).square().sum())
-    rule.update_feedback(net, batch, {})
+    rule.after_step(net, batch, {})
     assert float((rule.predict(h) - delta).square().sum()) < before
 
 
@@ -362,7 +362,7 @@ def test_rtrl_with_updates_every_step_is_exact_through_the_parameter_history():
         history, total = [], torch.zeros_like(full)
         for t, (estimate, window) in enumerate(rule.online_updates(model, batch, 1)):
             history.append((t, model.w.detach().clone()))
-            exact = history_gradient(model, batch, history, 1)
+            exact = model.history_gradient(batch, history, 1)
             for k in exact:
                 assert rel_err(estimate[k], exact[k]) < 1e-10, (lr, t, k)
             total += estimate["recurrent.weight"]
@@ -382,7 +382,7 @@ def test_update_every_is_validated():
 
 
 def test_estimator_run_stores_curves_against_m():
-    p = _protocol([UORO(label="uoro n=4", n_hidden=4)], steps=0, metrics=["estimate_bias_angle", "estimate_variance"], batch_size=50)
+    p = _protocol([Condition(UORO(), model={"n_hidden": 4}, label="uoro n=4")], steps=0, metrics=["estimate_bias_angle", "estimate_variance"], batch_size=50)
     rows = train_run(p, "uoro n=4", 0).rows
     steps = sorted({r[0] for r in rows if r[2] == "estimate_bias_angle"})
     assert steps == [1, 2, 5, 10, 20, 50]
@@ -420,7 +420,8 @@ def test_estimates_have_no_side_effects_and_deterministic_rules_repeat():
 
 
 def test_norm_ratios_match_numpy():
-    from bioplaus.rate.recurrent_run import ms_up_to, norm_ratios
+    from bioplaus.metrics.probes import norm_ratios
+    from bioplaus.train import ms_up_to
 
     g = torch.Generator().manual_seed(0)
     est = {k: torch.randn(s, generator=g) for k, s in (("a", (3, 4)), ("b", (5,)))}
@@ -509,20 +510,22 @@ def test_lstm_spec_validation(tmp_path):
 
 
 def test_condition_overrides_change_only_their_condition():
-    from bioplaus.rate.recurrent_run import condition_setup
     from bioplaus.rules import SparseAttentiveBacktracking
 
-    sab = SparseAttentiveBacktracking(k_trunc=2, label="sab", model={"cell": "lstm", "k_att": 2, "k_top": 1}, task={"delay": 2})
+    sab = Condition(SparseAttentiveBacktracking(k_trunc=2), model={"cell": "lstm", "k_att": 2, "k_top": 1}, task={"delay": 2}, label="sab")
     p = _protocol([BPTT(), sab], steps=2, metrics=["loss", "update_angle"])
-    spec, task = condition_setup(p.model, p.task, sab)
-    assert (spec.cell, spec.k_att, task.delay, p.model.cell, p.task.delay) == ("lstm", 2, 2, "vanilla", 3)
-    assert p.run_config("sab", 0)["rule"]["model"] == {"cell": "lstm", "k_att": 2, "k_top": 1}
+    c = p.condition("sab")
+    assert (c.model.cell, c.model.k_att, c.task.delay, p.model.cell, p.task.delay) == ("lstm", 2, 2, "vanilla", 3)
+    assert p.run_config("sab", 0)["model"]["cell"] == "lstm" and p.run_config("bptt", 0)["model"]["cell"] == "vanilla"
+    assert p.run_config("sab", 0)["task"]["delay"] == 2
     rows = train_run(p, "sab", 0).rows
     assert any(m == "update_angle" for _, _, m, _, _ in rows)
     with pytest.raises(BioplausError, match=r"condition 'x' \(model override\): field 'cell' is 'gru'"):
-        condition_setup(p.model, p.task, BPTT(label="x", model={"cell": "gru"}))
-    with pytest.raises(BioplausError, match="condition 'y': task override sets unknown fields \\['lag'\\]"):
-        condition_setup(p.model, p.task, BPTT(label="y", task={"lag": 3}))
+        _protocol([Condition(BPTT(), model={"cell": "gru"}, label="x")], steps=2, metrics=["loss"])
+    with pytest.raises(BioplausError, match="condition 'y': the task override sets unknown fields \\['lag'\\]"):
+        _protocol([Condition(BPTT(), task={"lag": 3}, label="y")], steps=2, metrics=["loss"])
+    with pytest.raises(BioplausError, match="rule 'sparse_attentive_backtracking' cannot run on model"):
+        _protocol([SparseAttentiveBacktracking()], steps=2, metrics=["loss"])
 
 
 def test_influence_balancing_cell_and_the_sign_of_truncated_gradients():

@@ -86,7 +86,7 @@ def test_reward_modulated_hebbian_is_unbiased_for_one_linear_layer_and_uses_the_
     clean = float(batch.loss(net(batch.x).detach()))
     first = rule.estimate(net, batch)
     seen = rule._last_loss
-    rule.update_feedback(net, batch, first)
+    rule.after_step(net, batch, first)
     assert rule.expected_loss == clean + 0.5 * (seen - clean)
     second = rule.estimate(net, batch)
     # the modulator of the second update is the reward-prediction error against the critic:

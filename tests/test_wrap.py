@@ -14,7 +14,7 @@ from bioplaus import models, rules
 from bioplaus.errors import BioplausError
 from bioplaus.rate.feedforward import FeedforwardNet
 from bioplaus.rate.spec import FeedforwardSpec
-from bioplaus.rate.wrap import FeedbackConv2d, FeedbackLinear, exact_gradients, update_feedback, wrapped_layers
+from bioplaus.rules.wrap import FeedbackConv2d, FeedbackLinear, exact_gradients, update_feedback, wrapped_layers
 from bioplaus.rules import Backprop, Batch
 from bioplaus.tasks import cross_entropy
 
@@ -295,7 +295,7 @@ def test_convnet_protocol_runs_every_rule_with_feedback_metrics_and_saved_feedba
 
 
 def test_alignment_metrics_of_a_wrapped_module():
-    from bioplaus.rate.wrap import alignment_metrics
+    from bioplaus.rules.wrap import alignment_metrics
 
     batch = image_batch()
     net = bioplaus.wrap(convnet(), "feedback_alignment")

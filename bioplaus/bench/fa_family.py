@@ -6,7 +6,7 @@ family (the weight mirror with its mirror phase at its default frequency, every 
 (b) A small ConvNet (conv 1->8 and 8->16, 3x3, ReLU, 2x2 max-pool, linear read-out;
 28x28 inputs, batch 64) in a user's own training loop: a plain module with
 ``loss.backward()`` for backprop, the same module after :func:`bioplaus.wrap` for feedback
-alignment, uSF and Kolen-Pollack (plus :func:`bioplaus.rate.wrap.update_feedback`).
+alignment, uSF and Kolen-Pollack (plus :func:`bioplaus.rules.wrap.update_feedback`).
 
 Variants alternate step by step (:func:`alternating`): within a repetition every
 variant takes its i-th step before any takes its (i+1)-th, in an order that rotates,
@@ -30,7 +30,7 @@ from torch import nn
 
 from bioplaus.bench.rules import BATCH, _data, _trainer_step_fn
 from bioplaus.bench.timing import alternating, machine, ratio_stats
-from bioplaus.rate.wrap import update_feedback, wrap
+from bioplaus.rules.wrap import update_feedback, wrap
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import cross_entropy
 

@@ -37,7 +37,8 @@ from typing import Callable
 import torch
 
 from bioplaus.bench.timing import interleaved, machine, ratio_stats
-from bioplaus.rate.recurrent import influence_buffers, influence_credit_step, rnn_step
+from bioplaus.rate.recurrent import rnn_step
+from bioplaus.rules.influence import influence_buffers, influence_credit_step
 from bioplaus.rules import ckernels
 from bioplaus.rules.eprop import eligibility_step
 from bioplaus.rules.kf_rtrl import kf_rtrl_product, kf_rtrl_step

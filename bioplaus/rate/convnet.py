@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.models import ModelKind, check_fields, spec_dict
 
@@ -65,7 +66,7 @@ class ConvNetSpec:
         return c, h, w
 
 
-class ConvNet(nn.Sequential):
+class ConvNet(nn.Sequential, TorchModel):
     """The network of a :class:`ConvNetSpec`; ``input_shape`` is one input's ``(C, H, W)``."""
 
     def __init__(self, spec: ConvNetSpec, generator: torch.Generator | None = None):
@@ -81,6 +82,7 @@ class ConvNet(nn.Sequential):
         layers["output"] = nn.Linear(math.prod(spec.feature_shape()), spec.n_out, bias=spec.bias)
         super().__init__(layers)
         self.spec = spec
+        self.capabilities = CAPABILITIES
         self.input_shape = tuple(spec.input_shape)
         self.reset_parameters(generator)
 
@@ -159,10 +161,15 @@ def _check_task(spec: ConvNetSpec, task) -> str | None:
     return None
 
 
+#: a convnet learns with any layer-feedback rule through :func:`bioplaus.wrap`
+CAPABILITIES = frozenset({"torch", "layer_feedback"})
+
+
 KIND = ModelKind(
     name="convnet",
     spec_type=ConvNetSpec,
     from_dict=convnet_spec_from_dict,
     build=lambda spec, generator: ConvNet(spec, generator),
     check_task=_check_task,
+    capabilities=lambda spec: CAPABILITIES,
 )

@@ -40,8 +40,11 @@ from typing import Callable, Iterator, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from bioplaus.core import TorchModel
+from bioplaus.errors import BioplausError
 from bioplaus.models import ModelKind
 from bioplaus.rate.energy_spec import EnergySpec, energy_spec_from_dict
+from bioplaus.rate.feedforward import FeedforwardNet
 
 State = list[Tensor]
 Force = Callable[[Tensor], Tensor]
@@ -376,7 +379,7 @@ def unrolled_output(x: Tensor, c: Couplings, dyn: Dynamics, steps: int, start: S
 # -- the module -------------------------------------------------------------------------
 
 
-class EnergyNet(nn.Module):
+class EnergyNet(TorchModel):
     """An energy-based network built from an :class:`EnergySpec`.
 
     Parameters are ``layers.<layer>.weight`` ``(n_k, n_{k-1})`` (``W_k``) and
@@ -389,11 +392,10 @@ class EnergyNet(nn.Module):
     def __init__(self, spec: EnergySpec, generator: torch.Generator | None = None):
         super().__init__()
         self.spec = spec
+        self.capabilities = energy_capabilities(spec)
         self.layers = nn.ModuleDict()
         for name, n_in, n_out in zip(spec.layer_names, spec.sizes[:-1], spec.sizes[1:]):
             self.layers[name] = nn.Linear(n_in, n_out, bias=spec.bias)
-        from bioplaus.rate.feedforward import FeedforwardNet
-
         FeedforwardNet.reset_parameters(self, generator)  # same initialisation schemes, from spec.init
         self.to(getattr(torch, spec.dtype))
         self.relaxation_log: dict[str, int] = {}
@@ -471,6 +473,25 @@ class EnergyNet(nn.Module):
                 out[f"layers.{name}.bias"] = db
         return out
 
+    def optimizer_groups(self, kwargs: dict) -> tuple[list[dict], dict]:
+        """Parameter groups for the run's optimizer: the keyword ``layer_lr`` (``{layer: lr}``) gives layers their
+        own learning rates, as Scellier & Bengio 2017 did (larger near the input); other layers keep ``lr``."""
+        kwargs = dict(kwargs)
+        layer_lr = kwargs.pop("layer_lr", None) or {}
+        unknown = set(layer_lr) - set(self.layer_names)
+        if unknown:
+            raise BioplausError(f"optimizer 'layer_lr' names unknown layers {sorted(unknown)}; the model's layers are {self.layer_names}.")
+        if not layer_lr:
+            return list(self.parameters()), kwargs
+        return [{"params": list(self.layers[n].parameters()), **({"lr": layer_lr[n]} if n in layer_lr else {})}
+                for n in self.layer_names], kwargs
+
+    def record_state(self) -> dict:
+        """What the last relaxations did: ``converged`` (whether the free phase of the last batch reached the
+        tolerance, so that its reference gradient is the implicit gradient at a fixed point) and
+        ``relaxation_log`` (steps per phase)."""
+        return {"converged": self.free_converged, "relaxation_log": dict(self.relaxation_log)}
+
     def forward(self, x: Tensor) -> Tensor:
         return _FreeEquilibrium.apply(x, self, *self.parameters())
 
@@ -504,10 +525,11 @@ def _check_task(spec: EnergySpec, task) -> str | None:
     return None
 
 
-def _run(*args, **kwargs):
-    from bioplaus.rate.energy_run import run
-
-    return run(*args, **kwargs)
+def energy_capabilities(spec: EnergySpec) -> frozenset[str]:
+    caps = {"torch", "energy"}
+    if spec.formulation == "energy":
+        caps.add("energy:discrete")
+    return frozenset(caps)
 
 
 KIND = ModelKind(
@@ -516,5 +538,5 @@ KIND = ModelKind(
     from_dict=energy_spec_from_dict,
     build=lambda spec, generator: EnergyNet(spec, generator),
     check_task=_check_task,
-    run=_run,
+    capabilities=energy_capabilities,
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from bioplaus.core import TorchModel
 from bioplaus.models import ModelKind
 from bioplaus.rate.spec import FeedforwardSpec, feedforward_spec_from_dict
 
@@ -88,7 +89,7 @@ class ForwardPass:
         return self.post[-1]
 
 
-class FeedforwardNet(nn.Module):
+class FeedforwardNet(TorchModel):
     """A feedforward rate network built from a :class:`FeedforwardSpec`.
 
     Parameters are named ``layers.<layer>.weight`` (shape ``(n_out, n_in)``) and
@@ -159,6 +160,16 @@ class FeedforwardNet(nn.Module):
                 out[name] = h
         return out
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return feedforward_capabilities(self.spec)
+
+    def reference_gradient(self, batch) -> dict[str, Tensor]:
+        """The exact gradient by backprop: ``delta_l = dLoss/da_l`` of every layer by autograd, then
+        ``dW_l = delta_l^T x_l``, ``db_l = sum_batch delta_l``."""
+        fp = self.forward_pass(batch.x, batch.y, batch.loss_fn)
+        return gradients_from_deltas(self, fp, list(torch.autograd.grad(fp.loss, fp.pre)))
+
     def forward_pass(self, x: Tensor, target: Tensor, loss_fn) -> ForwardPass:
         """Run ``x`` through the network keeping each layer's input and pre-activation.
 
@@ -185,6 +196,29 @@ class FeedforwardNet(nn.Module):
         )
 
 
+def gradients_from_deltas(model: nn.Module, fp: ForwardPass, deltas: list[Tensor | None]) -> dict[str, Tensor]:
+    """Parameter estimates from per-layer deltas: ``dW_l = delta_l^T x_l``, ``db_l = sum_batch delta_l``.
+
+    A layer whose delta is ``None`` gets zeros.
+    """
+    out: dict[str, Tensor] = {}
+    for name, x, d in zip(fp.layer_names, fp.inputs, deltas):
+        layer = model.linear(name)
+        if d is None:
+            out[f"layers.{name}.weight"] = torch.zeros_like(layer.weight)
+            if layer.bias is not None:
+                out[f"layers.{name}.bias"] = torch.zeros_like(layer.bias)
+            continue
+        out[f"layers.{name}.weight"] = d.t().mm(x.detach())
+        if layer.bias is not None:
+            out[f"layers.{name}.bias"] = d.sum(0)
+    return out
+
+
+def feedforward_capabilities(spec: FeedforwardSpec) -> frozenset[str]:
+    return frozenset({"torch", "layered", "layer_feedback"})
+
+
 def _check_task(spec: FeedforwardSpec, task) -> str | None:
     if spec.sizes[0] != task.n_in or spec.sizes[-1] != task.n_out:
         return (f"model '{spec.name}' maps {spec.sizes[0]} -> {spec.sizes[-1]} units but task "
@@ -198,4 +232,5 @@ KIND = ModelKind(
     from_dict=feedforward_spec_from_dict,
     build=lambda spec, generator: FeedforwardNet(spec, generator),
     check_task=_check_task,
+    capabilities=feedforward_capabilities,
 )

@@ -22,12 +22,11 @@ import math
 import torch
 from torch import Tensor
 
-from bioplaus.rate.recurrent import presynaptic
 
 
 def lstm_step(h: Tensor, c: Tensor, x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     """One LSTM step: ``(h~_t, c_t)``, each ``(batch, n)``, from ``h_{t-1}``, ``c_{t-1}``, ``x_t`` ``(batch, m)``."""
-    gates = presynaptic(h, x) @ w.t()
+    gates = torch.cat([h, x, torch.ones_like(h[:, :1])], dim=1) @ w.t()  # z = [h; x; 1], as in the vanilla cell
     i, f, g, o = gates.chunk(4, dim=1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.sigmoid(o) * torch.tanh(c), c

@@ -13,16 +13,13 @@ Keeping ``W`` whole is what makes the influence matrix ``M_t = dh_t/dW`` (Willia
 Zipser 1989) a ``(batch, n, n, n + m + 1)`` tensor and its Kronecker factorisation
 (Mujika et al. 2018) ``M_t[k, i, j] ~ A_t[k, i] u_t[j]`` natural.
 
-The rules in :mod:`bioplaus.rules` call the pure functions here:
+The rules in :mod:`bioplaus.rules` call the pure functions of the dynamics here:
 
 - :func:`rnn_step`: one step of the dynamics;
-- :func:`run_rnn`: a whole batch of sequences, keeping the trajectory;
-- :func:`jacobian_product`: ``D_t V`` with ``D_t = dh_t/dh_{t-1} = (1 - alpha) I + alpha diag(phi'(a_t)) W_rec``
-  (the plain formula; the rules' per-step functions write the same products into reused buffers);
-- :func:`influence_step`: the exact RTRL update ``M_t = D_t M_{t-1} + Mbar_t``, where the
-  immediate influence ``Mbar_t[k, i, j] = delta_ki alpha phi'(a_t,i) z_t,j`` (the plain formula);
-- :func:`influence_credit_step`: the same update fused with the accumulation of ``c_t M_t``,
-  one batched matrix product per step into preallocated buffers (what RTRL runs).
+- :func:`run_rnn`: a whole batch of sequences, keeping the trajectory.
+
+The influence-matrix maths the temporal credit-assignment rules carry (RTRL's
+``M_t = D_t M_{t-1} + Mbar_t`` and its fused form) is theirs: :mod:`bioplaus.rules.influence`.
 """
 
 from __future__ import annotations
@@ -35,9 +32,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.models import ModelKind, check_fields
 from bioplaus.rate.feedforward import activate, activation_slope
+from bioplaus.rate.lstm import lstm_states
 
 CELLS = ("vanilla", "lstm", "influence_balancing")
 RECURRENT_ACTIVATIONS = ("tanh", "linear", "relu", "sigmoid")
@@ -204,82 +203,8 @@ def run_rnn(w: Tensor, x: Tensor, alpha: float, activation: str, noise: Tensor |
         return Trajectory(torch.stack(hs, 1), torch.stack(as_, 1), torch.stack(zs, 1), torch.stack(slopes, 1))
 
 
-def jacobian_product(v: Tensor, slope: Tensor, w_rec: Tensor, alpha: float) -> Tensor:
-    """``D_t v`` for ``v`` of shape ``(batch, n, ...)``: ``(1 - alpha) v + alpha phi'(a_t) * (W_rec v)``.
-
-    ``slope`` is ``alpha phi'(a_t)``, ``(batch, n)``; ``w_rec`` is ``(n, n)``. One batched matrix
-    product ``(slope * W_rec) @ v`` over the trailing dimensions, with the leak added by the same
-    BLAS call (``baddbmm``), so the large ``v`` of RTRL is read once and written once; for a
-    ``v`` with fewer trailing columns than ``n`` the product is scaled instead.
-    """
-    flat = v.reshape(v.shape[0], v.shape[1], -1)
-    if flat.shape[2] < v.shape[1]:  # a few columns (UORO's h~): scaling the product is cheaper than scaling W
-        out = torch.matmul(w_rec, flat).mul_(slope[:, :, None])
-        if alpha != 1.0:
-            out.add_(flat, alpha=1.0 - alpha)
-        return out.reshape(v.shape)
-    scaled = slope[:, :, None] * w_rec
-    if alpha == 1.0:
-        out = torch.bmm(scaled, flat)
-    else:
-        out = torch.baddbmm(flat, scaled, flat, beta=1.0 - alpha)
-    return out.reshape(v.shape)
-
-
-def influence_step(m: Tensor, slope: Tensor, z: Tensor, w_rec: Tensor, alpha: float) -> Tensor:
-    """Exact RTRL (Williams & Zipser 1989): ``M_t = D_t M_{t-1} + Mbar_t``.
-
-    ``m``: the influence ``dh_{t-1}/dW``, ``(batch, n, n, n + m + 1)`` indexed ``[b, k, i, j]``;
-    ``Mbar_t[b, k, i, j] = delta_ki slope[b, i] z[b, j]``. Cost ``O(batch n^4)``.
-    """
-    out = jacobian_product(m, slope, w_rec, alpha)
-    idx = torch.arange(m.shape[1], device=m.device)
-    out[:, idx, idx, :] += slope[:, :, None] * z[:, None, :]
-    return out
-
-
-def influence_buffers(batch: int, n: int, k: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Zeroed buffers for :func:`influence_credit_step`: two ``(batch, n + 1, n k)`` influence buffers
-    (used in turn: one holds ``M_{t-1}``, the next step writes ``M_t`` into the other) and the
-    ``(batch, n + 1, n)`` transition buffer."""
-    buffers = tuple(like.new_zeros((batch, n + 1, n * k)) for _ in range(2))
-    return buffers[0], buffers[1], like.new_zeros((batch, n + 1, n))
-
-
-def influence_credit_step(m_prev: Tensor, m_next: Tensor, transition: Tensor, slope: Tensor, z: Tensor, credit: Tensor,
-                          w_rec: Tensor, alpha: float, grad: Tensor) -> None:
-    """Exact RTRL step fused with the gradient: ``M_t = A_t M_{t-1} + Mbar_t`` and ``grad += c_t M_t``.
-
-    Buffers from :func:`influence_buffers`; rows ``:n`` of ``m_prev`` hold ``M_{t-1}`` (``(batch, n, n k)``,
-    row ``k`` the flattened ``dh_{t-1,k}/dW``), rows ``:n`` of ``m_next`` receive ``M_t``. Per sequence,
-    ``A_t = diag(slope) W_rec + (1 - alpha) I = D_t`` (``(n, n)``), so ``D_t M_{t-1}`` is one batched
-    matrix product that reads ``M_{t-1}`` once and writes ``M_t`` once. The transition buffer carries an
-    extra row ``c_t A_t`` (``c_t``: ``credit``, ``(batch, n)``), so the same product also yields
-    ``c_t D_t M_{t-1}`` in row ``n`` of ``m_next``, and ``c_t M_t = c_t D_t M_{t-1} + (c_t * slope) z_t^T``
-    needs no second pass over ``M_t``. The immediate term ``Mbar_t`` (non-zero only on the blocks
-    ``k = i``) is added in place through a strided view of the diagonal blocks.
-    ``grad``: ``(batch, n, n + m + 1)``, updated in place.
-    """
-    batch, n = slope.shape
-    k = z.shape[1]
-    a = transition[:, :n]
-    torch.mul(slope[:, :, None], w_rec, out=a)
-    if alpha != 1.0:
-        a.diagonal(dim1=1, dim2=2).add_(1.0 - alpha)
-    torch.bmm(credit[:, None, :], a, out=transition[:, n:])
-    torch.bmm(transition, m_prev[:, :n], out=m_next)
-    m_next[:, :n].view(batch, n, n, k).diagonal(dim1=1, dim2=2).add_(slope[:, None, :] * z[:, :, None])
-    grad.view(batch, n * k).add_(m_next[:, n])
-    grad.addcmul_((credit * slope)[:, :, None], z[:, None, :])
-
-
-def immediate_influence(slope: Tensor, z: Tensor) -> Tensor:
-    """The non-zero block of ``Mbar_t``: ``slope[b, i] z[b, j]``, ``(batch, n, n + m + 1)``."""
-    return slope[:, :, None] * z[:, None, :]
-
-
 # -- the module ----------------------------------------------------------------------------
-class RecurrentNet(nn.Module):
+class RecurrentNet(TorchModel):
     """Thin wrapper holding ``recurrent.weight`` ``(n, n + m + 1)`` (``(4n, n + m + 1)`` for an LSTM) and the linear ``readout``.
 
     ``forward(x)`` maps ``(batch, T, m)`` inputs to ``(batch, T, n_out)`` outputs with autograd
@@ -289,6 +214,7 @@ class RecurrentNet(nn.Module):
     def __init__(self, spec: RecurrentSpec, generator: torch.Generator | None = None):
         super().__init__()
         self.spec = spec
+        self.capabilities = recurrent_capabilities(spec)
         n, m = spec.n_hidden, spec.n_in
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         rows = 4 * n if spec.cell == "lstm" else n
@@ -352,8 +278,6 @@ class RecurrentNet(nn.Module):
         at ``h_0, h_k, h_2k, ...`` (truncated BPTT over non-overlapping windows)."""
         x = x.to(self.w.dtype)
         if self.spec.cell == "lstm":
-            from bioplaus.rate.lstm import lstm_states
-
             return lstm_states(self.w, x, self.spec.k_att, self.spec.k_top, detach_every)
         h = x.new_zeros((x.shape[0], self.spec.n_hidden))
         out = []
@@ -366,6 +290,29 @@ class RecurrentNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.readout(self.states(x))
+
+    def history_gradient(self, batch, history: list[tuple[int, Tensor]], length: int) -> dict[str, Tensor]:
+        """The exact gradient of the loss of the last window of ``history`` (``length`` steps) by BPTT through
+        the parameter history: ``history[v] = (t_v, W_v)``, the window starting at step ``t_v`` ran with
+        ``W_v``; the gradient with respect to ``W`` sums the paths through every ``W_v`` (the derivative
+        online RTRL approximates when parameters change during a sequence). Read-out: the model's own.
+        Vanilla and influence-balancing cells only.
+        """
+        x = batch.x.to(self.w.dtype)
+        leaves = [w.clone().requires_grad_(True) for _, w in history]
+        bounds = [t for t, _ in history[1:]] + [history[-1][0] + length]
+        h = x.new_zeros((x.shape[0], self.n_hidden))
+        t, outs = 0, []
+        for leaf, end in zip(leaves, bounds):
+            while t < end:
+                h, _ = rnn_step(h, x[:, t], leaf, self.alpha, self.activation)
+                if leaf is leaves[-1]:
+                    outs.append(h)
+                t += 1
+        start = history[-1][0]
+        loss = batch.loss_fn(self.readout(torch.stack(outs, 1)), batch.y[:, start : start + length])
+        grads = torch.autograd.grad(loss, leaves + [self.readout.weight, self.readout.bias])
+        return {"recurrent.weight": torch.stack(grads[:-2]).sum(0), "readout.weight": grads[-2], "readout.bias": grads[-1]}
 
 
 def influence_signs(spec: RecurrentSpec) -> Tensor:
@@ -384,10 +331,13 @@ def _check_task(spec: RecurrentSpec, task) -> str | None:
     return None
 
 
-def _run(protocol, condition, seed, device, data_dir, progress):
-    from bioplaus.rate.recurrent_run import run_recurrent
-
-    return run_recurrent(protocol, condition, seed, device, data_dir, progress)
+def recurrent_capabilities(spec: RecurrentSpec) -> frozenset[str]:
+    caps = {"torch", "recurrent"}
+    if spec.cell != "lstm":
+        caps.add("recurrent:influence")
+    elif spec.k_att > 0 and spec.k_top > 0:
+        caps.add("recurrent:sparse_attention")
+    return frozenset(caps)
 
 
 KIND = ModelKind(
@@ -396,5 +346,5 @@ KIND = ModelKind(
     from_dict=recurrent_spec_from_dict,
     build=lambda spec, generator: RecurrentNet(spec, generator),
     check_task=_check_task,
-    run=_run,
+    capabilities=recurrent_capabilities,
 )

@@ -1,11 +1,12 @@
 """Learning rules: each proposes an update in gradient units through ``estimate(model, batch)``."""
 
-from bioplaus.rules.backprop import Backprop
+from bioplaus.rules.backprop import BPTT, Backprop
 from bioplaus.core import Batch
 from bioplaus.rules.base import LayeredRule, Rule
+from bioplaus.rules.wrap import wrap
 from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
-from bioplaus.rules.registry import REGISTRY, get, names
+from bioplaus.rules.registry import get, get_rule, names, rule_class, rule_index, rule_names
 from bioplaus.rules.shallow import Shallow
 from bioplaus.rules.node_perturbation import NodePerturbation
 from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
@@ -17,7 +18,6 @@ from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
 from bioplaus.rules.contrastive_learning import ContrastiveLearning
 from bioplaus.rules.coupled_learning import CoupledLearning
 from bioplaus.rules.backprop_through_time import BackpropThroughTime
-from bioplaus.rules.bptt import BPTT
 from bioplaus.rules.eprop import EProp
 from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
@@ -29,7 +29,10 @@ from bioplaus.rules.truncated_bptt import TruncatedBPTT
 from bioplaus.rules.uoro import UORO
 
 __all__ = [
-    "REGISTRY",
+    "rule_index",
+    "get_rule",
+    "rule_class",
+    "rule_names",
     "Backprop",
     "Batch",
     "DirectFeedbackAlignment",
@@ -61,4 +64,5 @@ __all__ = [
     "SyntheticGradients",
     "TruncatedBPTT",
     "UORO",
+    "wrap",
 ]

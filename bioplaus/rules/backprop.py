@@ -5,33 +5,33 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from bioplaus.core import Batch, autograd_gradient
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.core import Batch
 from bioplaus.rules.base import LayeredRule, hidden_slopes, output_delta
 
 
 class Backprop(LayeredRule):
-    """The exact gradient of the loss by autograd.
+    """The exact gradient of the model's loss: whatever the model says "exact" means.
 
-    On a layered network it asks autograd for dLoss/da_l at every pre-activation
-    (from which ``dW_l = delta_l^T x_l``); on any other ``nn.Module`` it differentiates
-    the loss with respect to the parameters directly.
+    It applies ``model.reference_gradient(batch)``: backprop through the layers of a
+    feedforward net or a convnet, implicit differentiation at the fixed point of an
+    energy net, BPTT through a recurrent net. A plain ``nn.Module`` without a reference
+    gradient is differentiated by autograd (with any wrapped layer exact). On a layered
+    network it also gives the per-layer deltas ``dLoss/da_l``, so the alignment metrics
+    compare it with other layered rules through ``(batch, n)`` factors.
     """
 
     name = "backprop"
+    title = "backprop"
+    colour = "#222222"
+    requires = frozenset({"torch"})
 
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
         return list(torch.autograd.grad(fp.loss, fp.pre, retain_graph=True))
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
-        if hasattr(model, "forward_pass"):
-            return super().estimate(model, batch)
-        from bioplaus.rate.wrap import exact_gradients
-
-        params = dict(model.named_parameters())
-        with exact_gradients(model):  # a module wrapped with bioplaus.wrap backpropagates exactly here
-            grads = torch.autograd.grad(batch.loss(model(batch.x)), list(params.values()))
-        return dict(zip(params, grads))
+        reference = getattr(model, "reference_gradient", None)
+        return reference(batch) if reference is not None else autograd_gradient(model, batch)
 
     def init_layer_feedback(self, layer: nn.Module, generator: torch.Generator) -> None:
         """Under :func:`bioplaus.wrap` backprop keeps no feedback weights: ``B`` is ``W`` itself."""
@@ -39,6 +39,17 @@ class Backprop(LayeredRule):
 
     def layer_feedback(self, layer: nn.Module) -> Tensor:
         return layer.weight.detach()
+
+
+def BPTT(label: str | None = None) -> Backprop:
+    """Backpropagation through time (Werbos 1990): on a recurrent model the exact gradient *is* BPTT, so this is
+    :class:`Backprop` under the condition name ``bptt``."""
+    return Backprop(label=label or "bptt")
+
+
+#: other names of the exact gradient, for the rule index (:func:`bioplaus.rules.registry.rule_index`)
+RULE_ALIASES = {"bptt": "BPTT"}
+
 
 def chain_rule_deltas(model: nn.Module, fp: ForwardPass) -> list[Tensor]:
     """The exact deltas of a layered network by the chain rule written out, for metrics.

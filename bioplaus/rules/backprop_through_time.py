@@ -24,6 +24,9 @@ class BackpropThroughTime(Rule):
     """BPTT through ``steps`` relaxation steps (default: the model's ``max_steps``), the last ``truncate`` unrolled."""
 
     name = "backprop_through_time"
+    title = "backprop through the relaxation"
+    colour = "#ff7f0e"
+    requires = frozenset({"torch", "energy"})
 
     def __init__(self, steps: int | None = None, truncate: int | None = None, label: str | None = None):
         super().__init__(label)

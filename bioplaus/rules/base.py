@@ -24,7 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.core import Batch
-from bioplaus.rate.feedforward import ForwardPass, times_slope
+from bioplaus.core import layer_of  # noqa: F401  (re-exported: rules and tests name layers with it)
+from bioplaus.rate.feedforward import ForwardPass, gradients_from_deltas, times_slope
+from bioplaus.rules.wrap import wrapped_estimate
 
 
 class Rule:
@@ -35,6 +37,11 @@ class Rule:
     """
 
     name: ClassVar[str] = "rule"
+    #: how figures label the rule, and its colour (one rule, one colour across figures)
+    title: ClassVar[str] = ""
+    colour: ClassVar[str] = ""
+    #: what the rule needs of a model: names from :data:`bioplaus.models.CAPABILITIES`, checked when a protocol is built
+    requires: ClassVar[frozenset[str]] = frozenset({"torch"})
 
     def __init__(self, label: str | None = None):
         self.label = label or self.name
@@ -47,8 +54,10 @@ class Rule:
         """An estimate of dLoss/dparam for every trainable parameter, keyed as ``model.named_parameters()``."""
         raise NotImplementedError
 
-    def update_feedback(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
-        """Learn the rule's own feedback weights; called after ``opt.step()``. Default: nothing learns."""
+    def after_step(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
+        """Called after each ``opt.step()`` with the batch and the estimate just applied: rules whose own
+        state learns (Kolen-Pollack's and the weight mirror's feedback, synthetic-gradient predictors,
+        a critic's running average) update it here. Default: nothing learns."""
 
     def bind_optimizer(self, optimizer: tuple[str, dict[str, Any]] | torch.optim.Optimizer) -> None:
         """The run's optimizer (``(name, kwargs)`` or an optimizer object), given before training.
@@ -88,7 +97,10 @@ class Rule:
 
 
 class LayeredRule(Rule):
-    """A rule for layered networks that assigns credit through per-layer deltas."""
+    """A rule for layered networks that assigns credit through per-layer deltas (on a feedforward net),
+    or through the replaced backward pass of wrapped layers (on a convnet or any module, :func:`bioplaus.wrap`)."""
+
+    requires = frozenset({"torch", "layer_feedback"})
 
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor | None]:
         """Estimates of dLoss/da_l, ``(batch, n_l)`` per layer; ``None`` where a layer gets no credit."""
@@ -96,19 +108,16 @@ class LayeredRule(Rule):
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         if not is_layered(model):
-            from bioplaus.rate.wrap import wrapped_estimate
-
             return wrapped_estimate(model, batch)
         fp = model.forward_pass(batch.x, batch.y, batch.loss_fn)
         return gradients_from_deltas(model, fp, self.deltas(model, fp))
 
 
 def is_layered(model: nn.Module) -> bool:
-    """Whether ``model`` exposes layer-by-layer credit assignment (``forward_pass``), like :class:`FeedforwardNet`.
-
-    Other modules run a layered rule through :func:`bioplaus.wrap`.
+    """Whether ``model`` has the capability ``layered`` (layer-by-layer credit through ``forward_pass``), like
+    :class:`~bioplaus.rate.feedforward.FeedforwardNet`. Other modules run a layered rule through :func:`bioplaus.wrap`.
     """
-    return hasattr(model, "forward_pass")
+    return "layered" in getattr(model, "capabilities", ())
 
 
 def output_delta(fp: ForwardPass) -> Tensor:
@@ -147,33 +156,6 @@ def hidden_slopes(fp: ForwardPass) -> list[Slope]:
 def times(slope: Slope | Tensor, grad: Tensor) -> Tensor:
     """``grad * f'(a)`` for a :class:`Slope` or a tensor of slopes (then ``grad`` is multiplied in place)."""
     return slope(grad) if isinstance(slope, Slope) else grad.mul_(slope)
-
-
-def gradients_from_deltas(model: nn.Module, fp: ForwardPass, deltas: list[Tensor | None]) -> dict[str, Tensor]:
-    """Parameter estimates from per-layer deltas: ``dW_l = delta_l^T x_l``, ``db_l = sum_batch delta_l``.
-
-    A layer whose delta is ``None`` gets zeros.
-    """
-    out: dict[str, Tensor] = {}
-    for name, x, d in zip(fp.layer_names, fp.inputs, deltas):
-        layer = model.linear(name)
-        if d is None:
-            out[f"layers.{name}.weight"] = torch.zeros_like(layer.weight)
-            if layer.bias is not None:
-                out[f"layers.{name}.bias"] = torch.zeros_like(layer.bias)
-            continue
-        out[f"layers.{name}.weight"] = d.t().mm(x.detach())
-        if layer.bias is not None:
-            out[f"layers.{name}.bias"] = d.sum(0)
-    return out
-
-
-def layer_of(param_name: str) -> str:
-    """The layer a parameter belongs to: ``layers.hidden1.weight`` -> ``hidden1``; else its module path."""
-    parts = param_name.split(".")
-    if parts[0] == "layers" and len(parts) == 3:
-        return parts[1]
-    return ".".join(parts[:-1]) or parts[0]
 
 
 def uniform_matrix(shape: tuple[int, int], bound: float, generator: torch.Generator, like: Tensor) -> Tensor:

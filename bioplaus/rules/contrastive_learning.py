@@ -14,13 +14,16 @@ from torch import Tensor, nn
 
 from bioplaus.core import Batch
 from bioplaus.rules.base import Rule
-from bioplaus.rules.equilibrium_propagation import output_target
+from bioplaus.rules.nudging import output_target
 
 
 class ContrastiveLearning(Rule):
     """CL on any model with ``free_phase``, ``nudged_phase(clamp=...)`` and ``energy_contrast``."""
 
     name = "contrastive_learning"
+    title = "contrastive Hebbian learning"
+    colour = "#1f77b4"
+    requires = frozenset({"torch", "energy"})
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         free = model.free_phase(batch.x)

@@ -18,13 +18,17 @@ from torch import Tensor, nn
 from bioplaus.errors import BioplausError
 from bioplaus.core import Batch
 from bioplaus.rules.base import Rule
-from bioplaus.rules.equilibrium_propagation import NUDGINGS, check_choice, output_target
+from bioplaus.rules.equilibrium_propagation import NUDGINGS, check_choice
+from bioplaus.rules.nudging import output_target
 
 
 class CoupledLearning(Rule):
     """CpL with clamping fraction ``eta`` in (0, 1] and ``nudging`` one of ``positive, negative, centered``."""
 
     name = "coupled_learning"
+    title = "coupled learning"
+    colour = "#9467bd"
+    requires = frozenset({"torch", "energy"})
 
     def __init__(self, eta: float = 0.1, nudging: str = "positive", label: str | None = None):
         super().__init__(label)

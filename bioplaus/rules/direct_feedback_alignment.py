@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
 from bioplaus.rules.base import LayeredRule, Slope, hidden_slopes, is_layered, times, output_delta, uniform_matrix
+from bioplaus.rules.wrap import wrap
 
 
 def direct_feedback_deltas(error: Tensor, feedback: list[Tensor], slopes: list[Slope | Tensor]) -> list[Tensor]:
@@ -39,6 +40,8 @@ class DirectFeedbackAlignment(LayeredRule):
     """
 
     name = "direct_feedback_alignment"
+    title = "direct feedback alignment"
+    colour = "#1f77b4"
     direct_feedback = True  # under bioplaus.wrap: the output error reaches every wrapped layer directly
 
     def __init__(self, scale: float | None = None, label: str | None = None):
@@ -48,8 +51,6 @@ class DirectFeedbackAlignment(LayeredRule):
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         if not is_layered(model):
-            from bioplaus.rate.wrap import wrap
-
             self.B = {}
             wrap(model, self, generator=generator)
             return

@@ -43,15 +43,16 @@ class EProp(OnlineRule):
     """Eligibility traces of each neuron's own state times a symmetric or random learning signal."""
 
     name = "eprop"
+    title = "e-prop"
+    colour = "#17becf"
     default_feedback = "symmetric"
     own_recurrence = True  # e-prop keeps W_rec,ii in the trace; RFLO keeps only the leak
 
-    def __init__(self, feedback: str | None = None, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
+    def __init__(self, feedback: str | None = None, label: str | None = None, update_every: int | None = None):
         feedback = feedback or self.default_feedback
         if feedback not in FEEDBACK:
             raise BioplausError(f"rule {self.name!r}: feedback is {feedback!r}; allowed values are 'symmetric' or 'random'.")
-        super().__init__(label, n_hidden, model, task, update_every)
+        super().__init__(label, update_every)
         self.feedback_kind = feedback
         self.b: Tensor | None = None
 

@@ -22,45 +22,15 @@ The rule works on any model with ``free_phase``, ``nudged_phase`` and ``energy_c
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.core import Batch
 from bioplaus.rules.base import Rule
+from bioplaus.rules.ep_bptt_matching import gdu_rows
+from bioplaus.rules.nudging import nudging_force
 
 NUDGINGS = ("positive", "negative", "centered")
-
-
-def nudging_force(batch: Batch, beta: float):
-    """``s_L -> -beta dl/ds_L``: the force of ``beta * l`` on the output, ``l`` = batch loss x batch size."""
-    from bioplaus.tasks.base import squared_error
-    from bioplaus.tasks.one_hot import one_hot_squared_error
-
-    if batch.loss_fn is squared_error or batch.loss_fn is one_hot_squared_error:  # no autograd per relaxation step
-        cache: dict[str, Tensor] = {}
-
-        def squared_error_force(o: Tensor) -> Tensor:
-            if "y" not in cache:
-                cache["y"] = output_target(batch, o.shape[1], o.dtype)
-            return beta * (cache["y"] - o)
-
-        return squared_error_force
-
-    def force(o: Tensor) -> Tensor:
-        with torch.enable_grad():
-            o = o.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(batch.loss_fn(o, batch.y) * o.shape[0], o)
-        return -beta * g
-
-    return force
-
-
-def output_target(batch: Batch, n_out: int, dtype: torch.dtype) -> Tensor:
-    """The output a clamped phase pins: ``y`` itself, or one-hot ``y`` for class indices ``(batch,)``."""
-    if batch.y.dtype in (torch.int64, torch.int32, torch.long):
-        return F.one_hot(batch.y, n_out).to(dtype)
-    return batch.y.to(dtype)
 
 
 def check_choice(rule: str, field: str, value, options) -> None:
@@ -72,6 +42,9 @@ class EquilibriumPropagation(Rule):
     """EP with nudging strength ``beta`` (> 0) and ``nudging`` one of ``positive, negative, centered``."""
 
     name = "equilibrium_propagation"
+    title = "equilibrium propagation"
+    colour = "#2ca02c"
+    requires = frozenset({"torch", "energy"})
 
     def __init__(self, beta: float = 0.1, nudging: str = "positive", random_sign: bool = False, label: str | None = None):
         super().__init__(label)
@@ -102,6 +75,20 @@ class EquilibriumPropagation(Rule):
         beta = self.signed_beta()
         nudged = model.nudged_phase(batch.x, free.state, nudging_force(batch, beta), phase="nudged")
         return model.energy_contrast(nudged.state, free.state, batch.x, beta)
+
+    #: measured at the initial weights instead of training: EP's first nudged updates against BPTT (Ernoult et al. 2019)
+    initial_metrics = ("gdu_angle", "gdu_rel_error")
+    initial_requires = frozenset({"energy:discrete"})
+
+    def initial_rows(self, model: nn.Module, batch: Batch, wanted: set[str]) -> list[tuple[int, str, str, float]]:
+        """``(t, metric, layer, value)`` rows of the EP/BPTT step-by-step comparison on ``batch``
+        (:func:`bioplaus.rules.ep_bptt_matching.gdu_rows`) over the model's ``nudged_max_steps``."""
+        if self.random_sign:
+            raise BioplausError(f"rule {self.name!r} (condition {self.label!r}): the gdu metrics compare EP with a fixed nudging "
+                                "sign with BPTT; set random_sign=False.")
+        beta = -self.beta if self.nudging == "negative" else self.beta
+        rows = gdu_rows(model, batch, beta, self.nudging == "centered", model.spec.nudged_max_steps)
+        return [row for row in rows if row[1] in wanted]
 
     def config(self) -> dict:
         return {**super().config(), "beta": self.beta, "nudging": self.nudging, "random_sign": self.random_sign}

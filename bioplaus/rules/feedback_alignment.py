@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
 from bioplaus.rules.base import LayeredRule, Slope, glorot_bound, hidden_slopes, times, is_layered, output_delta, uniform_matrix
+from bioplaus.rules.wrap import wrap, wrapped_layers
 
 
 def feedback_alignment_deltas(
@@ -42,6 +43,8 @@ class FeedbackAlignment(LayeredRule):
     """
 
     name = "feedback_alignment"
+    title = "feedback alignment"
+    colour = "#d62728"
 
     def __init__(self, scale: float | None = None, label: str | None = None):
         super().__init__(label)
@@ -51,8 +54,6 @@ class FeedbackAlignment(LayeredRule):
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         self.B = {}
         if not is_layered(model):
-            from bioplaus.rate.wrap import wrap
-
             wrap(model, self, generator=generator)
             return
         for name in model.layer_names[1:]:
@@ -70,8 +71,6 @@ class FeedbackAlignment(LayeredRule):
 
     def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
         if not is_layered(model):
-            from bioplaus.rate.wrap import wrapped_layers
-
             return {name: layer.weight.detach() for name, layer in wrapped_layers(model).items()}
         return {name: model.linear(name).weight.detach().t() for name in self.B}
 
@@ -87,8 +86,6 @@ class FeedbackAlignment(LayeredRule):
         return layer.feedback_weight
 
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
-        from bioplaus.rate.wrap import wrapped_layers
-
         self.B = {name: layer.feedback_weight for name, layer in wrapped_layers(module).items()}
 
     def config(self) -> dict:

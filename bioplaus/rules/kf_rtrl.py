@@ -57,10 +57,11 @@ class KFRTRL(OnlineRule):
     """Kronecker-factored RTRL: an unbiased, rank-structured influence estimate."""
 
     name = "kf_rtrl"
+    title = "KF-RTRL"
+    colour = "#9467bd"
 
-    def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
-        super().__init__(label, n_hidden, model, task, update_every)
+    def __init__(self, eps: float = 1e-7, label: str | None = None, update_every: int | None = None):
+        super().__init__(label, update_every)
         self.eps = eps
 
     def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,

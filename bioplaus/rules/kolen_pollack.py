@@ -10,7 +10,7 @@ it receives the same update as ``W^T``, each with its own weight decay (Akrout e
 
 The difference then shrinks geometrically, ``W_{t+1} - B_{t+1}^T = (1 - eta lambda)(W_t - B_t^T)``
 under plain SGD, so B converges to ``W^T`` from any start and the updates converge to
-backprop's. Here B learns through :meth:`update_feedback`, called after the
+backprop's. Here B learns through :meth:`after_step`, called after the
 optimizer's step, by an optimizer of the same class and settings as the forward
 weights' (learning rate, momentum, weight decay) fed with the transposed estimate of
 W's gradient. Without weight decay in the optimizer ``W - B^T`` stays constant:
@@ -28,6 +28,8 @@ from torch import Tensor, nn
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import is_layered
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
+from bioplaus.optimizers import make_optimizer
+from bioplaus.rules.wrap import wrapped_layers
 
 
 def _build(cls: type, kwargs: dict[str, Any], params: list[Tensor]) -> torch.optim.Optimizer:
@@ -35,8 +37,6 @@ def _build(cls: type, kwargs: dict[str, Any], params: list[Tensor]) -> torch.opt
 
 
 def _build_named(spec: tuple[str, dict[str, Any]], params: list[Tensor]) -> torch.optim.Optimizer:
-    from bioplaus.train import make_optimizer
-
     return make_optimizer(spec, params)
 
 
@@ -84,6 +84,8 @@ class KolenPollack(FeedbackAlignment):
     """
 
     name = "kolen_pollack"
+    title = "Kolen-Pollack"
+    colour = "#9467bd"
 
     def __init__(self, scale: float | None = None, label: str | None = None):
         super().__init__(scale=scale, label=label)
@@ -99,8 +101,6 @@ class KolenPollack(FeedbackAlignment):
 
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
         super().attach(module, generator)
-        from bioplaus.rate.wrap import wrapped_layers
-
         keys = {id(p): k for k, p in module.named_parameters()}
         self._weight_keys = {name: keys[id(layer.weight)] for name, layer in wrapped_layers(module).items()}
         self._optimizer = None
@@ -109,12 +109,12 @@ class KolenPollack(FeedbackAlignment):
         self._factory = optimizer_factory(optimizer)
         self._optimizer = None
 
-    def update_feedback(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
+    def after_step(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
         """Give each B the update of its forward weights: ``grad(B) = estimate(W)^T``, then step B's optimizer."""
         if self._factory is None:
             raise BioplausError("kolen_pollack: B learns with the forward weights' optimizer settings, but none were "
                                 "given; the trainer gives them, and in your own loop pass the optimizer to "
-                                "bioplaus.rate.wrap.update_feedback(module, optimizer).")
+                                "bioplaus.rules.wrap.update_feedback(module, optimizer).")
         if self._optimizer is None:
             self._optimizer = self._factory(list(self.B.values()))
         layered = is_layered(model)

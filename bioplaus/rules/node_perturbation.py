@@ -57,6 +57,8 @@ class NoiseRule(Rule):
     weight perturbation, reward-modulated Hebbian): the checked parameters, the rule's own
     generator (from the run's seed in ``setup``) and the estimator-statistics sample count."""
 
+    requires = frozenset({"torch", "layered"})
+
     def __init__(self, sigma: float = 1e-3, estimator_samples: int = 1024, label: str | None = None):
         super().__init__(label)
         if not sigma > 0:
@@ -85,6 +87,8 @@ class NodePerturbation(NoiseRule):
     and ``estimate_variance`` (stored with step = m)."""
 
     name = "node_perturbation"
+    title = "node perturbation"
+    colour = "#8c564b"
 
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:

@@ -31,40 +31,18 @@ from bioplaus.rules.base import Rule
 
 
 class RecurrentRule(Rule):
-    """A rule for recurrent networks.
+    """A rule for recurrent networks. By default it needs the cell whose parameters are one matrix
+    ``W = [W_rec W_in b]`` (``recurrent:influence``, the structure the influence matrix is written in);
+    rules that only differentiate through time (truncated BPTT) need any recurrent model.
 
-    Condition-level overrides let one protocol compare sizes, cells or task settings:
-    ``n_hidden`` resizes the protocol's model; ``model`` (e.g. ``{"cell": "lstm", "k_att": 4,
-    "k_top": 2}``) and ``task`` (e.g. ``{"delay": 20}``) replace fields of the model spec and
-    of the task for this condition only.
+    One protocol compares sizes, cells or task settings through conditions:
+    ``Condition(rules.UORO(), model={"n_hidden": 64}, task={"delay": 20})``.
     """
 
-    #: whether the rule needs the vanilla cell (its W = [W_rec W_in b] structure); BPTT-like rules do not.
-    vanilla_only: bool = True
-
-    def __init__(self, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
-        super().__init__(label)
-        self.n_hidden = n_hidden
-        self.model_overrides = dict(model or {})
-        self.task_overrides = dict(task or {})
-        if n_hidden is not None:
-            self.model_overrides["n_hidden"] = n_hidden
+    requires = frozenset({"torch", "recurrent", "recurrent:influence"})
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
-        cell = model.spec.cell
-        if self.vanilla_only and cell == "lstm":
-            raise BioplausError(f"rule {self.name!r} needs a vanilla RNN (cell = 'vanilla'), got cell {cell!r}; "
-                                "for an LSTM use 'bptt', 'truncated_bptt' or 'sparse_attentive_backtracking'.")
         self.generator = generator
-
-    def config(self) -> dict[str, Any]:
-        out = super().config()
-        if self.model_overrides:
-            out["model"] = dict(self.model_overrides)
-        if self.task_overrides:
-            out["task"] = dict(self.task_overrides)
-        return out
 
     def signs(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
         """Independent random signs ``+-1`` of ``shape`` from the rule's generator."""
@@ -117,9 +95,8 @@ class OnlineRule(RecurrentRule):
     windows, as online RTRL does; Marschall et al. 2020, Sec. 2). See :meth:`online_updates`.
     """
 
-    def __init__(self, label: str | None = None, n_hidden: int | None = None, model: dict[str, Any] | None = None,
-                 task: dict[str, Any] | None = None, update_every: int | None = None):
-        super().__init__(label, n_hidden, model, task)
+    def __init__(self, label: str | None = None, update_every: int | None = None):
+        super().__init__(label)
         if update_every is not None and (isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1):
             raise BioplausError(f"rule {self.name!r}: update_every is {update_every!r}; allowed values are a positive "
                                 "number of time steps or None (one update per batch of sequences).")

@@ -35,14 +35,15 @@ class ReinforceRTRL(OnlineRule):
     """Likelihood-ratio gradient estimate from state noise of scale ``sigma``, with a noise-free baseline."""
 
     name = "reinforce_rtrl"
+    title = "REINFORCE-as-RTRL"
+    colour = "#e377c2"
 
-    def __init__(self, sigma: float = 0.05, baseline: str = "noise_free", label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
+    def __init__(self, sigma: float = 0.05, baseline: str = "noise_free", label: str | None = None, update_every: int | None = None):
         if not sigma > 0:
             raise BioplausError(f"rule 'reinforce_rtrl': sigma must be positive, got {sigma!r}.")
         if baseline not in BASELINES:
             raise BioplausError(f"rule 'reinforce_rtrl': baseline is {baseline!r}; allowed values are 'noise_free' or 'none'.")
-        super().__init__(label, n_hidden, model, task, update_every)
+        super().__init__(label, update_every)
         self.sigma, self.baseline = float(sigma), baseline
 
     def state_noise(self, model: nn.Module, batch: Batch) -> Tensor:

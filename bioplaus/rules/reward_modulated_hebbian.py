@@ -31,6 +31,8 @@ class RewardModulatedHebbian(NoiseRule):
     the loss; ``estimator_samples``: see :class:`~bioplaus.rules.node_perturbation.NodePerturbation`."""
 
     name = "reward_modulated_hebbian"
+    title = "reward-modulated Hebbian"
+    colour = "#bcbd22"
 
     def __init__(self, sigma: float = 1e-3, critic_rate: float = 0.05, estimator_samples: int = 1024, label: str | None = None):
         super().__init__(sigma, estimator_samples, label)
@@ -57,7 +59,7 @@ class RewardModulatedHebbian(NoiseRule):
             self._first_baseline = baseline
         return node_estimate(model, inputs, noise, loss - baseline, self.sigma)
 
-    def update_feedback(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
+    def after_step(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
         """The critic learns: move the expected loss towards the loss just seen."""
         if self._last_loss is None:
             return

@@ -16,5 +16,7 @@ class RFLO(EProp):
     """Leak-only eligibility traces times a random (default) or symmetric learning signal."""
 
     name = "rflo"
+    title = "RFLO"
+    colour = "#bcbd22"
     default_feedback = "random"
     own_recurrence = False

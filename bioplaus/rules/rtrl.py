@@ -3,7 +3,7 @@
 The influence matrix ``M_t = dh_t/dW`` (``(n, n, n + m + 1)`` per sequence) is carried
 forward by ``M_t = D_t M_{t-1} + Mbar_t`` and the gradient accumulates as ``sum_t c_t M_t``
 (Marschall et al. 2020, eqs. 4-6), both in one batched matrix product per step
-(:func:`bioplaus.rate.recurrent.influence_credit_step`).
+(:func:`bioplaus.rules.influence.influence_credit_step`).
 It equals BPTT's gradient up to rounding; it costs ``O(n^4)`` per step and
 ``O(n^3)`` memory per sequence, so it is for small ``n``.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from bioplaus.rate.recurrent import influence_buffers, influence_credit_step
+from bioplaus.rules.influence import influence_buffers, influence_credit_step
 from bioplaus.core import Batch
 from bioplaus.rules.online import OnlineRule, SequencePass
 
@@ -23,6 +23,8 @@ class RTRL(OnlineRule):
     """Exact real-time recurrent learning."""
 
     name = "rtrl"
+    title = "RTRL"
+    colour = "#8c564b"
 
     def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,
                             carry: dict[str, Any] | None = None) -> Tensor:

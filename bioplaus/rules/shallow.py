@@ -16,6 +16,8 @@ class Shallow(LayeredRule):
     """
 
     name = "shallow"
+    title = "shallow"
+    colour = "#7f7f7f"
 
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor | None]:
         return [None] * (len(fp.pre) - 1) + [output_delta(fp)]

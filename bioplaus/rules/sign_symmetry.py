@@ -25,7 +25,7 @@ here of their techniques comes second hand, from BioTorch's source
 cites the paper for one option, ``constrain_weights``: before every forward pass it
 rescales each forward weight matrix to the Frobenius norm it had at initialisation,
 ``W <- W |W_0|_F / |W|_F``. That is offered here as ``constrain_weights=True`` (applied
-after every update, in :meth:`SignSymmetry.update_feedback`, to every layer's W). The
+after every update, in :meth:`SignSymmetry.after_step`, to every layer's W). The
 same file scales feedback by ``sqrt(2 / (fan_in + fan_out))``, citing Xiao, Chen, Liao &
 Poggio 2018 ("Biologically-plausible learning algorithms can scale to large datasets",
 arXiv:1811.03567): ``scaling="glorot"`` below. ``scaling`` rescales ``|M| ∘ sign(W)``
@@ -58,6 +58,7 @@ from bioplaus.errors import BioplausError, allowed
 from bioplaus.rate.feedforward import ForwardPass
 from bioplaus.rules.base import LayeredRule, hidden_slopes, is_layered, output_delta
 from bioplaus.rules.feedback_alignment import feedback_alignment_deltas
+from bioplaus.rules.wrap import wrap, wrapped_layers
 
 SCALINGS = ("none", "norm", "mean_abs", "glorot")
 
@@ -134,8 +135,6 @@ class SignSymmetry(LayeredRule):
     # -- state --------------------------------------------------------------------------
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         if not is_layered(model):
-            from bioplaus.rate.wrap import wrap
-
             wrap(model, self, generator=generator)
             return
         self.layered, self.generator = True, generator
@@ -161,7 +160,7 @@ class SignSymmetry(LayeredRule):
         self.initial_norms = {n: (w, w.detach().norm()) for n, w in weights.items()} if self.constrain_weights else {}
 
     @torch.no_grad()
-    def update_feedback(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
+    def after_step(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
         """After every update of W: ``constrain_weights`` puts each W back to its initial norm;
         brSF draws new random magnitudes (Liao et al. 2016)."""
         for w, norm0 in self.initial_norms.values():
@@ -186,8 +185,6 @@ class SignSymmetry(LayeredRule):
         return None
 
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
-        from bioplaus.rate.wrap import wrapped_layers
-
         self.layered, self.generator = False, generator
         layers = wrapped_layers(module)
         self.weights = {n: l.weight for n, l in layers.items()}
@@ -220,6 +217,8 @@ class SignSymmetryUSF(SignSymmetry):
     """Uniform sign-concordant feedback (Liao et al. 2016, uSF): ``B = s sign(W)^T``."""
 
     name = "sign_symmetry_usf"
+    title = "sign symmetry (uSF)"
+    colour = "#2ca02c"
     magnitudes = "uniform"
 
 
@@ -227,6 +226,8 @@ class SignSymmetryBRSF(SignSymmetry):
     """Batchwise random magnitude sign-concordant feedback (Liao et al. 2016, brSF): ``|R| ∘ sign(W)``, R redrawn every batch."""
 
     name = "sign_symmetry_brsf"
+    title = "sign symmetry (brSF)"
+    colour = "#98df8a"
     magnitudes = "batch_random"
 
 
@@ -234,4 +235,6 @@ class SignSymmetryFRSF(SignSymmetry):
     """Fixed random magnitude sign-concordant feedback (Liao et al. 2016, frSF): ``|R| ∘ sign(W)``, R drawn once."""
 
     name = "sign_symmetry_frsf"
+    title = "sign symmetry (frSF)"
+    colour = "#17becf"
     magnitudes = "fixed_random"

@@ -24,20 +24,15 @@ class SparseAttentiveBacktracking(RecurrentRule):
     """Truncated BPTT of ``k_trunc`` local steps plus backtracking through the attended memories."""
 
     name = "sparse_attentive_backtracking"
-    vanilla_only = False
+    title = "SAB"
+    colour = "#393b79"
+    requires = frozenset({"torch", "recurrent", "recurrent:sparse_attention"})
 
-    def __init__(self, k_trunc: int = 5, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+    def __init__(self, k_trunc: int = 5, label: str | None = None):
         if not isinstance(k_trunc, int) or k_trunc < 1:
             raise BioplausError(f"rule 'sparse_attentive_backtracking': k_trunc must be a positive integer, got {k_trunc!r}.")
-        super().__init__(label, n_hidden, model, task)
+        super().__init__(label)
         self.k_trunc = k_trunc
-
-    def setup(self, model: nn.Module, generator) -> None:
-        if model.spec.cell != "lstm" or model.spec.k_top == 0:
-            raise BioplausError("rule 'sparse_attentive_backtracking' needs an LSTM with a sparse attentive memory "
-                                f"(cell = 'lstm', k_att > 0, k_top > 0); got cell {model.spec.cell!r}, k_top {model.spec.k_top}.")
-        super().setup(model, generator)
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         return autograd_estimate(model, batch.loss(model.readout(model.states(batch.x, detach_every=self.k_trunc))))

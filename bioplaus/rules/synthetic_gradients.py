@@ -36,14 +36,15 @@ class SyntheticGradients(RecurrentRule):
     """Truncated BPTT with a learned linear predictor of the boundary gradient."""
 
     name = "synthetic_gradients"
+    title = "synthetic gradients"
+    colour = "#d62728"
 
-    def __init__(self, k: int = 5, bootstrap: float = 1.0, lr: float = 0.1, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+    def __init__(self, k: int = 5, bootstrap: float = 1.0, lr: float = 0.1, label: str | None = None):
         if not isinstance(k, int) or k < 1:
             raise BioplausError(f"rule 'synthetic_gradients': k must be a positive integer, got {k!r}.")
         if not 0.0 <= bootstrap <= 1.0:
             raise BioplausError(f"rule 'synthetic_gradients': bootstrap (lambda) must be in [0, 1], got {bootstrap!r}.")
-        super().__init__(label, n_hidden, model, task)
+        super().__init__(label)
         self.k, self.bootstrap, self.lr = k, float(bootstrap), float(lr)
         self.theta: Tensor | None = None
 
@@ -99,7 +100,7 @@ class SyntheticGradients(RecurrentRule):
             deltas.append(d * batch_size)
         return torch.cat([s.detach() for s in starts]), torch.cat(deltas).detach()
 
-    def update_feedback(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
+    def after_step(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
         h, delta = self.predictor_targets(model, batch)
         if h.shape[0] == 0:
             return

@@ -22,13 +22,14 @@ class TruncatedBPTT(RecurrentRule):
     """BPTT truncated to non-overlapping windows of ``k`` (``k_trunc``) steps."""
 
     name = "truncated_bptt"
-    vanilla_only = False
+    requires = frozenset({"torch", "recurrent"})
+    title = "truncated BPTT"
+    colour = "#ff7f0e"
 
-    def __init__(self, k: int = 5, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None):
+    def __init__(self, k: int = 5, label: str | None = None):
         if not isinstance(k, int) or k < 1:
             raise BioplausError(f"rule 'truncated_bptt': k must be a positive integer, got {k!r}.")
-        super().__init__(label, n_hidden, model, task)
+        super().__init__(label)
         self.k = k
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:

@@ -80,10 +80,11 @@ class UORO(OnlineRule):
     """Unbiased online recurrent optimisation: a rank-one, unbiased influence estimate."""
 
     name = "uoro"
+    title = "UORO"
+    colour = "#2ca02c"
 
-    def __init__(self, eps: float = 1e-7, label: str | None = None, n_hidden: int | None = None,
-                 model: dict[str, Any] | None = None, task: dict[str, Any] | None = None, update_every: int | None = None):
-        super().__init__(label, n_hidden, model, task, update_every)
+    def __init__(self, eps: float = 1e-7, label: str | None = None, update_every: int | None = None):
+        super().__init__(label, update_every)
         self.eps = eps
 
     def recurrent_estimates(self, model: nn.Module, batch: Batch, sp: SequencePass, per_sequence: bool = True,

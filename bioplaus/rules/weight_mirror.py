@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import is_layered
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
+from bioplaus.rules.wrap import wrapped_layers
 
 
 def mirror_update_(b: Tensor, w: Tensor, x: Tensor, lr: float, decay: float) -> None:
@@ -51,6 +52,8 @@ class WeightMirror(FeedbackAlignment):
     """
 
     name = "weight_mirror"
+    title = "weight mirror"
+    colour = "#ff7f0e"
 
     def __init__(self, mirror_every: int = 4, mirror_batch: int = 64, noise_std: float = 1.0,
                  mirror_lr: float = 0.05, mirror_decay: float = 0.05, scale: float | None = None,
@@ -79,8 +82,6 @@ class WeightMirror(FeedbackAlignment):
 
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
         super().attach(module, generator)
-        from bioplaus.rate.wrap import wrapped_layers
-
         self.generator, self.steps, self.noise = generator, 0, {}
         self.weights = {name: layer.weight for name, layer in wrapped_layers(module).items()}
 
@@ -96,7 +97,7 @@ class WeightMirror(FeedbackAlignment):
             x.normal_(0.0, self.noise_std, generator=self.generator)
             mirror_update_(b.t() if layered else b.view(w2.shape), w2, x, self.mirror_lr, self.mirror_decay)
 
-    def update_feedback(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
+    def after_step(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
         """A mirror phase every ``mirror_every`` training steps."""
         self.steps += 1
         if self.steps % self.mirror_every == 0:

@@ -23,6 +23,8 @@ class WeightPerturbation(NoiseRule):
     :class:`bioplaus.rules.node_perturbation.NodePerturbation`."""
 
     name = "weight_perturbation"
+    title = "weight perturbation"
+    colour = "#e377c2"
 
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:

@@ -7,7 +7,7 @@ from bioplaus.spiking.distal_reward import DistalReward
 from bioplaus.spiking.plasticity import STDP, DopamineSTDP, SpikingRule, ThreeFactor
 from bioplaus.spiking.poisson_drive import PoissonDrive
 from bioplaus.spiking.reward_learning import StimulusReward
-from bioplaus.spiking.task import Condition, SpikingTask
+from bioplaus.spiking.task import SpikingTask
 
-__all__ = ["NEURON_MODELS", "STDP", "Condition", "DistalReward", "DopamineSTDP", "PoissonDrive", "SpikingRule", "SpikingTask",
+__all__ = ["NEURON_MODELS", "STDP", "DistalReward", "DopamineSTDP", "PoissonDrive", "SpikingRule", "SpikingTask",
            "StimulusReward", "ThreeFactor"]

@@ -89,6 +89,7 @@ class SpikingRule(Rule):
     """Base class of plasticity rules for spiking networks (Brian2 synapse equations)."""
 
     name: ClassVar[str] = "spiking_rule"
+    requires: ClassVar[frozenset[str]] = frozenset({"spiking:brian2"})
 
     def synapse(self, transmit: str) -> SynapseEquations:
         raise NotImplementedError

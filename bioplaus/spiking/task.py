@@ -14,14 +14,12 @@ bit for bit on one target.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from bioplaus.errors import BioplausError
 from bioplaus.models import ModelKind
-from bioplaus.rules.base import Rule
 from bioplaus.spiking.plasticity import SpikingRule
 from bioplaus.spiking.spec import SpikingSpec, spiking_spec_from_dict
 from bioplaus.tasks.base import Task
@@ -47,40 +45,6 @@ class SpikingTask(Task):
         raise BioplausError(f"task {self.name!r} is a spiking task: it runs only with a spiking model (kind = \"spiking\").")
 
 
-class Condition(Rule):
-    """A plasticity rule together with task settings of its own, e.g. one input rate.
-
-    ``Condition(STDP("additive"), label="additive_20Hz", input_rate_hz=20.0)`` runs the
-    protocol's task with ``input_rate_hz`` replaced, under the condition name ``label``.
-    """
-
-    def __init__(self, rule: SpikingRule, label: str, **task_settings: Any):
-        if not isinstance(rule, SpikingRule):
-            raise BioplausError(f"Condition: 'rule' must be a spiking plasticity rule, got {rule!r}.")
-        self.name = rule.name
-        super().__init__(label)
-        self.rule, self.task_settings = rule, dict(task_settings)
-
-    def task_for(self, task: Task) -> Task:
-        names = {f.name for f in dataclasses.fields(task)} if dataclasses.is_dataclass(task) else set()
-        unknown = sorted(set(self.task_settings) - names)
-        if unknown:
-            raise BioplausError(f"condition {self.label!r}: task {task.name!r} has no field(s) {unknown}; allowed fields are {sorted(names)}.")
-        return dataclasses.replace(task, **self.task_settings)
-
-    def config(self) -> dict[str, Any]:
-        return {**self.rule.config(), "label": self.label, "task_settings": dict(self.task_settings)}
-
-    def estimate(self, model, batch):
-        return self.rule.estimate(model, batch)
-
-
-def _unwrap(rule: Rule, task: Task) -> tuple[SpikingRule, Task]:
-    if isinstance(rule, Condition):
-        return rule.rule, rule.task_for(task)
-    return rule, task
-
-
 def _check_task(spec: SpikingSpec, task: Task) -> str | None:
     if not isinstance(task, SpikingTask):
         return f"spiking model {spec.name!r} needs a spiking task (e.g. spiking.PoissonDrive()), got task {task.name!r}."
@@ -97,15 +61,8 @@ def _build(spec: SpikingSpec, generator: Any) -> SpikingSpec:
     return spec
 
 
-def _run(protocol, condition, seed, device, data_dir, progress):
-    rule, task = _unwrap(protocol.rule(condition), protocol.task)
-    if not isinstance(rule, SpikingRule):
-        raise BioplausError(f"protocol {protocol.name!r}: condition {condition!r} uses rule {rule.name!r}, which is not a "
-                            f"spiking plasticity rule (bioplaus.spiking.plasticity).")
-    return task.simulate(protocol, rule, seed, progress)
-
-
-KIND = ModelKind("spiking", SpikingSpec, spiking_spec_from_dict, _build, _check_task, _run)
+KIND = ModelKind("spiking", SpikingSpec, spiking_spec_from_dict, _build, _check_task,
+                 capabilities=lambda spec: frozenset({"spiking:brian2"}), engine="brian2")
 
 
 def chunk_schedule(protocol: Any, duration_s: float) -> tuple[int, float]:

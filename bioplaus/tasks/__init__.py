@@ -1,7 +1,7 @@
 """Tasks: data, loss and evaluation for runs."""
 
 from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, squared_error
-from bioplaus.tasks.data_choice import ByDataDir, mnist_or_digits, resolve_data_dir
+from bioplaus.tasks.data_choice import ByDataDir, mnist_or_digits
 from bioplaus.tasks.digits import Digits
 from bioplaus.tasks.idx import read_idx, write_idx
 from bioplaus.tasks.linear_teacher import LinearTeacher
@@ -12,5 +12,5 @@ from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, In
 __all__ = [
     "MNIST", "AddingProblem", "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
     "OneHotSquaredError", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
-    "read_idx", "resolve_data_dir", "sequence_squared_error", "squared_error", "write_idx",
+    "read_idx", "sequence_squared_error", "squared_error", "write_idx",
 ]

@@ -28,10 +28,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from bioplaus.core import Batch
 from bioplaus.metrics.angles import angle_deg, flat64
 from bioplaus.rate.energy import Couplings, EnergyNet, energy_parameter_gradient, input_drive, relax_step
-from bioplaus.core import Batch
-from bioplaus.rules.equilibrium_propagation import nudging_force
+from bioplaus.rules.nudging import nudging_force
 
 Row = tuple[int, str, str, float]
 

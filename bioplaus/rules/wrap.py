@@ -43,7 +43,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bioplaus.core import autograd_gradient, exact_backward, in_exact_backward, layer_of
+from bioplaus.metrics.alignment import feedback_alignment_metrics, update_angles
 from bioplaus.errors import BioplausError, allowed
+from bioplaus.rules.registry import get_rule, rule_names, rule_class
 
 NORMALISATION = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -159,19 +162,18 @@ class DirectFeedbackFunction(torch.autograd.Function):
 class FeedbackLayer:
     """What :class:`FeedbackLinear` and :class:`FeedbackConv2d` add to their torch layer.
 
-    Attributes set by :func:`wrap`: ``feedback_rule`` (the rule that gives ``B``),
-    ``feedback_exact`` (``True`` inside :func:`exact_gradients`), ``direct_cell`` and
-    ``is_output`` (direct feedback only), and the buffer ``feedback_weight``.
+    Attributes set by :func:`wrap`: ``feedback_rule`` (the rule that gives ``B``), ``direct_cell``
+    and ``is_output`` (direct feedback only), and the buffer ``feedback_weight``. Inside
+    :func:`bioplaus.core.exact_backward` the layer backpropagates exactly.
     """
 
     feedback_rule: Any
-    feedback_exact: bool
     direct_cell: ErrorCell | None
     is_output: bool
 
     def _feedback_forward(self, x: Tensor, conv: tuple | None) -> Tensor | None:
         """The rule's forward pass, or ``None`` for the plain one (exact mode, no gradients)."""
-        if self.feedback_exact or not torch.is_grad_enabled():
+        if in_exact_backward() or not torch.is_grad_enabled():
             return None
         if self.direct_cell is not None:
             return DirectFeedbackFunction.apply(x, self.weight, self.bias, self.feedback_weight, self.direct_cell,
@@ -183,7 +185,7 @@ class FeedbackLayer:
 
 
 class FeedbackLinear(nn.Linear, FeedbackLayer):
-    """An ``nn.Linear`` whose backward sends the error through feedback weights (see :mod:`bioplaus.rate.wrap`)."""
+    """An ``nn.Linear`` whose backward sends the error through feedback weights (see :mod:`bioplaus.rules.wrap`)."""
 
     def forward(self, x: Tensor) -> Tensor:
         out = self._feedback_forward(x, None)
@@ -191,7 +193,7 @@ class FeedbackLinear(nn.Linear, FeedbackLayer):
 
 
 class FeedbackConv2d(nn.Conv2d, FeedbackLayer):
-    """An ``nn.Conv2d`` whose backward sends the error through feedback kernels (see :mod:`bioplaus.rate.wrap`)."""
+    """An ``nn.Conv2d`` whose backward sends the error through feedback kernels (see :mod:`bioplaus.rules.wrap`)."""
 
     def forward(self, x: Tensor) -> Tensor:
         out = self._feedback_forward(x, _conv_args(self))
@@ -250,17 +252,13 @@ def wrap(module: nn.Module, rule: Any, *, generator: torch.Generator | None = No
     estimate; feedback weights are buffers ``<layer>.feedback_weight``. Rules whose
     feedback learns also need :func:`update_feedback` after each optimizer step.
     """
-    from bioplaus.rules import Rule, get
-
     if isinstance(rule, str):
-        rule = get(rule)
-    if not isinstance(rule, Rule):
+        rule = get_rule(rule)
+    if not callable(getattr(rule, "estimate", None)):
         raise BioplausError(f"wrap: rule must be a rule object or a rule name, got {rule!r}.")
-    if not hasattr(rule, "layer_feedback") and not getattr(rule, "direct_feedback", False):
-        from bioplaus.rules import names
-
+    if not _wrappable(type(rule)):
         raise BioplausError(f"wrap: rule {rule.name!r} cannot run on wrapped layers; rules that can are "
-                            f"{allowed([n for n in names() if _wrappable(n)])}.")
+                            f"{allowed([n for n in rule_names() if _wrappable(rule_class(n))])}.")
     if is_wrapped(module):
         raise BioplausError("wrap: the module is already wrapped; wrap a fresh module (or load a state_dict into one).")
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -274,7 +272,6 @@ def wrap(module: nn.Module, rule: Any, *, generator: torch.Generator | None = No
     for i, (name, layer) in enumerate(layers):
         layer.__class__ = FeedbackConv2d if isinstance(layer, nn.Conv2d) else FeedbackLinear
         layer.feedback_rule = rule
-        layer.feedback_exact = False
         layer.direct_cell = cell
         layer.is_output = direct and i == len(layers) - 1
         if direct:
@@ -288,10 +285,7 @@ def wrap(module: nn.Module, rule: Any, *, generator: torch.Generator | None = No
     return module
 
 
-def _wrappable(name: str) -> bool:
-    from bioplaus.rules import REGISTRY
-
-    cls = REGISTRY[name]
+def _wrappable(cls: type) -> bool:
     return hasattr(cls, "layer_feedback") or getattr(cls, "direct_feedback", False)
 
 
@@ -323,16 +317,10 @@ def _direct_sizes(module: nn.Module, layers: list[tuple[str, nn.Module]], input_
 
 @contextlib.contextmanager
 def exact_gradients(module: nn.Module) -> Iterator[nn.Module]:
-    """Inside this context the wrapped layers of ``module`` backpropagate exactly (``B = W``): the reference gradient."""
-    layers = list(wrapped_layers(module).values())
-    before = [layer.feedback_exact for layer in layers]
-    for layer in layers:
-        layer.feedback_exact = True
-    try:
+    """Inside this context wrapped layers backpropagate exactly (``B = W``): the reference gradient
+    (:func:`bioplaus.core.exact_backward`, for ``module``)."""
+    with exact_backward():
         yield module
-    finally:
-        for layer, b in zip(layers, before):
-            layer.feedback_exact = b
 
 
 def wrapped_estimate(module: nn.Module, batch) -> dict[str, Tensor]:
@@ -359,7 +347,7 @@ def update_feedback(module: nn.Module, optimizer: torch.optim.Optimizer | None =
     if optimizer is not None and hasattr(rule, "bind_optimizer"):
         rule.bind_optimizer(optimizer)
     estimate = {k: p.grad for k, p in module.named_parameters() if p.grad is not None}
-    rule.update_feedback(module, None, estimate)
+    rule.after_step(module, None, estimate)
 
 
 def alignment_metrics(module: nn.Module, batch) -> list[tuple[str, str, float]]:
@@ -371,10 +359,6 @@ def alignment_metrics(module: nn.Module, batch) -> list[tuple[str, str, float]]:
     their module path. Nothing is changed, except that batchwise-random sign symmetry
     draws its magnitudes for this batch.
     """
-    from bioplaus.metrics import feedback_alignment_metrics, update_angles
-    from bioplaus.rules import Backprop
-    from bioplaus.rules.base import layer_of
-
     rule = getattr(module, "bioplaus_rule", None)
     if rule is None:
         raise BioplausError("alignment_metrics: the module was not wrapped with bioplaus.wrap.")
@@ -382,5 +366,5 @@ def alignment_metrics(module: nn.Module, batch) -> list[tuple[str, str, float]]:
     for name, _ in module.named_parameters():
         groups.setdefault(layer_of(name), []).append(name)
     estimate = wrapped_estimate(module, batch)
-    rows = [("update_angle", layer, v) for layer, v in update_angles(estimate, Backprop().estimate(module, batch), groups).items()]
+    rows = [("update_angle", layer, v) for layer, v in update_angles(estimate, autograd_gradient(module, batch), groups).items()]
     return rows + feedback_alignment_metrics(rule.feedback(), rule.feedback_targets(module))

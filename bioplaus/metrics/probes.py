@@ -1,0 +1,169 @@
+"""Metrics as probes: what the run loop records at a recording step, registered by name.
+
+A probe is a pure function of an :class:`Observation` (the rule's estimate, the exact
+gradient on the same batch, what the rule and the model reported, and lazily computed
+views of the model) that returns ``(metric, layer, value)`` rows. The loop calls each
+probe whose metrics a protocol asks for, in registration order, and keeps the rows of
+the asked-for metrics whose values are finite. A new metric is one :func:`probe` here;
+a new rule or model never touches the loop or this module. This module imports no rule
+and no model.
+
+Metrics measured once at the initial weights rather than at recording steps (estimator
+statistics, EP/BPTT matching) are :data:`INITIAL_METRICS`; the loop computes them before
+training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from bioplaus.metrics.alignment import feedback_alignment_metrics
+from bioplaus.metrics.angles import grouped_angles
+from bioplaus.metrics.learned_weights import learned_weight_metrics
+from bioplaus.metrics.representation import linear_cka
+
+ProbeRow = tuple[str, str, float]
+
+
+@dataclass
+class Observation:
+    """What probes see at one recording step of one run.
+
+    ``estimate``: the rule's estimate in gradient units (after the model's ``project``);
+    ``reference``: the model's exact gradient on the same batch (``None`` when no probe asked
+    for it, or when the model reported that it is not trustworthy, e.g. an energy net whose
+    free phase did not converge); ``groups``: layer -> parameter names; ``aux``: values the
+    loop or the rule computed on the way (``update_angle`` from per-layer deltas,
+    ``model_state`` the model's own report such as ``relaxation_log``); the callables give
+    the evaluation metrics, the rule's feedback weights with what they stand in for, the
+    weights of the run and of its lockstep backprop reference, and hidden representations.
+    """
+
+    loss: float
+    estimate: dict[str, Tensor] | None
+    reference: dict[str, Tensor] | None
+    groups: dict[str, list[str]]
+    aux: dict[str, Any] = field(default_factory=dict)
+    evaluate: Callable[[], dict[str, float]] | None = None
+    feedback: Callable[[], tuple[dict[str, Tensor], dict[str, Tensor]]] | None = None
+    weights: Callable[[], tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]] | None = None
+    hidden: Callable[[], tuple[dict[str, Tensor], dict[str, Tensor]]] | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A function of an :class:`Observation` and the metric names its rows carry.
+
+    ``needs_reference``: the loop forms the exact gradient for it; ``needs_lockstep``: the loop
+    trains a backprop reference network from the same initial weights on the same batches.
+    """
+
+    name: str
+    metrics: tuple[str, ...]
+    fn: Callable[[Observation], Iterable[ProbeRow]]
+    needs_reference: bool = False
+    needs_lockstep: bool = False
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def probe(name: str, metrics: tuple[str, ...], needs_reference: bool = False, needs_lockstep: bool = False):
+    """Register ``fn(observation) -> rows`` as the probe ``name`` that records ``metrics``."""
+
+    def register(fn: Callable[[Observation], Iterable[ProbeRow]]) -> Callable[[Observation], Iterable[ProbeRow]]:
+        PROBES[name] = Probe(name, metrics, fn, needs_reference, needs_lockstep)
+        return fn
+
+    return register
+
+
+def probes_for(wanted: set[str]) -> list[Probe]:
+    """The probes that record any of ``wanted``, in registration order."""
+    return [p for p in PROBES.values() if wanted & set(p.metrics)]
+
+
+def observe(observation: Observation, probes: list[Probe], wanted: set[str]) -> list[ProbeRow]:
+    """Every wanted, finite row of ``probes`` on ``observation`` (a non-finite value is not a measurement)."""
+    rows = []
+    for p in probes:
+        for metric, layer, value in p.fn(observation):
+            if metric in wanted and math.isfinite(value):
+                rows.append((metric, layer, float(value)))
+    return rows
+
+
+@probe("loss", ("loss",))
+def _loss(obs: Observation) -> list[ProbeRow]:
+    return [("loss", "all", obs.loss)]
+
+
+@probe("evaluation", ("test_loss", "test_accuracy", "train_accuracy"))
+def _evaluation(obs: Observation) -> list[ProbeRow]:
+    return [(k, "all", v) for k, v in obs.evaluate().items()]
+
+
+@probe("update_angle", ("update_angle",), needs_reference=True)
+def _update_angle(obs: Observation) -> list[ProbeRow]:
+    """The angle between the estimate and the exact gradient, per layer and ``all`` (DESIGN.md)."""
+    if "update_angle" in obs.aux:  # from per-layer deltas, on the forward pass the rule used
+        angles = obs.aux["update_angle"]
+    elif obs.reference is not None:
+        angles = grouped_angles(obs.estimate, obs.reference, obs.groups)
+    else:
+        angles = {}
+    return [("update_angle", layer, theta) for layer, theta in (angles or {}).items()]
+
+
+def norm_ratios(estimate: dict[str, Tensor], gradient: dict[str, Tensor], groups: dict[str, list[str]]) -> dict[str, float]:
+    """``|estimate| / |gradient|`` per group and for ``all`` (float64); groups with a zero gradient are left out."""
+    out: dict[str, float] = {}
+    sq = {g: (sum(float(estimate[k].double().square().sum()) for k in ks), sum(float(gradient[k].double().square().sum()) for k in ks))
+          for g, ks in groups.items()}
+    for g, (e2, g2) in list(sq.items()) + [("all", (sum(v[0] for v in sq.values()), sum(v[1] for v in sq.values())))]:
+        if g2 > 0:
+            out[g] = math.sqrt(e2 / g2)
+    return out
+
+
+@probe("update_norm_ratio", ("update_norm_ratio",), needs_reference=True)
+def _update_norm_ratio(obs: Observation) -> list[ProbeRow]:
+    """``|estimate| / |gradient|``: whether a rule's step is the gradient's size (``norm_ratio`` is ``|B| / |W|``)."""
+    if obs.reference is None:
+        return []
+    return [("update_norm_ratio", layer, r) for layer, r in norm_ratios(obs.estimate, obs.reference, obs.groups).items()]
+
+
+@probe("feedback_alignment", ("weight_angle", "norm_ratio", "sign_concordance"))
+def _feedback(obs: Observation) -> list[ProbeRow]:
+    return feedback_alignment_metrics(*obs.feedback())
+
+
+@probe("learned_weights", ("weight_change_angle", "weight_distance"), needs_lockstep=True)
+def _learned_weights(obs: Observation) -> list[ProbeRow]:
+    initial, mine, reference = obs.weights()
+    return learned_weight_metrics(initial, mine, reference, obs.groups)
+
+
+@probe("representation_cka", ("representation_cka",), needs_lockstep=True)
+def _representation_cka(obs: Observation) -> list[ProbeRow]:
+    if obs.hidden is None:
+        return []
+    mine, theirs = obs.hidden()
+    return [("representation_cka", layer, v) for layer in mine if (v := linear_cka(mine[layer], theirs[layer])) is not None]
+
+
+@probe("relax_steps", ("relax_steps",))
+def _relax_steps(obs: Observation) -> list[ProbeRow]:
+    """Relaxation steps each phase of an energy net used on the batch (layer = phase)."""
+    log = obs.aux.get("model_state", {}).get("relaxation_log", {})
+    return [("relax_steps", phase, float(n)) for phase, n in sorted(log.items())]
+
+
+#: measured once, at the initial weights, before training (``step`` = m, or t for the matching)
+INITIAL_METRICS = ("estimate_bias_angle", "estimate_variance", "gdu_angle", "gdu_rel_error")
