@@ -227,9 +227,9 @@ class Protocol:
             task = c.task
         if c.model is not None or c.task is not None:
             _check_fit(model, task, where)
+        _check_requires(rule, model, where)
         if isinstance(task, ByDataDir) and task.model_with_data_dir is not None and c.model is None:
             _check_requires(rule, task.model_with_data_dir, f"{where} (with --data-dir)")
-        _check_requires(rule, model, where)
         return Condition(rule, model, task, label)
 
     def quick_version(self) -> "Protocol":

@@ -23,7 +23,7 @@ gradients, the LSTM with truncated BPTT and SAB (whose simplified memory, summed
 state, grows with D: our SAB does not reproduce Ke et al.'s advantage at this budget).
 """
 
-from bioplaus import Protocol, PublishedTarget, rules, tasks
+from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks
 
 DELAYS = (5, 20, 50, 100)
 LSTM = {"cell": "lstm"}
@@ -35,14 +35,14 @@ def conditions(delays):
     for d in delays:
         t = {"delay": d}
         out += [
-            rules.BPTT(label=f"bptt D={d}", task=t),
-            rules.TruncatedBPTT(k=5, label=f"truncated_bptt D={d}", task=t),
-            rules.SyntheticGradients(k=5, lr=0.05, label=f"synthetic_gradients D={d}", task=t),
-            rules.UORO(label=f"uoro D={d}", task=t),
-            rules.KFRTRL(label=f"kf_rtrl D={d}", task=t),
-            rules.BPTT(label=f"lstm bptt D={d}", model=LSTM, task=t),
-            rules.TruncatedBPTT(k=5, label=f"lstm truncated_bptt D={d}", model=LSTM, task=t),
-            rules.SparseAttentiveBacktracking(k_trunc=5, label=f"lstm sab D={d}", model=SAB_LSTM, task=t),
+            Condition(rules.BPTT(), task=t, label=f"bptt D={d}"),
+            Condition(rules.TruncatedBPTT(k=5), task=t, label=f"truncated_bptt D={d}"),
+            Condition(rules.SyntheticGradients(k=5, lr=0.05), task=t, label=f"synthetic_gradients D={d}"),
+            Condition(rules.UORO(), task=t, label=f"uoro D={d}"),
+            Condition(rules.KFRTRL(), task=t, label=f"kf_rtrl D={d}"),
+            Condition(rules.BPTT(), model=LSTM, task=t, label=f"lstm bptt D={d}"),
+            Condition(rules.TruncatedBPTT(k=5), model=LSTM, task=t, label=f"lstm truncated_bptt D={d}"),
+            Condition(rules.SparseAttentiveBacktracking(k_trunc=5), model=SAB_LSTM, task=t, label=f"lstm sab D={d}"),
         ]
     return out
 

@@ -24,7 +24,7 @@ UORO 31 -> 530, REINFORCE (sigma 0.05) 49 -> 621; bias angle at m = 1000: KF-RTR
 3.9 deg, UORO 8.3 -> 35 deg.
 """
 
-from bioplaus import Protocol, PublishedTarget, rules, tasks
+from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks
 
 SIZES = (8, 16, 32, 64)
 
@@ -32,7 +32,7 @@ protocol = Protocol(
     name="mujika2018_variance",
     task=tasks.DelayedRecall(delay=8),
     model="rnn32_delayed_recall",
-    rules=[rule(label=f"{rule.name} n={n}", n_hidden=n)
+    rules=[Condition(rule(), model={"n_hidden": n}, label=f"{rule.name} n={n}")
            for n in SIZES for rule in (rules.UORO, rules.KFRTRL, rules.ReinforceRTRL)],
     seeds=range(3),
     steps=0,

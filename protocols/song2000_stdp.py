@@ -29,24 +29,24 @@ biological time. Measured there (--quick, seed 0, 2026-11-26): additive, weights
 compiling the two programs); 4.1 min when the machine was loaded 5-9.
 """
 
-from bioplaus import Protocol, PublishedTarget
-from bioplaus.spiking import STDP, Condition, PoissonDrive
+from bioplaus import Condition, Protocol, PublishedTarget
+from bioplaus.spiking import STDP, PoissonDrive
 
 additive, multiplicative = STDP("additive"), STDP("multiplicative")
 protocol = Protocol(
     name="song2000_stdp",
     task=PoissonDrive(input_rate_hz=10.0, duration_s=1800.0, target="cpp_standalone"),
     model="song2000_lif",
-    rules=[Condition(additive, label=f"additive_{r}Hz", input_rate_hz=float(r)) for r in (10, 20, 40)]
-    + [Condition(multiplicative, label="multiplicative_10Hz", input_rate_hz=10.0)],
+    rules=[Condition(additive, task={"input_rate_hz": float(r)}, label=f"additive_{r}Hz") for r in (10, 20, 40)]
+    + [Condition(multiplicative, task={"input_rate_hz": 10.0}, label="multiplicative_10Hz")],
     seeds=range(2),
     steps=180,  # 10-s chunks of biological time
     record_every=1,
     metrics=["output_rate_hz", "fraction_near_max", "fraction_near_zero", "mean_weight"],
     summary=[("fraction_near_max", "all"), ("fraction_near_zero", "all"), ("output_rate_hz", "all")],
     quick=dict(task=PoissonDrive(input_rate_hz=20.0, duration_s=200.0, target="cpp_standalone"), steps=20, seeds=range(1),
-               rules=[Condition(additive, label="additive_20Hz", input_rate_hz=20.0),
-                      Condition(multiplicative, label="multiplicative_20Hz", input_rate_hz=20.0)]),
+               rules=[Condition(additive, task={"input_rate_hz": 20.0}, label="additive_20Hz"),
+                      Condition(multiplicative, task={"input_rate_hz": 20.0}, label="multiplicative_20Hz")]),
     target=PublishedTarget(paper="Song, Miller & Abbott 2000", where="Fig. 1", metric="fraction_near_zero",
                            rule="stdp_additive", value="most weights near 0 or g_max", proxy=False,
                            note="bimodal: most weights near 0 or g_max after long learning (qualitative in the paper)"),

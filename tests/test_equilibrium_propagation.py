@@ -389,15 +389,18 @@ def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits
     with Store(tmp_path / "digits.db") as store, pytest.raises(BioplausError, match="different configuration"):
         run_protocol(protocol, store, data_dir=str(folder), progress=False)
     # train_run, as a worker calls it, resolves the task and model itself
-    assert train_run(protocol, "ep_centered", 0, data_dir=str(folder)).arrays["final/layers.hidden1.weight"].shape == (500, 784)
+    assert train_run(protocol.for_data_dir(str(folder)), "ep_centered", 0).arrays["final/layers.hidden1.weight"].shape == (500, 784)
 
 
 def test_by_data_dir_names_the_model_field_and_size_that_do_not_fit(tmp_path):
     from bioplaus import tasks
 
+    from bioplaus import Protocol, rules
+
+    choice = tasks.ByDataDir(default=tasks.OneHotSquaredError(tasks.Digits()), with_data_dir=tasks.OneHotSquaredError(tasks.MNIST()),
+                             model_with_data_dir="ep_digits_1h")
     with pytest.raises(BioplausError, match=r"model_with_data_dir.*ep_digits_1h.*'sizes' = \[64, 256, 10\].*sizes\[0\] must be 784"):
-        tasks.ByDataDir(default=tasks.OneHotSquaredError(tasks.Digits()), with_data_dir=tasks.OneHotSquaredError(tasks.MNIST()),
-                        model_with_data_dir="ep_digits_1h")
+        Protocol(name="x", task=choice, model="ep_digits_1h", rules=[rules.EquilibriumPropagation()])
     with pytest.raises(BioplausError, match="'with_data_dir' must be a task"):
         tasks.ByDataDir(default=tasks.Digits(), with_data_dir="mnist")
     choice = tasks.ByDataDir(default=tasks.Digits(), with_data_dir=tasks.MNIST())

@@ -491,10 +491,10 @@ def test_online_rules_refuse_an_lstm_and_sab_needs_memory():
     from bioplaus.rules import SparseAttentiveBacktracking
 
     for rule in (RTRL(), UORO(), EProp(), SyntheticGradients()):
-        with pytest.raises(BioplausError, match="needs a vanilla RNN"):
-            setup(rule, lstm())
-    with pytest.raises(BioplausError, match="needs an LSTM with a sparse attentive memory"):
-        setup(SparseAttentiveBacktracking(), tiny())
+        with pytest.raises(BioplausError, match=f"rule '{rule.name}' cannot run on model 'r' .*'recurrent:influence'"):
+            _protocol([Condition(rule, model={"cell": "lstm"})], steps=1, metrics=["loss"])
+    with pytest.raises(BioplausError, match="'recurrent:sparse_attention' \\(an LSTM with a sparse attentive memory"):
+        _protocol([SparseAttentiveBacktracking()], steps=1, metrics=["loss"])
 
 
 def test_lstm_spec_validation(tmp_path):

@@ -376,14 +376,14 @@ def test_score_eligibility_matches_an_independent_numpy_integration():
 def test_poisson_drive_run_stores_metrics_consistent_with_its_weight_snapshots(tmp_path):
     """A tiny Song-style run through the spiking model kind: the stored fractions near the bounds
     are recomputed from the stored weight snapshots, and the same seed gives the same numbers."""
-    from bioplaus import Protocol
-    from bioplaus.spiking import STDP, Condition, PoissonDrive
+    from bioplaus import Condition, Protocol
+    from bioplaus.spiking import STDP, PoissonDrive
     from bioplaus.train import train_run
 
     spec = tmp_path / "tiny_lif.toml"
     spec.write_text('kind = "spiking"\nneuron = "lif_conductance"\ndt_ms = 0.1\ntarget = "numpy"\n'
                     "[network]\nn_excitatory = 20\nn_inhibitory = 5\ninhibitory_rate_hz = 10.0\ng_inhibitory = 0.05\n")
-    rule = Condition(STDP("additive", a_plus=0.05, w_max=0.2), label="additive_40Hz", input_rate_hz=80.0)
+    rule = Condition(STDP("additive", a_plus=0.05, w_max=0.2), task={"input_rate_hz": 80.0}, label="additive_40Hz")
     protocol = Protocol(name="tiny_song", task=PoissonDrive(duration_s=0.2), model=str(spec), rules=[rule], seeds=[0],
                         steps=2, record_every=1, metrics=["output_rate_hz", "fraction_near_max", "fraction_near_zero", "mean_weight"])
     first = train_run(protocol, "additive_40Hz", 0)
