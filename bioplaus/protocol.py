@@ -80,6 +80,10 @@ class PublishedTarget:
         return "none (compared by eye)"
 
 
+#: metrics that only a rule's own comparison gives (:attr:`initial_metrics` of the rule)
+RULE_METRICS = {"gdu_angle", "gdu_rel_error"}
+
+
 @dataclass(frozen=True)
 class Condition:
     """One condition of a protocol: a rule, with (optionally) a model and a task of its own.
@@ -228,6 +232,16 @@ class Protocol:
         if c.model is not None or c.task is not None:
             _check_fit(model, task, where)
         _check_requires(rule, model, where)
+        own = set(self.metrics) & RULE_METRICS
+        if own:
+            offered = set(getattr(rule, "initial_metrics", ()))
+            missing = sorted(getattr(rule, "initial_requires", frozenset()) - model_specs.capabilities(model))
+            if not own <= offered or missing:
+                raise BioplausError(
+                    f"{where}: the metrics {sorted(own)} are a rule's own comparison (EP's updates against BPTT, Ernoult et al. "
+                    f"2019); rule {rule.name!r} on model '{model.name}' cannot give them"
+                    + (f" (the model lacks {allowed(missing)})" if missing and own <= offered else "")
+                    + "; use rules.EquilibriumPropagation on an energy model with formulation = 'energy', or drop these metrics.")
         if isinstance(task, ByDataDir) and task.model_with_data_dir is not None and c.model is None:
             _check_requires(rule, task.model_with_data_dir, f"{where} (with --data-dir)")
         return Condition(rule, model, task, label)

@@ -31,7 +31,7 @@ from torch import nn
 
 from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import ModelKind, check_fields, spec_dict
+from bioplaus.model_kind import ModelKind, check_fields, spec_dict
 
 CONV_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError
-from bioplaus.models import ModelKind
+from bioplaus.model_kind import ModelKind
 from bioplaus.rate.energy_spec import EnergySpec, energy_spec_from_dict
 from bioplaus.rate.feedforward import FeedforwardNet
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import check_fields, default_layer_names, spec_dict
+from bioplaus.model_kind import check_fields, default_layer_names, spec_dict
 from bioplaus.rate.spec import INITS
 
 ENERGY_ACTIVATIONS = ("sigmoid", "hard_sigmoid")

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.core import TorchModel
-from bioplaus.models import ModelKind
+from bioplaus.model_kind import ModelKind
 from bioplaus.rate.spec import FeedforwardSpec, feedforward_spec_from_dict
 
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import ModelKind, check_fields
+from bioplaus.model_kind import ModelKind, check_fields
 from bioplaus.rate.feedforward import activate, activation_slope
 from bioplaus.rate.lstm import lstm_states
 

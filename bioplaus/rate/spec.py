@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.models import check_fields, default_layer_names, spec_dict
+from bioplaus.model_kind import check_fields, default_layer_names, spec_dict
 
 ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 INITS = ("uniform", "normal", "xavier_uniform", "xavier_normal", "kaiming_uniform", "torch_default")

@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from bioplaus.errors import BioplausError
-from bioplaus.models import ModelKind
+from bioplaus.model_kind import ModelKind
 from bioplaus.spiking.plasticity import SpikingRule
 from bioplaus.spiking.spec import SpikingSpec, spiking_spec_from_dict
 from bioplaus.tasks.base import Task
