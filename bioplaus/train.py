@@ -147,6 +147,7 @@ class Trainer:
             reference = None
             aux.pop("update_angle", None)
         aux["model_state"] = state
+        aux["rule"] = rule.probe_values()
         obs = Observation(
             loss=loss, estimate=estimate, reference=reference, groups=self.groups, aux=aux,
             evaluate=lambda: self.task.evaluate(model),

@@ -59,6 +59,11 @@ class Rule:
         state learns (Kolen-Pollack's and the weight mirror's feedback, synthetic-gradient predictors,
         a critic's running average) update it here. Default: nothing learns."""
 
+    def probe_values(self) -> dict[str, Any]:
+        """Values the last :meth:`estimate` computed on the way that probes may read (``Observation.aux["rule"]``):
+        e.g. a target-propagation rule's layer targets, a predictive-coding rule's energies. Default: none."""
+        return {}
+
     def bind_optimizer(self, optimizer: tuple[str, dict[str, Any]] | torch.optim.Optimizer) -> None:
         """The run's optimizer (``(name, kwargs)`` or an optimizer object), given before training.
 
