@@ -172,7 +172,8 @@ class Protocol:
         self.conditions = [self._resolve(c) for c in self.rules]
         labels = [c.label for c in self.conditions]
         if len(set(labels)) != len(labels):
-            raise BioplausError(f"protocol field 'rules': condition labels must be distinct, got {labels}; pass label='...' to tell configurations of one rule apart.")
+            raise BioplausError(f"protocol field 'rules': condition labels must be distinct, got {labels}; "
+                                "pass label='...' to tell configurations of one rule apart.")
         self.seeds = list(self.seeds)
         if not self.seeds or not all(isinstance(s, int) and s >= 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
             raise BioplausError(f"protocol field 'seeds' must be distinct non-negative integers, got {self.seeds!r}.")

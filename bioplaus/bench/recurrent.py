@@ -58,7 +58,8 @@ RULES = ("rtrl", "kf_rtrl", "kf_rtrl (pytorch steps)", "uoro", "uoro (pytorch st
 NUMPY_REFERENCE_MS = {"uoro": 0.19, "kf_rtrl": 0.27, "rflo": 0.05, "rtrl": 11.5}
 BRAINTRACE_RTRL_MS = 333.0 / 32
 FLOOR = {"uoro": "memory pass", "reinforce_rtrl": "memory pass", "eprop": "memory pass", "rflo": "memory pass", "kf_rtrl": "bmm n×n",
-         "kf_rtrl (pytorch steps)": "bmm n×n", "uoro (pytorch steps)": "memory pass", "eprop (pytorch steps)": "memory pass", "rflo (pytorch steps)": "memory pass"}
+         "kf_rtrl (pytorch steps)": "bmm n×n", "uoro (pytorch steps)": "memory pass", "eprop (pytorch steps)": "memory pass",
+         "rflo (pytorch steps)": "memory pass"}
 
 
 def _variants(n: int, g: torch.Generator) -> dict[str, tuple[Callable[[int], None], int]]:
@@ -215,7 +216,7 @@ def measure(repeats: int, steps: int, threads: int) -> tuple[dict[int, dict[str,
     for n in SIZES:
         variants = _variants(n, g)
         calls, fns = {}, {}
-        for label, (fn, per_call) in variants.items():
+        for label, (fn, _per_call) in variants.items():
             t0 = time.perf_counter()
             for i in range(3):
                 fn(i)

@@ -454,15 +454,6 @@ class EnergyNet(TorchModel):
         self.relaxation_log[phase] = rel.steps
         return rel
 
-    def energy_gradient(self, state: State, x: Tensor) -> dict[str, Tensor]:
-        """``dE/dtheta`` at ``state``, batch mean, keyed like ``named_parameters()``."""
-        out = {}
-        for name, (dw, db) in zip(self.spec.layer_names, energy_parameter_gradient(state, self.cast(x), self.dynamics(), self.spec.bias)):
-            out[f"layers.{name}.weight"] = dw
-            if db is not None:
-                out[f"layers.{name}.bias"] = db
-        return out
-
     def energy_contrast(self, state_a: State, state_b: State, x: Tensor, scale: float) -> dict[str, Tensor]:
         """``(dE/dtheta(state_a) - dE/dtheta(state_b)) / scale``, keyed like ``named_parameters()``."""
         out = {}

@@ -26,6 +26,9 @@ class Backprop(LayeredRule):
     colour = "#222222"
     requires = frozenset({"torch"})
 
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        """Nothing to set up: the exact gradient needs no state, and a module is not wrapped for it."""
+
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor]:
         return list(torch.autograd.grad(fp.loss, fp.pre, retain_graph=True))
 

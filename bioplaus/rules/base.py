@@ -16,8 +16,7 @@ of full ``(n_out, n_in)`` matrices.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 from bioplaus.core import Batch
 from bioplaus.core import layer_of  # noqa: F401  (re-exported: rules and tests name layers with it)
 from bioplaus.rate.feedforward import ForwardPass, gradients_from_deltas, times_slope
-from bioplaus.rules.wrap import wrapped_estimate
+from bioplaus.rules.wrap import wrap, wrapped_estimate
 
 
 class Rule:
@@ -106,6 +105,20 @@ class LayeredRule(Rule):
     or through the replaced backward pass of wrapped layers (on a convnet or any module, :func:`bioplaus.wrap`)."""
 
     requires = frozenset({"torch", "layer_feedback"})
+    #: whether the rule runs on the wrapped layers of a module (:func:`bioplaus.wrap`) rather than on per-layer deltas
+    wrapped: bool = False
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        """On a layered network, the rule's per-layer state (:meth:`setup_layers`); on any other module, wrap its
+        layers so that their backward pass is the rule's (:func:`bioplaus.wrap`, which calls :meth:`attach`)."""
+        self.wrapped = not is_layered(model)
+        if self.wrapped:
+            wrap(model, self, generator=generator)
+        else:
+            self.setup_layers(model, generator)
+
+    def setup_layers(self, model: nn.Module, generator: torch.Generator) -> None:
+        """Create the rule's own state (feedback matrices) for a layered network from ``generator``. Default: none."""
 
     def deltas(self, model: nn.Module, fp: ForwardPass) -> list[Tensor | None]:
         """Estimates of dLoss/da_l, ``(batch, n_l)`` per layer; ``None`` where a layer gets no credit."""

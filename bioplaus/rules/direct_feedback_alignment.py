@@ -15,8 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, Slope, hidden_slopes, is_layered, times, output_delta, uniform_matrix
-from bioplaus.rules.wrap import wrap
+from bioplaus.rules.base import LayeredRule, Slope, hidden_slopes, times, output_delta, uniform_matrix
 
 
 def direct_feedback_deltas(error: Tensor, feedback: list[Tensor], slopes: list[Slope | Tensor]) -> list[Tensor]:
@@ -50,10 +49,10 @@ class DirectFeedbackAlignment(LayeredRule):
         self.B: dict[str, Tensor] = {}
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
-        if not is_layered(model):
-            self.B = {}
-            wrap(model, self, generator=generator)
-            return
+        self.B = {}
+        super().setup(model, generator)
+
+    def setup_layers(self, model: nn.Module, generator: torch.Generator) -> None:
         names = model.layer_names
         n_top = model.linear(names[-1]).weight.shape[0]
         self.B = {}
@@ -77,7 +76,7 @@ class DirectFeedbackAlignment(LayeredRule):
         such target (the path from a layer to the output runs through pooling and
         reshapes), so they report no feedback metrics.
         """
-        if not is_layered(model):
+        if self.wrapped:
             return {}
         names = model.layer_names
         out = {}

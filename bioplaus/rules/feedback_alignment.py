@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, Slope, glorot_bound, hidden_slopes, times, is_layered, output_delta, uniform_matrix
-from bioplaus.rules.wrap import wrap, wrapped_layers
+from bioplaus.rules.base import LayeredRule, Slope, glorot_bound, hidden_slopes, times, output_delta, uniform_matrix
+from bioplaus.rules.wrap import wrapped_layers
 
 
 def feedback_alignment_deltas(
@@ -53,9 +53,9 @@ class FeedbackAlignment(LayeredRule):
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         self.B = {}
-        if not is_layered(model):
-            wrap(model, self, generator=generator)
-            return
+        super().setup(model, generator)
+
+    def setup_layers(self, model: nn.Module, generator: torch.Generator) -> None:
         for name in model.layer_names[1:]:
             w = model.linear(name).weight
             n_out, n_in = w.shape
@@ -70,7 +70,7 @@ class FeedbackAlignment(LayeredRule):
         return dict(self.B)
 
     def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
-        if not is_layered(model):
+        if self.wrapped:
             return {name: layer.weight.detach() for name, layer in wrapped_layers(model).items()}
         return {name: model.linear(name).weight.detach().t() for name in self.B}
 

@@ -26,7 +26,6 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
-from bioplaus.rules.base import is_layered
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.optimizers import make_optimizer
 from bioplaus.rules.wrap import wrapped_layers
@@ -96,7 +95,7 @@ class KolenPollack(FeedbackAlignment):
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         self._optimizer = None
         super().setup(model, generator)
-        if is_layered(model):
+        if not self.wrapped:
             self._weight_keys = {name: f"layers.{name}.weight" for name in self.B}
 
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
@@ -117,7 +116,7 @@ class KolenPollack(FeedbackAlignment):
                                 "bioplaus.rules.wrap.update_feedback(module, optimizer).")
         if self._optimizer is None:
             self._optimizer = self._factory(list(self.B.values()))
-        layered = is_layered(model)
+        layered = not self.wrapped
         sgd = _plain_sgd(self._optimizer)
         with torch.no_grad():
             for name, b in self.B.items():

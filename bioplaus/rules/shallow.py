@@ -16,6 +16,7 @@ class Shallow(LayeredRule):
     """
 
     name = "shallow"
+    requires = frozenset({"torch", "layered"})  # per-layer deltas only: it has no backward pass to give wrapped layers
     title = "shallow"
     colour = "#7f7f7f"
 

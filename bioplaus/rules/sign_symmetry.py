@@ -56,9 +56,9 @@ from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rate.feedforward import ForwardPass
-from bioplaus.rules.base import LayeredRule, hidden_slopes, is_layered, output_delta
+from bioplaus.rules.base import LayeredRule, hidden_slopes, output_delta
 from bioplaus.rules.feedback_alignment import feedback_alignment_deltas
-from bioplaus.rules.wrap import wrap, wrapped_layers
+from bioplaus.rules.wrap import wrapped_layers
 
 SCALINGS = ("none", "norm", "mean_abs", "glorot")
 
@@ -133,10 +133,7 @@ class SignSymmetry(LayeredRule):
         self.layered = True
 
     # -- state --------------------------------------------------------------------------
-    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
-        if not is_layered(model):
-            wrap(model, self, generator=generator)
-            return
+    def setup_layers(self, model: nn.Module, generator: torch.Generator) -> None:
         self.layered, self.generator = True, generator
         self.weights = {n: model.linear(n).weight for n in model.layer_names[1:]}
         self._remember_norms({n: model.linear(n).weight for n in model.layer_names})
@@ -168,7 +165,7 @@ class SignSymmetry(LayeredRule):
             if norm > 0:
                 w.mul_(norm0 / norm)
         if self.magnitudes == "batch_random" and self.layered:
-            for n, m in self.M.items():
+            for m in self.M.values():
                 self._draw(m, out=m)
 
     def feedback(self) -> dict[str, Tensor]:

@@ -23,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.errors import BioplausError
-from bioplaus.rules.base import is_layered
 from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.wrap import wrapped_layers
 
@@ -77,7 +76,7 @@ class WeightMirror(FeedbackAlignment):
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         super().setup(model, generator)
         self.generator, self.steps, self.noise = generator, 0, {}
-        if is_layered(model):
+        if not self.wrapped:
             self.weights = {name: model.linear(name).weight for name in self.B}
 
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
@@ -101,7 +100,7 @@ class WeightMirror(FeedbackAlignment):
         """A mirror phase every ``mirror_every`` training steps."""
         self.steps += 1
         if self.steps % self.mirror_every == 0:
-            self.mirror(is_layered(model))
+            self.mirror(not self.wrapped)
 
     def config(self) -> dict:
         return {**super().config(), "mirror_every": self.mirror_every, "mirror_batch": self.mirror_batch,

@@ -280,6 +280,7 @@ def wrap(module: nn.Module, rule: Any, *, generator: torch.Generator | None = No
             b = rule.init_layer_feedback(layer, generator)
         layer.register_buffer("feedback_weight", b if b is not None else torch.empty(0, dtype=layer.weight.dtype,
                                                                                      device=layer.weight.device))
+    rule.wrapped = True  # the rule now assigns credit through these layers' backward passes
     rule.attach(module, generator)
     module.bioplaus_rule = rule
     return module

@@ -63,7 +63,8 @@ class Digits(Task):
 
     def __post_init__(self) -> None:
         if not isinstance(self.side, int) or isinstance(self.side, bool) or self.side < 1:
-            raise BioplausError(f"task 'digits': field 'side' must be a positive integer (8 for the bundled images, 28 for MNIST's size), got {self.side!r}.")
+            raise BioplausError(f"task 'digits': field 'side' must be a positive integer (8 for the bundled images, 28 for MNIST's size), "
+                                f"got {self.side!r}.")
         self.n_in = self.side * self.side
 
     def config(self) -> dict:

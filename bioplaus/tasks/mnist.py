@@ -45,7 +45,8 @@ def load_mnist(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         files = f"{paths[f'{split}_images'].name} and {paths[f'{split}_labels'].name}"
         if images.ndim != 3 or labels.ndim != 1:
-            raise BioplausError(f"{folder}: {split} images must be a 3-d IDX array and labels 1-d ({files}); got shapes {images.shape} and {labels.shape}.")
+            raise BioplausError(f"{folder}: {split} images must be a 3-d IDX array and labels 1-d ({files}); "
+                                f"got shapes {images.shape} and {labels.shape}.")
         if images.shape[0] != labels.shape[0]:
             raise BioplausError(f"{folder}: {split} set has {images.shape[0]} images but {labels.shape[0]} labels ({files}).")
         if labels.size and (labels.min() < 0 or labels.max() > 9):
