@@ -5,6 +5,6 @@ from bioplaus.errors import BioplausError
 from bioplaus.protocol import Condition, Protocol, PublishedTarget, load_protocol
 from bioplaus.rules.wrap import wrap
 
-__version__ = "0.1.0"
+from bioplaus.version import __version__
 
 __all__ = ["BioplausError", "Condition", "Protocol", "PublishedTarget", "load_protocol", "metrics", "models", "rules", "tasks", "wrap"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bioplaus.errors import BioplausError
+from bioplaus.version import __version__
 from bioplaus.execute import run_protocol
 from bioplaus.plotting import figure_for, render
 from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
@@ -70,8 +71,6 @@ def _verdict(t: PublishedTarget, m: tuple[float, float, int] | None, ok: bool | 
 
 def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool, data_dir: str | None = None) -> str:
     """The report: a summary table of every target, then one section per protocol with its figure."""
-    from bioplaus import __version__
-
     lines = [
         "# bioplaus reproduction report",
         "",

@@ -1,30 +1,23 @@
 """``bioplaus bench [SUITE ...]``: measured speed, never asserted in tests.
 
-Each suite is a module with ``main(repeats, steps, threads) -> int`` that prints a
-Markdown table (see BENCHMARKS.md), listed in :data:`SUITES` as ``"module:function"``
-and imported only when it runs.
+Each suite is a module ``bioplaus.bench.<suite>`` with ``main(repeats, steps, threads) -> int``
+that prints a Markdown table (see BENCHMARKS.md), listed in :data:`SUITES` and imported only
+when it runs (the spiking suite imports Brian2).
 """
 
 from __future__ import annotations
 
 import importlib
 
-SUITES: dict[str, str] = {
-    "rules": "bioplaus.bench.rules:main",
-    "sweep": "bioplaus.bench.sweep:main",
-    "spiking": "bioplaus.bench.spiking:main",
-    "fa_family": "bioplaus.bench.fa_family:main",
-    "ep": "bioplaus.bench.ep:main",
-    "recurrent": "bioplaus.bench.recurrent:main",
-}
+SUITES: tuple[str, ...] = ("rules", "sweep", "spiking", "fa_family", "ep", "recurrent")
 
 
 def run(names: list[str], repeats: int, steps: int, threads: int) -> int:
     """Run the named suites (all when ``names`` is empty) in order; the first non-zero status wins."""
     status = 0
     for name in names or list(SUITES):
-        module, attr = SUITES[name].split(":")
         print(f"## bench {name}\n", flush=True)
-        status = status or getattr(importlib.import_module(module), attr)(repeats=repeats, steps=steps, threads=threads)
+        suite = importlib.import_module(f"bioplaus.bench.{name}")
+        status = status or suite.main(repeats=repeats, steps=steps, threads=threads)
         print(flush=True)
     return status
