@@ -3,6 +3,12 @@ eligibility trace, the Izhikevich neuron against a numpy forward-Euler integrati
 the numpy and cython code-generation targets against each other. Tests that compile
 (cython, cpp_standalone) are marked ``slow``."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -528,3 +534,73 @@ def test_dopamine_system_needs_the_neurons_to_carry_the_dopamine_constants():
     unit = dopamine_system(synapses(post, post, rule, transmit="", name="pair"), post, rule, 0.5, 1 * b2.ms)
     assert unit["dopamine"].namespace["tau_d"] == 70 * b2.ms
     assert [o.name for o in unit.values()] == ["dopamine", "catch_up", "dopamine_to_neurons"]
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """``(pid, command name)`` of every process below ``pid`` (Linux ``/proc``)."""
+    parents: dict[int, list[tuple[int, str]]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        parents.setdefault(int(fields[1]), []).append((int(entry), comm))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child[0])
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_standalone_build_ends_make_and_its_compilers(tmp_path, signum):
+    """SIGINT or SIGTERM sent to a process (not to its group, as ``kill`` or a test runner does)
+    while ``make`` compiles its cpp_standalone program: the process ends by that signal (an
+    uncaught KeyboardInterrupt for SIGINT), ``make`` and the compilers it started are gone when it has
+    ended, and the project folder is removed. Brian2's own build (``os.system``) ignored SIGINT
+    and left make running."""
+    script = tmp_path / "build.py"
+    script.write_text(
+        "import brian2 as b2\n"
+        "from bioplaus.spiking import standalone\n"
+        "def build():\n"
+        "    cells = b2.NeuronGroup(2, 'dv/dt = -v / (10*ms) : 1', name='cells')\n"
+        "    b2.Network(cells, name='net').run(1 * b2.ms, namespace={})\n"
+        "    return {'cells': cells}\n"
+        "standalone.compiled('interrupted build', build)\n"
+        "print('BUILT', flush=True)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        compiling: list[tuple[int, str]] = []
+        while proc.poll() is None:  # until make has started a compiler
+            below = _descendants(proc.pid)
+            if any(name == "make" for _, name in below) and any(name not in ("make", "sh") for _, name in below):
+                compiling = below
+                break
+            time.sleep(0.02)
+        assert compiling, f"the build ended before make was seen: {proc.communicate()}"
+        os.kill(proc.pid, signum)
+        out, err = proc.communicate(timeout=300)  # a guard against a hang, not a measurement
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "BUILT" not in out
+    # Python ends by SIGINT itself when a KeyboardInterrupt goes uncaught
+    assert proc.returncode == -signum, err[-2000:]
+    assert "failed" not in err  # not a failed compilation that the caller could take for a failed run
+    assert not [p for p in compiling if _running(p[0])], compiling
+    assert not list(tmp_path.glob("bioplaus-standalone-*"))  # the project folder was removed

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -206,7 +207,11 @@ def compiled(key: str, build: Callable[[], dict[str, Any]]) -> Program:
     program = reusable(key)
     if program is not None:
         return program
+    # the kept program and the device's code objects go first: while the Brian2 objects of an
+    # earlier build live, the new code objects would be named with a suffix ("..._codeobject_1")
+    drop()
     project = use_target("cpp_standalone", build_on_run=False)
+    gc.collect()
     with sigterm_raises():
         try:
             seed_from_environment()
