@@ -79,8 +79,10 @@ def sigterm_raises() -> Iterator[None]:
     ``except``/``finally`` clauses that end child processes run. When the block ends by it, the
     previous disposition of SIGTERM is restored and the signal raised again: by default the
     process then ends as SIGTERM would have ended it. Outside the main thread (where Python
-    cannot set handlers), or when SIGTERM is ignored, nothing changes."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+    cannot set handlers), when SIGTERM is ignored, or when its handler was not set from Python
+    (it could not be restored), nothing changes."""
+    current = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    if current is None or current == signal.SIG_IGN:
         yield
         return
 
