@@ -1,15 +1,23 @@
 """Spiking models and plasticity rules against mathematics: STDP pair windows, DA-STDP's
 eligibility trace, the Izhikevich neuron against a numpy forward-Euler integration, and
-the numpy and cython code-generation targets against each other."""
+the numpy and cython code-generation targets against each other. Tests that compile
+(cython, cpp_standalone) are marked ``slow``."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 b2 = pytest.importorskip("brian2")
 
+from bioplaus.spiking.dopamine import dopamine_system  # noqa: E402
+from bioplaus.spiking.network import use_target  # noqa: E402
 from bioplaus.spiking.neurons import IZHIKEVICH, neuron_group  # noqa: E402
 from bioplaus.spiking.plasticity import STDP, DopamineSTDP, synapses  # noqa: E402
-from bioplaus.spiking.network import use_target  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +34,7 @@ def _pair(rule, lag_ms: float, w0: float, dopamine: float = 0.0, duration_ms: fl
     post = b2.NeuronGroup(1, "d : 1\nt_fire : second", threshold="abs(t - t_fire) < 0.5*dt", namespace={})
     post.d = dopamine
     post.t_fire = (t_pre_ms + lag_ms) * b2.ms
-    s = synapses(pre, post, rule, transmit="")
+    s = synapses(pre, post, rule, transmit="", name="pair")
     s.connect()
     s.w = w0
     net = b2.Network(pre, post, s)
@@ -90,42 +98,44 @@ def test_da_stdp_weight_follows_dopamine_times_eligibility():
     assert float(s.w[0]) == pytest.approx(expected, rel=1e-9)
 
 
-def _event_pair(rule, t_pre_ms: float, t_post_ms: float, rewards_ms: list[float], duration_ms: float):
+def _event_pair(rule, t_pre_ms: float, t_post_ms: float, rewards_ms: list[float], duration_ms: float, tau_d_ms: float = 200.0):
     """One pre and one post spike onto a synapse with event-driven DA-STDP, rewards from the
-    dopamine unit (``dopamine_system``); the unit samples (brings the synapse up to date) at
-    ``duration_ms``. Returns the synapse after a run to one step past ``duration_ms``."""
-    from bioplaus.spiking.distal_reward import dopamine_system
-
+    dopamine unit (``dopamine_system``, dopamine time constant ``tau_d_ms`` from the neurons'
+    namespace); the unit samples (brings the synapse up to date) at ``duration_ms``.
+    Returns the synapse after a run to one step past ``duration_ms``."""
     pre = b2.SpikeGeneratorGroup(1, [0], [t_pre_ms] * b2.ms)
     post = b2.NeuronGroup(1, rule.NEURON_MODEL + "t_fire : second", threshold="abs(t - t_fire) < 0.5*dt",
-                          namespace=rule.neuron_namespace(200.0))
+                          namespace=rule.neuron_namespace(tau_d_ms))
     post.run_regularly(rule.neuron_step(), when="groups")
     post.t_fire = t_post_ms * b2.ms
-    s = synapses(pre, post, rule, transmit="")
+    s = synapses(pre, post, rule, transmit="", name="pair")
     s.connect()
     s.w = 1.0
-    dopa = dopamine_system(s, post, rule, 200.0, 0.5, pre.clock.dt, sample_every_s=duration_ms / 1000.0,
+    dopa = dopamine_system(s, post, rule, 0.5, pre.clock.dt, sample_every_s=duration_ms / 1000.0,
                            preset_rewards_s=np.array(rewards_ms) / 1000.0)
     net = b2.Network(pre, post, s, *dopa.values())
     net.run((duration_ms + 0.1) * b2.ms, namespace={})
     return s
 
 
-@pytest.mark.parametrize("rewards_ms, duration_ms", [([100.0, 300.0], 600.0), ([100.0, 2500.0], 4000.0)])
-def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, duration_ms):
+@pytest.mark.parametrize("rewards_ms, duration_ms, tau_d_ms", [([100.0, 300.0], 600.0, 200.0), ([100.0, 2500.0], 4000.0, 200.0),
+                                                              ([100.0, 300.0], 600.0, 70.0)])
+def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, duration_ms, tau_d_ms):
     """c0 = a_plus exp(-5/20) from a pair at 20/25 ms; each reward raises d by 0.5;
     w(T) = 1 + int_{25 ms}^T (b + d(s)) c0 exp(-(s - 25 ms)/tau_c) ds / tau_w, integrated here with numpy
     (trapezoid on a fine grid between rewards), independently of the closed form in the rule.
     The second case runs 4 s, so the dopamine unit also renormalises the eligibility
-    envelope (at the latest every tau_c = 1 s) between rewards."""
+    envelope (at the latest every tau_c = 1 s) between rewards. The third has another
+    dopamine time constant: the unit's closed form and the neurons' per-step integral
+    both take it from the neurons' namespace, or the catch-up would mix two integrals."""
     rule = DopamineSTDP(baseline=0.002, tau_c_ms=1000.0, a_plus=0.1, update="event")
-    s = _event_pair(rule, 20.0, 25.0, rewards_ms, duration_ms)
+    s = _event_pair(rule, 20.0, 25.0, rewards_ms, duration_ms, tau_d_ms)
     c0 = 0.1 * np.exp(-5.0 / 20.0)
     expected = 1.0
     bounds = [25.0, *rewards_ms, duration_ms]
     for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
         grid = np.linspace(lo, hi, 200001)  # ms; one segment between rewards, where d is smooth
-        d = sum(0.5 * np.exp(-(grid - r) / 200.0) for r in rewards_ms[:k])
+        d = sum(0.5 * np.exp(-(grid - r) / tau_d_ms) for r in rewards_ms[:k])
         rate = (0.002 + d) * c0 * np.exp(-(grid - 25.0) / 1000.0) / 10.0  # per ms (tau_w = 10 ms)
         expected += np.sum(0.5 * (rate[1:] + rate[:-1]) * np.diff(grid))
     assert float(s.w[0]) - 1.0 > 0.01  # dopamine did act
@@ -133,23 +143,23 @@ def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, durat
     assert float(s.c[0]) == pytest.approx(c0 * np.exp(-(duration_ms - 25.0) / 1000.0), rel=1e-9)
 
 
-@pytest.mark.parametrize("target", ["numpy", "cython", "cpp_standalone"])
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cython", marks=pytest.mark.slow),
+                                    pytest.param("cpp_standalone", marks=pytest.mark.slow)])
 def test_counter_noise_in_generated_code_equals_the_numpy_formula(target):
     """uniform_hash(i, t_in_timesteps, key) in generated code gives, bit for bit, what
     counter_noise.uniform computes (the thalamic input of the distal-reward network)."""
     import shutil
 
     from bioplaus.spiking import counter_noise
-    from bioplaus.spiking.network import use_target
 
     project = use_target(target)
     try:
         g = b2.NeuronGroup(7, "x : 1\nkey : integer (shared)", namespace={"uniform_hash": counter_noise.function()},
-                           dt=1 * b2.ms)
+                           dt=1 * b2.ms, name="hashes")
         g.key = 2**31 - 5
-        g.run_regularly("x = uniform_hash(i, t_in_timesteps, key)", when="groups")
-        mon = b2.StateMonitor(g, "x", record=True, when="end")
-        b2.Network(g, mon).run(4 * b2.ms, namespace={})
+        g.run_regularly("x = uniform_hash(i, t_in_timesteps, key)", when="groups", name="draw")
+        mon = b2.StateMonitor(g, "x", record=True, when="end", name="drawn")
+        b2.Network(g, mon, name="counter_noise").run(4 * b2.ms, namespace={})
         got = np.asarray(mon.x)
     finally:
         use_target("numpy")
@@ -191,14 +201,14 @@ def _small_distal_network(update: str, traces: str) -> tuple[np.ndarray, np.ndar
     import dataclasses
 
     from bioplaus import models
-    from bioplaus.spiking.distal_reward import build_network
+    from bioplaus.spiking.distal_reward import distal_reward_network
     from bioplaus.spiking.network import seed_brian2
 
     spec = models.load("izhikevich2007_network")
     spec = dataclasses.replace(spec, network={**spec.network, "n_excitatory": 40, "n_inhibitory": 10,
                                               "synapses_per_neuron": 10, "thalamic_mV": 20.0})
     seed_brian2(7)
-    objs = build_network(spec, DopamineSTDP(update=update, update_dt_ms=1.0, traces=traces), np.random.default_rng(7),
+    objs = distal_reward_network(spec, DopamineSTDP(update=update, update_dt_ms=1.0, traces=traces), np.random.default_rng(7),
                          sample_every_s=0.6, preset_rewards_s=[0.2, 0.4])
     net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")))
     net.run(601 * b2.ms, namespace={})
@@ -235,7 +245,7 @@ def _euler_izhikevich(i_mv: float, dt_ms: float, steps: int, a=0.02, b=0.2, c=-6
 
 def test_izhikevich_regular_spiking_rate_matches_numpy_forward_euler():
     dt_ms, steps, i_mv = 0.1, 10000, 10.0
-    group = neuron_group(IZHIKEVICH, 1, dt=dt_ms * b2.ms)
+    group = neuron_group(IZHIKEVICH, 1, dt=dt_ms * b2.ms, name="cell")
     group.i_input = i_mv * b2.mV
     mon = b2.SpikeMonitor(group)
     net = b2.Network(group, mon)
@@ -258,7 +268,7 @@ def _small_stdp_network(target: str) -> np.ndarray:
     post_t = np.unique(np.round(rng.uniform(0, 1000, 30) * 10) / 10)
     inputs = b2.SpikeGeneratorGroup(n_in, pre_i.astype(int), pre_t * b2.ms)
     output = b2.SpikeGeneratorGroup(1, np.zeros(len(post_t), dtype=int), post_t * b2.ms)
-    s = synapses(inputs, output, STDP("additive", a_plus=0.05, w_max=0.2), transmit="")
+    s = synapses(inputs, output, STDP("additive", a_plus=0.05, w_max=0.2), transmit="", name="plastic")
     s.connect()
     s.w = np.linspace(0.02, 0.18, n_in)
     net = b2.Network(inputs, output, s)
@@ -266,6 +276,7 @@ def _small_stdp_network(target: str) -> np.ndarray:
     return np.array(s.w[:])
 
 
+@pytest.mark.slow
 def test_numpy_and_cython_targets_give_the_same_weights():
     w_numpy = _small_stdp_network("numpy")
     w_cython = _small_stdp_network("cython")
@@ -288,7 +299,7 @@ def test_in_network_reward_schedule_agrees_with_the_numpy_reference():
     """The cue pathway and dopamine unit (generated code) reward the same post spikes as
     reward_times: pre neuron 0, post neuron 1 with fixed spikes; 0.710 follows the pre spike
     at 0.700 although another pre spike falls in its own step. Each reward comes 1-3 s later."""
-    from bioplaus.spiking.distal_reward import cue_pathway, dopamine_system, reward_times
+    from bioplaus.spiking.distal_reward import cue_pathway, reward_times
 
     pre = np.array([0.100, 0.500, 0.700, 0.710, 0.900])
     post = np.array([0.050, 0.110, 0.125, 0.515, 0.521, 0.710, 0.900])
@@ -299,9 +310,9 @@ def test_in_network_reward_schedule_agrees_with_the_numpy_reference():
     rule = DopamineSTDP(update="event", traces="synapse")
     target = b2.NeuronGroup(1, rule.NEURON_MODEL, threshold="False", namespace=rule.neuron_namespace(200.0), dt=dt)
     target.run_regularly(rule.neuron_step(), when="groups")
-    s = synapses(cells, target, rule, transmit="")
+    s = synapses(cells, target, rule, transmit="", name="pair")
     s.connect(i=0, j=0)
-    dopa = dopamine_system(s, target, rule, 200.0, 0.5, dt)
+    dopa = dopamine_system(s, target, rule, 0.5, dt)
     cue = cue_pathway(cells, dopa["dopamine"], 0, 1, 20.0, dt)
     rewards = b2.SpikeMonitor(dopa["dopamine"], variables=["due"])
     b2.Network(cells, target, s, *dopa.values(), cue, rewards).run(3.8 * b2.second, namespace={})
@@ -343,8 +354,8 @@ def test_score_eligibility_matches_an_independent_numpy_integration():
     in_step = np.sort(rng.choice(np.arange(5, steps), 60, replace=False))
     in_idx = rng.integers(0, 3, 60)
     inputs = b2.SpikeGeneratorGroup(3, in_idx, in_step * dt_ms * b2.ms, dt=dt_ms * b2.ms)
-    neuron = neuron_group(ESCAPE_NOISE_LIF, 1, params, dt=dt_ms * b2.ms)
-    s = synapses(inputs, neuron, ThreeFactor("score"), transmit="v_syn_post += w", dt=dt_ms * b2.ms, constants=params)
+    neuron = neuron_group(ESCAPE_NOISE_LIF, 1, params, dt=dt_ms * b2.ms, name="cell")
+    s = synapses(inputs, neuron, ThreeFactor("score"), transmit="v_syn_post += w", dt=dt_ms * b2.ms, name="plastic", constants=params)
     s.connect()
     s.w = w_mv * b2.mV
     out = b2.SpikeMonitor(neuron)
@@ -446,6 +457,7 @@ def test_distal_reward_run_stores_metrics_consistent_with_its_weight_snapshots(t
     assert rows[(2, "rate_hz")] > 0 and not np.array_equal(weights[0], weights[-1])
 
 
+@pytest.mark.slow
 def test_distal_reward_reuses_its_compiled_standalone_program_across_seeds(tmp_path):
     """cpp_standalone: seed 1 run on the program compiled for seed 0 (its connectivity
     rewritten, its generators seeded on the command line) gives exactly what a program
@@ -481,6 +493,7 @@ def test_distal_reward_reuses_its_compiled_standalone_program_across_seeds(tmp_p
         assert np.array_equal(reused.arrays[k], fresh.arrays[k]), k
 
 
+@pytest.mark.slow
 def test_poisson_drive_reuses_its_compiled_standalone_program_across_seeds():
     """cpp_standalone, STDP driven by Poisson inputs whose first spike times are drawn with rand()
     when the program creates them: seed 1 on the program compiled for seed 0 (generators seeded
@@ -509,15 +522,85 @@ def test_poisson_drive_reuses_its_compiled_standalone_program_across_seeds():
         assert np.array_equal(reused.arrays[k], fresh.arrays[k]), k
 
 
-def test_dopamine_system_refuses_neurons_integrating_with_other_constants():
-    """The neurons advance the dopamine and the eligibility integral with their namespace's
-    tau_d, tau_c and baseline; a dopamine unit with another tau_d would silently mix two integrals."""
-    from bioplaus.errors import BioplausError
-    from bioplaus.spiking.distal_reward import dopamine_system
-
+def test_dopamine_system_needs_the_neurons_to_carry_the_dopamine_constants():
+    """The unit reads tau_d, tau_c and baseline from the neurons' namespace (where neuron_step
+    integrates with them): neurons built without them are refused before anything runs."""
     rule = DopamineSTDP(update="event")
-    post = b2.NeuronGroup(1, rule.NEURON_MODEL, threshold="False", namespace=rule.neuron_namespace(200.0))
-    s = synapses(post, post, rule, transmit="")
-    with pytest.raises(BioplausError, match=r"namespace must hold tau_d = 100\. ms .*got 200\. ms"):
-        dopamine_system(s, post, rule, 100.0, 0.5, 1 * b2.ms)
-    assert set(dopamine_system(s, post, rule, 200.0, 0.5, 1 * b2.ms)) == {"dopamine", "catch_up", "dopamine_to_neurons"}
+    bare = b2.NeuronGroup(1, rule.NEURON_MODEL, threshold="False", namespace={}, name="bare")
+    s = synapses(bare, bare, rule, transmit="", name="pair")
+    with pytest.raises(ValueError, match=r"namespace of 'bare' lacks \['baseline', 'tau_c', 'tau_d'\]"):
+        dopamine_system(s, bare, rule, 0.5, 1 * b2.ms)
+    post = b2.NeuronGroup(1, rule.NEURON_MODEL, threshold="False", namespace=rule.neuron_namespace(70.0), name="post")
+    unit = dopamine_system(synapses(post, post, rule, transmit="", name="pair"), post, rule, 0.5, 1 * b2.ms)
+    assert unit["dopamine"].namespace["tau_d"] == 70 * b2.ms
+    assert [o.name for o in unit.values()] == ["dopamine", "catch_up", "dopamine_to_neurons"]
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """``(pid, command name)`` of every process below ``pid`` (Linux ``/proc``)."""
+    parents: dict[int, list[tuple[int, str]]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        parents.setdefault(int(fields[1]), []).append((int(entry), comm))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child[0])
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_standalone_build_ends_make_and_its_compilers(tmp_path, signum):
+    """SIGINT or SIGTERM sent to a process (not to its group, as ``kill`` or a test runner does)
+    while ``make`` compiles its cpp_standalone program: the process ends by that signal (an
+    uncaught KeyboardInterrupt for SIGINT), ``make`` and the compilers it started are gone when it has
+    ended, and the project folder is removed. Brian2's own build (``os.system``) ignored SIGINT
+    and left make running."""
+    script = tmp_path / "build.py"
+    script.write_text(
+        "import brian2 as b2\n"
+        "from bioplaus.spiking import standalone\n"
+        "def build():\n"
+        "    cells = b2.NeuronGroup(2, 'dv/dt = -v / (10*ms) : 1', name='cells')\n"
+        "    b2.Network(cells, name='net').run(1 * b2.ms, namespace={})\n"
+        "    return {'cells': cells}\n"
+        "standalone.compiled('interrupted build', build)\n"
+        "print('BUILT', flush=True)\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        compiling: list[tuple[int, str]] = []
+        while proc.poll() is None:  # until make has started a compiler
+            below = _descendants(proc.pid)
+            if any(name == "make" for _, name in below) and any(name not in ("make", "sh") for _, name in below):
+                compiling = below
+                break
+            time.sleep(0.02)
+        assert compiling, f"the build ended before make was seen: {proc.communicate()}"
+        os.kill(proc.pid, signum)
+        out, err = proc.communicate(timeout=300)  # a guard against a hang, not a measurement
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "BUILT" not in out
+    # Python ends by SIGINT itself when a KeyboardInterrupt goes uncaught
+    assert proc.returncode == -signum, err[-2000:]
+    assert "failed" not in err  # not a failed compilation that the caller could take for a failed run
+    assert not [p for p in compiling if _running(p[0])], compiling
+    assert not list(tmp_path.glob("bioplaus-standalone-*"))  # the project folder was removed

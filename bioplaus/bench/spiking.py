@@ -2,12 +2,13 @@
 synapses, DA-STDP) per Brian2 code-generation target, as biological time over wall time.
 
 Each variant builds the network of ``models/izhikevich2007_network.toml`` as the
-protocol does (:func:`bioplaus.spiking.distal_reward.build_network`: the reward
+protocol does (:func:`bioplaus.spiking.distal_reward.distal_reward_network`: the reward
 schedule of the chosen synapse runs in generated code) plus a fixed reward every 2 s
 (so that dopamine acts from the start), runs a short warm-up (the compile and set-up
 cost, reported apart) and then ``seconds`` of biological time, timed.
-``cpp_standalone`` compiles the whole simulation once (``device.build(run=False)`` in
-a temporary folder, removed afterwards, reported as compile time) and the timed part
+``cpp_standalone`` compiles the whole simulation once (``device.build(compile=False,
+run=False)`` and ``make`` through :func:`bioplaus.spiking.standalone.make`, in a temporary
+folder removed afterwards, reported as compile time) and the timed part
 is ``device.run(run_args=...)`` of the compiled program, each repeat from other
 initial membrane potentials (no recompilation; the wall time includes the program's
 start, loading and its writing of the results; "simulation loop alone" is the
@@ -30,6 +31,11 @@ import sys
 import time
 
 from bioplaus.bench.timing import machine
+from bioplaus.models import load as load_model
+from bioplaus.spiking.distal_reward import distal_reward_network
+from bioplaus.spiking.network import seed_brian2, use_target
+from bioplaus.spiking.plasticity import DopamineSTDP
+from bioplaus.spiking.standalone import make
 
 VARIANTS = [  # (label, target, update, update_dt_ms, seconds scale)
     ("cpp_standalone, event-driven", "cpp_standalone", "event", 10.0, 1.0),
@@ -47,12 +53,7 @@ def _measure(target: str, update: str, update_dt_ms: float, seconds: float, repe
     import brian2 as b2
     import numpy as np
 
-    from bioplaus import models
-    from bioplaus.spiking.distal_reward import build_network
-    from bioplaus.spiking.network import seed_brian2, use_target
-    from bioplaus.spiking.plasticity import DopamineSTDP
-
-    spec = models.load("izhikevich2007_network")
+    spec = load_model("izhikevich2007_network")
     spec = dataclasses.replace(spec, target=target)
     project = use_target(target, build_on_run=False)
     try:
@@ -61,13 +62,14 @@ def _measure(target: str, update: str, update_dt_ms: float, seconds: float, repe
         seed_brian2(1)
         warm = 0.0 if target == "cpp_standalone" else 0.1
         rewards = np.arange(2.0, warm + seconds * (1 if target == "cpp_standalone" else repeats) + 1e-9, 2.0)
-        objs = build_network(spec, DopamineSTDP(update=update, update_dt_ms=update_dt_ms, traces="neuron"), np.random.default_rng(0),
-                             preset_rewards_s=rewards[:16])
-        net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")))
+        objs = distal_reward_network(spec, DopamineSTDP(update=update, update_dt_ms=update_dt_ms, traces="neuron"),
+                                     np.random.default_rng(0), preset_rewards_s=rewards[:16])
+        net = b2.Network(*(o for o in objs.values() if hasattr(o, "contained_objects")), name="distal_reward")
         if target == "cpp_standalone":
             net.run(seconds * b2.second, namespace={})
             t0 = time.perf_counter()
-            b2.device.build(directory=project, run=False)
+            b2.device.build(directory=project, compile=False, run=False)
+            make(project)
             compile_s = time.perf_counter() - t0
             walls, sims = [], []
             v_rng = np.random.default_rng(1)

@@ -2,8 +2,8 @@
 and the tasks that run them (the ``spiking`` model kind). Importing this package does not
 import Brian2; building a network does."""
 
-from bioplaus.spiking.neurons import MODELS as NEURON_MODELS
 from bioplaus.spiking.distal_reward import DistalReward
+from bioplaus.spiking.neurons import MODELS as NEURON_MODELS
 from bioplaus.spiking.plasticity import STDP, DopamineSTDP, SpikingRule, ThreeFactor
 from bioplaus.spiking.poisson_drive import PoissonDrive
 from bioplaus.spiking.reward_learning import StimulusReward

@@ -15,7 +15,18 @@ import os
 import tempfile
 from typing import Any
 
+from bioplaus.errors import BioplausError, allowed
+
 TARGETS = ("cython", "numpy", "cpp_standalone")
+
+_device_resets = 0  # how often use_target has reset Brian2's device (see device_resets)
+
+
+def device_resets() -> int:
+    """How many times :func:`use_target` has reset Brian2's device in this process: a
+    cpp_standalone program built before the last reset can no longer be run through the
+    device (:func:`bioplaus.spiking.standalone.reusable` compares this count)."""
+    return _device_resets
 
 
 def use_target(target: str, directory: str | None = None, build_on_run: bool = True) -> str | None:
@@ -30,13 +41,11 @@ def use_target(target: str, directory: str | None = None, build_on_run: bool = T
     """
     import brian2
 
+    global _device_resets
+
     if target not in TARGETS:
-        from bioplaus.errors import BioplausError, allowed
-
         raise BioplausError(f"code-generation target {target!r} is not known; allowed values are {allowed(TARGETS)}.")
-    from bioplaus.spiking import standalone
-
-    standalone.drop()  # a kept program's device is reset (or left) below
+    _device_resets += 1  # the device is reset (or left) below: a program built on it before is not runnable
     _allow_vectorisation(brian2)
     level = os.environ.get("BIOPLAUS_BRIAN2_LOG", "ERROR").upper()
     brian2.prefs.logging.console_log_level = level

@@ -130,9 +130,9 @@ def namespace(parameters: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def neuron_group(model: NeuronModel, n: int, parameters: dict[str, float] | None = None, name: str | None = None,
+def neuron_group(model: NeuronModel, n: int, parameters: dict[str, float] | None = None, *, name: str,
                  extra_equations: str = "", dt: Any = None):
-    """A Brian2 ``NeuronGroup`` of ``n`` neurons of ``model`` with ``parameters`` overriding its defaults.
+    """A Brian2 ``NeuronGroup`` named ``name`` of ``n`` neurons of ``model`` with ``parameters`` overriding its defaults.
 
     ``extra_equations`` adds lines (e.g. a linked dopamine variable) to the model's equations.
     """
@@ -140,7 +140,7 @@ def neuron_group(model: NeuronModel, n: int, parameters: dict[str, float] | None
 
     params = {**model.parameters, **(parameters or {})}
     ns = namespace(params)
-    kwargs: dict[str, Any] = {"name": name} if name else {}
+    kwargs: dict[str, Any] = {"name": name}
     if dt is not None:
         kwargs["dt"] = dt
     if model.refractory:

@@ -40,11 +40,15 @@ rate ``estimate``: their "estimate" is the weight change read back from the syna
   ``A += g [b tau_c (1 - exp(-dt/tau_c)) + d tau_cd (1 - exp(-dt/tau_cd))]`` with
   ``1/tau_cd = 1/tau_c + 1/tau_d``). A synapse last updated when the integral was ``a_w``
   then gains ``Delta w = c (A(t) - a_w) / tau_w``, the exact integral of
-  ``(b + d) c g / tau_w``. At a dopamine event every synapse is brought up to date and
-  renormalised (``c <- c g``, ``a_w <- 0``, :meth:`DopamineSTDP.renormalise`) before the
-  postsynaptic group's ``A``, ``g`` restart at 0, 1 and ``d`` jumps
-  (:func:`bioplaus.spiking.distal_reward.dopamine_system`); renormalising at least every
+  ``(b + d) c g / tau_w``. At a dopamine event a dopamine unit computes ``A`` and ``g``
+  since the previous event in closed form (:meth:`DopamineSTDP.dopamine_event`), every
+  synapse is brought up to date and renormalised (``c <- c g``, ``a_w <- 0``,
+  :meth:`DopamineSTDP.renormalise`), and then the postsynaptic group's ``A``, ``g`` restart
+  at 0, 1 and ``d`` jumps (:meth:`DopamineSTDP.restart_neurons`; the unit and its pathways:
+  :func:`bioplaus.spiking.dopamine.dopamine_system`); renormalising at least every
   ``tau_c`` keeps ``g >= exp(-1)``, so ``A(t) - a_w`` loses at most about 11 of 53 bits.
+  All of these statements are methods of :class:`DopamineSTDP`, with one set of constants
+  (:meth:`DopamineSTDP.neuron_namespace`).
 
   Bounds: the modulator ``b + d`` is non-negative and ``c`` keeps its sign between
   events, so ``w`` moves monotonically between two updates and clipping to
@@ -65,6 +69,7 @@ from typing import Any, ClassVar
 
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rules.base import Rule
+from bioplaus.spiking.neurons import namespace
 
 STDP_VARIANTS = ("additive", "multiplicative")
 
@@ -206,6 +211,11 @@ class DopamineSTDP(SpikingRule):
 
     #: per-neuron variables of the postsynaptic group for ``update="event"`` (and the dopamine ``d`` that ``"clock"`` reads)
     NEURON_MODEL = "d : 1\na_c : second\ng_c : 1\n"
+    #: variables of the dopamine unit that :meth:`dopamine_event` advances: its dopamine ``d_r`` at its
+    #: last event ``t_r``, and the envelope ``g_c`` and integral ``a_c`` over the time since then
+    UNIT_MODEL = "d_r : 1\nt_r : second\na_c : second\ng_c : 1\n"
+    #: the names of :meth:`neuron_namespace`, which the neurons and the dopamine unit share
+    CONSTANTS = ("baseline", "tau_c", "tau_d")
 
     @staticmethod
     def neuron_step() -> str:
@@ -218,10 +228,23 @@ class DopamineSTDP(SpikingRule):
                 "d = d * (1 - dopa_k + dopa_k * exp(-dt / tau_d))")
 
     def neuron_namespace(self, tau_d_ms: float) -> dict[str, Any]:
-        """The constants of :meth:`neuron_step` (Brian2 quantities)."""
+        """The constants :data:`CONSTANTS` of :meth:`neuron_step` and :meth:`dopamine_event` (Brian2
+        quantities; ``tau_d_ms``: the dopamine time constant, a property of the network)."""
         import brian2
 
         return {"baseline": self.params["baseline"], "tau_c": self.params["tau_c_ms"] * brian2.ms, "tau_d": tau_d_ms * brian2.ms}
+
+    @staticmethod
+    def dopamine_event(release: str) -> str:
+        """Statements of a dopamine unit (variables :data:`UNIT_MODEL`) at a dopamine event at ``t``:
+        the envelope ``g_c = exp(-(t - t_r)/tau_c)`` and the integral
+        ``a_c = int_{t_r}^t (b + d(u)) g(u) du`` since its previous event ``t_r``, in closed form
+        (what :meth:`neuron_step` accumulates step by step, here with ``d(u) = d_r exp(-(u - t_r)/tau_d)``),
+        then its dopamine decays to ``t`` and rises by ``release``. Constants: :meth:`neuron_namespace`."""
+        return ("g_c = exp(-(t - t_r) / tau_c)\n"
+                "a_c = baseline * tau_c * (1 - g_c) + d_r * (1 - g_c * exp(-(t - t_r) / tau_d)) / (1 / tau_c + 1 / tau_d)\n"
+                f"d_r = d_r * exp(-(t - t_r) / tau_d) + {release}\n"
+                "t_r = t")
 
     @staticmethod
     def catch_up(syn: str = "", source: str = "_post") -> str:
@@ -235,9 +258,17 @@ class DopamineSTDP(SpikingRule):
 
     @classmethod
     def renormalise(cls) -> str:
-        """The pathway code from a dopamine unit (which provides ``a_c``, ``g_c`` at the event)
-        onto the synapses: bring ``w`` up to date, then start a new envelope (``c <- c g``, ``a_w <- 0``)."""
+        """The pathway code from a dopamine unit (which provides ``a_c``, ``g_c`` at the event,
+        :meth:`dopamine_event`) onto the synapses: bring ``w`` up to date, then start a new
+        envelope (``c <- c g``, ``a_w <- 0``). Constants: ``tau_w``, ``w_max`` of :meth:`synapse`."""
         return cls.catch_up(syn="_post", source="_pre") + "\nc_post = c_post * g_c_pre\na_w_post = 0 * second"
+
+    @staticmethod
+    def restart_neurons(release: str) -> str:
+        """The pathway code from a dopamine unit onto the postsynaptic neurons, after
+        :meth:`renormalise`: their dopamine ``d`` jumps by ``release`` and the envelope and
+        its integral restart (``g_c = 1``, ``a_c = 0``)."""
+        return f"d_post = d_post + {release}\na_c_post = 0 * second\ng_c_post = 1"
 
     def synapse(self, transmit: str) -> SynapseEquations:
         model = "w : 1\nc : 1\n"
@@ -327,27 +358,24 @@ class ThreeFactor(SpikingRule):
         return {**super().config(), "eligibility": self.eligibility, "modulator": self.modulator, **self.params}
 
 
-def synapses(source, target, rule: SpikingRule, transmit: str, name: str | None = None, delay_ms: float | None = None,
+def synapses(source, target, rule: SpikingRule, transmit: str, name: str, delay_ms: float | None = None,
              dt: Any = None, constants: dict[str, float] | None = None):
-    """A ``brian2.Synapses`` from ``source`` to ``target`` implementing ``rule`` (not yet connected).
+    """A ``brian2.Synapses`` named ``name`` from ``source`` to ``target`` implementing ``rule`` (not yet connected).
 
     The rule's periodic updates (``regular``) run every ``regular_dt_ms`` (every step if 0)
-    in the ``regular_when`` slot. ``constants`` adds names the equations use (e.g. the
-    neuron's ``tau_m_ms``).
+    in the ``regular_when`` slot, as ``{name}_regular``. ``constants`` adds names the
+    equations use (e.g. the neuron's ``tau_m_ms``).
     """
     import brian2
 
-    from bioplaus.spiking.neurons import namespace
-
     eq = rule.synapse(transmit)
     ns = namespace({**eq.constants, **(constants or {})})
-    kwargs: dict[str, Any] = {"name": name} if name else {}
-    kwargs["dt"] = dt if dt is not None else source.clock.dt
+    kwargs: dict[str, Any] = {"dt": dt if dt is not None else source.clock.dt}
     if delay_ms is not None:
         kwargs["delay"] = delay_ms * brian2.ms
     syn = brian2.Synapses(source, target, model=eq.model, on_pre=eq.on_pre, on_post=eq.on_post, namespace=ns,
-                          method=eq.method, **kwargs)
+                          method=eq.method, name=name, **kwargs)
     if eq.regular:
         regular_dt = eq.regular_dt_ms * brian2.ms if eq.regular_dt_ms > 0 else kwargs["dt"]
-        syn.run_regularly(eq.regular, dt=regular_dt, when=eq.regular_when, order=1)
+        syn.run_regularly(eq.regular, dt=regular_dt, when=eq.regular_when, order=1, name=f"{name}_regular")
     return syn

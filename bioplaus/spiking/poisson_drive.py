@@ -11,16 +11,26 @@ regulated as the input rate changes; multiplicative STDP gives a unimodal distri
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from bioplaus.core import RunResult
 from bioplaus.errors import BioplausError
 from bioplaus.seeding import seed_int
-from bioplaus.spiking.plasticity import STDP, SpikingRule
+from bioplaus.spiking.network import TARGETS, seed_brian2, use_target
+from bioplaus.spiking.neurons import MODELS, neuron_group
+from bioplaus.spiking.plasticity import STDP, SpikingRule, synapses
 from bioplaus.spiking.spec import SpikingSpec, require_network
-from bioplaus.spiking.task import SpikingTask, chunk_schedule, run_chunks, weight_fractions
+from bioplaus.spiking.standalone import compiled, run_key
+from bioplaus.spiking.task import (
+    SpikingTask,
+    chunk_schedule,
+    run_chunks,
+    weight_fractions,
+)
 
 NETWORK_KEYS = {"n_excitatory": "plastic excitatory inputs", "n_inhibitory": "inhibitory inputs",
                 "inhibitory_rate_hz": "rate of each inhibitory input", "g_inhibitory": "inhibitory conductance step"}
@@ -39,6 +49,18 @@ def poisson_inputs(n: int, rate_hz: float, dt: Any):
                            namespace={"rate": rate_hz * b2.Hz}, dt=dt, name="poisson_inputs")
     group.t_next = "-log(1 - rand()) / rate"
     return group
+
+
+def inhibitory_inputs(neuron: Any, n: int, rate_hz: float, weight: float) -> Any:
+    """``n`` independent Poisson inputs at ``rate_hz`` onto the conductance ``g_in`` of ``neuron``,
+    each spike adding ``weight``: a binomial number of spikes per step (``inhibitory_binomial``,
+    ``n`` trials of probability ``rate dt``) added in the ``synapses`` slot by the operation
+    ``inhibitory_inputs`` of ``neuron`` (returned). The code of ``brian2.PoissonInput``, which
+    Brian2 2.9 does not let one name (its name depends on how many were made before)."""
+    import brian2 as b2
+
+    neuron.namespace["inhibitory_binomial"] = b2.BinomialFunction(n, rate_hz * b2.Hz * neuron.clock.dt, name="inhibitory_binomial")
+    return neuron.run_regularly(f"g_in += inhibitory_binomial()*{weight!r}", when="synapses", order=0, name="inhibitory_inputs")
 
 
 @dataclass
@@ -71,8 +93,6 @@ class PoissonDrive(SpikingTask):
     def check_model(self, spec: SpikingSpec) -> str | None:
         if spec.neuron != "lif_conductance":
             return f"task 'poisson_drive' needs neuron = \"lif_conductance\", model {spec.name!r} has {spec.neuron!r}."
-        from bioplaus.spiking.network import TARGETS
-
         if self.target and self.target not in TARGETS:
             return f"task 'poisson_drive': field 'target' is {self.target!r}; allowed values are {', '.join(map(repr, TARGETS))} or ''."
         if self.initial_weight not in ("uniform", "max"):
@@ -80,39 +100,35 @@ class PoissonDrive(SpikingTask):
         return require_network(spec, NETWORK_KEYS)
 
     def _network(self, spec: SpikingSpec, rule: STDP, sample_s: float) -> tuple[Any, Any, Any, Any]:
-        """``(network, synapses, spike monitor, weight monitor)``; the weights are set by the caller."""
+        """``(network, synapses, spike monitor, weight monitor)``; the weights are set by the caller.
+        Brian2 names: ``poisson_inputs``, ``neuron`` (with ``inhibitory_inputs``), ``plastic``,
+        ``output_spikes``, ``weight_samples`` in the network ``poisson_drive``."""
         import brian2 as b2
-
-        from bioplaus.spiking.neurons import MODELS, neuron_group
-        from bioplaus.spiking.plasticity import synapses
 
         net_cfg = spec.network
         dt = spec.dt_ms * b2.ms
         n_ex = int(net_cfg["n_excitatory"])
         inputs = poisson_inputs(n_ex, self.input_rate_hz, dt)
-        neuron = neuron_group(MODELS[spec.neuron], 1, spec.parameters, dt=dt)
-        inhibition = b2.PoissonInput(neuron, "g_in", int(net_cfg["n_inhibitory"]), net_cfg["inhibitory_rate_hz"] * b2.Hz,
-                                     weight=float(net_cfg["g_inhibitory"]))
-        syn = synapses(inputs, neuron, rule, transmit="g_ex_post += w")
+        neuron = neuron_group(MODELS[spec.neuron], 1, spec.parameters, dt=dt, name="neuron")
+        inhibitory_inputs(neuron, int(net_cfg["n_inhibitory"]), float(net_cfg["inhibitory_rate_hz"]), float(net_cfg["g_inhibitory"]))
+        syn = synapses(inputs, neuron, rule, transmit="g_ex_post += w", name="plastic")
         syn.connect(i=np.arange(n_ex), j=np.zeros(n_ex, dtype=int))
-        spikes = b2.SpikeMonitor(neuron)
-        weights = b2.StateMonitor(syn, "w", record=np.arange(n_ex), dt=sample_s * b2.second, when="end")
-        return b2.Network(inputs, neuron, inhibition, syn, spikes, weights), syn, spikes, weights
+        spikes = b2.SpikeMonitor(neuron, name="output_spikes")
+        weights = b2.StateMonitor(syn, "w", record=np.arange(n_ex), dt=sample_s * b2.second, when="end", name="weight_samples")
+        return b2.Network(inputs, neuron, syn, spikes, weights, name="poisson_drive"), syn, spikes, weights
 
     def _standalone_run(self, protocol: Any, rule: STDP, spec: SpikingSpec, chunks: int, sample_s: float, brian_seed: int,
                         w0: np.ndarray, progress: Callable[[int], None] | None) -> tuple[Any, Any, Any]:
         """Run on cpp_standalone, reusing the program compiled for an earlier seed of the same run
         configuration when this process has it (:mod:`bioplaus.spiking.standalone`): the seed of
         Brian2's generators and the initial weights go on the program's command line."""
-        from bioplaus.spiking import standalone
-
         def build() -> dict[str, Any]:
             net, syn, spikes, weights = self._network(spec, rule, sample_s)
             syn.w = w0
             run_chunks(net, "cpp_standalone", self.duration_s, spec.dt_ms / 1000.0, chunks, None)  # recorded, run below
             return {"syn": syn, "spikes": spikes, "weights": weights}
 
-        program = standalone.compiled(standalone.run_key(self, spec, rule, protocol), build)
+        program = compiled(run_key(self, spec, rule, protocol), build)
         syn, spikes, weights = (program.objects[k] for k in ("syn", "spikes", "weights"))
         program.run(brian_seed, {syn.w: w0})
         if progress is not None:
@@ -121,9 +137,6 @@ class PoissonDrive(SpikingTask):
 
     def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
         import brian2 as b2
-
-        from bioplaus.spiking.network import seed_brian2, use_target
-        from bioplaus.core import RunResult
 
         if not isinstance(rule, STDP):
             raise BioplausError(f"task 'poisson_drive' runs STDP rules (stdp_additive, stdp_multiplicative), got {rule.name!r}.")

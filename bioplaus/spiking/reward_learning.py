@@ -22,14 +22,20 @@ learns for ``protocol.steps`` batches, recording the mean ``reward`` per batch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+import torch
 
+from bioplaus.core import RunResult
 from bioplaus.errors import BioplausError
+from bioplaus.metrics import estimator_curve
 from bioplaus.seeding import seed_int
-from bioplaus.spiking.plasticity import SpikingRule, ThreeFactor
+from bioplaus.spiking.network import seed_brian2, use_target
+from bioplaus.spiking.neurons import MODELS, neuron_group
+from bioplaus.spiking.plasticity import SpikingRule, ThreeFactor, synapses
 from bioplaus.spiking.spec import SpikingSpec, require_network
 from bioplaus.spiking.task import SpikingTask
 
@@ -64,10 +70,6 @@ class StimulusReward(SpikingTask):
         return require_network(spec, NETWORK_KEYS)
 
     def simulate(self, protocol: Any, rule: SpikingRule, seed: int, progress: Callable[[int], None] | None):
-        from bioplaus.metrics import estimator_curve
-        from bioplaus.core import RunResult
-        import torch
-
         if not isinstance(rule, ThreeFactor):
             raise BioplausError(f"task 'stimulus_reward' runs three-factor rules (r_stdp, r_max), got {rule.name!r}.")
         t0 = time.perf_counter()
@@ -126,14 +128,11 @@ class StimulusReward(SpikingTask):
 
 class TrialRunner:
     """``trials_per_batch`` copies of the escape-noise neuron, each with its own input copy, in one
-    explicit ``brian2.Network`` built once; :meth:`run` plays one batch of trials."""
+    explicit ``brian2.Network`` (``trials``) built once; :meth:`run` plays one batch of trials.
+    Brian2 names: ``stimulus_inputs``, ``neurons``, ``plastic``, ``output_spikes``."""
 
     def __init__(self, task: StimulusReward, spec: SpikingSpec, rule: ThreeFactor, rng: np.random.Generator, brian_seed: int):
         import brian2 as b2
-
-        from bioplaus.spiking.network import seed_brian2, use_target
-        from bioplaus.spiking.neurons import MODELS, neuron_group
-        from bioplaus.spiking.plasticity import synapses
 
         use_target(spec.target)
         seed_brian2(brian_seed)
@@ -149,15 +148,15 @@ class TrialRunner:
             idx, times = np.unique(np.stack([idx, times]), axis=1)
             self.patterns.append((idx.astype(int), times))
         self.pattern_sizes = np.array([len(p[0]) for p in self.patterns])
-        self.inputs = b2.SpikeGeneratorGroup(n * k, np.array([], dtype=int), np.array([]) * b2.ms, dt=dt)
+        self.inputs = b2.SpikeGeneratorGroup(n * k, np.array([], dtype=int), np.array([]) * b2.ms, dt=dt, name="stimulus_inputs")
         model = MODELS["escape_noise_lif"]
         params = {**model.parameters, **spec.parameters}
-        self.neurons = neuron_group(model, k, spec.parameters, dt=dt)
-        self.syn = synapses(self.inputs, self.neurons, rule, transmit="v_syn_post += w", dt=dt,
+        self.neurons = neuron_group(model, k, spec.parameters, dt=dt, name="neurons")
+        self.syn = synapses(self.inputs, self.neurons, rule, transmit="v_syn_post += w", dt=dt, name="plastic",
                             constants=params)  # rho_post is inlined: the synapse needs the neuron's constants
         self.syn.connect(i=np.arange(n * k), j=np.repeat(np.arange(k), n))
-        self.spikes = b2.SpikeMonitor(self.neurons, record=False)
-        self.net = b2.Network(self.inputs, self.neurons, self.syn, self.spikes)
+        self.spikes = b2.SpikeMonitor(self.neurons, record=False, name="output_spikes")
+        self.net = b2.Network(self.inputs, self.neurons, self.syn, self.spikes, name="trials")
         self.v_rest = params["v_rest_mV"] * b2.mV
 
     def run(self, w: np.ndarray, stimuli: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

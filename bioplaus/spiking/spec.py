@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bioplaus.errors import BioplausError, allowed
+from bioplaus.spiking.neurons import MODELS, split_unit
 
 TARGETS = ("cython", "numpy", "cpp_standalone")
 NEURONS = ("lif_conductance", "lif_current", "izhikevich", "escape_noise_lif")
@@ -51,8 +52,6 @@ class SpikingSpec:
 
 def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str) -> SpikingSpec:
     """Validate a parsed TOML table; errors name ``source``, the field and the allowed values."""
-    from bioplaus.spiking.neurons import MODELS, split_unit
-
     for key in data:
         if key not in _FIELDS:
             raise BioplausError(f"{source}: field '{key}' is not a known field of a spiking model spec; allowed fields are {allowed(_FIELDS)}.")

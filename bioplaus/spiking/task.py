@@ -14,12 +14,14 @@ bit for bit on one target.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bioplaus.errors import BioplausError
 from bioplaus.model_kind import ModelKind
+from bioplaus.spiking.network import run
 from bioplaus.spiking.plasticity import SpikingRule
 from bioplaus.spiking.spec import SpikingSpec, spiking_spec_from_dict
 from bioplaus.tasks.base import Task
@@ -78,8 +80,6 @@ def run_chunks(net: Any, target: str, duration_s: float, dt_s: float, chunks: in
     are taken): on cpp_standalone in one ``run`` (the whole program is compiled and run at
     once, nothing to report between chunks), otherwise in ``chunks`` equal pieces with
     ``progress(k)`` after each."""
-    from bioplaus.spiking.network import run
-
     if target == "cpp_standalone":
         run(net, duration_s + dt_s)
     else:
