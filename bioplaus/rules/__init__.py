@@ -1,68 +1,36 @@
-"""Learning rules: each proposes an update in gradient units through ``estimate(model, batch)``."""
+"""Learning rules: each proposes an update in gradient units through ``estimate(model, batch)``.
 
-from bioplaus.rules.backprop import BPTT, Backprop
+Every rule class in ``bioplaus/rules/*.py`` is available here by its class name
+(``rules.FeedbackAlignment``) and by its rule name (``rules.get("feedback_alignment")``),
+found through the rule index (:func:`rule_index`, read from the source): adding a rule is
+adding its file. A rule's module is imported when the rule is first asked for.
+"""
+
+from typing import Any
+
 from bioplaus.core import Batch
 from bioplaus.rules.base import LayeredRule, Rule
-from bioplaus.rules.wrap import wrap
-from bioplaus.rules.direct_feedback_alignment import DirectFeedbackAlignment
-from bioplaus.rules.feedback_alignment import FeedbackAlignment
 from bioplaus.rules.registry import get, get_rule, names, rule_class, rule_index, rule_names
-from bioplaus.rules.shallow import Shallow
-from bioplaus.rules.node_perturbation import NodePerturbation
-from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
-from bioplaus.rules.weight_perturbation import WeightPerturbation
-from bioplaus.rules.kolen_pollack import KolenPollack
-from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
-from bioplaus.rules.weight_mirror import WeightMirror
-from bioplaus.rules.equilibrium_propagation import EquilibriumPropagation
-from bioplaus.rules.contrastive_learning import ContrastiveLearning
-from bioplaus.rules.coupled_learning import CoupledLearning
-from bioplaus.rules.backprop_through_time import BackpropThroughTime
-from bioplaus.rules.eprop import EProp
-from bioplaus.rules.kf_rtrl import KFRTRL
-from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
-from bioplaus.rules.rflo import RFLO
-from bioplaus.rules.rtrl import RTRL
-from bioplaus.rules.sparse_attentive_backtracking import SparseAttentiveBacktracking
-from bioplaus.rules.synthetic_gradients import SyntheticGradients
-from bioplaus.rules.truncated_bptt import TruncatedBPTT
-from bioplaus.rules.uoro import UORO
+from bioplaus.rules.wrap import wrap
 
-__all__ = [
-    "rule_index",
-    "get_rule",
-    "rule_class",
-    "rule_names",
-    "Backprop",
-    "Batch",
-    "DirectFeedbackAlignment",
-    "FeedbackAlignment",
-    "LayeredRule",
-    "Rule",
-    "Shallow",
-    "get",
-    "names",
-    "NodePerturbation",
-    "RewardModulatedHebbian",
-    "WeightPerturbation",
-    "KolenPollack",
-    "SignSymmetryBRSF",
-    "SignSymmetryFRSF",
-    "SignSymmetryUSF",
-    "WeightMirror",
-    "EquilibriumPropagation",
-    "ContrastiveLearning",
-    "CoupledLearning",
-    "BackpropThroughTime",
-    "BPTT",
-    "EProp",
-    "KFRTRL",
-    "RFLO",
-    "RTRL",
-    "ReinforceRTRL",
-    "SparseAttentiveBacktracking",
-    "SyntheticGradients",
-    "TruncatedBPTT",
-    "UORO",
-    "wrap",
-]
+
+def _classes() -> dict[str, str]:
+    """Class (or factory) name -> rule name, for every rule in the index."""
+    return {entry.attribute: name for name, entry in rule_index().items()}
+
+
+def __getattr__(attribute: str) -> Any:
+    name = _classes().get(attribute)
+    if name is None:
+        raise AttributeError(f"module 'bioplaus.rules' has no attribute {attribute!r}")
+    value = rule_class(name)
+    globals()[attribute] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_classes()))
+
+
+__all__ = ["Batch", "LayeredRule", "Rule", "get", "get_rule", "names", "rule_class", "rule_index", "rule_names", "wrap",
+           *sorted(_classes())]
