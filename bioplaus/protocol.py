@@ -24,6 +24,7 @@ from typing import Any
 from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
 from bioplaus.errors import BioplausError, allowed
+from bioplaus.metrics.probes import inapplicable
 from bioplaus.optimizers import OPTIMIZERS
 from bioplaus.rules.base import Rule
 from bioplaus.rules.registry import get_rule, rule_names
@@ -126,7 +127,8 @@ class Protocol:
         steps: parameter updates per run; ``batch_size``: examples per update.
         optimizer: ``(name, kwargs)`` with name one of ``OPTIMIZERS``, e.g. ``("sgd", {"lr": 0.01})``.
         record_every: metrics are recorded at step 0, every ``record_every`` steps and at the last.
-        metrics: names from :data:`bioplaus.metrics.METRICS`.
+        metrics: names from :data:`bioplaus.metrics.METRICS` (default: what the task evaluates and ``update_angle``);
+            a metric that no condition can record is an error.
         quick: field overrides for ``--quick`` (under a minute), e.g. ``dict(steps=500, seeds=range(2))``.
         target: the published result(s) reproduced.
         root_seed: root of every random stream (see :mod:`bioplaus.seeding`).
@@ -144,7 +146,7 @@ class Protocol:
     batch_size: int = 32
     optimizer: tuple[str, dict[str, Any]] = ("sgd", {"lr": 0.01})
     record_every: int = 100
-    metrics: list[str] | tuple[str, ...] = ("loss", "test_loss", "test_accuracy", "update_angle")
+    metrics: list[str] | tuple[str, ...] | None = None
     quick: dict[str, Any] = field(default_factory=dict)
     target: PublishedTarget | list[PublishedTarget] | None = None
     root_seed: int = 0
@@ -168,6 +170,9 @@ class Protocol:
             _check_fit(self.task.model_with_data_dir, self.task.with_data_dir, "tasks.ByDataDir field 'model_with_data_dir'")
         if not self.rules:
             raise BioplausError("protocol field 'rules' is empty; give at least one rule, e.g. rules.Backprop().")
+        if self.metrics is None:  # what the task evaluates, and the angle to the exact gradient where there is one
+            torch_model = model_specs.kind(self.model.kind).engine == "torch"
+            self.metrics = [*self.task.metrics, *(["update_angle"] if torch_model else [])]
         self.rules = list(self.rules)
         self.conditions = [self._resolve(c) for c in self.rules]
         labels = [c.label for c in self.conditions]
@@ -189,6 +194,13 @@ class Protocol:
         for m in self.metrics:
             if m not in metric_names.METRICS:
                 raise BioplausError(f"protocol field 'metrics': unknown metric {m!r}; allowed values are {allowed(metric_names.METRICS)}.")
+        for m in self.metrics:
+            reasons = {c.label: inapplicable(m, model_specs.capabilities(c.model), c.rule, c.task) for c in self.conditions}
+            if all(reasons.values()):
+                label, why = next(iter(reasons.items()))
+                raise BioplausError(
+                    f"protocol field 'metrics': {m!r} cannot be recorded by any condition of protocol '{self.name}' "
+                    f"(e.g. condition {label!r}: {why}); remove it, or add a condition that records it.")
         unknown = set(self.quick) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise BioplausError(f"protocol field 'quick' sets unknown fields {sorted(unknown)}; it may set any Protocol field, e.g. steps or seeds.")

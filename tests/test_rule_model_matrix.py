@@ -6,6 +6,7 @@ The (task, model) pairs are those of the shipped protocols, so every model kind 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,24 @@ def test_a_bad_pairing_is_an_exit_2_error_at_load_before_any_run(tmp_path, capsy
     assert "rule 'uoro' cannot run on model 'mlp_digits' (kind 'feedforward')" in err and "'recurrent'" in err
     assert "\n" not in err and "Traceback" not in err
     assert not store.exists()
+
+
+@pytest.mark.parametrize("metric, rules_, why", [
+    ("relax_steps", ["backprop"], "does not relax"),
+    ("weight_angle", ["backprop", "shallow"], "has no feedback weights"),
+    ("test_accuracy", ["backprop"], "does not evaluate it"),
+    ("estimate_variance", ["feedback_alignment"], "not a stochastic estimator"),
+    ("mean_weight", ["backprop"], "spiking (Brian2) simulations only"),
+])
+def test_a_metric_no_condition_can_record_is_an_error_at_load(metric, rules_, why):
+    with pytest.raises(BioplausError, match=f"'{metric}' cannot be recorded by any condition.*{re.escape(why)}"):
+        Protocol(name="m", task=PAIRS["linear_30_20_10"][0], model="linear_30_20_10", rules=rules_, metrics=[metric])
+    # recorded by one condition of several: accepted (the others record what applies to them)
+    Protocol(name="m", task=PAIRS["linear_30_20_10"][0], model="linear_30_20_10", rules=["feedback_alignment", "backprop"],
+             metrics=["weight_angle"])
+
+
+def test_every_shipped_protocol_records_only_metrics_some_condition_can_record():
+    for script in sorted(PROTOCOLS.glob("*.py")):
+        p = load_protocol(script)
+        p.quick_version()  # both versions are built, hence checked

@@ -167,3 +167,32 @@ def _relax_steps(obs: Observation) -> list[ProbeRow]:
 
 #: measured once, at the initial weights, before training (``step`` = m, or t for the matching)
 INITIAL_METRICS = ("estimate_bias_angle", "estimate_variance", "gdu_angle", "gdu_rel_error")
+
+
+def inapplicable(metric: str, capabilities: frozenset[str], rule: Any, task: Any) -> str | None:
+    """Why ``metric`` cannot be recorded for a run of ``rule`` on a model with ``capabilities`` and ``task``
+    (``None`` when it can). Brian2 models record what their task's simulation gives, and are not checked here."""
+    if "spiking:brian2" in capabilities:
+        return None
+    if metric not in {m for p in PROBES.values() for m in p.metrics} | set(INITIAL_METRICS):
+        return "it is recorded by spiking (Brian2) simulations only"
+    if metric in ("test_loss", "test_accuracy", "train_accuracy") and metric not in getattr(task, "metrics", (metric,)):
+        return f"task {getattr(task, 'name', task)!r} does not evaluate it (it evaluates {', '.join(getattr(task, 'metrics', ()))})"
+    if metric in ("weight_angle", "norm_ratio", "sign_concordance") and type(rule).feedback is _base_feedback(rule):
+        return f"rule {rule.name!r} has no feedback weights"
+    if metric == "representation_cka" and "layered" not in capabilities:
+        return "the model has no hidden layers to compare (a layered feedforward net has)"
+    if metric == "relax_steps" and "energy" not in capabilities:
+        return "the model does not relax (an energy net does)"
+    if metric in ("estimate_bias_angle", "estimate_variance") and not (
+            getattr(rule, "estimator_samples", 0) >= 2 or hasattr(rule, "sequence_estimates")):
+        return f"rule {rule.name!r} is not a stochastic estimator (no estimator_samples, no per-sequence estimates)"
+    return None
+
+
+def _base_feedback(rule: Any) -> Any:
+    """The ``feedback`` method of the base class of all rules (a rule that does not override it has no feedback weights)."""
+    for cls in type(rule).__mro__:
+        if cls.__name__ == "Rule" and "feedback" in vars(cls):
+            return vars(cls)["feedback"]
+    return None
