@@ -27,8 +27,9 @@ Comparison, per protocol, keyed by (protocol, condition, seed, step, metric, lay
   (consistent / NOT consistent / not measured) must be unchanged, their measured numbers may move.
 
 Stores, CSV exports, console output and timings are kept in ``--store-dir`` (default
-``./compare-results``): ``baseline-<commit>/`` and ``new-<tree name>/``. With
-``--reuse-baseline`` the protocols already finished there for this commit are not run again,
+``~/.cache/bioplaus/compare-results``, outside every tree): ``baseline-<commit>/`` and
+``new-<tree folder name>/``, so two comparisons must not share a store dir at the same time. With
+``--reuse-baseline`` the protocols that finished there for this commit (status 0) are not run again,
 so repeated comparisons against one baseline cost one run of the new tree each. The new
 tree's stores are replaced on every call.
 
@@ -110,7 +111,7 @@ class Outcome:
 
 
 def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise UsageError(f"git {' '.join(args)} in {repo} failed: {out.stderr.strip()}")
     return out.stdout.strip()
@@ -127,7 +128,7 @@ def tree_env(tree: Path) -> dict[str, str]:
 def check_import(tree: Path) -> str:
     """Where ``import bioplaus`` resolves when run in ``tree``; a UsageError unless inside it."""
     out = subprocess.run([sys.executable, "-c", "import bioplaus; print(bioplaus.__file__)"], cwd=tree,
-                         env=tree_env(tree), capture_output=True, text=True)
+                         env=tree_env(tree), capture_output=True, text=True, check=False)
     where = out.stdout.strip()
     if out.returncode != 0 or not Path(where).resolve().is_relative_to(tree.resolve()):
         raise UsageError(f"{tree}: 'import bioplaus' with PYTHONPATH={tree} resolves to {where or out.stderr.strip()!r}, "
@@ -138,10 +139,11 @@ def check_import(tree: Path) -> str:
 def run_protocol(tree: Path, script: Path, out_dir: Path, name: str, timeout_s: float) -> Run:
     """``bioplaus run SCRIPT --quick`` into a fresh store in ``out_dir``, then its CSV export; files named ``name.*``."""
     store = out_dir / f"{name}.sqlite"
-    for p in out_dir.glob(f"{name}.*"):
-        p.unlink()
-    for extra in ("-wal", "-shm"):
-        Path(f"{store}{extra}").unlink(missing_ok=True)
+    for p in out_dir.glob(f"{name}.*"):  # the store, its -wal/-shm files and .arrays folder, logs, CSV
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
     stdout, stderr, table = (out_dir / f"{name}.{ext}" for ext in ("stdout.txt", "stderr.txt", "csv"))
     env = tree_env(tree)
     cmd = [sys.executable, "-m", "bioplaus", "run", str(script), "--quick", "--store", str(store),
@@ -149,14 +151,15 @@ def run_protocol(tree: Path, script: Path, out_dir: Path, name: str, timeout_s: 
     start = time.perf_counter()
     with stdout.open("w") as so, stderr.open("w") as se:
         try:
-            rc = subprocess.run(cmd, cwd=tree, env=env, stdout=so, stderr=se, timeout=timeout_s).returncode
+            rc = subprocess.run(cmd, cwd=tree, env=env, stdout=so, stderr=se, timeout=timeout_s,
+                                check=False).returncode
         except subprocess.TimeoutExpired:
             se.write(f"\ncompare_results: killed after {timeout_s:.0f} s\n")
             rc = 124
     wall = time.perf_counter() - start
     with table.open("w") as t, stderr.open("a") as se:
         export = subprocess.run([sys.executable, "-m", "bioplaus", "results", "--store", str(store), "--format", "csv"],
-                                cwd=tree, env=env, stdout=t, stderr=se)
+                                cwd=tree, env=env, stdout=t, stderr=se, check=False)
     rc = rc or export.returncode
     (out_dir / f"{name}.json").write_text(json.dumps(
         {"rc": rc, "wall_s": round(wall, 2), "tree": str(tree), "script": str(script), "python": sys.executable,
@@ -165,11 +168,13 @@ def run_protocol(tree: Path, script: Path, out_dir: Path, name: str, timeout_s: 
 
 
 def recorded_run(out_dir: Path, name: str) -> Run | None:
-    """A finished run kept in ``out_dir`` by an earlier call, or None."""
+    """A run that an earlier call finished with status 0 in ``out_dir``, or None."""
     meta = out_dir / f"{name}.json"
     if not meta.is_file():
         return None
     m = json.loads(meta.read_text())
+    if m["rc"] != 0:
+        return None
     return Run(m["rc"], m["wall_s"], out_dir / f"{name}.csv", out_dir / f"{name}.stdout.txt",
                out_dir / f"{name}.stderr.txt", reused=True)
 
@@ -326,7 +331,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("baseline", metavar="BASELINE_COMMIT", help="commit (hash, tag or branch) whose results are the reference")
     p.add_argument("--protocols", nargs="+", metavar="NAME", help="only these protocols (names of the baseline's protocols/*.py)")
-    p.add_argument("--store-dir", default="compare-results", help="where stores, CSV exports and logs are kept (default ./compare-results)")
+    p.add_argument("--store-dir", default=str(Path.home() / ".cache" / "bioplaus" / "compare-results"),
+                   help="where stores, CSV exports and logs are kept (default ~/.cache/bioplaus/compare-results)")
     p.add_argument("--reuse-baseline", action="store_true", help="keep the baseline runs already finished in --store-dir for this commit")
     p.add_argument("--new-tree", metavar="PATH", help="the tree to check (default: the repository holding this script)")
     p.add_argument("--scripts", choices=["baseline", "own"], default="baseline",
