@@ -214,13 +214,14 @@ def verdict_of(line: str) -> str:
     return MEASURED.sub(lambda m: f"measured … (n={m.group(1)})", line)
 
 
-def compare(name: str, base: Run, new: Run, rtol: float | None, atol: float) -> Outcome:
-    """Compare one protocol's two runs; ``rtol`` None is the strict mode."""
+def compare(name: str, base: Run, new: Run, rtol: float | None, atol: float, hint: str = "") -> Outcome:
+    """Compare one protocol's two runs; ``rtol`` None is the strict mode; ``hint`` follows a failed new run."""
     out = Outcome(name, "strict" if rtol is None else f"tolerant rtol={rtol:g}" + (f" atol={atol:g}" if atol else ""), base, new)
     for tree, run in (("baseline", base), ("new", new)):
         if run.rc != 0:
             tail = " | ".join(run.stderr.read_text().strip().splitlines()[-3:])
-            out.failures.append(f"{tree} run exited with status {run.rc}: {tail}")
+            out.failures.append(f"{tree} run exited with status {run.rc}: {tail} (log: {run.stderr})"
+                                + (hint if tree == "new" else ""))
     if out.failures:
         return out
     try:
@@ -398,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 script = own if args.scripts == "own" else scripts_dir / f"{name}.py"
                 new = run_protocol(new_tree, script, new_dir, name, args.timeout)
-                o = compare(name, base, new, tolerant.get(name), args.atol)
+                hint = " -- if the protocol API changed on purpose, try --scripts own" if args.scripts == "baseline" else ""
+                o = compare(name, base, new, tolerant.get(name), args.atol, hint)
             outcomes.append(o)
             print(report(o), flush=True)
     finally:
@@ -406,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             git(new_tree, "worktree", "remove", "--force", str(base_tree))
             shutil.rmtree(base_tree.parent, ignore_errors=True)
     print(summary(outcomes))
+    print("load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f} on {} CPU(s)".format(*os.getloadavg(), os.cpu_count()))
     return 0 if all(o.ok for o in outcomes) else 1
 
 
