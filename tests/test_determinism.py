@@ -58,6 +58,7 @@ def test_same_protocol_and_seeds_twice_give_identical_metrics(tmp_path, serial_s
         assert_same_arrays(arrays_by_job(serial_store), arrays_by_job(again))
 
 
+@pytest.mark.slow  # starts a process pool
 def test_pool_executor_gives_the_serial_numbers_bit_for_bit(tmp_path, serial_store, capsys):
     path = tmp_path / "pool.sqlite"
     assert main(["run", str(TINY), "--store", str(path), "--workers", "2", "--no-progress", "--no-figure"]) == 0
@@ -67,6 +68,7 @@ def test_pool_executor_gives_the_serial_numbers_bit_for_bit(tmp_path, serial_sto
         assert_same_arrays(arrays_by_job(serial_store), arrays_by_job(pool))
 
 
+@pytest.mark.slow  # starts a process pool
 def test_pool_executor_runs_the_protocol_it_is_given(tmp_path):
     """run_protocol(p, store, workers=2) must compute p, not what p's script builds: here the
     script's quick version with one rule (a library user's natural call, without quick=True)."""

@@ -20,14 +20,6 @@ from bioplaus.rules import (Backprop, BackpropThroughTime, Batch, ContrastiveLea
 from bioplaus.tasks import squared_error
 
 
-def make_net(formulation="energy", sizes=(6, 8, 7, 4), seed=0, tolerance=1e-14, step_size=0.5, init_scale=1.0,
-             max_steps=20000, bias=True) -> EnergyNet:
-    spec = EnergySpec(name="test", sizes=sizes, formulation=formulation, activation="sigmoid", dtype="float64",
-                      tolerance=tolerance, max_steps=max_steps, nudged_max_steps=max_steps, step_size=step_size,
-                      init_scale=init_scale, bias=bias)
-    return models.build(spec, torch.Generator().manual_seed(seed))
-
-
 def make_batch(net: EnergyNet, n=5, seed=1) -> Batch:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((n, net.spec.sizes[0]), generator=g, dtype=torch.float64)
@@ -46,8 +38,8 @@ def angle(a: dict, b: dict) -> float:
 # -- relaxation ------------------------------------------------------------------------
 
 
-def test_gradient_flow_decreases_energy_monotonically_to_a_fixed_point():
-    net = make_net(step_size=0.1, init_scale=2.0)
+def test_gradient_flow_decreases_energy_monotonically_to_a_fixed_point(make_energy_net):
+    net = make_energy_net(step_size=0.1, init_scale=2.0)
     batch = make_batch(net)
     c, dyn = net.couplings(), net.dynamics()
     x = batch.x
@@ -67,9 +59,9 @@ def test_gradient_flow_decreases_energy_monotonically_to_a_fixed_point():
 
 
 @pytest.mark.parametrize("formulation", ["energy", "primitive"])
-def test_dynamics_are_stationary_points_of_the_energy(formulation):
+def test_dynamics_are_stationary_points_of_the_energy(formulation, make_energy_net):
     """The residual the dynamics zero is dE/ds (energy) / rho^{-1}(s) - u = dG/ds (primitive), by autograd of energy()."""
-    net = make_net(formulation)
+    net = make_energy_net(formulation)
     batch = make_batch(net)
     c, dyn = net.couplings(), net.dynamics()
     g = torch.Generator().manual_seed(5)
@@ -91,8 +83,8 @@ def test_dynamics_are_stationary_points_of_the_energy(formulation):
 
 
 @pytest.mark.parametrize("formulation", ["energy", "primitive"])
-def test_implicit_gradient_matches_finite_differences(formulation):
-    net = make_net(formulation, sizes=(4, 5, 3))
+def test_implicit_gradient_matches_finite_differences(formulation, make_energy_net):
+    net = make_energy_net(formulation, sizes=(4, 5, 3))
     batch = make_batch(net, n=3)
     grad = Backprop().estimate(net, batch)
     h = 1e-6
@@ -110,8 +102,8 @@ def test_implicit_gradient_matches_finite_differences(formulation):
 
 
 @pytest.mark.parametrize("formulation", ["energy", "primitive"])
-def test_implicit_gradient_agrees_with_bptt_through_a_long_relaxation(formulation):
-    net = make_net(formulation)
+def test_implicit_gradient_agrees_with_bptt_through_a_long_relaxation(formulation, make_energy_net):
+    net = make_energy_net(formulation)
     batch = make_batch(net)
     implicit = Backprop().estimate(net, batch)
     bptt = BackpropThroughTime(steps=600).estimate(net, batch)
@@ -127,8 +119,8 @@ def test_implicit_gradient_agrees_with_bptt_through_a_long_relaxation(formulatio
 
 
 @pytest.mark.parametrize("formulation", ["energy", "primitive"])
-def test_ep_tends_to_the_implicit_gradient_as_beta_goes_to_zero(formulation):
-    net = make_net(formulation)
+def test_ep_tends_to_the_implicit_gradient_as_beta_goes_to_zero(formulation, make_energy_net):
+    net = make_energy_net(formulation)
     batch = make_batch(net)
     implicit = Backprop().estimate(net, batch)
     angles = [angle(EquilibriumPropagation(beta=b).estimate(net, batch), implicit) for b in (0.5, 0.05, 1e-3)]
@@ -147,15 +139,15 @@ def bias_slope(net, batch, nudging) -> float:
 
 
 @pytest.mark.parametrize("nudging,order", [("positive", 1.0), ("negative", 1.0), ("centered", 2.0)])
-def test_ep_bias_falls_like_beta_for_one_sided_and_beta_squared_for_centered_nudging(nudging, order):
-    net = make_net()
+def test_ep_bias_falls_like_beta_for_one_sided_and_beta_squared_for_centered_nudging(nudging, order, make_energy_net):
+    net = make_energy_net()
     batch = make_batch(net)
     assert abs(bias_slope(net, batch, nudging) - order) < 0.1
 
 
-def test_positive_and_negative_nudging_average_to_centered_at_first_order():
+def test_positive_and_negative_nudging_average_to_centered_at_first_order(make_energy_net):
     """(g(+b) + g(-b)) / 2 cancels the O(b) term: it is the centered estimate up to O(b^2)."""
-    net = make_net()
+    net = make_energy_net()
     batch = make_batch(net)
     b = 0.05
     pos = flat(EquilibriumPropagation(beta=b).estimate(net, batch))
@@ -165,8 +157,8 @@ def test_positive_and_negative_nudging_average_to_centered_at_first_order():
     np.testing.assert_allclose(cen, (pos + neg) / 2, rtol=0, atol=1e-12)
 
 
-def test_random_sign_is_reproducible_and_draws_both_signs():
-    net = make_net()
+def test_random_sign_is_reproducible_and_draws_both_signs(make_energy_net):
+    net = make_energy_net()
     rule = EquilibriumPropagation(beta=0.1, random_sign=True)
     rule.setup(net, torch.Generator().manual_seed(3))
     signs = [rule.signed_beta() for _ in range(40)]
@@ -179,16 +171,16 @@ def test_random_sign_is_reproducible_and_draws_both_signs():
 # -- contrastive and coupled learning on a hand-computed tiny case -----------------------
 
 
-def tiny_primitive_net():
+def tiny_primitive_net(make_energy_net):
     """2 inputs -> 2 outputs, no hidden layer: the clamped phase has nothing to relax."""
-    net = make_net("primitive", sizes=(2, 2), seed=4)
+    net = make_energy_net("primitive", sizes=(2, 2), seed=4)
     x = torch.tensor([[0.5, -1.0], [2.0, 0.25], [-0.5, 1.5]], dtype=torch.float64)
     y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
     return net, Batch(x, y, squared_error)
 
 
-def test_contrastive_and_coupled_learning_on_a_hand_computed_case():
-    net, batch = tiny_primitive_net()
+def test_contrastive_and_coupled_learning_on_a_hand_computed_case(make_energy_net):
+    net, batch = tiny_primitive_net(make_energy_net)
     W = net.layers["output"].weight.detach().numpy()
     b = net.layers["output"].bias.detach().numpy()
     x, y = batch.x.numpy(), batch.y.numpy()
@@ -208,15 +200,15 @@ def test_contrastive_and_coupled_learning_on_a_hand_computed_case():
     np.testing.assert_allclose(grad["layers.output.weight"].numpy(), ((o - y) * o * (1 - o)).T @ x / 3, atol=1e-12)
 
 
-def test_coupled_learning_with_full_clamping_is_contrastive_learning():
-    net = make_net()
+def test_coupled_learning_with_full_clamping_is_contrastive_learning(make_energy_net):
+    net = make_energy_net()
     batch = make_batch(net)
     cl, cpl = ContrastiveLearning().estimate(net, batch), CoupledLearning(eta=1.0).estimate(net, batch)
     np.testing.assert_allclose(flat(cpl), flat(cl), atol=1e-12)
 
 
-def test_centered_coupled_learning_is_the_mean_of_its_one_sided_variants():
-    net = make_net()
+def test_centered_coupled_learning_is_the_mean_of_its_one_sided_variants(make_energy_net):
+    net = make_energy_net()
     batch = make_batch(net)
     est = {n: flat(CoupledLearning(eta=0.2, nudging=n).estimate(net, batch)) for n in ("positive", "negative", "centered")}
     np.testing.assert_allclose(est["centered"], (est["positive"] + est["negative"]) / 2, atol=1e-12)
@@ -242,10 +234,10 @@ def test_bad_rule_parameters_and_spec_fields_are_named(tmp_path):
 # -- EP/BPTT step-by-step matching (Ernoult et al. 2019, Theorem 1) ------------------------
 
 
-def test_ep_updates_match_bptt_gradients_step_by_step():
+def test_ep_updates_match_bptt_gradients_step_by_step(make_energy_net):
     from bioplaus.rules.ep_bptt_matching import gdu_rows
 
-    net = make_net()
+    net = make_energy_net()
     batch = make_batch(net)
 
     def errors(beta, centered):
@@ -308,10 +300,10 @@ def test_closed_form_residual_jacobian_equals_autograd(formulation, activation):
         torch.testing.assert_close(jac[b], expected, rtol=1e-12, atol=1e-12)
 
 
-def test_alternating_schedule_reaches_the_same_fixed_point_and_bptt_through_it_is_the_implicit_gradient():
+def test_alternating_schedule_reaches_the_same_fixed_point_and_bptt_through_it_is_the_implicit_gradient(make_energy_net):
     import dataclasses
 
-    sync = make_net()
+    sync = make_energy_net()
     alt = models.build(dataclasses.replace(sync.spec, schedule="alternating"), torch.Generator().manual_seed(0))
     batch = make_batch(sync)
     s1, s2 = sync.free_phase(batch.x), alt.free_phase(batch.x)
@@ -409,8 +401,8 @@ def test_by_data_dir_names_the_model_field_and_size_that_do_not_fit(tmp_path):
         choice.check(str(tmp_path))  # with a folder, MNIST's files must be in it
 
 
-def test_relaxation_runs_on_one_thread_restores_the_count_and_gives_the_same_states_at_any_count():
-    net = make_net(sizes=(30, 40, 5), tolerance=0.0, max_steps=25)
+def test_relaxation_runs_on_one_thread_restores_the_count_and_gives_the_same_states_at_any_count(make_energy_net):
+    net = make_energy_net(sizes=(30, 40, 5), tolerance=0.0, max_steps=25)
     batch = make_batch(net, n=7)
     before = torch.get_num_threads()
     try:

@@ -8,21 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from bioplaus import models, rules
+from bioplaus import rules
 from bioplaus.errors import BioplausError
 from bioplaus.metrics import feedback_alignment_metrics
-from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Batch, FeedbackAlignment, KolenPollack, SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF, WeightMirror
 from bioplaus.rules.sign_symmetry import glorot_std, sign_concordant_feedback
 from bioplaus.rules.weight_mirror import mirror_update_
 from bioplaus.tasks import squared_error
 from bioplaus.tasks.base import TaskInstance
 from bioplaus.train import Trainer
-
-
-def make_net(sizes, activation="tanh", seed=0):
-    spec = FeedforwardSpec(name="t", sizes=tuple(sizes), activations=(activation,) * (len(sizes) - 2) + ("linear",))
-    return models.build(spec, torch.Generator().manual_seed(seed)).double()
 
 
 def make_batch(net, n=9, seed=1):
@@ -61,7 +55,7 @@ def numpy_fa_estimate(net, batch, feedback):
 
 
 @pytest.mark.parametrize("s", [1.0, 0.3])
-def test_usf_feedback_is_s_sign_w_transposed_exactly(s):
+def test_usf_feedback_is_s_sign_w_transposed_exactly(s, make_net):
     net = make_net((5, 8, 6, 3))
     rule = setup(SignSymmetryUSF(scale=s), net)
     fb = rule.feedback()
@@ -75,7 +69,7 @@ def test_usf_feedback_is_s_sign_w_transposed_exactly(s):
     assert rows[("sign_concordance", "all")] == 1.0
 
 
-def test_usf_estimate_is_numpy_backprop_through_s_sign_w():
+def test_usf_estimate_is_numpy_backprop_through_s_sign_w(make_net):
     net = make_net((5, 8, 6, 3))
     batch = make_batch(net)
     rule = setup(SignSymmetryUSF(scale=0.5), net)
@@ -87,7 +81,7 @@ def test_usf_estimate_is_numpy_backprop_through_s_sign_w():
         np.testing.assert_allclose(est[k].numpy(), expected[k], rtol=1e-10, atol=1e-13, err_msg=k)
 
 
-def test_usf_follows_the_signs_of_the_current_weights():
+def test_usf_follows_the_signs_of_the_current_weights(make_net):
     net = make_net((4, 6, 3))
     rule = setup(SignSymmetryUSF(), net)
     with torch.no_grad():
@@ -95,7 +89,7 @@ def test_usf_follows_the_signs_of_the_current_weights():
     assert torch.equal(rule.feedback()["output"], torch.sign(net.linear("output").weight.detach()).t())
 
 
-def test_norm_scaling_matches_forward_norm():
+def test_norm_scaling_matches_forward_norm(make_net):
     net = make_net((4, 6, 5, 3))
     for rule in (SignSymmetryUSF(scaling="norm"), SignSymmetryFRSF(scaling="norm")):
         setup(rule, net)
@@ -105,7 +99,7 @@ def test_norm_scaling_matches_forward_norm():
         SignSymmetryUSF(scaling="max")
 
 
-def test_mean_abs_scaling_matches_the_mean_absolute_forward_weight():
+def test_mean_abs_scaling_matches_the_mean_absolute_forward_weight(make_net):
     net = make_net((4, 6, 5, 3))
     for rule in (SignSymmetryUSF(scale=3.0, scaling="mean_abs"), SignSymmetryBRSF(scaling="mean_abs"),
                  SignSymmetryFRSF(scaling="mean_abs")):
@@ -119,7 +113,7 @@ def test_mean_abs_scaling_matches_the_mean_absolute_forward_weight():
                                rtol=1e-12, atol=0)
 
 
-def test_glorot_scaling_multiplies_by_the_glorot_std_of_the_layer():
+def test_glorot_scaling_multiplies_by_the_glorot_std_of_the_layer(make_net):
     net = make_net((4, 6, 5, 3))
     usf, frsf = setup(SignSymmetryUSF(scale=2.0, scaling="glorot"), net), setup(SignSymmetryFRSF(scaling="glorot"), net)
     for name in ("hidden2", "output"):
@@ -134,7 +128,7 @@ def test_glorot_scaling_multiplies_by_the_glorot_std_of_the_layer():
     assert torch.equal(b, torch.sign(w) * glorot_std(w))
 
 
-def test_brsf_redraws_magnitudes_after_each_update_and_frsf_keeps_them():
+def test_brsf_redraws_magnitudes_after_each_update_and_frsf_keeps_them(make_net):
     net = make_net((4, 7, 6, 3))
     batch = make_batch(net)
     brsf, frsf = setup(SignSymmetryBRSF(), net), setup(SignSymmetryFRSF(), net)
@@ -160,7 +154,7 @@ def trainer_for(net, rule, batches, optimizer):
     return Trainer(net, rule, task, optimizer, ["loss"], batches[0].x.shape[0])
 
 
-def test_kolen_pollack_difference_decays_as_one_minus_eta_lambda_to_the_t():
+def test_kolen_pollack_difference_decays_as_one_minus_eta_lambda_to_the_t(make_net):
     net = make_net((6, 9, 7, 4))
     rule = setup(KolenPollack(), net)
     eta, lam, steps = 0.05, 0.4, 25
@@ -178,7 +172,7 @@ def test_kolen_pollack_difference_decays_as_one_minus_eta_lambda_to_the_t():
             assert math.isclose(gap(n), (1 - eta * lam) ** t * gap0[n], rel_tol=1e-9), (n, t)
 
 
-def test_kolen_pollack_with_momentum_converges_and_needs_an_optimizer():
+def test_kolen_pollack_with_momentum_converges_and_needs_an_optimizer(make_net):
     net = make_net((6, 9, 4))
     rule = setup(KolenPollack(), net)
     with pytest.raises(BioplausError, match="optimizer"):
@@ -208,7 +202,7 @@ def test_mirror_update_tiny_case_by_hand():
     np.testing.assert_allclose(b.numpy(), np.array(expected), rtol=1e-14)
 
 
-def test_weight_mirror_lowers_weight_angle_towards_a_multiple_of_w():
+def test_weight_mirror_lowers_weight_angle_towards_a_multiple_of_w(make_net):
     net = make_net((6, 20, 15, 4))
     rule = setup(WeightMirror(mirror_every=1, mirror_lr=0.05, mirror_decay=0.05, noise_std=1.0, mirror_batch=64), net)
 
@@ -227,7 +221,7 @@ def test_weight_mirror_lowers_weight_angle_towards_a_multiple_of_w():
     assert abs(metrics()[("norm_ratio", "all")] - 1) < 0.1
 
 
-def test_weight_mirror_frequency():
+def test_weight_mirror_frequency(make_net):
     net = make_net((5, 8, 3))
     rule = setup(WeightMirror(mirror_every=3), net)
     b0 = rule.B["output"].clone()
@@ -240,7 +234,7 @@ def test_weight_mirror_frequency():
         WeightMirror(mirror_every=0)
 
 
-def test_new_rules_by_name_and_feedback_kept_with_the_run():
+def test_new_rules_by_name_and_feedback_kept_with_the_run(make_net):
     for name in ("sign_symmetry_usf", "sign_symmetry_brsf", "sign_symmetry_frsf", "kolen_pollack", "weight_mirror"):
         rule = setup(rules.get(name), make_net((4, 6, 5, 3)))
         arrays = rule.arrays()
@@ -249,7 +243,7 @@ def test_new_rules_by_name_and_feedback_kept_with_the_run():
 
 
 @pytest.mark.parametrize("rule_cls", [SignSymmetryUSF, SignSymmetryBRSF, SignSymmetryFRSF, KolenPollack, WeightMirror])
-def test_estimate_has_no_side_effects_and_output_layer_is_exact(rule_cls):
+def test_estimate_has_no_side_effects_and_output_layer_is_exact(rule_cls, make_net):
     net = make_net((5, 7, 6, 3))
     batch = make_batch(net)
     rule = setup(rule_cls(), net)
@@ -288,7 +282,7 @@ def test_kolen_pollack_sgd_step_equals_torch_sgd_exactly(settings):
     assert _plain_sgd(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, maximize=True)) is None
 
 
-def test_constrain_weights_keeps_every_forward_norm_at_its_initial_value():
+def test_constrain_weights_keeps_every_forward_norm_at_its_initial_value(make_net):
     import bioplaus
     from bioplaus.rules.wrap import update_feedback
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bioplaus import Protocol, models, tasks
+from bioplaus import Protocol, tasks
 from bioplaus.metrics import (
     angle_deg,
     feedback_alignment_metrics,
@@ -19,7 +19,6 @@ from bioplaus.metrics import (
 )
 from bioplaus import metrics as M
 from bioplaus.metrics.alignment import _LayerPair
-from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Backprop, Batch, DirectFeedbackAlignment, FeedbackAlignment, Shallow
 from bioplaus.rules.base import gradients_from_deltas
 from bioplaus.tasks import squared_error
@@ -128,27 +127,14 @@ def test_angle_of_vectors_of_different_sizes_raises():
 # -- update_angles_from_deltas: Gram route and dense route agree with the explicit gradients -----
 
 
-def make_net(sizes, bias, activation="tanh", seed=0):
-    spec = FeedforwardSpec(
-        name="test", sizes=tuple(sizes), activations=(activation,) * (len(sizes) - 2) + ("linear",), bias=bias
-    )
-    return models.build(spec, torch.Generator().manual_seed(seed)).double()
-
-
-def explicit_gradient(net, batch) -> dict[str, torch.Tensor]:
-    params = dict(net.named_parameters())
-    grads = torch.autograd.grad(batch.loss(net(batch.x)), list(params.values()))
-    return dict(zip(params, grads))
-
-
 # 6 -> 300 and 300 -> 4 are narrow (dense route), 300 -> 300 is wide (Gram route) at batch 8.
 WIDE_NARROW = (6, 300, 300, 4)
 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("rule_cls", [FeedbackAlignment, DirectFeedbackAlignment, Shallow, Backprop])
-def test_update_angles_from_deltas_match_dense_angles(rule_cls, bias):
-    net = make_net(WIDE_NARROW, bias)
+def test_update_angles_from_deltas_match_dense_angles(rule_cls, bias, make_net, autograd_gradient):
+    net = make_net(WIDE_NARROW, bias=bias)
     g = torch.Generator().manual_seed(4)
     x = torch.randn((8, WIDE_NARROW[0]), generator=g, dtype=torch.float64)
     y = torch.randn((8, WIDE_NARROW[-1]), generator=g, dtype=torch.float64)
@@ -168,7 +154,7 @@ def test_update_angles_from_deltas_match_dense_angles(rule_cls, bias):
     assert routes == [False, True, False], "the test must exercise both routes"
 
     groups = {name: [f"layers.{name}.weight"] + ([f"layers.{name}.bias"] if bias else []) for name in net.layer_names}
-    dense = grouped_angles(rule.estimate(net, batch), explicit_gradient(net, batch), groups)
+    dense = grouped_angles(rule.estimate(net, batch), autograd_gradient(net, batch), groups)
     assert angles.keys() == dense.keys()
     if rule_cls is Shallow:
         assert set(angles) == {"output", "all"}
@@ -180,7 +166,7 @@ def test_update_angles_from_deltas_match_dense_angles(rule_cls, bias):
         assert all(v == pytest.approx(0.0, abs=1e-6) for v in angles.values())
 
 
-def test_update_angles_from_deltas_all_layers_gram_with_small_angles():
+def test_update_angles_from_deltas_all_layers_gram_with_small_angles(make_net):
     # Rule deltas = backprop deltas plus a tiny perturbation: angles of ~1e-4 degrees, Gram route everywhere.
     net = make_net((200, 200, 200), bias=True)
     g = torch.Generator().manual_seed(6)
@@ -249,7 +235,7 @@ def test_feedback_norm_ratio_scales_linearly_and_angle_does_not():
         assert flipped[("sign_concordance", layer)] == pytest.approx(1.0 - base[("sign_concordance", layer)], abs=1e-12)
 
 
-def test_feedback_metrics_of_a_rule_with_b_set_to_wT():
+def test_feedback_metrics_of_a_rule_with_b_set_to_wT(make_net):
     net = make_net((5, 7, 6, 3), bias=True)
     fa = FeedbackAlignment()
     fa.setup(net, torch.Generator().manual_seed(0))

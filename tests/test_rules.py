@@ -5,20 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bioplaus import models, rules
+from bioplaus import rules
 from bioplaus.errors import BioplausError
 from bioplaus.rate.feedforward import FeedforwardNet
 from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules import Backprop, Batch, DirectFeedbackAlignment, FeedbackAlignment, Shallow
 from bioplaus.tasks import cross_entropy, squared_error
-
-
-def make_net(sizes, activation, bias=True, seed=0, dtype=torch.float64) -> FeedforwardNet:
-    """A small net with hidden ``activation`` and a linear read-out, in float64 so identities hold to 1e-12."""
-    spec = FeedforwardSpec(
-        name="test", sizes=tuple(sizes), activations=(activation,) * (len(sizes) - 2) + ("linear",), bias=bias
-    )
-    return models.build(spec, torch.Generator().manual_seed(seed)).to(dtype)
 
 
 def regression_batch(net: FeedforwardNet, n: int = 7, seed: int = 1) -> Batch:
@@ -27,12 +19,6 @@ def regression_batch(net: FeedforwardNet, n: int = 7, seed: int = 1) -> Batch:
     x = torch.randn((n, net.spec.sizes[0]), generator=g, dtype=torch.float64).to(dtype)
     y = torch.randn((n, net.spec.sizes[-1]), generator=g, dtype=torch.float64).to(dtype)
     return Batch(x, y, squared_error)
-
-
-def autograd_gradient(net: torch.nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-    params = dict(net.named_parameters())
-    grads = torch.autograd.grad(batch.loss(net(batch.x)), list(params.values()))
-    return dict(zip(params, grads))
 
 
 def assert_same_estimates(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float = 1e-12) -> None:
@@ -52,7 +38,7 @@ def setup_rule(rule, net, seed=3):
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_backprop_equals_autograd(activation, bias):
+def test_backprop_equals_autograd(activation, bias, make_net, autograd_gradient):
     net = make_net((5, 8, 6, 3), activation, bias=bias)
     batch = regression_batch(net)
     est = Backprop().estimate(net, batch)
@@ -63,7 +49,7 @@ def test_backprop_equals_autograd(activation, bias):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
-def test_chain_rule_reference_deltas_equal_autograd_deltas(activation):
+def test_chain_rule_reference_deltas_equal_autograd_deltas(activation, make_net):
     from bioplaus.rules.backprop import chain_rule_deltas
 
     net = make_net((5, 8, 6, 7, 3), activation)
@@ -77,7 +63,7 @@ def test_chain_rule_reference_deltas_equal_autograd_deltas(activation):
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
-def test_fused_slope_product_is_autograds_kernel(activation):
+def test_fused_slope_product_is_autograds_kernel(activation, make_net):
     """``times_slope`` multiplies by f'(a) as the slope tensor does, and the float32 chain-rule
     deltas built with it are autograd's bit for bit (same kernels, same order)."""
     from bioplaus.rate.feedforward import activate, activation_slope, times_slope
@@ -98,7 +84,7 @@ def test_fused_slope_product_is_autograds_kernel(activation):
         assert torch.equal(mine, exact)
 
 
-def test_backprop_equals_autograd_float32_cross_entropy():
+def test_backprop_equals_autograd_float32_cross_entropy(make_net, autograd_gradient):
     net = make_net((6, 9, 4), "tanh", dtype=torch.float32)
     g = torch.Generator().manual_seed(5)
     batch = Batch(torch.randn((10, 6), generator=g), torch.randint(0, 4, (10,), generator=g), cross_entropy)
@@ -109,18 +95,37 @@ def test_backprop_equals_autograd_float32_cross_entropy():
         torch.testing.assert_close(est[k], ref[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
-def test_backprop_on_plain_module_uses_autograd():
-    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2)).double()
+def test_backprop_on_plain_module_matches_central_differences():
+    """On a module bioplaus did not build, Backprop's estimate is dL/dtheta: checked entry by entry against
+    (L(theta + h e_i) - L(theta - h e_i)) / 2h in float64 (truncation error O(h^2) ~ 1e-12, rounding ~ 1e-16 / h)."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2), torch.nn.Sigmoid()).double()
     g = torch.Generator().manual_seed(0)
-    batch = Batch(torch.randn((5, 4), generator=g, dtype=torch.float64), torch.randn((5, 2), generator=g, dtype=torch.float64), squared_error)
-    assert_same_estimates(Backprop().estimate(net, batch), autograd_gradient(net, batch))
+    batch = Batch(torch.randn((5, 4), generator=g, dtype=torch.float64), torch.rand((5, 2), generator=g, dtype=torch.float64),
+                  squared_error)
+    est = Backprop().estimate(net, batch)
+    assert list(est) == [name for name, _ in net.named_parameters()]
+    h = 1e-6
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            fd = torch.empty_like(p)
+            flat, out = p.view(-1), fd.view(-1)
+            for i in range(flat.numel()):
+                saved = flat[i].item()
+                flat[i] = saved + h
+                up = batch.loss(net(batch.x)).item()
+                flat[i] = saved - h
+                down = batch.loss(net(batch.x)).item()
+                flat[i] = saved
+                out[i] = (up - down) / (2 * h)
+            assert fd.abs().max() > 1e-3, name  # the check below would be empty on a vanishing gradient
+            torch.testing.assert_close(est[name], fd, rtol=1e-6, atol=1e-9, msg=name)
 
 
 # -- feedback alignment and DFA reduce to backprop with the right feedback --------------------
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "linear"])
-def test_feedback_alignment_with_transposed_weights_is_backprop(activation):
+def test_feedback_alignment_with_transposed_weights_is_backprop(activation, make_net, autograd_gradient):
     net = make_net((5, 7, 6, 8, 3), activation)
     batch = regression_batch(net)
     fa = setup_rule(FeedbackAlignment(), net)
@@ -131,7 +136,7 @@ def test_feedback_alignment_with_transposed_weights_is_backprop(activation):
     assert_same_estimates(fa.estimate(net, batch), autograd_gradient(net, batch))
 
 
-def test_feedback_alignment_with_random_feedback_differs_from_backprop():
+def test_feedback_alignment_with_random_feedback_differs_from_backprop(make_net, autograd_gradient):
     # Guards the test above: with its own random B, FA is not backprop in the hidden layers.
     net = make_net((5, 7, 6, 8, 3), "tanh")
     batch = regression_batch(net)
@@ -141,7 +146,7 @@ def test_feedback_alignment_with_random_feedback_differs_from_backprop():
     assert not torch.allclose(est["layers.hidden1.weight"], ref["layers.hidden1.weight"], atol=1e-6)
 
 
-def test_dfa_is_fa_with_one_hidden_layer():
+def test_dfa_is_fa_with_one_hidden_layer(make_net):
     net = make_net((5, 7, 3), "tanh")
     batch = regression_batch(net)
     fa = setup_rule(FeedbackAlignment(), net, seed=11)
@@ -154,7 +159,7 @@ def test_dfa_is_fa_with_one_hidden_layer():
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("sizes", [(4, 6, 5, 3), (4, 6, 5, 7, 3)])
-def test_dfa_with_path_products_is_backprop_for_linear_nets(sizes, bias):
+def test_dfa_with_path_products_is_backprop_for_linear_nets(sizes, bias, make_net, autograd_gradient):
     net = make_net(sizes, "linear", bias=bias)
     batch = regression_batch(net)
     dfa = setup_rule(DirectFeedbackAlignment(), net)
@@ -172,7 +177,7 @@ def test_dfa_with_path_products_is_backprop_for_linear_nets(sizes, bias):
     assert_same_estimates(dfa.estimate(net, batch), autograd_gradient(net, batch))
 
 
-def test_shallow_trains_only_the_output_layer():
+def test_shallow_trains_only_the_output_layer(make_net, autograd_gradient):
     net = make_net((5, 7, 6, 3), "tanh")
     batch = regression_batch(net)
     est = Shallow().estimate(net, batch)
@@ -191,7 +196,7 @@ def test_shallow_trains_only_the_output_layer():
 
 
 @pytest.mark.parametrize("rule_cls", [Backprop, Shallow, FeedbackAlignment, DirectFeedbackAlignment])
-def test_estimate_has_no_side_effects(rule_cls):
+def test_estimate_has_no_side_effects(rule_cls, make_net):
     net = make_net((5, 7, 6, 3), "tanh")
     batch = regression_batch(net)
     rule = setup_rule(rule_cls(), net)
@@ -214,7 +219,7 @@ def test_estimate_has_no_side_effects(rule_cls):
 
 
 @pytest.mark.parametrize("rule_cls", [FeedbackAlignment, DirectFeedbackAlignment])
-def test_feedback_depends_only_on_the_rule_generator(rule_cls):
+def test_feedback_depends_only_on_the_rule_generator(rule_cls, make_net):
     # Two nets of the same shape with different weights: B must not depend on W.
     net_a = make_net((5, 7, 6, 3), "tanh", seed=0)
     net_b = make_net((5, 7, 6, 3), "tanh", seed=1)
@@ -228,7 +233,7 @@ def test_feedback_depends_only_on_the_rule_generator(rule_cls):
         assert not torch.equal(b1[k], b3[k]), k
 
 
-def test_feedback_bounds():
+def test_feedback_bounds(make_net):
     # Default scale: Glorot bound for FA, 1/sqrt(n_l) for DFA; an explicit scale bounds both.
     net = make_net((5, 40, 30, 3), "tanh")
     fa = setup_rule(FeedbackAlignment(), net).feedback()

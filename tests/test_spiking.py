@@ -118,7 +118,8 @@ def _event_pair(rule, t_pre_ms: float, t_post_ms: float, rewards_ms: list[float]
     return s
 
 
-@pytest.mark.parametrize("rewards_ms, duration_ms, tau_d_ms", [([100.0, 300.0], 600.0, 200.0), ([100.0, 2500.0], 4000.0, 200.0),
+@pytest.mark.parametrize("rewards_ms, duration_ms, tau_d_ms", [([100.0, 300.0], 600.0, 200.0),
+                                                              pytest.param([100.0, 2500.0], 4000.0, 200.0, marks=pytest.mark.slow),  # ~25 s cold
                                                               ([100.0, 300.0], 600.0, 70.0)])
 def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, duration_ms, tau_d_ms):
     """c0 = a_plus exp(-5/20) from a pair at 20/25 ms; each reward raises d by 0.5;
@@ -143,7 +144,7 @@ def test_event_driven_da_stdp_matches_the_closed_form_integral(rewards_ms, durat
     assert float(s.c[0]) == pytest.approx(c0 * np.exp(-(duration_ms - 25.0) / 1000.0), rel=1e-9)
 
 
-@pytest.mark.parametrize("target", ["numpy", pytest.param("cython", marks=pytest.mark.slow),
+@pytest.mark.parametrize("target", ["numpy", pytest.param("cython", marks=pytest.mark.slow),  # slow: compile
                                     pytest.param("cpp_standalone", marks=pytest.mark.slow)])
 def test_counter_noise_in_generated_code_equals_the_numpy_formula(target):
     """uniform_hash(i, t_in_timesteps, key) in generated code gives, bit for bit, what
@@ -276,7 +277,7 @@ def _small_stdp_network(target: str) -> np.ndarray:
     return np.array(s.w[:])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # compiles Brian2 code (cython)
 def test_numpy_and_cython_targets_give_the_same_weights():
     w_numpy = _small_stdp_network("numpy")
     w_cython = _small_stdp_network("cython")
@@ -457,7 +458,7 @@ def test_distal_reward_run_stores_metrics_consistent_with_its_weight_snapshots(t
     assert rows[(2, "rate_hz")] > 0 and not np.array_equal(weights[0], weights[-1])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # compiles a cpp_standalone program
 def test_distal_reward_reuses_its_compiled_standalone_program_across_seeds(tmp_path):
     """cpp_standalone: seed 1 run on the program compiled for seed 0 (its connectivity
     rewritten, its generators seeded on the command line) gives exactly what a program
@@ -493,7 +494,7 @@ def test_distal_reward_reuses_its_compiled_standalone_program_across_seeds(tmp_p
         assert np.array_equal(reused.arrays[k], fresh.arrays[k]), k
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # compiles a cpp_standalone program
 def test_poisson_drive_reuses_its_compiled_standalone_program_across_seeds():
     """cpp_standalone, STDP driven by Poisson inputs whose first spike times are drawn with rand()
     when the program creates them: seed 1 on the program compiled for seed 0 (generators seeded

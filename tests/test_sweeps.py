@@ -170,6 +170,7 @@ def test_two_sweeps_into_one_store_share_the_work_and_store_each_run_once(tmp_pa
     assert n_rows == len(metrics_table(serial, "shared"))
 
 
+@pytest.mark.slow  # starts a process pool
 def test_a_pool_sweep_killed_mid_run_resumes_to_each_run_done_once(tmp_path):
     script = teacher_protocol(tmp_path / "killed.py", "killed", '["backprop", "feedback_alignment"]', steps=1500, seeds=2)
     store_path = tmp_path / "s.sqlite"
@@ -315,6 +316,7 @@ def test_a_schema_1_store_is_migrated_when_read(tmp_path, capsys):
 # -- executors ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts Ray
 def test_ray_executor_gives_the_serial_numbers_bit_for_bit(tmp_path):
     protocol = load_protocol(TINY)
     with Store(tmp_path / "serial.sqlite") as store:
@@ -332,6 +334,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path, capsys, monke
     assert "needs Ray" in err and '.[ray]' in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # six Python processes importing bioplaus at once: ~45 s cold on 2 cores
 def test_many_processes_creating_one_store_at_once_all_succeed(tmp_path):
     path, ready = tmp_path / "new.sqlite", tmp_path / "ready"
     ready.mkdir()
