@@ -1,7 +1,9 @@
 """The ``bioplaus`` command line: run, results, figure, list, bench, reproduce.
 
 Errors in the user's input print one paragraph and exit with status 2; ``--debug``
-shows the traceback.
+shows the traceback. ``--help``, ``list``, ``results`` and argument errors import neither
+torch nor Brian2 nor a rule module: each command imports what it needs when it runs
+(``tests/test_first_hour.py`` checks this).
 """
 
 from __future__ import annotations
@@ -32,13 +34,11 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bioplaus.store import default_store_path
-
     p = _Parser(prog="bioplaus", description="Simulate biologically plausible learning rules and measure how close they come to gradient descent.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    store_help = f"results store (default: $BIOPLAUS_STORE or {default_store_path()})"
+    store_help = "results store (default: $BIOPLAUS_STORE or ./bioplaus-results/bioplaus.sqlite)"
     r = sub.add_parser("run", help="run a protocol script into a store")
     r.add_argument("protocol", help="path to a protocol script, e.g. protocols/lillicrap2016_linear.py")
     r.add_argument("--quick", action="store_true", help="the protocol's quick version (under a minute)")
@@ -97,13 +97,26 @@ def _first_line(path: Path) -> str:
     return paragraph if len(paragraph) <= 110 else paragraph[:107] + "..."
 
 
-def figure_for(protocol_source: str | None) -> Path | None:
-    """The figure script shipped with a protocol script: ``../figures/<same name>.py``."""
-    if not protocol_source:
-        return None
-    src = Path(protocol_source)
-    candidate = src.parent.parent / "figures" / src.name
-    return candidate if candidate.is_file() else None
+def figure_candidates(protocol_source: str | None, protocol_name: str | None = None) -> list[Path]:
+    """Where ``bioplaus run`` looks for a protocol's figure script, in order:
+    ``figures/<protocol name>.py`` beside the script's folder (``protocols/../figures``), in the
+    current directory and in the bioplaus source tree, then the same with the script's file name."""
+    folders = []
+    if protocol_source:
+        folders.append(Path(protocol_source).parent.parent / "figures")
+    folders += [Path.cwd() / "figures", REPO_ROOT / "figures"]
+    stems = ([protocol_name] if protocol_name else []) + ([Path(protocol_source).stem] if protocol_source else [])
+    out: list[Path] = []
+    for stem in dict.fromkeys(stems):
+        for folder in folders:
+            if (folder / f"{stem}.py") not in out:
+                out.append(folder / f"{stem}.py")
+    return out
+
+
+def figure_for(protocol_source: str | None, protocol_name: str | None = None) -> Path | None:
+    """The first existing :func:`figure_candidates` path, or ``None``."""
+    return next((p for p in figure_candidates(protocol_source, protocol_name) if p.is_file()), None)
 
 
 def cmd_run(args) -> int:
@@ -121,6 +134,11 @@ def cmd_run(args) -> int:
         raise BioplausError(f"{args.data_dir}: --data-dir is not an existing folder.")
     protocol = load_protocol(args.protocol)
     if args.quick:
+        if not protocol.quick:
+            raise BioplausError(
+                f"{args.protocol}: --quick, but protocol '{protocol.name}' sets no 'quick' overrides, so its quick version "
+                f"would be the full run. Drop --quick to run it in full, or add e.g. quick=dict(steps=300, seeds=range(1)) "
+                f"to the Protocol.")
         protocol = protocol.quick_version()
     store = Store(args.store or default_store_path())
     report = run_protocol(
@@ -138,8 +156,13 @@ def cmd_run(args) -> int:
         print(line)
     print()
     print(f"store: {store.path}")
-    fig = figure_for(protocol.source)
-    if fig is not None and not args.no_figure:
+    fig = figure_for(protocol.source, protocol.name)
+    if args.no_figure:
+        pass
+    elif fig is None:
+        print(f"figure: none; no figure script figures/{protocol.name}.py beside the protocol's folder, here or in bioplaus "
+              f"(write one with make(store), see README's 'Writing a figure').")
+    else:
         pdf, png = render(fig, store, store.path.parent / "figures")
         print(f"figure: {png} (and {pdf.name})")
     store.close()
@@ -232,23 +255,23 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bioplaus import models, rules
+    from bioplaus import models
+    from bioplaus.rule_index import rule_index
 
     for title, folder in (("protocols", "protocols"), ("figures", "figures")):
         print(f"{title}:")
         for p in scripts(folder):
             print(f"  {p.stem:32s} {_first_line(p)}")
     print("models:")
-    for name, path in models.available().items():
+    for name, path in models.available().items():  # the description only; specs are validated when a protocol uses them
         try:
-            desc = models.load(path).description
+            desc = str(models.load_toml(path).get("description", ""))
         except BioplausError as e:
             desc = f"(invalid: {e})"
-        print(f"  {name:32s} {desc}")
+        print(f"  {name:32s} {desc}  [{path}]")
     print("rules:")
-    for name in rules.names():
-        doc = (rules.REGISTRY[name].__doc__ or "").strip().splitlines()[0]
-        print(f"  {name:32s} {doc}")
+    for entry in rule_index().values():
+        print(f"  {entry.name:32s} {entry.title:26s} {entry.description}")
     return 0
 
 

@@ -20,11 +20,12 @@ import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from bioplaus.errors import BioplausError, allowed
+
+if TYPE_CHECKING:  # annotations only: `bioplaus list` reads model specs without torch
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

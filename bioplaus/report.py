@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bioplaus.protocol import Protocol, PublishedTarget
-from bioplaus.store import Store
+if TYPE_CHECKING:  # annotations only: `bioplaus results` prints summary tables without importing torch
+    from bioplaus.protocol import Protocol, PublishedTarget
+    from bioplaus.store import Store
 
 
 def format_value(x: float) -> str:
