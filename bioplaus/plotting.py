@@ -1,7 +1,10 @@
 """Figure helpers: the shipped style, rendering a figure script, and mean-and-spread curves.
 
 A figure script defines ``make(store) -> matplotlib.figure.Figure`` and only reads the
-store. :func:`render` calls it under the bioplaus style and writes PDF and PNG.
+store. :func:`render` calls it under the bioplaus style and writes PDF and PNG. Each run
+carries its display title and colour in the store (``title``, ``colour`` columns of
+``store.metrics()``); :func:`condition_styles` reads them, and :func:`rule_style` gives a
+rule's own for things that are not runs (a published value drawn beside them).
 """
 
 from __future__ import annotations
@@ -17,54 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bioplaus.errors import BioplausError  # noqa: E402
+from bioplaus.rule_index import title_and_colour  # noqa: E402
 
 STYLE = Path(__file__).with_name("style") / "bioplaus.mplstyle"
-
-#: Colours per rule, so every figure shows one rule in one colour.
-RULE_COLORS = {
-    "backprop": "#222222",
-    "feedback_alignment": "#d62728",
-    "direct_feedback_alignment": "#1f77b4",
-    "shallow": "#7f7f7f",
-    "sign_symmetry_usf": "#2ca02c",
-    "sign_symmetry_brsf": "#98df8a",
-    "sign_symmetry_frsf": "#17becf",
-    "kolen_pollack": "#9467bd",
-    "weight_mirror": "#ff7f0e",
-    "bptt": "#222222",
-    "rtrl": "#8c564b",
-    "truncated_bptt": "#ff7f0e",
-    "uoro": "#2ca02c",
-    "kf_rtrl": "#9467bd",
-    "reinforce_rtrl": "#e377c2",
-    "eprop": "#17becf",
-    "rflo": "#bcbd22",
-    "synthetic_gradients": "#d62728",
-    "sparse_attentive_backtracking": "#393b79",
-}
-
-RULE_LABELS = {
-    "backprop": "backprop",
-    "feedback_alignment": "feedback alignment",
-    "direct_feedback_alignment": "direct feedback alignment",
-    "shallow": "shallow",
-    "sign_symmetry_usf": "sign symmetry (uSF)",
-    "sign_symmetry_brsf": "sign symmetry (brSF)",
-    "sign_symmetry_frsf": "sign symmetry (frSF)",
-    "kolen_pollack": "Kolen-Pollack",
-    "weight_mirror": "weight mirror",
-    "bptt": "BPTT",
-    "rtrl": "RTRL",
-    "truncated_bptt": "truncated BPTT",
-    "uoro": "UORO",
-    "kf_rtrl": "KF-RTRL",
-    "reinforce_rtrl": "REINFORCE-as-RTRL",
-    "eprop": "e-prop",
-    "rflo": "RFLO",
-    "synthetic_gradients": "synthetic gradients",
-    "sparse_attentive_backtracking": "SAB",
-}
-
 
 def load_figure_script(path: str | Path):
     path = Path(path)
@@ -120,15 +78,39 @@ def mean_and_spread(df: pd.DataFrame, x: str = "step") -> pd.DataFrame:
     return out
 
 
+def rule_style(rule: str) -> tuple[str, str | None]:
+    """``(title, colour)`` of a rule by name, from the rule index (colour ``None``: the axes' cycle)."""
+    return title_and_colour(rule)
+
+
+def condition_styles(df: pd.DataFrame, group: str = "condition") -> dict[str, tuple[str, str | None]]:
+    """``{condition: (title, colour)}`` for the runs in ``df`` (rows of ``store.metrics()``), as stored with each
+    run; a frame without those columns falls back to the rule index. ``group="rule"``: each rule's own title."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for key, d in df.groupby(group, sort=False):
+        row = d.iloc[0]
+        if group == "rule":
+            out[key] = rule_style(key)
+            continue
+        title = row["title"] if "title" in d and isinstance(row["title"], str) else None
+        colour = row["colour"] if "colour" in d and isinstance(row["colour"], str) else None
+        fallback = title_and_colour(row["rule"], row["condition"])
+        out[key] = (title or fallback[0], colour if title else fallback[1])
+    return out
+
+
 def plot_by_rule(ax, df: pd.DataFrame, x: str = "step", group: str = "condition", **kwargs) -> None:
-    """One mean curve with a +-1 s.d. band per condition (or rule), coloured by rule."""
+    """One mean curve with a +-1 s.d. band per condition (or rule), titled and coloured as stored with the runs.
+
+    The legend label says ``(n=K)`` when K > 1 seeds are averaged.
+    """
     if df.empty:
         ax.text(0.5, 0.5, "no data in the store", ha="center", va="center", transform=ax.transAxes, color="0.5")
         return
+    styles = condition_styles(df, group)
     for key, d in df.groupby(group, sort=False):
-        rule = d["rule"].iloc[0]
         s = mean_and_spread(d, x)
-        color = RULE_COLORS.get(rule)
-        label = RULE_LABELS.get(key, key) + (f" (n={s['n'].max()})" if s["n"].max() > 1 else "")
+        title, color = styles[key]
+        label = title + (f" (n={s['n'].max()})" if s["n"].max() > 1 else "")
         (line,) = ax.plot(s[x], s["mean"], color=color, label=label, **kwargs)
         ax.fill_between(s[x], s["mean"] - s["std"], s["mean"] + s["std"], color=line.get_color(), alpha=0.18, linewidth=0)

@@ -3,7 +3,7 @@ feedback weights are from W^T (weight angle) and its updates from backprop's (up
 
 import matplotlib.pyplot as plt
 
-from bioplaus.plotting import RULE_COLORS, RULE_LABELS, plot_by_rule
+from bioplaus.plotting import condition_styles, plot_by_rule
 
 PROTOCOL = "akrout2019_digits"
 
@@ -31,8 +31,9 @@ def make(store):
         last = acc[acc["step"] == acc.groupby("condition")["step"].transform("max")]
         stats = last.groupby("condition", sort=False).agg(rule=("rule", "first"), mean=("value", "mean"), std=("value", "std"))
         y = range(len(stats))
-        ax.barh(list(y), stats["mean"], xerr=stats["std"].fillna(0), color=[RULE_COLORS.get(r, "0.5") for r in stats["rule"]])
-        ax.set_yticks(list(y), [RULE_LABELS.get(c, c) for c in stats.index])
+        styles = condition_styles(last)
+        ax.barh(list(y), stats["mean"], xerr=stats["std"].fillna(0), color=[styles[c][1] or "0.5" for c in stats.index])
+        ax.set_yticks(list(y), [styles[c][0] for c in stats.index])
         ax.invert_yaxis()
         lo = max(0.0, float(stats["mean"].min()) - 0.1)
         ax.set(xlim=(lo, 1.0), xlabel="final test accuracy (mean ± s.d.)", title="at the last step")

@@ -91,3 +91,30 @@ def test_title_and_colour_of_a_relabelled_condition():
     assert title == rule_index()["feedback_alignment"].title
     assert title_and_colour("feedback_alignment", "fa_small_B") == ("fa_small_B", colour)
     assert title_and_colour("not_a_rule") == ("not_a_rule", None)
+
+
+def test_runs_store_their_title_and_colour_and_old_stores_get_them(tmp_path):
+    import sqlite3
+
+    from bioplaus.plotting import condition_styles
+    from bioplaus.store import Store
+
+    with Store(tmp_path / "s.sqlite") as store:
+        for condition, rule in (("feedback_alignment", "feedback_alignment"), ("fa_small_B", "feedback_alignment")):
+            _, run_id = store.claim_run("p", condition, rule, 0, {"c": condition}, "h", owner=None)
+            store.finish_run(run_id, "done", [(0, None, "loss", "all", 1.0)])
+        df = store.metrics(protocol="p")
+        fa_title, fa_colour = title_and_colour("feedback_alignment")
+        assert condition_styles(df) == {"feedback_alignment": (fa_title, fa_colour), "fa_small_B": ("fa_small_B", fa_colour)}
+    con = sqlite3.connect(tmp_path / "s.sqlite")  # as a store written before titles: no values, schema 2
+    con.execute("UPDATE runs SET title = NULL, colour = NULL")
+    con.execute("PRAGMA user_version = 2")
+    con.commit()
+    con.execute("ALTER TABLE runs DROP COLUMN title")
+    con.execute("ALTER TABLE runs DROP COLUMN colour")
+    con.commit()
+    con.close()
+    with Store(tmp_path / "s.sqlite") as store:
+        runs = store.runs("p").set_index("condition")
+        assert runs.loc["fa_small_B", "title"] == "fa_small_B" and runs.loc["feedback_alignment", "title"] == fa_title
+        assert runs.loc["fa_small_B", "colour"] == fa_colour
