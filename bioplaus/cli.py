@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from bioplaus.errors import BioplausError, allowed
@@ -290,9 +291,21 @@ def cmd_bench(args) -> int:
     return bench.run(args.suites, repeats=args.repeats, steps=args.steps, threads=args.threads)
 
 
+def _show_settings_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about a protocol's settings (bioplaus.settings_check.SettingsWarning) as one line each."""
+    if category.__name__ == "SettingsWarning":
+        print(f"bioplaus: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_settings_warning
     commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench,
                 "reproduce": cmd_reproduce}
     try:

@@ -21,6 +21,7 @@ from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rules import Rule, get as get_rule
+from bioplaus.settings_check import check_settings
 from bioplaus.tasks import Task
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -160,6 +161,7 @@ class Protocol:
         for t in targets:
             if not isinstance(t, PublishedTarget):
                 raise BioplausError(f"protocol field 'target' must be a PublishedTarget or a list of them, got {t!r}.")
+        check_settings(self)
 
     @property
     def targets(self) -> list[PublishedTarget]:

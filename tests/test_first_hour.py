@@ -118,3 +118,81 @@ def test_runs_store_their_title_and_colour_and_old_stores_get_them(tmp_path):
         runs = store.runs("p").set_index("condition")
         assert runs.loc["fa_small_B", "title"] == "fa_small_B" and runs.loc["feedback_alignment", "title"] == fa_title
         assert runs.loc["fa_small_B", "colour"] == fa_colour
+
+
+# -- absurd settings: one paragraph, exit 2, store untouched --------------------------------------------
+
+
+def _protocol(tmp_path: Path, **fields: str) -> Path:
+    settings = {"task": "tasks.LinearTeacher(n_in=30, n_out=10, n_test=50)", "model": '"linear_30_20_10"',
+                "rules": '["backprop"]', "steps": "10", "batch_size": "10", "optimizer": '("sgd", {"lr": 0.01})',
+                "metrics": '["loss"]', **fields}
+    body = ",\n    ".join(f"{k}={v}" for k, v in settings.items())
+    path = tmp_path / "absurd.py"
+    path.write_text(f'"""absurd settings"""\nfrom bioplaus import Protocol, rules, tasks\n\n'
+                    f'protocol = Protocol(\n    name="absurd", seeds=range(1), record_every=5,\n    {body},\n)\n')
+    return path
+
+
+def _fails_cleanly(capsys, tmp_path: Path, script: Path, *needles: str, extra: tuple[str, ...] = ()) -> None:
+    from bioplaus.cli import main
+
+    store = tmp_path / "store.sqlite"
+    capsys.readouterr()
+    code = main(["run", str(script), "--store", str(store), "--no-progress", "--no-figure", *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err and "\n" not in err, err
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in: {err}"
+    assert not store.exists(), "the store was created or written"
+
+
+@pytest.mark.parametrize("lr", ["-0.1", "0.0", "float('inf')", "float('nan')", "'fast'"])
+def test_a_learning_rate_that_is_not_finite_and_positive_is_refused(capsys, tmp_path, lr):
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, optimizer=f'("sgd", {{"lr": {lr}}})'), "'lr'", "finite number > 0")
+
+
+def test_a_tiny_learning_rate_stays_valid(tmp_path):
+    from bioplaus.protocol import load_protocol
+
+    assert load_protocol(_protocol(tmp_path, optimizer='("sgd", {"lr": 1e-12})')).optimizer[1]["lr"] == 1e-12
+
+
+def test_a_misspelled_optimizer_keyword_lists_the_allowed_ones(capsys, tmp_path):
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, optimizer='("sgd", {"lrr": 0.01})'), "'lrr'", "'momentum'", "'weight_decay'")
+
+
+def test_layer_lr_is_an_energy_model_keyword_only(capsys, tmp_path):
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, optimizer='("sgd", {"lr": 0.1, "layer_lr": {"hidden1": 0.1}})'),
+                   "'layer_lr'", "energy")
+
+
+def test_optimizer_values_torch_refuses_are_reported_when_the_protocol_is_built(capsys, tmp_path):
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, optimizer='("sgd", {"lr": 0.1, "momentum": -1.0})'), "momentum")
+
+
+def test_a_layer_too_large_to_allocate_is_refused_before_allocation(capsys, tmp_path):
+    spec = tmp_path / "huge.toml"
+    spec.write_text('kind = "feedforward"\nsizes = [30, 100000000000, 10]\nactivations = ["linear", "linear"]\n')
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, model=repr(str(spec))), "sizes[1]", "100,000,000,000")
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(capsys, tmp_path):
+    from bioplaus.tasks.digits import digits_arrays
+
+    n = len(digits_arrays()[0])
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, task="tasks.Digits()", model='"mlp_digits"', batch_size=str(n + 1)),
+                   "'batch_size'", f"{n} training examples")
+
+
+def test_quick_on_a_protocol_without_quick_is_refused(capsys, tmp_path):
+    _fails_cleanly(capsys, tmp_path, _protocol(tmp_path), "--quick", "quick", extra=("--quick",))
+
+
+def test_steps_zero_without_fixed_parameter_metrics_warns(tmp_path):
+    from bioplaus.protocol import load_protocol
+    from bioplaus.settings_check import SettingsWarning
+
+    with pytest.warns(SettingsWarning, match="only step-0 values"):
+        load_protocol(_protocol(tmp_path, steps="0"))
