@@ -152,7 +152,8 @@ def cmd_run(args) -> int:
     print(f"{protocol.name}: {report.ran} run(s) computed ({report.done} done, {report.diverged} diverged, "
           f"{report.failed} failed), {report.skipped} already in the store{others}{retried}.")
     print()
-    print(summary_table(store, protocol.name, protocol.summary, [r.label for r in protocol.rules]))
+    store.set_summary_columns(protocol.name, protocol.summary)
+    print(summary_table(store, protocol.name, conditions=[r.label for r in protocol.rules]))
     for line in target_lines(store, protocol, args.data_dir):
         print(line)
     print()

@@ -7,7 +7,9 @@ Tables:
   and what figures call it: ``title`` (the rule's display title, or the condition's own
   label when it differs from the rule's name) and ``colour`` (the rule's colour), both from
   :mod:`bioplaus.rule_index` when the run is claimed (outside the config, so its hash is unchanged);
-- ``metrics``: tidy rows ``(run_id, step, epoch, metric, layer, value)``.
+- ``metrics``: tidy rows ``(run_id, step, epoch, metric, layer, value)``;
+- ``summaries``: per protocol, the ``(metric, layer)`` columns of its summary table (its
+  ``summary`` field, written by ``bioplaus run``), so that ``bioplaus results`` shows the same.
 
 Arrays (initial and final weights, feedback matrices) go to
 ``<store>.arrays/<run id>.npz`` and are read with ``allow_pickle=False``. A run's
@@ -83,6 +85,10 @@ CREATE TABLE metrics (
     value REAL NOT NULL
 );
 CREATE INDEX metrics_by_run ON metrics (run_id, metric, layer);
+CREATE TABLE summaries (
+    protocol TEXT PRIMARY KEY,
+    columns TEXT NOT NULL
+);
 """
 
 
@@ -96,6 +102,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     3: [  # titles and colours of older runs are filled in by Store._migrate from the rule index
         "ALTER TABLE runs ADD COLUMN title TEXT",
         "ALTER TABLE runs ADD COLUMN colour TEXT",
+        "CREATE TABLE summaries (protocol TEXT PRIMARY KEY, columns TEXT NOT NULL)",
     ],
 }
 
@@ -382,7 +389,21 @@ class Store:
             )
         return True
 
+    def set_summary_columns(self, protocol: str, columns: list[tuple[str, str]] | None) -> None:
+        """Remember a protocol's summary-table columns (``None``: forget them, use the default)."""
+        with self.transaction():
+            if columns:
+                self.conn.execute("INSERT OR REPLACE INTO summaries (protocol, columns) VALUES (?, ?)",
+                                  (protocol, json.dumps([list(c) for c in columns])))
+            else:
+                self.conn.execute("DELETE FROM summaries WHERE protocol = ?", (protocol,))
+
     # -- reading ------------------------------------------------------------------------
+    def summary_columns(self, protocol: str) -> list[tuple[str, str]] | None:
+        """The summary-table columns stored for ``protocol``, or ``None``."""
+        row = self.conn.execute("SELECT columns FROM summaries WHERE protocol = ?", (protocol,)).fetchone()
+        return None if row is None else [(str(m), str(layer)) for m, layer in json.loads(row[0])]
+
     def runs(self, protocol: str | None = None) -> pd.DataFrame:
         """One row per run: id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, attempts, owner,
         config_hash, config (JSON text), title, colour."""

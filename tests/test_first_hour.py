@@ -196,3 +196,55 @@ def test_steps_zero_without_fixed_parameter_metrics_warns(tmp_path):
 
     with pytest.warns(SettingsWarning, match="only step-0 values"):
         load_protocol(_protocol(tmp_path, steps="0"))
+
+
+# -- statistics that say what they are ----------------------------------------------------------------
+
+
+def _hand_store(path: Path):
+    from bioplaus.store import Store
+
+    store = Store(path)
+    runs = {  # (condition, rule, seed): rows (step, epoch, metric, layer, value)
+        ("a", "backprop", 0): [(0, None, "loss", "all", 4.0), (10, None, "loss", "all", 1.0), (0, None, "x", "all", 7.0)],
+        ("a", "backprop", 1): [(0, None, "loss", "all", 4.0), (10, None, "loss", "all", 3.0), (0, None, "x", "all", 7.0)],
+        ("b", "feedback_alignment", 0): [(0, None, "loss", "all", 4.0), (5, None, "loss", "all", 100.0), (10, None, "loss", "all", 0.5)],
+    }
+    for (condition, rule, seed), rows in runs.items():
+        _, run_id = store.claim_run("p", condition, rule, seed, {"seed": seed}, "h", owner=None)
+        store.finish_run(run_id, "done", rows)
+    return store
+
+
+def test_summary_rows_are_conditions_never_pooled_and_no_spread_for_one_seed(tmp_path):
+    from bioplaus.report import summary_table
+
+    with _hand_store(tmp_path / "s.sqlite") as store:
+        table = summary_table(store, "p", columns=[("loss", "all"), ("x", "all")])
+    rows = {line.split()[0]: line for line in table.splitlines()[3:]}
+    assert set(rows) == {"a", "b"}
+    assert rows["a"].split()[1] == "2" and "4 -> 2 ± 1" in rows["a"]  # mean and s.d. of a's two seeds only
+    assert rows["b"].split()[1] == "1" and "4 -> 0.5" in rows["b"] and "±" not in rows["b"]
+    assert "7" not in rows["a"].split("->", 1)[1], "a step-0-only value was shown as 'last'"
+    assert "step 10" in table.splitlines()[0]
+
+
+def test_run_and_results_show_the_same_columns(tmp_path, capsys):
+    from bioplaus.cli import main
+
+    script = _protocol(tmp_path, metrics='["loss", "test_loss", "update_angle"]')
+    script.write_text(script.read_text().replace('metrics=["loss"', 'summary=[("update_angle", "all"), ("loss", "all")], metrics=["loss"'))
+    store = tmp_path / "s.sqlite"
+    capsys.readouterr()
+    assert main(["run", str(script), "--store", str(store), "--no-progress", "--no-figure"]) == 0
+    run_out = capsys.readouterr().out
+    assert main(["results", str(store)]) == 0
+    results_out = capsys.readouterr().out
+
+    def table(text: str) -> list[str]:
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("absurd: first recorded"))
+        return lines[start:start + 4]
+
+    assert table(run_out) == table(results_out)
+    assert table(run_out)[1].split() == ["condition", "seeds", "update_angle", "loss"]
