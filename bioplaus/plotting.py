@@ -10,12 +10,14 @@ rule's own for things that are not runs (a published value drawn beside them).
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -114,3 +116,35 @@ def plot_by_rule(ax, df: pd.DataFrame, x: str = "step", group: str = "condition"
         label = title + (f" (n={s['n'].max()})" if s["n"].max() > 1 else "")
         (line,) = ax.plot(s[x], s["mean"], color=color, label=label, **kwargs)
         ax.fill_between(s[x], s["mean"] - s["std"], s["mean"] + s["std"], color=line.get_color(), alpha=0.18, linewidth=0)
+
+
+def log_steps(ax, df: pd.DataFrame, x: str = "step") -> None:
+    """A symmetric-log step axis, linear up to the first recorded step after 0, so that a curve that
+    rises before that step shows its start and the later steps are not squeezed into one corner."""
+    later = df.loc[df[x] > 0, x] if not df.empty else df
+    if len(later):
+        first, last = float(later.min()), float(later.max())
+        ax.set_xscale("symlog", linthresh=first, linscale=0.6)
+        ax.set_xlim(0, last * 1.05)
+        nice = [m * 10**k for k in range(int(math.log10(first)), int(math.log10(last)) + 1) for m in (1, 2, 5)]
+        ax.set_xticks([0, first, *[v for v in nice if first < v <= last]])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def finish(fig, legend_from=None, caption: str | None = None, ncol: int = 4) -> None:
+    """Lay the figure out with the legend of ``legend_from`` (an axes) below the panels, outside the
+    data, and ``caption`` (one or two lines of what a reader must know) under it."""
+    width, height = fig.get_size_inches()
+    bottom_in = 0.0
+    if legend_from is not None:
+        handles, labels = legend_from.get_legend_handles_labels()
+        if handles:
+            rows = -(-len(handles) // ncol)
+            bottom_in += 0.12 + 0.2 * rows
+            fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False,
+                       bbox_to_anchor=(0.5, (0.25 if caption else 0.02) / height))
+    if caption:
+        bottom_in += 0.3
+        fig.text(0.01, 0.04 / height, caption, fontsize=7, color="0.3", ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, min(bottom_in / height, 0.5), 1, 1))

@@ -5,17 +5,16 @@ gradient over training, and the final angle and norm ratio per rule (the metric
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bioplaus.plotting import condition_styles, plot_by_rule
+from bioplaus.plotting import condition_styles, finish, plot_by_rule
 
 PROTOCOL = "marschall2020_alignment"
 
 
 def make(store):
-    fig, (ax_loss, ax_angle, ax_bar) = plt.subplots(1, 3, figsize=(12, 3.6))
+    fig, (ax_loss, ax_angle, ax_bar) = plt.subplots(1, 3, figsize=(12, 4.2))
     loss = store.metrics(protocol=PROTOCOL, metric="test_loss")
     plot_by_rule(ax_loss, loss)
     ax_loss.set(xlabel="update", ylabel="test loss", yscale="log", title="delayed recall, n = 32")
-    ax_loss.legend(fontsize=6, ncol=2)
 
     angle = store.metrics(protocol=PROTOCOL, metric="update_angle", layer="recurrent")
     plot_by_rule(ax_angle, angle[~angle["rule"].isin(["bptt", "rtrl"])])
@@ -36,5 +35,5 @@ def make(store):
         ax_bar.set_yticks(y, [styles[c][0] for c in rules], fontsize=7)
         ax_bar.invert_yaxis()
     ax_bar.set(xlabel="mean angle over training (deg)", xlim=(0, 150), title="mean alignment and median norm ratio")
-    fig.tight_layout()
+    finish(fig, legend_from=ax_loss, ncol=5)
     return fig

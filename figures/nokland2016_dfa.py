@@ -28,8 +28,8 @@ def make(store):
     fig, (ax_curve, ax_bar) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
     acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy", layer="all")
     err = acc.assign(value=100 * (1 - acc["value"]))
-    plot_by_rule(ax_curve, err[err["step"] > 0])
-    ax_curve.set(xlabel="step", ylabel="test error (%)", ylim=(0, None), title=f"784-800-10 tanh on {data_name(store)}")
+    plot_by_rule(ax_curve, err)
+    ax_curve.set(xlabel="step", ylabel="test error (%, log)", yscale="log", title=f"784-800-10 tanh on {data_name(store)}")
     if not err.empty:
         ax_curve.legend(loc="best")
 
