@@ -17,8 +17,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bioplaus.errors import BioplausError  # noqa: E402
@@ -135,7 +135,7 @@ def log_steps(ax, df: pd.DataFrame, x: str = "step") -> None:
 def finish(fig, legend_from=None, caption: str | None = None, ncol: int = 4) -> None:
     """Lay the figure out with the legend of ``legend_from`` (an axes) below the panels, outside the
     data, and ``caption`` (one or two lines of what a reader must know) under it."""
-    width, height = fig.get_size_inches()
+    height = fig.get_size_inches()[1]
     bottom_in = 0.0
     if legend_from is not None:
         handles, labels = legend_from.get_legend_handles_labels()

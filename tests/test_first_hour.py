@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bioplaus.errors import BioplausError
 from bioplaus.rule_index import entries_in_source, rule_index, title_and_colour
 
 REPO = Path(__file__).resolve().parent.parent
@@ -248,3 +249,28 @@ def test_run_and_results_show_the_same_columns(tmp_path, capsys):
 
     assert table(run_out) == table(results_out)
     assert table(run_out)[1].split() == ["condition", "seeds", "update_angle", "loss"]
+
+
+# -- divergence criterion (pure; the run loop calls it) -----------------------------------------------
+
+
+def test_a_sustained_explosion_diverges_at_its_first_step():
+    from bioplaus.divergence import diverged, diverged_at
+
+    losses = [50.0, 40.0] + [2e5] * 12
+    assert diverged_at(losses, 50.0, factor=1e3, patience=10) == 2
+    assert diverged(losses, 50.0)
+    assert diverged_at([50.0, 40.0, 2e5, 30.0] * 5, 50.0, patience=3) is None  # isolated spikes are noise
+    assert diverged_at([50.0, 3e4, 3e4, 3e4], 50.0, factor=1e3, patience=3) is None  # 600x is below the factor
+    assert diverged_at([1.0, float("nan")], 1.0) == 1
+    assert diverged_at([1.0, float("inf")], 1.0, patience=50) == 1
+    assert diverged_at([1e-7] * 20, 0.0) is None  # an initial loss of 0 does not make every loss explode
+
+
+def test_a_bad_divergence_setting_is_one_paragraph():
+    from bioplaus.divergence import DivergenceCriterion
+
+    with pytest.raises(BioplausError, match="'factor' must be a finite number > 1"):
+        DivergenceCriterion(factor=0.5)
+    with pytest.raises(BioplausError, match="'patience'"):
+        DivergenceCriterion(patience=0)
