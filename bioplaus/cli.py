@@ -121,6 +121,8 @@ def figure_for(protocol_source: str | None, protocol_name: str | None = None) ->
 
 
 def cmd_run(args) -> int:
+    if not args.no_progress:  # torch and the protocol take seconds to import: say that something is happening
+        print(f"bioplaus run: loading {args.protocol} (torch and the protocol's modules) ...", file=sys.stderr, flush=True)
     import torch
 
     from bioplaus.execute import run_protocol

@@ -10,7 +10,6 @@ which the command line prints as one ``warning:`` line.
 |---|---|
 | learning rate (``lr``, every ``layer_lr`` entry) not a finite number > 0 | error (1e-12 stays valid: learning-off controls) |
 | optimizer keyword the optimizer does not take (``lrr``) | error listing the allowed keywords |
-| optimizer value torch refuses (``momentum=-1``) | error with torch's reason |
 | a size field above :data:`MAX_UNITS`, or two that multiply past :data:`MAX_WEIGHTS` | error, before anything is allocated |
 | ``batch_size`` larger than the task's training set | error |
 | ``steps=0`` without a metric measured at fixed parameters | warning: only step-0 values are recorded |
@@ -63,9 +62,10 @@ def check_learning_rate(value: Any, where: str) -> None:
 
 
 def check_optimizer(optimizer: tuple[str, dict[str, Any]], model_kind: str) -> None:
-    """Keywords against the torch optimizer's signature (plus :data:`EXTRA_KEYWORDS` of the model kind),
-    learning rates with :func:`check_learning_rate`, and the values torch itself refuses, all on a
-    one-element dummy parameter (nothing of the model is built)."""
+    """Keywords against the torch optimizer's signature (plus :data:`EXTRA_KEYWORDS` of the model kind)
+    and learning rates with :func:`check_learning_rate`. No optimizer is built here: the first one a
+    process builds imports ``torch._dynamo`` (seconds), which would delay a run's first progress line;
+    other values torch refuses (``momentum=-1``) are reported when the run builds its optimizer."""
     name, kwargs = optimizer
     cls = OPTIMIZER_CLASSES[name]
     accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "params")]
@@ -84,11 +84,6 @@ def check_optimizer(optimizer: tuple[str, dict[str, Any]], model_kind: str) -> N
             raise BioplausError(f"protocol field 'optimizer': 'layer_lr' must be a dict {{layer name: learning rate}}, got {layer_lr!r}.")
         for layer, lr in layer_lr.items():
             check_learning_rate(lr, f"'layer_lr' of {layer!r}")
-    torch_kwargs = {k: v for k, v in kwargs.items() if k not in extra}
-    try:
-        cls([torch.zeros(1, requires_grad=True)], **torch_kwargs)
-    except (ValueError, TypeError, RuntimeError) as e:
-        raise BioplausError(f"protocol field 'optimizer': torch.optim.{cls.__name__} refuses {torch_kwargs!r}: {e}") from e
 
 
 def _size_fields(data: Any, path: str = "") -> Iterable[tuple[str, int]]:

@@ -102,7 +102,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     3: [  # titles and colours of older runs are filled in by Store._migrate from the rule index
         "ALTER TABLE runs ADD COLUMN title TEXT",
         "ALTER TABLE runs ADD COLUMN colour TEXT",
-        "CREATE TABLE summaries (protocol TEXT PRIMARY KEY, columns TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS summaries (protocol TEXT PRIMARY KEY, columns TEXT NOT NULL)",
     ],
 }
 
