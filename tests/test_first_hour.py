@@ -271,3 +271,19 @@ def test_a_bad_divergence_setting_is_one_paragraph():
         DivergenceCriterion(factor=0.5)
     with pytest.raises(BioplausError, match="'patience'"):
         DivergenceCriterion(patience=0)
+
+
+def test_run_says_when_no_figure_matches_and_finds_one_by_protocol_name(tmp_path, capsys):
+    from bioplaus.cli import figure_for, main
+
+    (tmp_path / "protocols").mkdir()
+    script = _protocol(tmp_path / "protocols")
+    store = tmp_path / "s.sqlite"
+    capsys.readouterr()
+    assert main(["run", str(script), "--store", str(store), "--no-progress"]) == 0
+    assert "figure: none; no figure script figures/absurd.py" in capsys.readouterr().out
+    (tmp_path / "figures").mkdir()  # the folder beside the script's folder
+    (tmp_path / "figures" / "absurd.py").write_text("def make(store): ...\n")
+    assert figure_for(str(script), "absurd") == tmp_path / "figures" / "absurd.py"
+    shipped = figure_for(str(REPO / "protocols" / "scellier2017_digits_2h.py"), "scellier2017_digits_2h")
+    assert shipped == REPO / "figures" / "scellier2017_digits_2h.py"
