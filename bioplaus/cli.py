@@ -1,7 +1,9 @@
 """The ``bioplaus`` command line: run, results, figure, list, bench, reproduce.
 
 Errors in the user's input print one paragraph and exit with status 2; ``--debug``
-shows the traceback.
+shows the traceback. ``--help``, ``list``, ``results`` and argument errors import neither
+torch nor Brian2 nor a rule module: each command imports what it needs when it runs
+(``tests/test_first_hour.py`` checks this).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from bioplaus.errors import BioplausError, allowed
@@ -32,13 +35,11 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bioplaus.store import default_store_path
-
     p = _Parser(prog="bioplaus", description="Simulate biologically plausible learning rules and measure how close they come to gradient descent.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    store_help = f"results store (default: $BIOPLAUS_STORE or {default_store_path()})"
+    store_help = "results store (default: $BIOPLAUS_STORE or ./bioplaus-results/bioplaus.sqlite)"
     r = sub.add_parser("run", help="run a protocol script into a store")
     r.add_argument("protocol", help="path to a protocol script, e.g. protocols/lillicrap2016_linear.py")
     r.add_argument("--quick", action="store_true", help="the protocol's quick version (under a minute)")
@@ -98,6 +99,8 @@ def _first_line(path: Path) -> str:
 
 
 def cmd_run(args) -> int:
+    if not args.no_progress:  # torch and the protocol take seconds to import: say that something is happening
+        print(f"bioplaus run: loading {args.protocol} (torch and the protocol's modules) ...", file=sys.stderr, flush=True)
     import torch
 
     from bioplaus.execute import run_protocol
@@ -112,6 +115,11 @@ def cmd_run(args) -> int:
         raise BioplausError(f"{args.data_dir}: --data-dir is not an existing folder.")
     protocol = load_protocol(args.protocol)
     if args.quick:
+        if not protocol.quick:
+            raise BioplausError(
+                f"{args.protocol}: --quick, but protocol '{protocol.name}' sets no 'quick' overrides, so its quick version "
+                f"would be the full run. Drop --quick to run it in full, or add e.g. quick=dict(steps=300, seeds=range(1)) "
+                f"to the Protocol.")
         protocol = protocol.quick_version()
     store = Store(args.store or default_store_path())
     report = run_protocol(
@@ -124,13 +132,19 @@ def cmd_run(args) -> int:
     print(f"{protocol.name}: {report.ran} run(s) computed ({report.done} done, {report.diverged} diverged, "
           f"{report.failed} failed), {report.skipped} already in the store{others}{retried}.")
     print()
-    print(summary_table(store, protocol.name, protocol.summary, [c.label for c in protocol.conditions]))
+    store.set_summary_columns(protocol.name, protocol.summary)
+    print(summary_table(store, protocol.name, conditions=[c.label for c in protocol.conditions]))
     for line in target_lines(store, protocol, args.data_dir):
         print(line)
     print()
     print(f"store: {store.path}")
-    fig = figure_for(protocol.source)
-    if fig is not None and not args.no_figure:
+    fig = figure_for(protocol.source, protocol.name)
+    if args.no_figure:
+        pass
+    elif fig is None:
+        print(f"figure: none; no figure script figures/{protocol.name}.py beside the protocol's folder, here or in bioplaus "
+              f"(write one with make(store), see README's 'Writing a figure').")
+    else:
         pdf, png = render(fig, store, store.path.parent / "figures")
         print(f"figure: {png} (and {pdf.name})")
     store.close()
@@ -224,22 +238,22 @@ def cmd_reproduce(args) -> int:
 
 def cmd_list(args) -> int:
     from bioplaus import models
-    from bioplaus.rules.registry import rule_index
+    from bioplaus.rule_index import rule_index
 
     for title, folder in (("protocols", "protocols"), ("figures", "figures")):
         print(f"{title}:")
         for p in scripts(folder):
             print(f"  {p.stem:32s} {_first_line(p)}")
     print("models:")
-    for name, path in models.available().items():
+    for name, path in models.available().items():  # the description only; specs are validated when a protocol uses them
         try:
-            desc = models.load(path).description
+            desc = str(models.load_toml(path).get("description", ""))
         except BioplausError as e:
             desc = f"(invalid: {e})"
-        print(f"  {name:32s} {desc}")
+        print(f"  {name:32s} {desc}  [{path}]")
     print("rules:")
-    for name, entry in rule_index().items():
-        print(f"  {name:32s} {entry.description}")
+    for entry in rule_index().values():
+        print(f"  {entry.name:32s} {entry.title:26s} {entry.description}")
     return 0
 
 
@@ -258,9 +272,21 @@ def cmd_bench(args) -> int:
     return bench.run(args.suites, repeats=args.repeats, steps=args.steps, threads=args.threads)
 
 
+def _show_settings_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings about a protocol's settings (bioplaus.settings_check.SettingsWarning) as one line each."""
+    if category.__name__ == "SettingsWarning":
+        print(f"bioplaus: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_settings_warning
     commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench,
                 "reproduce": cmd_reproduce}
     try:

@@ -16,29 +16,26 @@ recurrent nets), and ``project(estimate)`` maps a gradient with respect to its s
 parameters to the update of its effective parameterisation (the identity except for
 constrained cells).
 
-``load("mlp_digits")`` looks for ``mlp_digits.toml`` in, in order: the directories
-listed in ``$BIOPLAUS_MODELS`` (``os.pathsep``-separated), ``./models`` and the
-``models/`` folder of the bioplaus source tree. A path ending in ``.toml`` is read
-directly.
+``load("mlp_digits")`` finds ``mlp_digits.toml`` (:mod:`bioplaus.model_files`: ``$BIOPLAUS_MODELS``,
+``./models``, the source tree's ``models/``; a path ending in ``.toml`` is read directly),
+validates it and returns its spec; ``build(spec, generator)`` makes the model.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from bioplaus.errors import BioplausError, allowed
+from bioplaus.model_files import REPO_ROOT, available, find, load_toml, search_path  # noqa: F401  (re-exported)
 from bioplaus.model_kind import CAPABILITIES, ModelKind, check_fields, default_layer_names, spec_dict  # noqa: F401  (re-exported)
 from bioplaus.rate.convnet import KIND as CONVNET
 from bioplaus.rate.energy import KIND as ENERGY
 from bioplaus.rate.feedforward import KIND as FEEDFORWARD
 from bioplaus.rate.recurrent import KIND as RECURRENT
 from bioplaus.spiking.task import KIND as SPIKING
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: every kind of model, by the ``kind`` written in spec files
 KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT)}
@@ -62,45 +59,6 @@ def is_spec(obj: Any) -> bool:
     return isinstance(k, str) and k in KINDS and isinstance(obj, kind(k).spec_type)
 
 
-def search_path() -> list[Path]:
-    dirs = [Path(p) for p in os.environ.get("BIOPLAUS_MODELS", "").split(os.pathsep) if p]
-    dirs += [Path.cwd() / "models", REPO_ROOT / "models"]
-    seen, out = set(), []
-    for d in dirs:
-        key = d.resolve()
-        if key not in seen:
-            seen.add(key)
-            out.append(d)
-    return out
-
-
-def available() -> dict[str, Path]:
-    """All model specs on the search path, by name (earlier directories win)."""
-    found: dict[str, Path] = {}
-    for d in search_path():
-        if d.is_dir():
-            for p in sorted(d.glob("*.toml")):
-                found.setdefault(p.stem, p)
-    return found
-
-
-def find(name_or_path: str | os.PathLike) -> Path:
-    text = str(name_or_path)
-    if text.endswith(".toml") or os.sep in text:
-        p = Path(text)
-        if not p.is_file():
-            raise BioplausError(f"{p}: model spec file not found.")
-        return p
-    specs = available()
-    if text not in specs:
-        where = ", ".join(str(d) for d in search_path())
-        raise BioplausError(
-            f"model spec '{text}' not found (looked for {text}.toml in {where}); "
-            f"available models are {allowed(sorted(specs))}."
-        )
-    return specs[text]
-
-
 def load(name_or_path: str | os.PathLike) -> Any:
     """Read and validate a model spec; errors name the file, the field and the allowed values."""
     path = find(name_or_path)
@@ -114,16 +72,3 @@ def load(name_or_path: str | os.PathLike) -> Any:
 def build(spec: Any, generator: torch.Generator | None = None) -> Any:
     """Instantiate the network a spec describes, initialised from ``generator``."""
     return kind(spec.kind).build(spec, generator)
-
-
-def load_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file, turning syntax errors into a :class:`BioplausError` naming the file."""
-    import tomllib
-
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise BioplausError(f"{path}: not valid TOML: {e}.") from e
-    except OSError as e:
-        raise BioplausError(f"{path}: cannot read the model spec: {e.strerror}.") from e

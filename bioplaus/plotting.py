@@ -1,12 +1,16 @@
 """Figure helpers: the shipped style, rendering a figure script, and mean-and-spread curves.
 
 A figure script defines ``make(store) -> matplotlib.figure.Figure`` and only reads the
-store. :func:`render` calls it under the bioplaus style and writes PDF and PNG.
+store. :func:`render` calls it under the bioplaus style and writes PDF and PNG. Each run
+carries its display title and colour in the store (``title``, ``colour`` columns of
+``store.metrics()``); :func:`condition_styles` reads them, and :func:`rule_style` gives a
+rule's own for things that are not runs (a published value drawn beside them).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -14,65 +18,35 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bioplaus.errors import BioplausError  # noqa: E402
+from bioplaus.model_files import REPO_ROOT  # noqa: E402
+from bioplaus.rule_index import title_and_colour  # noqa: E402
 
 STYLE = Path(__file__).with_name("style") / "bioplaus.mplstyle"
 
-#: Colours per rule, so every figure shows one rule in one colour.
-RULE_COLORS = {
-    "backprop": "#222222",
-    "feedback_alignment": "#d62728",
-    "direct_feedback_alignment": "#1f77b4",
-    "shallow": "#7f7f7f",
-    "sign_symmetry_usf": "#2ca02c",
-    "sign_symmetry_brsf": "#98df8a",
-    "sign_symmetry_frsf": "#17becf",
-    "kolen_pollack": "#9467bd",
-    "weight_mirror": "#ff7f0e",
-    "bptt": "#222222",
-    "rtrl": "#8c564b",
-    "truncated_bptt": "#ff7f0e",
-    "uoro": "#2ca02c",
-    "kf_rtrl": "#9467bd",
-    "reinforce_rtrl": "#e377c2",
-    "eprop": "#17becf",
-    "rflo": "#bcbd22",
-    "synthetic_gradients": "#d62728",
-    "sparse_attentive_backtracking": "#393b79",
-}
-
-RULE_LABELS = {
-    "backprop": "backprop",
-    "feedback_alignment": "feedback alignment",
-    "direct_feedback_alignment": "direct feedback alignment",
-    "shallow": "shallow",
-    "sign_symmetry_usf": "sign symmetry (uSF)",
-    "sign_symmetry_brsf": "sign symmetry (brSF)",
-    "sign_symmetry_frsf": "sign symmetry (frSF)",
-    "kolen_pollack": "Kolen-Pollack",
-    "weight_mirror": "weight mirror",
-    "bptt": "BPTT",
-    "rtrl": "RTRL",
-    "truncated_bptt": "truncated BPTT",
-    "uoro": "UORO",
-    "kf_rtrl": "KF-RTRL",
-    "reinforce_rtrl": "REINFORCE-as-RTRL",
-    "eprop": "e-prop",
-    "rflo": "RFLO",
-    "synthetic_gradients": "synthetic gradients",
-    "sparse_attentive_backtracking": "SAB",
-}
+def figure_candidates(protocol_source: str | None, protocol_name: str | None = None) -> list[Path]:
+    """Where ``bioplaus run`` looks for a protocol's figure script, in order:
+    ``figures/<protocol name>.py`` beside the script's folder (``protocols/../figures``), in the
+    current directory and in the bioplaus source tree, then the same with the script's file name."""
+    folders = []
+    if protocol_source:
+        folders.append(Path(protocol_source).parent.parent / "figures")
+    folders += [Path.cwd() / "figures", REPO_ROOT / "figures"]
+    stems = ([protocol_name] if protocol_name else []) + ([Path(protocol_source).stem] if protocol_source else [])
+    out: list[Path] = []
+    for stem in dict.fromkeys(stems):
+        for folder in folders:
+            if (folder / f"{stem}.py") not in out:
+                out.append(folder / f"{stem}.py")
+    return out
 
 
-def figure_for(protocol_source: str | None) -> Path | None:
-    """The figure script shipped with a protocol script: ``../figures/<same name>.py``."""
-    if not protocol_source:
-        return None
-    src = Path(protocol_source)
-    candidate = src.parent.parent / "figures" / src.name
-    return candidate if candidate.is_file() else None
+def figure_for(protocol_source: str | None, protocol_name: str | None = None) -> Path | None:
+    """The first existing :func:`figure_candidates` path, or ``None``."""
+    return next((p for p in figure_candidates(protocol_source, protocol_name) if p.is_file()), None)
 
 
 def load_figure_script(path: str | Path):
@@ -129,15 +103,71 @@ def mean_and_spread(df: pd.DataFrame, x: str = "step") -> pd.DataFrame:
     return out
 
 
+def rule_style(rule: str) -> tuple[str, str | None]:
+    """``(title, colour)`` of a rule by name, from the rule index (colour ``None``: the axes' cycle)."""
+    return title_and_colour(rule)
+
+
+def condition_styles(df: pd.DataFrame, group: str = "condition") -> dict[str, tuple[str, str | None]]:
+    """``{condition: (title, colour)}`` for the runs in ``df`` (rows of ``store.metrics()``), as stored with each
+    run; a frame without those columns falls back to the rule index. ``group="rule"``: each rule's own title."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for key, d in df.groupby(group, sort=False):
+        row = d.iloc[0]
+        if group == "rule":
+            out[key] = rule_style(key)
+            continue
+        title = row["title"] if "title" in d and isinstance(row["title"], str) else None
+        colour = row["colour"] if "colour" in d and isinstance(row["colour"], str) else None
+        fallback = title_and_colour(row["rule"], row["condition"])
+        out[key] = (title or fallback[0], colour if title else fallback[1])
+    return out
+
+
 def plot_by_rule(ax, df: pd.DataFrame, x: str = "step", group: str = "condition", **kwargs) -> None:
-    """One mean curve with a +-1 s.d. band per condition (or rule), coloured by rule."""
+    """One mean curve with a +-1 s.d. band per condition (or rule), titled and coloured as stored with the runs.
+
+    The legend label says ``(n=K)`` when K > 1 seeds are averaged.
+    """
     if df.empty:
         ax.text(0.5, 0.5, "no data in the store", ha="center", va="center", transform=ax.transAxes, color="0.5")
         return
+    styles = condition_styles(df, group)
     for key, d in df.groupby(group, sort=False):
-        rule = d["rule"].iloc[0]
         s = mean_and_spread(d, x)
-        color = RULE_COLORS.get(rule)
-        label = RULE_LABELS.get(key, key) + (f" (n={s['n'].max()})" if s["n"].max() > 1 else "")
+        title, color = styles[key]
+        label = title + (f" (n={s['n'].max()})" if s["n"].max() > 1 else "")
         (line,) = ax.plot(s[x], s["mean"], color=color, label=label, **kwargs)
         ax.fill_between(s[x], s["mean"] - s["std"], s["mean"] + s["std"], color=line.get_color(), alpha=0.18, linewidth=0)
+
+
+def log_steps(ax, df: pd.DataFrame, x: str = "step") -> None:
+    """A symmetric-log step axis, linear up to the first recorded step after 0, so that a curve that
+    rises before that step shows its start and the later steps are not squeezed into one corner."""
+    later = df.loc[df[x] > 0, x] if not df.empty else df
+    if len(later):
+        first, last = float(later.min()), float(later.max())
+        ax.set_xscale("symlog", linthresh=first, linscale=0.6)
+        ax.set_xlim(0, last * 1.05)
+        nice = [m * 10**k for k in range(int(math.log10(first)), int(math.log10(last)) + 1) for m in (1, 2, 5)]
+        ax.set_xticks([0, first, *[v for v in nice if first < v <= last]])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def finish(fig, legend_from=None, caption: str | None = None, ncol: int = 4) -> None:
+    """Lay the figure out with the legend of ``legend_from`` (an axes) below the panels, outside the
+    data, and ``caption`` (one or two lines of what a reader must know) under it."""
+    height = fig.get_size_inches()[1]
+    bottom_in = 0.0
+    if legend_from is not None:
+        handles, labels = legend_from.get_legend_handles_labels()
+        if handles:
+            rows = -(-len(handles) // ncol)
+            bottom_in += 0.12 + 0.2 * rows
+            fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False,
+                       bbox_to_anchor=(0.5, (0.25 if caption else 0.02) / height))
+    if caption:
+        bottom_in += 0.3
+        fig.text(0.01, 0.04 / height, caption, fontsize=7, color="0.3", ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, min(bottom_in / height, 0.5), 1, 1))

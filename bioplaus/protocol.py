@@ -28,6 +28,7 @@ from bioplaus.metrics.probes import inapplicable
 from bioplaus.optimizers import OPTIMIZERS
 from bioplaus.rules.base import Rule
 from bioplaus.rules.registry import get_rule, rule_names
+from bioplaus.settings_check import check_settings
 from bioplaus.tasks import Task
 from bioplaus.tasks.data_choice import ByDataDir
 
@@ -208,6 +209,7 @@ class Protocol:
         for t in targets:
             if not isinstance(t, PublishedTarget):
                 raise BioplausError(f"protocol field 'target' must be a PublishedTarget or a list of them, got {t!r}.")
+        check_settings(self)
 
     @property
     def targets(self) -> list[PublishedTarget]:

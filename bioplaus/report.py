@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bioplaus.protocol import Protocol, PublishedTarget
-from bioplaus.store import Store
-from bioplaus.tasks.data_choice import ByDataDir
+if TYPE_CHECKING:  # annotations only: `bioplaus results` prints summary tables without importing torch
+    from bioplaus.protocol import Protocol, PublishedTarget
+    from bioplaus.store import Store
 
 
-def format_value(x: float) -> str:
+def format_value(x: float | None) -> str:
+    """A number in at most 3 significant digits (one decimal from 10 on, exponent below 0.01 or from 1e4); ``-`` for none/NaN."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     a = abs(x)
@@ -33,27 +35,59 @@ def default_summary(df: pd.DataFrame) -> list[tuple[str, str]]:
         cols.append(("update_angle", angle_layers[0]))
     if ("update_angle", "all") in present:
         cols.append(("update_angle", "all"))
+    if not cols:  # none of the usual metrics: the first few recorded for all parameters (or for any layer)
+        pairs = list(dict.fromkeys(zip(df["metric"], df["layer"])))
+        cols = ([p for p in pairs if p[1] == "all"] or pairs)[:4]
     return cols
 
 
+#: metrics stored with ``step`` = m, the number of estimates averaged, not a training step (see DESIGN.md)
+STEP_IS_M = ("estimate_bias_angle", "estimate_variance")
+
+
 def final_values(df: pd.DataFrame) -> pd.DataFrame:
-    """Per run, metric and layer: the value at the first and the last recorded step."""
-    df = df.sort_values("step")
-    g = df.groupby(["condition", "rule", "seed", "metric", "layer"], sort=False)
-    return g.agg(first=("value", "first"), last=("value", "last"), step=("step", "last")).reset_index()
+    """Per run (condition, rule, seed), metric and layer: ``first`` and ``last``, the values at the first
+    and the last step at which that metric was recorded, that ``step``, and ``run_last_step``, the last
+    training step at which the run recorded anything (the largest m for :data:`STEP_IS_M` metrics), so
+    that a value that stopped being recorded early can be told apart."""
+    df = df.sort_values("step", kind="stable").assign(_axis=lambda d: d["metric"].isin(STEP_IS_M))
+    keys = ["condition", "rule", "seed"]
+    g = df.groupby([*keys, "metric", "layer"], sort=False)
+    out = g.agg(first=("value", "first"), last=("value", "last"), step=("step", "last"), _axis=("_axis", "first")).reset_index()
+    run_last = df.groupby([*keys, "_axis"], sort=False)["step"].max().rename("run_last_step").reset_index()
+    return out.merge(run_last, on=[*keys, "_axis"], how="left").drop(columns="_axis")
+
+
+def _cell(s: pd.DataFrame) -> str:
+    """``first -> last`` (one run) or ``mean first -> mean last ± s.d. of last`` (several runs of one condition)."""
+    if s.empty:
+        return "-"
+    if len(s) == 1:
+        return f"{format_value(float(s['first'].iloc[0]))} -> {format_value(float(s['last'].iloc[0]))}"
+    return (f"{format_value(s['first'].mean())} -> {format_value(s['last'].mean())} "
+            f"± {format_value(s['last'].std(ddof=0))}")
 
 
 def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | None = None, conditions: list[str] | None = None) -> str:
-    """A plain-text table: per condition, mean +- s.d. over seeds of the first -> last value of each column."""
+    """A plain-text table, one row per condition (conditions are never pooled): for each column
+    ``(metric, layer)``, the first recorded value -> the value at each run's last recorded step, as the
+    mean over that condition's seeds ± their s.d. (no ± for a single seed). A metric whose last value
+    comes before its run's last recorded step (it stopped being recorded) is left out of that cell.
+
+    ``columns``: default the protocol's ``summary`` as stored by ``bioplaus run`` (so that ``run`` and
+    ``results`` show the same columns), else :func:`default_summary`. ``conditions``: row order.
+    """
     df = store.metrics(protocol=protocol)
     runs = store.runs(protocol)
     if df.empty:
         return f"{protocol}: no finished runs in {store.path}."
-    columns = columns or default_summary(df)
+    columns = columns or store.summary_columns(protocol) or default_summary(df)
     fv = final_values(df)
-    order = conditions or list(dict.fromkeys(runs["condition"]))
+    fv = fv[fv["step"] == fv["run_last_step"]]
+    order = [c for c in (conditions or []) if c in set(runs["condition"])] + [c for c in dict.fromkeys(runs["condition"]) if c not in (conditions or [])]
     header = ["condition", "seeds"] + [f"{m}[{layer}]" if layer != "all" else m for m, layer in columns]
     lines = [header]
+    last_steps = set()
     for cond in order:
         sub = fv[fv["condition"] == cond]
         if sub.empty:
@@ -61,17 +95,19 @@ def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | 
         row = [cond, str(sub["seed"].nunique())]
         for metric, layer in columns:
             s = sub[(sub["metric"] == metric) & (sub["layer"] == layer)]
-            if s.empty:
-                row.append("-")
-                continue
-            end = f"{format_value(s['last'].mean())} ± {format_value(s['last'].std(ddof=0))}"
-            row.append(f"{format_value(s['first'].mean())} -> {end}")
+            last_steps.update(int(x) for x in s["step"])
+            row.append(_cell(s))
         lines.append(row)
     widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in lines]
+    text = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
-    steps = int(fv["step"].max())
-    out = [f"{protocol}: first recorded -> last (step {steps}), mean ± s.d. over seeds", *text]
+    if len(last_steps) == 1:
+        steps = f"step {last_steps.pop()}"
+    elif last_steps:
+        steps = f"each run's last recorded step, {min(last_steps)} to {max(last_steps)}"
+    else:
+        steps = "no value at a run's last recorded step"
+    out = [f"{protocol}: first recorded -> last ({steps}); per condition, mean ± s.d. over seeds when seeds > 1", *text]
     bad = runs[~runs["status"].isin(["done"])]
     for _, r in bad.iterrows():
         extra = f" at step {int(r['diverged_step'])}" if r["status"] == "diverged" and pd.notna(r["diverged_step"]) else ""
@@ -88,14 +124,14 @@ def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[floa
     if df.empty:
         return None
     last = final_values(df)["last"]
-    return float(last.mean()), float(last.std(ddof=0)), int(len(last))
+    return float(last.mean()), float(last.std(ddof=0)), len(last)
 
 
 def is_proxy(target: PublishedTarget, protocol: Protocol, data_dir: str | None) -> bool:
     """Whether a run stands in for the published setting: ``target.proxy`` describes the
     default run; a protocol whose task switches to the paper's data with ``--data-dir``
     (:class:`bioplaus.tasks.ByDataDir`) is no proxy when a data folder was given."""
-    return target.proxy and not (data_dir is not None and isinstance(protocol.task, ByDataDir))
+    return target.proxy and not (data_dir is not None and getattr(protocol.task, "with_data_dir", None) is not None)
 
 
 def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None) -> list[str]:

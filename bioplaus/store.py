@@ -3,8 +3,13 @@
 Tables:
 
 - ``runs``: one row per (protocol, condition, seed) with the full config as JSON, its
-  hash, package versions, status (``running``, ``done``, ``diverged``, ``failed``) and timings;
-- ``metrics``: tidy rows ``(run_id, step, epoch, metric, layer, value)``.
+  hash, package versions, status (``running``, ``done``, ``diverged``, ``failed``), timings,
+  and what figures call it: ``title`` (the rule's display title, or the condition's own
+  label when it differs from the rule's name) and ``colour`` (the rule's colour), both from
+  :mod:`bioplaus.rule_index` when the run is claimed (outside the config, so its hash is unchanged);
+- ``metrics``: tidy rows ``(run_id, step, epoch, metric, layer, value)``;
+- ``summaries``: per protocol, the ``(metric, layer)`` columns of its summary table (its
+  ``summary`` field, written by ``bioplaus run``), so that ``bioplaus results`` shows the same.
 
 Arrays (initial and final weights, feedback matrices) go to
 ``<store>.arrays/<run id>.npz`` and are read with ``allow_pickle=False``. A run's
@@ -40,8 +45,9 @@ import numpy as np
 import pandas as pd
 
 from bioplaus.errors import BioplausError
+from bioplaus.rule_index import title_and_colour
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LEASE_S = 60.0  # a claim whose heartbeat is older than this is taken over
 DEFAULT_STORE = Path("bioplaus-results") / "bioplaus.sqlite"
 STATUSES = ("running", "done", "diverged", "failed")
@@ -66,6 +72,8 @@ CREATE TABLE runs (
     owner TEXT,
     heartbeat REAL,
     attempts INTEGER NOT NULL DEFAULT 1,
+    title TEXT,
+    colour TEXT,
     UNIQUE (protocol, condition, seed)
 );
 CREATE TABLE metrics (
@@ -77,6 +85,10 @@ CREATE TABLE metrics (
     value REAL NOT NULL
 );
 CREATE INDEX metrics_by_run ON metrics (run_id, metric, layer);
+CREATE TABLE summaries (
+    protocol TEXT PRIMARY KEY,
+    columns TEXT NOT NULL
+);
 """
 
 
@@ -86,6 +98,11 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE runs ADD COLUMN owner TEXT",
         "ALTER TABLE runs ADD COLUMN heartbeat REAL",
         "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1",
+    ],
+    3: [  # titles and colours of older runs are filled in by Store._migrate from the rule index
+        "ALTER TABLE runs ADD COLUMN title TEXT",
+        "ALTER TABLE runs ADD COLUMN colour TEXT",
+        "CREATE TABLE IF NOT EXISTS summaries (protocol TEXT PRIMARY KEY, columns TEXT NOT NULL)",
     ],
 }
 
@@ -214,6 +231,10 @@ class Store:
             for v in range(found + 1, SCHEMA_VERSION + 1):  # another process may have migrated meanwhile
                 for statement in _MIGRATIONS[v]:
                     self.conn.execute(statement)
+            untitled = self.conn.execute("SELECT DISTINCT condition, rule FROM runs WHERE title IS NULL").fetchall()
+            for condition, rule in untitled:
+                self.conn.execute("UPDATE runs SET title = ?, colour = ? WHERE title IS NULL AND condition = ? AND rule = ?",
+                                  (*title_and_colour(rule, condition), condition, rule))
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -280,15 +301,20 @@ class Store:
         config_hash: str,
         owner: str | None,
         lease_s: float = LEASE_S,
+        title: str | None = None,
+        colour: str | None = None,
     ) -> tuple[str, int | None]:
         """Atomically claim a run for ``owner``: ``("claimed", run id)``, ``("finished", id)`` or ``("held", id)``.
 
-        An unfinished row (``failed``, or ``running`` under an owner that is gone, see
+        ``title`` and ``colour``: what figures show for the run (default: from the rule index,
+        see :func:`bioplaus.rule_index.title_and_colour`). An unfinished row (``failed``, or ``running`` under an owner that is gone, see
         :func:`owner_is_alive`) is replaced by a new ``running`` row with a new id and
         ``attempts`` one higher; a row held by a live owner, or a finished one, is left alone.
         """
         now = time.time()
         stale_id = None
+        default_title, default_colour = title_and_colour(rule, condition)
+        title, colour = title or default_title, colour or default_colour
         with self.transaction():
             old = self.conn.execute(
                 "SELECT id, status, owner, heartbeat, attempts FROM runs WHERE protocol=? AND condition=? AND seed=?",
@@ -306,9 +332,9 @@ class Store:
                 stale_id, attempts = old_id, old_attempts + 1
             cur = self.conn.execute(
                 "INSERT INTO runs (protocol, condition, rule, seed, config, config_hash, versions, status, started_at, "
-                "owner, heartbeat, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                "owner, heartbeat, attempts, title, colour) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (protocol, condition, rule, seed, json.dumps(config, sort_keys=True), config_hash,
-                 json.dumps(package_versions()), now, owner, now, attempts),
+                 json.dumps(package_versions()), now, owner, now, attempts, title, colour),
             )
             run_id = int(cur.lastrowid)
         if stale_id is not None:
@@ -363,11 +389,26 @@ class Store:
             )
         return True
 
+    def set_summary_columns(self, protocol: str, columns: list[tuple[str, str]] | None) -> None:
+        """Remember a protocol's summary-table columns (``None``: forget them, use the default)."""
+        with self.transaction():
+            if columns:
+                self.conn.execute("INSERT OR REPLACE INTO summaries (protocol, columns) VALUES (?, ?)",
+                                  (protocol, json.dumps([list(c) for c in columns])))
+            else:
+                self.conn.execute("DELETE FROM summaries WHERE protocol = ?", (protocol,))
+
     # -- reading ------------------------------------------------------------------------
+    def summary_columns(self, protocol: str) -> list[tuple[str, str]] | None:
+        """The summary-table columns stored for ``protocol``, or ``None``."""
+        row = self.conn.execute("SELECT columns FROM summaries WHERE protocol = ?", (protocol,)).fetchone()
+        return None if row is None else [(str(m), str(layer)) for m, layer in json.loads(row[0])]
+
     def runs(self, protocol: str | None = None) -> pd.DataFrame:
-        """One row per run: id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, attempts, owner, config (JSON text)."""
+        """One row per run: id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, attempts, owner,
+        config_hash, config (JSON text), title, colour."""
         sql = ("SELECT id, protocol, condition, rule, seed, status, diverged_step, error, duration_s, attempts, owner, "
-               "config_hash, config FROM runs")
+               "config_hash, config, title, colour FROM runs")
         params: tuple = ()
         if protocol is not None:
             sql += " WHERE protocol = ?"
@@ -387,7 +428,8 @@ class Store:
         status: tuple[str, ...] = FINISHED,
     ) -> pd.DataFrame:
         """Tidy metric rows as a DataFrame with columns
-        ``protocol, condition, rule, seed, step, epoch, metric, layer, value, run_id, status``.
+        ``protocol, condition, rule, seed, step, epoch, metric, layer, value, run_id, status, title, colour``
+        (``title`` and ``colour``: what figures show for the run, see :meth:`claim_run`).
 
         Only finished runs (``done`` and ``diverged``) by default.
         """
@@ -401,7 +443,8 @@ class Store:
             where.append(f"m.metric IN ({','.join('?' * len(ms))})")
             params.extend(ms)
         sql = (
-            "SELECT r.protocol, r.condition, r.rule, r.seed, m.step, m.epoch, m.metric, m.layer, m.value, r.id AS run_id, r.status "
+            "SELECT r.protocol, r.condition, r.rule, r.seed, m.step, m.epoch, m.metric, m.layer, m.value, r.id AS run_id, r.status, "
+            "r.title, r.colour "
             "FROM metrics m JOIN runs r ON r.id = m.run_id WHERE " + " AND ".join(where) + " ORDER BY r.id, m.step, m.metric, m.layer"
         )
         return pd.read_sql_query(sql, self.conn, params=params)

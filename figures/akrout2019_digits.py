@@ -3,7 +3,7 @@ feedback weights are from W^T (weight angle) and its updates from backprop's (up
 
 import matplotlib.pyplot as plt
 
-from bioplaus.plotting import RULE_COLORS, RULE_LABELS, plot_by_rule
+from bioplaus.plotting import condition_styles, finish, log_steps, plot_by_rule
 
 PROTOCOL = "akrout2019_digits"
 
@@ -12,7 +12,8 @@ def make(store):
     fig, axes = plt.subplots(2, 3, figsize=(12, 7))
     acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy")
     plot_by_rule(axes[0, 0], acc)
-    axes[0, 0].set(xlabel="step", ylabel="test accuracy", ylim=(0, 1.0), title="ConvNet on 8x8 digits")
+    log_steps(axes[0, 0], acc)
+    axes[0, 0].set(xlabel="step (symlog)", ylabel="test accuracy", ylim=(0, 1.0), title="ConvNet on 8x8 digits")
 
     for ax, layer in zip(axes[0, 1:], ("conv2", "output")):
         w = store.metrics(protocol=PROTOCOL, metric="weight_angle", layer=layer)
@@ -31,11 +32,11 @@ def make(store):
         last = acc[acc["step"] == acc.groupby("condition")["step"].transform("max")]
         stats = last.groupby("condition", sort=False).agg(rule=("rule", "first"), mean=("value", "mean"), std=("value", "std"))
         y = range(len(stats))
-        ax.barh(list(y), stats["mean"], xerr=stats["std"].fillna(0), color=[RULE_COLORS.get(r, "0.5") for r in stats["rule"]])
-        ax.set_yticks(list(y), [RULE_LABELS.get(c, c) for c in stats.index])
+        styles = condition_styles(last)
+        ax.barh(list(y), stats["mean"], xerr=stats["std"].fillna(0), color=[styles[c][1] or "0.5" for c in stats.index])
+        ax.set_yticks(list(y), [styles[c][0] for c in stats.index])
         ax.invert_yaxis()
         lo = max(0.0, float(stats["mean"].min()) - 0.1)
         ax.set(xlim=(lo, 1.0), xlabel="final test accuracy (mean ± s.d.)", title="at the last step")
-    axes[0, 0].legend(loc="lower right", fontsize=7)
-    fig.tight_layout()
+    finish(fig, legend_from=axes[0, 0], ncol=4)
     return fig

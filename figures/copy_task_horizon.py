@@ -3,7 +3,7 @@ delay each rule learned (final accuracy >= 0.9, mean over seeds)."""
 
 import matplotlib.pyplot as plt
 
-from bioplaus.plotting import RULE_COLORS, RULE_LABELS
+from bioplaus.plotting import rule_style
 
 PROTOCOL = "copy_task_horizon"
 THRESHOLD = 0.9
@@ -26,7 +26,7 @@ def make(store):
         d = mean[mean["config"] == config].sort_values("delay")
         rule = last[last["config"] == config]["rule"].iloc[0]
         style = "--" if config.startswith("lstm") else "-"
-        ax.plot(d["delay"], d["value"], style, marker="o", color=RULE_COLORS.get(rule), label=config)
+        ax.plot(d["delay"], d["value"], style, marker="o", color=rule_style(rule)[1], label=config)
         learned = d[d["value"] >= THRESHOLD]["delay"]
         horizons.append((config, rule, int(learned.max()) if len(learned) else 0))
     ax.axhline(THRESHOLD, color="0.6", linestyle=":", linewidth=1)
@@ -34,7 +34,7 @@ def make(store):
     ax.set(xscale="log", xlabel="copy delay D", ylabel="final test accuracy", ylim=(0, 1.05), title="copy memory, 2 of 4 symbols")
     ax.legend(fontsize=6, ncol=2)
     y = range(len(horizons))
-    ax_h.barh(list(y), [h for _, _, h in horizons], color=[RULE_COLORS.get(r, "0.5") for _, r, _ in horizons])
+    ax_h.barh(list(y), [h for _, _, h in horizons], color=[rule_style(r)[1] or "0.5" for _, r, _ in horizons])
     ax_h.set_yticks(list(y), [c for c, _, _ in horizons], fontsize=7)
     ax_h.invert_yaxis()
     ax_h.set(xlabel=f"longest delay learned (accuracy ≥ {THRESHOLD})", title="horizon per rule")

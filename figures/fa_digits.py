@@ -3,7 +3,7 @@ how far the learned weights and representations are from backprop's."""
 
 import matplotlib.pyplot as plt
 
-from bioplaus.plotting import plot_by_rule
+from bioplaus.plotting import finish, log_steps, plot_by_rule
 
 PROTOCOL = "fa_digits"
 
@@ -12,8 +12,8 @@ def make(store):
     fig, axes = plt.subplots(2, 3, figsize=(10.5, 6.2))
     acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy")
     plot_by_rule(axes[0, 0], acc)
-    axes[0, 0].set(xlabel="step", ylabel="test accuracy", title="8x8 digits, 64-256-256-10 tanh")
-    axes[0, 0].legend(loc="lower right")
+    log_steps(axes[0, 0], acc)
+    axes[0, 0].set(xlabel="step (symlog)", ylabel="test accuracy", ylim=(0, 1.0), title="8x8 digits, 64-256-256-10 tanh")
 
     for ax, layer in zip(axes[0, 1:], ("hidden1", "hidden2")):
         df = store.metrics(protocol=PROTOCOL, metric="update_angle", layer=layer)
@@ -33,5 +33,5 @@ def make(store):
     cka = store.metrics(protocol=PROTOCOL, metric="representation_cka", layer="hidden2")
     plot_by_rule(axes[1, 2], cka[cka["rule"] != "backprop"])
     axes[1, 2].set(xlabel="step", ylabel="linear CKA", ylim=(0, 1.02), title="hidden2 representation vs backprop's")
-    fig.tight_layout()
+    finish(fig, legend_from=axes[0, 0], ncol=3)
     return fig

@@ -4,7 +4,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bioplaus.plotting import RULE_COLORS, RULE_LABELS
+from bioplaus.plotting import rule_style
 
 PROTOCOL = "mujika2018_variance"
 
@@ -28,8 +28,8 @@ def make(store):
     for (rule, n), d in bias.groupby(["rule", "n"]):
         s = d.groupby("step").value.mean()
         shade = 0.35 + 0.65 * sizes.index(n) / max(len(sizes) - 1, 1)
-        ax_m.plot(s.index, s.values, color=RULE_COLORS.get(rule), alpha=shade,
-                  label=f"{RULE_LABELS.get(rule, rule)}" if n == sizes[-1] else None)
+        title, colour = rule_style(rule)
+        ax_m.plot(s.index, s.values, color=colour, alpha=shade, label=title if n == sizes[-1] else None)
     ms = np.array(sorted(bias["step"].unique()), dtype=float)
     ax_m.plot(ms, 40 / np.sqrt(ms), color="0.5", linestyle=":", label="∝ 1/√m")
     ax_m.set(xscale="log", yscale="log", xlabel="m (estimates averaged)", ylabel="angle of mean to BPTT (deg)",
@@ -43,7 +43,7 @@ def make(store):
         for rule, d in last.groupby("rule"):
             g = d.groupby("n").value
             ax.errorbar(g.mean().index, g.mean().values, yerr=g.std(ddof=0).fillna(0).values, marker="o",
-                        color=RULE_COLORS.get(rule), label=RULE_LABELS.get(rule, rule), capsize=2)
+                        color=rule_style(rule)[1], label=rule_style(rule)[0], capsize=2)
         ax.set(xscale="log", xlabel="hidden units n", ylabel=ylabel, title=title)
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()

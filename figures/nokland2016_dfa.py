@@ -6,7 +6,7 @@ import json
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
-from bioplaus.plotting import RULE_COLORS, RULE_LABELS, plot_by_rule
+from bioplaus.plotting import plot_by_rule, rule_style
 
 PROTOCOL = "nokland2016_dfa"
 RULES = ("backprop", "feedback_alignment", "direct_feedback_alignment")
@@ -28,8 +28,8 @@ def make(store):
     fig, (ax_curve, ax_bar) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
     acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy", layer="all")
     err = acc.assign(value=100 * (1 - acc["value"]))
-    plot_by_rule(ax_curve, err[err["step"] > 0])
-    ax_curve.set(xlabel="step", ylabel="test error (%)", ylim=(0, None), title=f"784-800-10 tanh on {data_name(store)}")
+    plot_by_rule(ax_curve, err)
+    ax_curve.set(xlabel="step", ylabel="test error (%, log)", yscale="log", title=f"784-800-10 tanh on {data_name(store)}")
     if not err.empty:
         ax_curve.legend(loc="best")
 
@@ -39,7 +39,7 @@ def make(store):
         v = last[last["rule"] == rule]["value"]
         if len(v):
             ax_bar.bar(i - 0.2, v.mean(), width=0.38, yerr=v.std(ddof=0) if len(v) > 1 else None, capsize=4,
-                       color=RULE_COLORS.get(rule))
+                       color=rule_style(rule)[1])
             top = v.mean() + (v.std(ddof=0) if len(v) > 1 else 0.0)
             ax_bar.text(i - 0.2, top * 1.01, f"{v.mean():.2f}", ha="center", va="bottom", fontsize=8)
     labelled = set()
@@ -48,11 +48,11 @@ def make(store):
         nokland = source.startswith("Nøkland")
         label = ("published: Nøkland 2016, abstract (MNIST, with dropout)" if nokland else
                  "published: Lillicrap et al. 2016 (MNIST, 784-1000-10 logistic, another network)")
-        ax_bar.bar(i + 0.2, value, width=0.38, color="white", edgecolor=RULE_COLORS.get(rule), hatch="//" if nokland else "..",
+        ax_bar.bar(i + 0.2, value, width=0.38, color="white", edgecolor=rule_style(rule)[1], hatch="//" if nokland else "..",
                    label=None if label in labelled else label)
         labelled.add(label)
         ax_bar.text(i + 0.2, value, f"{value:g}", ha="center", va="bottom", fontsize=8)
-    ax_bar.set_xticks(list(x), [RULE_LABELS.get(r, r) for r in RULES])
+    ax_bar.set_xticks(list(x), [rule_style(r)[0] for r in RULES])
     ax_bar.set(ylabel="final test error (%)", title="final test error; Nøkland's per-network table not retrieved")
     handles, labels = ax_bar.get_legend_handles_labels()
     handles.insert(0, Patch(color="0.45"))

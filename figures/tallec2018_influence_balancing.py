@@ -4,7 +4,7 @@ the final value of the one trained parameter theta against BPTT's."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bioplaus.plotting import RULE_COLORS, mean_and_spread, plot_by_rule
+from bioplaus.plotting import condition_styles, mean_and_spread, plot_by_rule
 
 PROTOCOL = "tallec2018_influence_balancing"
 
@@ -15,9 +15,10 @@ def make(store):
     truncated = loss["condition"].str.startswith("truncated")
     plot_by_rule(ax_loss, loss[~truncated])
     conditions = list(dict.fromkeys(loss[truncated]["condition"]))
+    styles = condition_styles(loss)
     for i, condition in enumerate(conditions):
         s = mean_and_spread(loss[loss["condition"] == condition])
-        ax_loss.plot(s["step"], s["mean"], linestyle=":", color=RULE_COLORS["truncated_bptt"],
+        ax_loss.plot(s["step"], s["mean"], linestyle=":", color=styles[condition][1],
                      alpha=1.0 - 0.6 * i / max(len(conditions) - 1, 1), label=condition)
     ax_loss.set(xlabel="update", ylabel="loss", yscale="log", title="influence balancing (23 linear units)")
     ax_loss.legend(fontsize=7)
@@ -30,7 +31,7 @@ def make(store):
             thetas.setdefault(run["condition"], []).append(float(arrays["final/recurrent.weight"][0, -1]))
     names = list(thetas)
     values = [np.nanmean(v) for v in thetas.values()]
-    ax_theta.barh(range(len(names)), values, color=[RULE_COLORS.get(n.split(" ")[0], "0.5") for n in names])
+    ax_theta.barh(range(len(names)), values, color=[styles.get(n, (n, None))[1] or "0.5" for n in names])
     ax_theta.set_yticks(range(len(names)), names, fontsize=7)
     ax_theta.invert_yaxis()
     ax_theta.axvline(0.5, color="0.6", linestyle=":", linewidth=1)

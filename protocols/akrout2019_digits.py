@@ -47,7 +47,7 @@ protocol = Protocol(
              "norm_ratio", "sign_concordance"],
     summary=[("test_accuracy", "all"), ("weight_angle", "conv2"), ("weight_angle", "output"),
              ("update_angle", "conv1")],
-    quick=dict(steps=300, seeds=range(2), record_every=100),
+    quick=dict(steps=300, seeds=range(2), record_every=20),
     target=[
         PublishedTarget(paper="Akrout et al. 2019", where="abstract and Sec. 5 (ImageNet, ResNet-18/50)",
                         metric="weight_angle", rule="kolen_pollack", layer="output", value="< 30",

@@ -38,7 +38,7 @@ protocol = Protocol(
              "norm_ratio", "sign_concordance", "weight_change_angle", "weight_distance", "representation_cka"],
     summary=[("test_accuracy", "all"), ("update_angle", "hidden1"), ("update_angle", "hidden2"),
              ("weight_angle", "hidden2"), ("representation_cka", "hidden2")],
-    quick=dict(steps=400, seeds=range(2), record_every=50),
+    quick=dict(steps=400, seeds=range(2), record_every=10),
     target=[
         PublishedTarget(paper="Lillicrap et al. 2016", where="arXiv:1411.0247 Fig. 2a", metric="test_accuracy",
                         rule="feedback_alignment", value="0.979", proxy=True, published_on="MNIST, 784-1000-10 logistic",

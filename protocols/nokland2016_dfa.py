@@ -57,7 +57,7 @@ protocol = Protocol(
     record_every=500,
     metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle"],
     summary=[("test_accuracy", "all"), ("update_angle", "hidden1")],
-    quick=dict(steps=300, batch_size=32, seeds=range(1), record_every=100),
+    quick=dict(steps=300, batch_size=32, seeds=range(1), record_every=20),
     target=PublishedTarget(paper="Nøkland 2016", where="abstract (arXiv:1609.01596)", metric="test_accuracy",
                            rule="direct_feedback_alignment", value="0.9855", tolerance=0.01, proxy=True,
                            published_on="permutation-invariant MNIST, with dropout (network not named in the abstract)",

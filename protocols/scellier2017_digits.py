@@ -44,7 +44,7 @@ protocol = Protocol(
     record_every=100,
     metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle", "relax_steps"],
     summary=[("test_accuracy", "all"), ("train_accuracy", "all"), ("update_angle", "all"), ("relax_steps", "free")],
-    quick=dict(steps=200, seeds=range(1), record_every=50),
+    quick=dict(steps=200, seeds=range(1), record_every=20),
     target=PublishedTarget(paper="Scellier & Bengio 2017", where="MNIST results (784-500-10)",
                            metric="test_accuracy", rule="equilibrium_propagation",
                            value="not retrieved (see docstring)", proxy=True,

@@ -3,6 +3,7 @@ schema migration, and the Ray executor giving the serial numbers."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -317,6 +318,7 @@ def test_a_schema_1_store_is_migrated_when_read(tmp_path, capsys):
 
 
 @pytest.mark.slow  # starts Ray
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install -e '.[ray]'; .ci/run does)")
 def test_ray_executor_gives_the_serial_numbers_bit_for_bit(tmp_path):
     protocol = load_protocol(TINY)
     with Store(tmp_path / "serial.sqlite") as store:

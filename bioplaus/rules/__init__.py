@@ -16,7 +16,7 @@ from bioplaus.rules.wrap import wrap
 
 def _classes() -> dict[str, str]:
     """Class (or factory) name -> rule name, for every rule in the index."""
-    return {entry.attribute: name for name, entry in rule_index().items()}
+    return {entry.cls: name for name, entry in rule_index().items()}
 
 
 def __getattr__(attribute: str) -> Any:
