@@ -237,7 +237,7 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from bioplaus import models
+    from bioplaus import model_files as models
     from bioplaus.rule_index import rule_index
 
     for title, folder in (("protocols", "protocols"), ("figures", "figures")):

@@ -274,7 +274,8 @@ def test_a_bad_divergence_setting_is_one_paragraph():
 
 
 def test_run_says_when_no_figure_matches_and_finds_one_by_protocol_name(tmp_path, capsys):
-    from bioplaus.cli import figure_for, main
+    from bioplaus.cli import main
+    from bioplaus.plotting import figure_for
 
     (tmp_path / "protocols").mkdir()
     script = _protocol(tmp_path / "protocols")

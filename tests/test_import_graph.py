@@ -30,8 +30,11 @@ def dependencies(name: str, path: Path, known: set[str]) -> tuple[set[str], int]
     """The bioplaus modules ``name`` imports, and how many of its imports are deferred (inside a function)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     top = {id(node) for node in tree.body}
-    for node in tree.body:  # imports under `if TYPE_CHECKING:` or try/except at module level are still top-level
-        if isinstance(node, (ast.If, ast.Try)):
+    typing_only: set[int] = set()
+    for node in tree.body:  # imports under try/except at module level are still top-level; under `if TYPE_CHECKING:` none
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            typing_only |= {id(n) for n in ast.walk(node)}
+        elif isinstance(node, (ast.If, ast.Try)):
             top |= {id(n) for n in ast.walk(node)}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     deps, deferred = set(), 0
@@ -45,7 +48,7 @@ def dependencies(name: str, path: Path, known: set[str]) -> tuple[set[str], int]
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         targets = [t for t in targets if t == "bioplaus" or t.startswith("bioplaus.")]
-        if not targets:
+        if not targets or id(node) in typing_only:
             continue
         if id(node) not in top:
             deferred += 1
