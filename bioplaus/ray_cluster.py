@@ -28,6 +28,7 @@ import pickle
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -160,13 +161,11 @@ def code_fingerprint() -> str:
 
 def node_name() -> str:
     """This machine and Ray node, for messages: ``host (ip, node 1a2b3c4d)``."""
-    try:
-        import ray
-
-        context = ray.get_runtime_context()
-        return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, node {context.get_node_id()[:8]})"
-    except Exception:  # not inside Ray
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():  # not inside Ray (asking the runtime context would start Ray)
         return socket.gethostname()
+    node = ray.get_runtime_context().get_node_id()
+    return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, node {node[:8]})"
 
 
 @dataclass
@@ -299,10 +298,12 @@ def protocol_from_inputs(inputs: JobInputs) -> Any:
     return protocol
 
 
-def data_dir_on_node(inputs: JobInputs) -> str | None:
+def data_dir_on_node(inputs: JobInputs, fetch: Callable[[Any], dict[str, bytes]] | None = None) -> str | None:
     """The folder this node reads ``--data-dir`` from: the shipped IDX files, written once per node.
 
     Without shipped files, the driver's path itself, which must then exist on this node.
+    ``fetch`` turns ``inputs.data_files`` into the files (``ray.get`` by default), and is
+    called only by the first job on a node.
     """
     if inputs.data_dir is None:
         return None
@@ -313,9 +314,11 @@ def data_dir_on_node(inputs: JobInputs) -> str | None:
         return inputs.data_dir
     folder = Path(tempfile.gettempdir()) / f"bioplaus-data-{inputs.data_key}"
     if not (folder / ".complete").is_file():
-        import ray
+        if fetch is None:
+            import ray
 
-        files = ray.get(inputs.data_files)
+            fetch = ray.get
+        files = fetch(inputs.data_files)
         folder.mkdir(exist_ok=True)
         for name, content in files.items():  # another worker may write the same bytes at the same time
             part = folder / f".{name}.{os.getpid()}"
