@@ -292,7 +292,7 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def stop_cluster(groups: list[int], marker: str, timeout_s: float = 15.0) -> None:
+def stop_cluster(groups: list[int], marker: str, timeout_s: float = 10.0) -> None:
     """End the cluster's processes, and only them: the process groups its ``ray start`` calls made, and any
     process whose command line names its temporary folder; SIGTERM, then SIGKILL after ``timeout_s``.
     (``ray stop`` would end every Ray process on the machine, other users' clusters included.)"""
@@ -327,7 +327,7 @@ def two_node_cluster(monkeypatch):
               "RAY_USAGE_STATS_ENABLED": "0"}
     nodes = [
         (["--head", f"--port={port}", f"--temp-dir={root / 'ray'}", "--include-dashboard=false",
-          f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}"], {}, root / "head"),
+          f"--dashboard-port={free_port()}"], {}, root / "head"),
         ([f"--address=127.0.0.1:{port}"], {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"}, root / "second"),
     ]
     groups = []
