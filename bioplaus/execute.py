@@ -272,10 +272,15 @@ class RayExecutor:
         else:
             self.started_here, self.set_auth_mode = ray_cluster.join(ray, address, logging.ERROR)
         self.startup_s = time.perf_counter() - t0
-        cpus = int(ray.cluster_resources().get("CPU", workers)) if address else workers
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", workers)) if address else workers
+            self.remote = ray.remote(num_cpus=1, max_retries=0)(ray_cluster.run_shipped_job)
+            self.inputs = ray.put(ray_cluster.ship_inputs(ray, protocol, quick, data_dir))
+        except BaseException:
+            if self.started_here:
+                ray.shutdown()
+            raise
         self.capacity = 2 * max(cpus, 1)
-        self.remote = ray.remote(num_cpus=1, max_retries=0)(ray_cluster.run_shipped_job)
-        self.inputs = ray.put(ray_cluster.ship_inputs(ray, protocol, quick, data_dir))
         self.device = device
         self.pending: dict[Any, Job] = {}
         self.jobs_by_node: Counter[str] = Counter()

@@ -317,7 +317,8 @@ def stop_cluster(groups: list[int], marker: str, timeout_s: float = 10.0) -> Non
 @pytest.fixture
 def two_node_cluster(monkeypatch):
     """``127.0.0.1:PORT`` of a two-node Ray cluster with token authentication, one CPU per node."""
-    if shutil.which("ray") is None:
+    ray_command = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    if ray_command is None:
         pytest.skip("the ray command is not installed (pip install -c constraints.txt -e '.[ray]')")
     root = Path(tempfile.mkdtemp(prefix="bp-ray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
     token = root / "token"
@@ -334,7 +335,7 @@ def two_node_cluster(monkeypatch):
     try:
         for args, env, cwd in nodes:
             cwd.mkdir()
-            start = subprocess.Popen(["ray", "start", "--num-cpus=1", f"--dashboard-agent-listen-port={free_port()}", *args],
+            start = subprocess.Popen([ray_command, "start", "--num-cpus=1", f"--dashboard-agent-listen-port={free_port()}", *args],
                                      cwd=cwd, env={**common, **env}, start_new_session=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             groups.append(start.pid)
