@@ -16,7 +16,6 @@ then recorded as ``failed`` with its error, and the sweep goes on.
 
 from __future__ import annotations
 
-import os
 import pickle
 import signal
 import sys
@@ -259,8 +258,10 @@ class RayExecutor:
 
         from bioplaus import ray_cluster
 
-        self.ray, self.address, self.progress = ray, address, progress
+        self.ray, self.address, self.progress, self.device = ray, address, progress, device
         self.set_auth_mode = False
+        self.pending: dict[Any, Job] = {}
+        self.jobs_by_node: Counter[str] = Counter()
         t0 = time.perf_counter()
         if address is None:
             self.started_here = not ray.is_initialized()
@@ -277,13 +278,9 @@ class RayExecutor:
             self.remote = ray.remote(num_cpus=1, max_retries=0)(ray_cluster.run_shipped_job)
             self.inputs = ray.put(ray_cluster.ship_inputs(ray, protocol, quick, data_dir))
         except BaseException:
-            if self.started_here:
-                ray.shutdown()
+            self.close()
             raise
         self.capacity = 2 * max(cpus, 1)
-        self.device = device
-        self.pending: dict[Any, Job] = {}
-        self.jobs_by_node: Counter[str] = Counter()
 
     def submit(self, job: Job) -> None:
         ref = self.remote.remote(self.inputs, job.condition, job.seed, job.config_hash, self.device)
@@ -311,10 +308,12 @@ class RayExecutor:
         if self.progress and self.address is not None and self.jobs_by_node:
             nodes = ", ".join(f"{node}: {n}" for node, n in sorted(self.jobs_by_node.items()))
             print(f"ray: {sum(self.jobs_by_node.values())} job(s) on {len(self.jobs_by_node)} node(s): {nodes}", file=sys.stderr)
-        if self.started_here:
+        if self.started_here and self.address is not None:
+            from bioplaus import ray_cluster
+
+            ray_cluster.leave(self.ray, self.set_auth_mode)
+        elif self.started_here:
             self.ray.shutdown()
-        if self.set_auth_mode:
-            os.environ.pop("RAY_AUTH_MODE", None)
 
 
 def check_executor(name: str, workers: int, address: str | None) -> None:

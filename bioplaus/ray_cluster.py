@@ -137,8 +137,7 @@ def join(ray: Any, address: str, logging_level: int) -> tuple[bool, bool]:
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging_level)
     except Exception as e:
-        if set_mode:
-            os.environ.pop(MODE_ENV, None)
+        forget_authentication(set_mode)
         if is_authentication_failure(e):
             raise authentication_error(address, mode, source) from e
         raise BioplausError(
@@ -146,6 +145,27 @@ def join(ray: Any, address: str, logging_level: int) -> tuple[bool, bool]:
             f"Is `ray start --head` running there, and is its port reachable from this machine?"
         ) from e
     return True, set_mode
+
+
+def leave(ray: Any, set_mode: bool) -> None:
+    """Disconnect from the cluster :func:`join` connected to, and forget how this process authenticated.
+
+    Ray keeps the authentication mode and the token it read for the life of the process;
+    without forgetting them, a later local Ray (or another cluster) in the same process
+    would be sent this cluster's token and refuse it.
+    """
+    ray.shutdown()
+    forget_authentication(set_mode)
+
+
+def forget_authentication(set_mode: bool) -> None:
+    """Unset the ``RAY_AUTH_MODE`` :func:`prepare_authentication` set, and have Ray read its mode and token anew."""
+    if set_mode:
+        os.environ.pop(MODE_ENV, None)
+    raylet = sys.modules.get("ray._raylet")
+    if raylet is not None:
+        raylet.Config.initialize("")
+        raylet.AuthenticationTokenLoader.instance().reset_cache()
 
 
 # -- what a job carries --------------------------------------------------------------------

@@ -120,12 +120,21 @@ def test_pinned_threads_refuses_a_thread_count_that_is_not_a_positive_integer(ba
 
 # -- token authentication -------------------------------------------------------------
 
+def without(monkeypatch, name: str) -> None:
+    """Unset ``name`` until the test ends, and unset it again then, whatever the test set it to.
+
+    (``monkeypatch.delenv`` of an unset variable records nothing, so a value that the code
+    under test sets would outlive the test.)"""
+    monkeypatch.setenv(name, "")
+    monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def no_token(monkeypatch, tmp_path):
     """A process with no Ray token anywhere and no RAY_AUTH_MODE; Ray's C++ core not loaded."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        monkeypatch.delenv(name, raising=False)
+        without(monkeypatch, name)
     monkeypatch.delitem(sys.modules, "ray._raylet", raising=False)
     return tmp_path
 
@@ -342,7 +351,7 @@ def two_node_cluster(monkeypatch):
             out, _ = start.communicate(timeout=180)
             assert start.returncode == 0, out
         for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):  # the driver finds the token by itself
-            monkeypatch.delenv(name, raising=False)
+            without(monkeypatch, name)
         monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
         yield f"127.0.0.1:{port}"
     finally:
