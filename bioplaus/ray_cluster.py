@@ -51,8 +51,8 @@ def default_token_file() -> Path:
 def token_source() -> str | None:
     """Where Ray will read this process's token from, in Ray's order of precedence; ``None`` if nowhere.
 
-    A ``RAY_AUTH_TOKEN_PATH`` naming a missing or empty file is an error here: Ray aborts the
-    whole process on it, without a message.
+    A ``RAY_AUTH_TOKEN_PATH`` naming a missing or empty file is an error here: Ray documents
+    it as a fatal misconfiguration, on which it aborts the process.
     """
     if os.environ.get(TOKEN_ENV, "").strip():
         return f"the environment variable {TOKEN_ENV}"
