@@ -12,9 +12,9 @@ without authentication is ignored. An explicit ``RAY_AUTH_MODE`` is respected.
 Shipping. A worker on another machine has none of the driver's files, so a job carries
 what it needs in :class:`JobInputs`, put once in Ray's object store: the protocol object
 (pickled with its script's own classes and functions by value, so the script is never
-imported there, and with its model specs, which are data once loaded), the script's text
-and the model specs beside it (to rebuild the protocol from, should the object not
-unpickle), the MNIST IDX files of ``--data-dir`` (read once here, written once per node
+imported there, and with its model specs, which are data once loaded), the script's text,
+the model specs beside it and those the driver finds by name outside bioplaus's own
+``models/`` (to rebuild the protocol from, should the object not unpickle), the MNIST IDX files of ``--data-dir`` (read once here, written once per node
 into a folder of the node's temporary directory), and a fingerprint of the driver's
 bioplaus code, so that a node with another bioplaus says so instead of computing other
 numbers.
@@ -199,6 +199,8 @@ class JobInputs:
         script_name, script_text: the protocol script's file name and source (``None``
             for a protocol built in Python, not by a script).
         beside: ``{file name: text}`` of the model specs (``*.toml``) in the script's folder.
+        named: ``{file name: text}`` of the specs the driver finds by name in ``$BIOPLAUS_MODELS``
+            or ``./models`` (not in bioplaus's own ``models/``, which every node has).
         data_dir: the driver's ``--data-dir`` (for messages and for files not shipped).
         data_files: the ObjectRef of ``{file name: bytes}``, the MNIST IDX files of
             ``data_dir`` (``None`` without them); ``data_key``: SHA-256 of those files.
@@ -210,6 +212,7 @@ class JobInputs:
     script_name: str | None
     script_text: str | None
     beside: dict[str, str] = field(default_factory=dict)
+    named: dict[str, str] = field(default_factory=dict)
     data_dir: str | None = None
     data_files: Any = None
     data_key: str | None = None
@@ -269,6 +272,14 @@ def read_data_files(data_dir: str) -> tuple[dict[str, bytes], str] | None:
     return files, h.hexdigest()[:16]
 
 
+def user_model_specs() -> dict[str, str]:
+    """``{file name: text}`` of the model specs found by name here outside bioplaus's own ``models/``."""
+    from bioplaus import models
+
+    shipped_with_bioplaus = (models.REPO_ROOT / "models").resolve()
+    return {p.name: p.read_text() for p in models.available().values() if p.parent.resolve() != shipped_with_bioplaus}
+
+
 def ship_inputs(ray: Any, protocol: Any, quick: bool, data_dir: str | None) -> JobInputs:
     """Read this sweep's inputs once and put the large ones in Ray's object store."""
     script_name = script_text = None
@@ -277,7 +288,7 @@ def ship_inputs(ray: Any, protocol: Any, quick: bool, data_dir: str | None) -> J
         script = Path(protocol.source)
         script_name, script_text = script.name, script.read_text()
         beside = {p.name: p.read_text() for p in sorted(script.parent.glob("*.toml")) if p.is_file()}
-    inputs = JobInputs(quick, pickle_protocol(protocol), script_name, script_text, beside, data_dir,
+    inputs = JobInputs(quick, pickle_protocol(protocol), script_name, script_text, beside, user_model_specs(), data_dir,
                        fingerprint=code_fingerprint())
     if data_dir is not None:
         found = read_data_files(data_dir)
@@ -293,7 +304,7 @@ _PROTOCOLS: dict[str, Any] = {}
 
 
 def protocol_from_inputs(inputs: JobInputs) -> Any:
-    """The protocol the driver sent: unpickled, or else rebuilt from its script and the specs beside it."""
+    """The protocol the driver sent: unpickled, or else rebuilt from its script and the specs shipped with it."""
     if inputs.key in _PROTOCOLS:
         return _PROTOCOLS[inputs.key]
     from bioplaus.protocol import load_protocol
@@ -312,7 +323,19 @@ def protocol_from_inputs(inputs: JobInputs) -> Any:
         with tempfile.TemporaryDirectory(prefix="bioplaus-protocol-") as folder:
             for name, text in {**inputs.beside, inputs.script_name: inputs.script_text}.items():
                 Path(folder, name).write_text(text)
-            protocol = load_protocol(Path(folder, inputs.script_name))
+            named = Path(folder, "named-models")
+            named.mkdir()
+            for name, text in inputs.named.items():
+                Path(named, name).write_text(text)
+            search_path = os.environ.get("BIOPLAUS_MODELS")
+            os.environ["BIOPLAUS_MODELS"] = os.pathsep.join(p for p in (str(named), search_path) if p)  # the driver's first
+            try:
+                protocol = load_protocol(Path(folder, inputs.script_name))
+            finally:
+                if search_path is None:
+                    os.environ.pop("BIOPLAUS_MODELS")
+                else:
+                    os.environ["BIOPLAUS_MODELS"] = search_path
         protocol = protocol.quick_version() if inputs.quick else protocol
     _PROTOCOLS[inputs.key] = protocol
     return protocol

@@ -231,6 +231,27 @@ def test_a_job_carries_its_protocol_and_its_spec_and_needs_none_of_its_files(tmp
     assert rebuilt is not unpickled and config_hash(rebuilt.run_config("backprop", 1)) == expected
 
 
+def test_a_spec_the_driver_finds_by_name_outside_bioplaus_travels_for_the_rebuild(tmp_path, monkeypatch):
+    (tmp_path / "my-models").mkdir()
+    (tmp_path / "my-models" / "wide_by_name.toml").write_text(SPEC)
+    monkeypatch.setenv("BIOPLAUS_MODELS", str(tmp_path / "my-models"))
+    script = write_protocol(tmp_path / "p", steps=5)
+    script.write_text(script.read_text().replace('models.load(Path(__file__).with_name("wide_beside.toml"))', '"wide_by_name"'))
+    (tmp_path / "p" / "wide_beside.toml").unlink()
+    protocol = load_protocol(script)
+    inputs = ray_cluster.ship_inputs(FakeRay(), protocol, quick=False, data_dir=None)
+    assert inputs.named == {"wide_by_name.toml": SPEC} and "linear_30_20_10.toml" not in inputs.named
+    expected = config_hash(protocol.run_config("feedback_alignment", 0))
+    shutil.rmtree(tmp_path / "my-models")
+    shutil.rmtree(tmp_path / "p")
+    monkeypatch.delenv("BIOPLAUS_MODELS")  # a node without the driver's model folders
+    monkeypatch.setattr(ray_cluster, "_PROTOCOLS", {})
+    inputs.protocol_blob = None
+    rebuilt = ray_cluster.protocol_from_inputs(inputs)
+    assert config_hash(rebuilt.run_config("feedback_alignment", 0)) == expected
+    assert "BIOPLAUS_MODELS" not in os.environ
+
+
 def write_tiny_mnist(folder: Path) -> None:
     rng = np.random.default_rng(0)
     folder.mkdir()
