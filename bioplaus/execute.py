@@ -2,9 +2,11 @@
 
 ``serial`` runs jobs in this process; ``pool`` in ``--workers N`` spawned processes;
 ``ray`` as Ray tasks, on a local Ray instance started for the sweep or on a cluster
-(``--address HOST:PORT``). Whatever the executor, this process is the store's only
-writer (results flow back to it; no SQLite over a network file system), and every run
-sets its own torch thread count, so the executor never changes the numbers.
+(``--address HOST:PORT``; joining and the inputs a job carries are in
+:mod:`bioplaus.ray_cluster`). Whatever the executor, this process is the store's only
+writer (results flow back to it; no SQLite over a network file system), and every job
+pins the thread counts of torch and of the BLAS and OpenMP pools to its protocol's
+``threads`` (:mod:`bioplaus.threads`), so the executor never changes the numbers.
 
 Each job is claimed in the store before it is computed (see :mod:`bioplaus.store`), so
 two sweeps into one store share the work instead of repeating it, and a job whose
@@ -19,7 +21,7 @@ import signal
 import sys
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -107,10 +109,12 @@ def _worker_protocol(source: str | None, quick: bool, blob: bytes) -> Protocol:
     return _WORKER_PROTOCOLS[key]
 
 
-def worker_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
-    """Run one job in a worker: ``(result, None)``, or ``(None, error text)`` if it raised."""
+def run_job(protocol: Protocol, source: str | None, condition: str, seed: int, expected_hash: str, device: str,
+            data_dir: str | None) -> tuple[RunResult | None, str | None]:
+    """Run one job of ``protocol`` in a worker (its threads pinned by the run): ``(result, None)``, or ``(None, error text)``.
+    ``data_dir``: where this worker finds the ``--data-dir`` files (a node may hold a shipped copy elsewhere)."""
     try:
-        protocol = _worker_protocol(source, quick, blob).for_data_dir(data_dir)
+        protocol = protocol.for_data_dir(data_dir)
         found = config_hash(protocol.run_config(condition, seed))
         if found != expected_hash:
             raise BioplausError(
@@ -120,7 +124,16 @@ def worker_job(source, quick, blob, condition, seed, expected_hash, device, data
             )
         return train_run(protocol, condition, seed, device=device), None
     except Exception as e:  # a failed run is recorded, and the sweep goes on
-        return None, _error_text(e)
+        return None, error_text(e)
+
+
+def worker_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
+    """Run one job in a pool worker: ``(result, None)``, or ``(None, error text)`` if it raised."""
+    try:
+        protocol = _worker_protocol(source, quick, blob)
+    except Exception as e:
+        return None, error_text(e)
+    return run_job(protocol, source, condition, seed, expected_hash, device, data_dir)
 
 
 def die_with_parent() -> None:
@@ -138,7 +151,7 @@ def die_with_parent() -> None:
             pass
 
 
-def _error_text(e: BaseException) -> str:
+def error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
 
@@ -172,7 +185,7 @@ class SerialExecutor:
         try:
             result, error = train_run(self.protocol, job.condition, job.seed, self.device, progress=tick), None
         except Exception as e:  # a failed run is recorded, and the sweep goes on
-            result, error = None, _error_text(e)
+            result, error = None, error_text(e)
         finally:
             inner.close()
         return [(job, result, error)]
@@ -224,9 +237,14 @@ class PoolExecutor:
 
 
 class RayExecutor:
-    """Ray tasks (one CPU each), on a local instance started here or on the cluster at ``address``."""
+    """Ray tasks (one CPU each), on a local instance started here or on the cluster at ``address``.
 
-    def __init__(self, protocol: Protocol, workers: int, quick: bool, device: str, data_dir: str | None, address: str | None):
+    The sweep's inputs travel with its jobs (:mod:`bioplaus.ray_cluster`): nothing is read
+    by path on a worker. ``jobs_by_node`` counts the jobs each node ran.
+    """
+
+    def __init__(self, protocol: Protocol, workers: int, quick: bool, device: str, data_dir: str | None,
+                 address: str | None, progress: bool = False):
         try:
             import ray
         except ImportError:
@@ -236,27 +254,32 @@ class RayExecutor:
             ) from None
         import logging
 
-        self.ray = ray
-        self.started_here = not ray.is_initialized()
-        t0 = time.perf_counter()
-        if self.started_here:
-            try:
-                if address is None:
-                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-                else:
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-            except Exception as e:
-                where = f"the Ray cluster at --address {address}" if address else "a local Ray instance"
-                raise BioplausError(f"--executor ray: could not start or join {where}: {type(e).__name__}: {e}") from e
-        cpus = int(ray.cluster_resources().get("CPU", workers)) if address else workers
-        self.capacity = 2 * max(cpus, 1)
-        self.remote = ray.remote(num_cpus=1, max_retries=0)(worker_job)
-        self.args = (protocol.source, quick, pickle.dumps(protocol))
-        self.device, self.data_dir = device, data_dir
+        from bioplaus import ray_cluster
+
+        self.ray, self.address, self.progress, self.device = ray, address, progress, device
+        self.set_auth_mode = False
         self.pending: dict[Any, Job] = {}
+        self.jobs_by_node: Counter[str] = Counter()
+        if address is None:
+            self.started_here = not ray.is_initialized()
+            if self.started_here:
+                try:
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+                except Exception as e:
+                    raise BioplausError(f"--executor ray: could not start a local Ray instance: {type(e).__name__}: {e}") from e
+        else:
+            self.started_here, self.set_auth_mode = ray_cluster.join(ray, address, logging.ERROR)
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", workers)) if address else workers
+            self.remote = ray.remote(num_cpus=1, max_retries=0)(ray_cluster.run_shipped_job)
+            self.inputs = ray.put(ray_cluster.ship_inputs(ray, protocol, quick, data_dir))
+        except BaseException:
+            self.close()
+            raise
+        self.capacity = 2 * max(cpus, 1)
 
     def submit(self, job: Job) -> None:
-        ref = self.remote.remote(*self.args, job.condition, job.seed, job.config_hash, self.device, self.data_dir)
+        ref = self.remote.remote(self.inputs, job.condition, job.seed, job.config_hash, self.device)
         self.pending[ref] = job
 
     def busy(self) -> int:
@@ -268,7 +291,9 @@ class RayExecutor:
         for ref in ready:
             job = self.pending.pop(ref)
             try:
-                out.append((job, *self.ray.get(ref)))
+                result, error, node = self.ray.get(ref)
+                self.jobs_by_node[node] += 1
+                out.append((job, result, error))
             except Exception as e:  # the task's worker died, or Ray lost it
                 out.append((job, None, f"Ray task failed: {type(e).__name__}: {e}"))
         return out
@@ -276,7 +301,14 @@ class RayExecutor:
     def close(self) -> None:
         for ref in self.pending:
             self.ray.cancel(ref, force=True)
-        if self.started_here:
+        if self.progress and self.address is not None and self.jobs_by_node:
+            nodes = ", ".join(f"{node}: {n}" for node, n in sorted(self.jobs_by_node.items()))
+            print(f"ray: {sum(self.jobs_by_node.values())} job(s) on {len(self.jobs_by_node)} node(s): {nodes}", file=sys.stderr)
+        if self.started_here and self.address is not None:
+            from bioplaus import ray_cluster
+
+            ray_cluster.leave(self.ray, self.set_auth_mode)
+        elif self.started_here:
             self.ray.shutdown()
 
 
@@ -298,7 +330,7 @@ def make_executor(name: str, protocol: Protocol, workers: int, quick: bool, devi
         return SerialExecutor(protocol, device, data_dir, progress)
     if name == "pool":
         return PoolExecutor(protocol, workers, quick, device, data_dir)
-    return RayExecutor(protocol, workers, quick, device, data_dir, address)
+    return RayExecutor(protocol, workers, quick, device, data_dir, address, progress)
 
 
 # -- the sweep ---------------------------------------------------------------------------

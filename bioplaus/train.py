@@ -22,8 +22,9 @@ Every torch model runs here, whatever its kind (feedforward, convnet, energy, re
    kill/resume and parallel execution cannot change it.
 
 The spiking (Brian2) engine keeps its own simulation (the task's ``simulate``) but runs
-under the same outer contract: :func:`train_run` fixes the thread count, times the run and
-hands back the same :class:`~bioplaus.core.RunResult`.
+under the same outer contract: :func:`train_run` pins the thread counts (torch's, and the
+BLAS/OpenMP pools' behind NumPy and SciPy, :func:`bioplaus.threads.pinned_threads`), times
+the run and hands back the same :class:`~bioplaus.core.RunResult`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from bioplaus.rules.backprop import Backprop, chain_rule_deltas
 from bioplaus.rules.base import LayeredRule, Rule, gradients_from_deltas, is_layered
 from bioplaus.seeding import generator
 from bioplaus.tasks.base import TaskInstance
+from bioplaus.threads import pinned_threads
 
 #: sequences per batched call of the per-sequence estimator statistics
 ESTIMATOR_CHUNK = 1000
@@ -270,15 +272,11 @@ def train_run(protocol: Protocol, condition: str, seed: int, device: str = "cpu"
     Brian2 simulation, under the same thread count, timing and result."""
     t0 = time.perf_counter()
     c = protocol.condition(condition)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(protocol.threads)
-    try:
+    with pinned_threads(protocol.threads):  # torch's and the BLAS/OpenMP pools': whichever worker runs it, same numbers
         if models.kind(c.model.kind).engine == "brian2":
             result = c.task.simulate(dataclasses.replace(protocol, model=c.model, task=c.task), c.rule, seed, progress)
         else:
             result = run_loop(protocol, c, seed, device, progress)
-    finally:
-        torch.set_num_threads(threads_before)
     result.duration_s = time.perf_counter() - t0
     return result
 
