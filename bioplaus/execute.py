@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.protocol import Protocol, config_hash, load_protocol
-from bioplaus.store import FINISHED, Heartbeat, Store, new_owner
+from bioplaus.leases import Heartbeat, new_owner
+from bioplaus.store import FINISHED, Store
 from bioplaus.core import RunResult
 from bioplaus.train import train_run
 

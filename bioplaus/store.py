@@ -20,7 +20,7 @@ leaves finished runs intact, and a re-run skips them. The schema version is
 Several processes may run sweeps into one store at once. A run is *claimed* before it
 is computed (:meth:`Store.claim_run`, one ``BEGIN IMMEDIATE`` transaction): the row
 records its ``owner`` (``host:pid:token``) and a ``heartbeat`` that the owner renews
-(:class:`Heartbeat`). A claim is left alone while its owner lives; it is taken over
+(:class:`bioplaus.leases.Heartbeat`). A claim is left alone while its owner lives; it is taken over
 when its heartbeat is older than the lease, or at once when the owner was a process
 on this host that no longer exists (a SIGKILLed sweep). Only the owner of a claim can
 finish it (:meth:`Store.finish_run`), so a run is never stored twice.
@@ -32,11 +32,8 @@ import json
 import math
 import os
 import platform
-import socket
 import sqlite3
-import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -45,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 from bioplaus.errors import BioplausError
+from bioplaus.leases import LEASE_S, owner_is_alive
 from bioplaus.rule_index import title_and_colour
 
 SCHEMA_VERSION = 3
-LEASE_S = 60.0  # a claim whose heartbeat is older than this is taken over
 DEFAULT_STORE = Path("bioplaus-results") / "bioplaus.sqlite"
 STATUSES = ("running", "done", "diverged", "failed")
 FINISHED = ("done", "diverged")
@@ -105,31 +102,6 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE IF NOT EXISTS summaries (protocol TEXT PRIMARY KEY, columns TEXT NOT NULL)",
     ],
 }
-
-
-def new_owner() -> str:
-    """A claim owner id for this process: ``host:pid:token``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_is_alive(owner: str | None, heartbeat: float | None, now: float, lease_s: float = LEASE_S) -> bool:
-    """Whether a claim's owner may still be working on it.
-
-    No owner (a store written before claims, or a hand-made row) or a heartbeat older
-    than ``lease_s`` means no; so does an owner process on this host that has exited.
-    """
-    if not owner or heartbeat is None or now - heartbeat > lease_s:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host == socket.gethostname() and pid_text.isdigit():
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # exists, owned by another user
-            return True
-    return True
 
 
 def default_store_path() -> Path:
@@ -456,35 +428,3 @@ class Store:
             raise BioplausError(f"{path}: no arrays stored for run {run_id}.")
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-
-
-class Heartbeat:
-    """Renews the heartbeat of every ``running`` claim of ``owner`` every ``interval_s`` seconds.
-
-    A background thread with its own connection, used as a context manager around a
-    sweep, so that long runs keep their claims while the sweep computes.
-    """
-
-    def __init__(self, path: str | os.PathLike, owner: str, interval_s: float = LEASE_S / 6):
-        self.path, self.owner, self.interval_s = Path(path), owner, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="bioplaus-heartbeat", daemon=True)
-
-    def _beat(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            while not self._stop.wait(self.interval_s):
-                try:
-                    conn.execute("UPDATE runs SET heartbeat = ? WHERE owner = ? AND status = 'running'", (time.time(), self.owner))
-                except sqlite3.Error:
-                    pass  # a busy store: the next beat will do
-        finally:
-            conn.close()
-
-    def __enter__(self) -> "Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()

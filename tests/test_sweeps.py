@@ -21,7 +21,8 @@ from bioplaus import load_protocol
 from bioplaus.cli import main
 from bioplaus.execute import run_protocol
 from bioplaus.protocol import config_hash
-from bioplaus.store import LEASE_S, SCHEMA_VERSION, Heartbeat, Store, new_owner, owner_is_alive
+from bioplaus.leases import LEASE_S, Heartbeat, new_owner, owner_is_alive
+from bioplaus.store import SCHEMA_VERSION, Store
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny_protocol.py"
