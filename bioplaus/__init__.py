@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from bioplaus.errors import BioplausError
-from bioplaus.version import __version__
+from bioplaus.version import __version__  # noqa: F401  (bioplaus.__version__)
 
 #: public name -> ``"module"`` (a subpackage) or ``"module:attribute"``
 _LAZY: dict[str, str] = {

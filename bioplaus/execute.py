@@ -226,7 +226,7 @@ class PoolExecutor:
                 broken = True
                 out.append((job, None, f"a worker process died ({e})"))
         if broken:  # every other job of the broken pool fails too: report them all, start a new pool
-            for fut, job in list(self.pending.items()):
+            for job in list(self.pending.values()):
                 out.append((job, None, "a worker process died (the pool broke while this run was queued or running)"))
             self.pending.clear()
             self.pool.shutdown(wait=False, cancel_futures=True)

@@ -14,7 +14,8 @@ what it needs in :class:`JobInputs`, put once in Ray's object store: the protoco
 (pickled with its script's own classes and functions by value, so the script is never
 imported there, and with its model specs, which are data once loaded), the script's text,
 the model specs beside it and those the driver finds by name outside bioplaus's own
-``models/`` (to rebuild the protocol from, should the object not unpickle), the MNIST IDX files of ``--data-dir`` (read once here, written once per node
+``models/`` (to rebuild the protocol from, should the object not unpickle), the MNIST IDX files of ``--data-dir``
+(read once here, written once per node
 into a folder of the node's temporary directory), and a fingerprint of the driver's
 bioplaus code, so that a node with another bioplaus says so instead of computing other
 numbers.

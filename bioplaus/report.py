@@ -84,7 +84,8 @@ def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | 
     columns = columns or store.summary_columns(protocol) or default_summary(df)
     fv = final_values(df)
     fv = fv[fv["step"] == fv["run_last_step"]]
-    order = [c for c in (conditions or []) if c in set(runs["condition"])] + [c for c in dict.fromkeys(runs["condition"]) if c not in (conditions or [])]
+    present = set(runs["condition"])
+    order = [c for c in (conditions or []) if c in present] + [c for c in dict.fromkeys(runs["condition"]) if c not in (conditions or [])]
     header = ["condition", "seeds"] + [f"{m}[{layer}]" if layer != "all" else m for m, layer in columns]
     lines = [header]
     last_steps = set()

@@ -223,7 +223,8 @@ class DopamineSTDP(SpikingRule):
         step to this one (run every step before the synapses, e.g. in the ``groups`` slot; the
         step at ``t = 0`` leaves them as set). Constants: :meth:`neuron_namespace`."""
         return ("dopa_k = int(t > 0.5 * dt)\n"
-                "a_c = a_c + dopa_k * g_c * (baseline * tau_c * (1 - exp(-dt / tau_c)) + d * (1 - exp(-dt / tau_c - dt / tau_d)) / (1 / tau_c + 1 / tau_d))\n"
+                "a_c = a_c + dopa_k * g_c * (baseline * tau_c * (1 - exp(-dt / tau_c))"
+                " + d * (1 - exp(-dt / tau_c - dt / tau_d)) / (1 / tau_c + 1 / tau_d))\n"
                 "g_c = g_c * (1 - dopa_k + dopa_k * exp(-dt / tau_c))\n"
                 "d = d * (1 - dopa_k + dopa_k * exp(-dt / tau_d))")
 
