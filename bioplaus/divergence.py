@@ -64,3 +64,36 @@ def diverged_at(losses: Sequence[float], initial_loss: float, factor: float = 1e
 def diverged(losses: Sequence[float], initial_loss: float, factor: float = 1e3, patience: int = 10) -> bool:
     """Whether :func:`diverged_at` finds a divergence."""
     return diverged_at(losses, initial_loss, factor, patience) is not None
+
+
+class DivergenceWatch:
+    """:func:`diverged_at` fed one loss at a time, as a run loop sees them (O(1) per step).
+
+    ``update(loss)`` returns the index of the first loss of the stretch that made the run
+    diverge (counting from the first loss given, which is the initial loss), or ``None``.
+    """
+
+    def __init__(self, criterion: DivergenceCriterion):
+        self.criterion = criterion
+        self.threshold: float | None = None
+        self.seen = 0
+        self.stretch_start: int | None = None
+        self.stretch = 0
+
+    def update(self, loss: float) -> int | None:
+        i = self.seen
+        self.seen += 1
+        if not math.isfinite(loss):
+            return i
+        if self.threshold is None:
+            c = self.criterion
+            self.threshold = c.factor * max(abs(loss), c.min_scale)
+            return None
+        if loss > self.threshold:
+            self.stretch_start = i if self.stretch == 0 else self.stretch_start
+            self.stretch += 1
+            if self.stretch >= self.criterion.patience:
+                return self.stretch_start
+        else:
+            self.stretch = 0
+        return None

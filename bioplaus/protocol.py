@@ -23,6 +23,7 @@ from typing import Any
 
 from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
+from bioplaus.divergence import DivergenceCriterion
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.metrics.probes import inapplicable
 from bioplaus.optimizers import OPTIMIZERS
@@ -134,6 +135,9 @@ class Protocol:
         target: the published result(s) reproduced.
         root_seed: root of every random stream (see :mod:`bioplaus.seeding`).
         threads: torch threads per run (results differ in the last bits between thread counts).
+        divergence: a :class:`~bioplaus.divergence.DivergenceCriterion` (default: loss above 1000 x its initial value
+            for 10 consecutive steps), or ``None`` to stop only on NaN / infinity; a diverged run is stored as
+            ``diverged`` with the step where the stretch began.
         summary: ``(metric, layer)`` pairs shown in the end-of-run table.
         cka_samples: test inputs used for ``representation_cka``.
     """
@@ -156,6 +160,8 @@ class Protocol:
     cka_samples: int = 2000
     description: str = ""
     source: str | None = None
+    #: when a run counts as diverged beyond NaN: its loss above ``factor`` x the initial one for ``patience`` steps
+    divergence: DivergenceCriterion | None = DivergenceCriterion()
     #: the ``--data-dir`` the runs read (set by :meth:`for_data_dir`; ``None``: no data folder)
     data_dir: str | None = None
 
@@ -165,6 +171,9 @@ class Protocol:
         if not isinstance(self.task, Task):
             raise BioplausError(f"protocol field 'task' must be a bioplaus.tasks.Task (e.g. tasks.Digits()); got {self.task!r}.")
         self.model = _model_spec(self.model, "protocol field 'model'")
+        if self.divergence is not None and not isinstance(self.divergence, DivergenceCriterion):
+            raise BioplausError(f"protocol field 'divergence' must be a bioplaus.divergence.DivergenceCriterion (e.g. "
+                                f"DivergenceCriterion(factor=1e3, patience=10)) or None, got {self.divergence!r}.")
         _check_fit(self.model, self.task, "protocol field 'model'")
         if isinstance(self.task, ByDataDir) and self.task.model_with_data_dir is not None:
             self.task.model_with_data_dir = _model_spec(self.task.model_with_data_dir, "tasks.ByDataDir field 'model_with_data_dir'")
@@ -307,6 +316,8 @@ class Protocol:
             "metrics": list(self.metrics),
             "threads": self.threads,
             "cka_samples": self.cka_samples,
+            **({} if self.divergence == DivergenceCriterion() else
+               {"divergence": None if self.divergence is None else dataclasses.asdict(self.divergence)}),
         }
 
 

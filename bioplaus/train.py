@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from bioplaus import models
 from bioplaus.core import Batch, Row, RunResult, layer_of
+from bioplaus.divergence import DivergenceWatch
 from bioplaus.metrics.estimator import estimator_curve
 from bioplaus.metrics.probes import INITIAL_METRICS, Observation, observe, probes_for
 from bioplaus.metrics.alignment import update_angles_from_deltas
@@ -251,11 +252,16 @@ def run_loop(protocol: Protocol, condition: Condition, seed: int, device: str,
             or run.wanted & set(getattr(rule, "initial_metrics", ())):
         return result  # an analysis of the initial weights (a rule's own comparison trains nothing)
     step_fn = run.window_step if run.windows is not None else run.step
+    watch = DivergenceWatch(protocol.divergence) if protocol.divergence is not None else None
     for step in range(protocol.steps + 1):
         is_record = step % protocol.record_every == 0 or step == protocol.steps
         loss = step_fn(step, run.task.next_batch(), is_record, update=step < protocol.steps)
-        if not math.isfinite(loss):
-            result.status, result.diverged_step = "diverged", step
+        if watch is not None:
+            diverged = watch.update(loss)  # a non-finite loss, or a sustained explosion (bioplaus.divergence)
+        else:
+            diverged = None if math.isfinite(loss) else step
+        if diverged is not None:
+            result.status, result.diverged_step = "diverged", diverged
             break
         if step < protocol.steps:
             result.steps_done = step + 1

@@ -4,6 +4,7 @@ from the store."""
 
 from __future__ import annotations
 
+import math
 import json
 import os
 import subprocess
@@ -288,3 +289,30 @@ def test_run_says_when_no_figure_matches_and_finds_one_by_protocol_name(tmp_path
     assert figure_for(str(script), "absurd") == tmp_path / "figures" / "absurd.py"
     shipped = figure_for(str(REPO / "protocols" / "scellier2017_digits_2h.py"), "scellier2017_digits_2h")
     assert shipped == REPO / "figures" / "scellier2017_digits_2h.py"
+
+
+def test_a_run_whose_loss_explodes_is_stored_as_diverged_with_its_step(tmp_path):
+    """A too-large step on the linear teacher: the loss grows by orders of magnitude while still finite; the
+    criterion stops the run there, earlier than the NaN that ends it without the criterion."""
+    import dataclasses
+
+    from bioplaus import Protocol, rules, tasks
+    from bioplaus.divergence import DivergenceCriterion, DivergenceWatch, diverged_at
+    from bioplaus.train import train_run
+
+    p = Protocol(name="boom", task=tasks.LinearTeacher(n_in=30, n_out=10), model="linear_30_20_10", rules=[rules.Backprop()],
+                 seeds=[0], steps=40, batch_size=20, optimizer=("sgd", {"lr": 0.05}), record_every=5, metrics=["loss"])
+    calm = train_run(p, "backprop", 0)
+    assert calm.status == "done" and calm.steps_done == 40
+    boom = dataclasses.replace(p, optimizer=("sgd", {"lr": 0.2}), record_every=1, divergence=DivergenceCriterion(factor=10.0, patience=2))
+    result = train_run(boom, "backprop", 0)
+    assert result.status == "diverged" and result.diverged_step is not None and result.diverged_step < 40
+    assert all(math.isfinite(v) for *_, v in result.rows)  # it never reached NaN: the criterion stopped it
+    off = train_run(dataclasses.replace(boom, divergence=None), "backprop", 0)
+    assert off.status == "diverged" and off.diverged_step > result.diverged_step  # NaN, later
+    # the incremental watch agrees with the pure function on a sequence
+    losses = [1.0, 5.0, 200.0, 300.0, 2.0, 500.0, 600.0, 700.0, 800.0]
+    watch = DivergenceWatch(DivergenceCriterion(factor=100.0, patience=3))
+    first = next((i for i, x in enumerate(losses) if watch.update(x) is not None), None)
+    assert first is not None and diverged_at(losses[1:], losses[0], factor=100.0, patience=3) + 1 == 5
+    assert "divergence" not in p.run_config("backprop", 0) and boom.run_config("backprop", 0)["divergence"]["factor"] == 10.0
