@@ -104,7 +104,6 @@ class Trainer:
         self.batch_size, self.seed = batch_size, seed
         self.wanted = set(metrics)
         self.probes = probes_for(self.wanted)
-        self.needs_reference = any(p.needs_reference for p in self.probes)
         self.opt = model_optimizer(model, optimizer)
         rule.bind_optimizer(rule_optimizer(model, optimizer))
         self.groups = layer_groups(model)
@@ -186,8 +185,8 @@ class Trainer:
         if not math.isfinite(loss):
             return loss
         if record:
-            reference = None
-            if self.needs_reference and "update_angle" not in aux:
+            reference = None  # the exact gradient, unless the only probe wanting it has its angle from the deltas already
+            if any(p.needs_reference and not (p.name == "update_angle" and "update_angle" in aux) for p in self.probes):
                 reference = self.model.project(self.model.reference_gradient(batch))
             self.record(step, loss, estimate, reference, aux)
         if update:
