@@ -17,10 +17,8 @@ then recorded as ``failed`` with its error, and the sweep goes on.
 from __future__ import annotations
 
 import pickle
-import signal
 import sys
 import time
-import traceback
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -31,10 +29,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.protocol import Protocol, config_hash, load_protocol
+from bioplaus.protocol import Protocol, config_hash
 from bioplaus.leases import Heartbeat, new_owner
 from bioplaus.store import FINISHED, Store
 from bioplaus.core import RunResult
+from bioplaus import ray_cluster
+from bioplaus.jobs import die_with_parent, error_text, worker_job
 from bioplaus.train import train_run
 
 EXECUTORS = ("serial", "pool", "ray")
@@ -87,73 +87,6 @@ def plan(protocol: Protocol, store: Store, overwrite: bool = False) -> list[tupl
         store.delete_runs(protocol.name, conflicts)
         existing = store.finished_configs(protocol.name)
     return [job for job in protocol.jobs() if existing.get(job, (None,))[0] not in FINISHED]
-
-
-# -- what a worker runs ------------------------------------------------------------------
-
-_WORKER_PROTOCOLS: dict[tuple[str | None, bool, bytes], Protocol] = {}
-
-
-def _worker_protocol(source: str | None, quick: bool, blob: bytes) -> Protocol:
-    """The protocol object the main process sent; rebuilt from its script when it cannot be
-    unpickled here (objects whose classes are defined inside the protocol script)."""
-    key = (source, quick, blob)
-    if key not in _WORKER_PROTOCOLS:
-        try:
-            protocol = pickle.loads(blob)  # the parent's own object, sent to its worker: not stored results
-        except (ImportError, AttributeError):
-            if source is None:
-                raise
-            protocol = load_protocol(source)
-            protocol = protocol.quick_version() if quick else protocol
-        _WORKER_PROTOCOLS[key] = protocol
-    return _WORKER_PROTOCOLS[key]
-
-
-def run_job(protocol: Protocol, source: str | None, condition: str, seed: int, expected_hash: str, device: str,
-            data_dir: str | None) -> tuple[RunResult | None, str | None]:
-    """Run one job of ``protocol`` in a worker (its threads pinned by the run): ``(result, None)``, or ``(None, error text)``.
-    ``data_dir``: where this worker finds the ``--data-dir`` files (a node may hold a shipped copy elsewhere)."""
-    try:
-        protocol = protocol.for_data_dir(data_dir)
-        found = config_hash(protocol.run_config(condition, seed))
-        if found != expected_hash:
-            raise BioplausError(
-                f"{source}: the worker rebuilt the protocol from its script and got a different configuration "
-                f"({found}, expected {expected_hash}): the protocol was changed in memory and holds classes defined "
-                f"in the script. Save the change in the script or run with --workers 1."
-            )
-        return train_run(protocol, condition, seed, device=device), None
-    except Exception as e:  # a failed run is recorded, and the sweep goes on
-        return None, error_text(e)
-
-
-def worker_job(source, quick, blob, condition, seed, expected_hash, device, data_dir) -> tuple[RunResult | None, str | None]:
-    """Run one job in a pool worker: ``(result, None)``, or ``(None, error text)`` if it raised."""
-    try:
-        protocol = _worker_protocol(source, quick, blob)
-    except Exception as e:
-        return None, error_text(e)
-    return run_job(protocol, source, condition, seed, expected_hash, device, data_dir)
-
-
-def die_with_parent() -> None:
-    """Make this worker process end when the sweep that spawned it dies (Linux ``PR_SET_PDEATHSIG``).
-
-    Without it, the workers of a SIGKILLed sweep would sit idle for ever, holding its
-    output pipes open. Elsewhere the workers end when they next read from the dead pool.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
-def error_text(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
 
 
 # -- executors -----------------------------------------------------------------------------
@@ -255,8 +188,6 @@ class RayExecutor:
             ) from None
         import logging
 
-        from bioplaus import ray_cluster
-
         self.ray, self.address, self.progress, self.device = ray, address, progress, device
         self.set_auth_mode = False
         self.pending: dict[Any, Job] = {}
@@ -306,9 +237,7 @@ class RayExecutor:
             nodes = ", ".join(f"{node}: {n}" for node, n in sorted(self.jobs_by_node.items()))
             print(f"ray: {sum(self.jobs_by_node.values())} job(s) on {len(self.jobs_by_node)} node(s): {nodes}", file=sys.stderr)
         if self.started_here and self.address is not None:
-            from bioplaus import ray_cluster
-
-            ray_cluster.leave(self.ray, self.set_auth_mode)
+                ray_cluster.leave(self.ray, self.set_auth_mode)
         elif self.started_here:
             self.ray.shutdown()
 

@@ -35,7 +35,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from bioplaus import models
 from bioplaus.errors import BioplausError
+from bioplaus.jobs import error_text, run_job
+from bioplaus.protocol import load_protocol
+from bioplaus.tasks.mnist import FILES, find_file
 
 MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
 PACKAGE = Path(__file__).resolve().parent
@@ -259,7 +263,6 @@ def pickle_protocol(protocol: Any) -> bytes | None:
 
 def read_data_files(data_dir: str) -> tuple[dict[str, bytes], str] | None:
     """``({file name: bytes}, sha256)`` of the four MNIST IDX files in ``data_dir``; ``None`` if any is missing."""
-    from bioplaus.tasks.mnist import FILES, find_file
 
     folder = Path(data_dir)
     try:
@@ -275,7 +278,6 @@ def read_data_files(data_dir: str) -> tuple[dict[str, bytes], str] | None:
 
 def user_model_specs() -> dict[str, str]:
     """``{file name: text}`` of the model specs found by name here outside bioplaus's own ``models/``."""
-    from bioplaus import models
 
     shipped_with_bioplaus = (models.REPO_ROOT / "models").resolve()
     return {p.name: p.read_text() for p in models.available().values() if p.parent.resolve() != shipped_with_bioplaus}
@@ -308,7 +310,6 @@ def protocol_from_inputs(inputs: JobInputs) -> Any:
     """The protocol the driver sent: unpickled, or else rebuilt from its script and the specs shipped with it."""
     if inputs.key in _PROTOCOLS:
         return _PROTOCOLS[inputs.key]
-    from bioplaus.protocol import load_protocol
 
     problem = "it was not sent pickled"
     protocol = None
@@ -385,7 +386,6 @@ def check_same_code(inputs: JobInputs) -> None:
 
 def run_shipped_job(inputs: JobInputs, condition: str, seed: int, expected_hash: str, device: str) -> tuple[Any, str | None, str]:
     """One job on a Ray worker: ``(RunResult or None, error text or None, the node that ran it)``."""
-    from bioplaus.execute import run_job
 
     node = node_name()
     try:
@@ -393,7 +393,6 @@ def run_shipped_job(inputs: JobInputs, condition: str, seed: int, expected_hash:
         protocol = protocol_from_inputs(inputs)
         data_dir = data_dir_on_node(inputs)
     except Exception as e:  # a failed run is recorded, and the sweep goes on
-        from bioplaus.execute import error_text
 
         return None, error_text(e), node
     return (*run_job(protocol, inputs.script_name, condition, seed, expected_hash, device, data_dir), node)
