@@ -18,60 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from bioplaus import metrics as metric_names
+from bioplaus.claims import PublishedTarget  # re-exported: a protocol's claims live in bioplaus.claims
 from bioplaus import models as model_specs
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rules import Rule, get as get_rule
 from bioplaus.tasks import Task
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-
-
-@dataclass(frozen=True)
-class PublishedTarget:
-    """The published result a protocol reproduces.
-
-    ``value`` is the number as the paper gives it, optionally with a comparison
-    (``"< 90"``, ``"> 0.9"``); ``proxy`` says whether the default run is a stand-in
-    (digits instead of MNIST, fewer steps). ``rule`` and ``layer`` say which measured
-    series the value is compared with (last recorded step, mean over seeds).
-    ``tolerance``: for a plain number, the largest ``|measured - value|`` that counts as
-    reproduced (in the metric's units). ``published_on``: the task and model the paper
-    measured it on (e.g. ``"MNIST, 784-1000-10 logistic"``), shown in the report.
-    """
-
-    paper: str
-    where: str
-    metric: str
-    value: str
-    proxy: bool
-    rule: str | None = None
-    layer: str = "all"
-    note: str = ""
-    tolerance: float | None = None
-    published_on: str = ""
-
-    def check(self, measured: float) -> bool | None:
-        """Whether ``measured`` satisfies ``value``: its comparison, or ``|measured - value| <= tolerance``.
-
-        ``None`` when the target states neither (a qualitative or non-numeric claim).
-        """
-        m = re.fullmatch(r"\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*%?\s*", self.value)
-        if m:
-            op, x = m.group(1), float(m.group(2))
-            return {"<": measured < x, ">": measured > x, "<=": measured <= x, ">=": measured >= x}[op]
-        number = re.fullmatch(r"\s*~?\s*([-+0-9.eE]+)\s*%?\s*", self.value)
-        if number and self.tolerance is not None:
-            return abs(measured - float(number.group(1))) <= self.tolerance
-        return None
-
-    def criterion(self) -> str:
-        """The test applied, in words: ``"< 90"``, ``"45 ± 5"`` or ``"none (qualitative)"``."""
-        if re.fullmatch(r"\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*%?\s*", self.value):
-            return self.value.strip()
-        number = re.fullmatch(r"\s*~?\s*([-+0-9.eE]+)\s*%?\s*", self.value)
-        if number and self.tolerance is not None:
-            return f"{number.group(1)} ± {self.tolerance:g}"
-        return "none (compared by eye)"
 
 
 @dataclass

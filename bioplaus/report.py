@@ -1,4 +1,4 @@
-"""Summaries of stored results: the end-of-run table and the published-target check."""
+"""Summaries of stored results: the end-of-run table and the verdicts on a protocol's claims."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import math
 
 import pandas as pd
 
-from bioplaus.protocol import Protocol, PublishedTarget
+from bioplaus.claims import Claim, Measurements, PublishedTarget, Verdict, evaluate_claims
+from bioplaus.protocol import Protocol
 from bioplaus.store import Store
 
 
@@ -80,17 +81,31 @@ def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | 
 
 
 def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[float, float, int] | None:
-    """Mean, s.d. and number of seeds of the target's metric at the last recorded step."""
+    """Mean, s.d. (ddof 0) and number of seeds of a :class:`PublishedTarget`'s metric at the last recorded step,
+    read from its one condition; ``None`` when it is not measured or would pool several conditions."""
     df = store.metrics(protocol=protocol, metric=target.metric, layer=target.layer)
-    if target.rule is not None:
-        df = df[(df["condition"] == target.rule) | (df["rule"] == target.rule)]
     if df.empty:
         return None
-    last = final_values(df)["last"]
+    data = Measurements(df)
+    try:
+        condition = target.condition_of(data)
+        last = data.at(condition, target.metric, target.layer).to_numpy() if condition is not None else None
+    except (MissingData, LookupError, Exception) as e:  # noqa: BLE001 - pooled or missing: nothing to report
+        if isinstance(e, (MissingData, LookupError)) or type(e).__name__ == "_Pooled":
+            return None
+        raise
+    if last is None or len(last) == 0:
+        return None
     return float(last.mean()), float(last.std(ddof=0)), int(len(last))
 
 
-def is_proxy(target: PublishedTarget, protocol: Protocol, data_dir: str | None) -> bool:
+def claim_verdicts(store: Store, protocol: Protocol, quick: bool = False) -> list[tuple[Claim, Verdict]]:
+    """Every claim of ``protocol`` (its ``target`` field) with its verdict on the protocol's runs in ``store``
+    (its own seeds only); quick-run claims only when ``quick``, full-length-only claims as ``full length only``."""
+    return evaluate_claims(protocol.targets, Measurements.from_store(store, protocol), quick=quick)
+
+
+def is_proxy(target: Claim, protocol: Protocol, data_dir: str | None) -> bool:
     """Whether a run stands in for the published setting: ``target.proxy`` describes the
     default run; a protocol whose task switches to the paper's data with ``--data-dir``
     (:class:`bioplaus.tasks.ByDataDir`) is no proxy when a data folder was given."""
@@ -99,18 +114,17 @@ def is_proxy(target: PublishedTarget, protocol: Protocol, data_dir: str | None) 
     return target.proxy and not (data_dir is not None and isinstance(protocol.task, ByDataDir))
 
 
-def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None) -> list[str]:
+def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None, quick: bool = False) -> list[str]:
+    """One line per claim: the paper, what is tested, what was measured and the verdict."""
     out = []
-    for t in protocol.targets:
-        what = f"{t.metric}[{t.layer}]" + (f" of {t.rule}" if t.rule else "")
-        m = measured(store, protocol.name, t)
-        line = f"published ({t.paper}, {t.where}): {what} {t.value}"
-        if is_proxy(t, protocol, data_dir):
+    for claim, v in claim_verdicts(store, protocol, quick):
+        line = f"claim ({claim.paper}, {claim.where}): {claim.statement()}"
+        if claim.published and claim.published not in line:
+            line += f" [published: {claim.published}]"
+        if is_proxy(claim, protocol, data_dir):
             line += " [this run is a proxy]"
-        if m is None:
-            out.append(line + "; not measured in this store.")
-            continue
-        verdict = t.check(m[0])
-        tag = "" if verdict is None else ("  -> consistent" if verdict else "  -> NOT consistent")
-        out.append(f"{line}; measured {format_value(m[0])} ± {format_value(m[1])} (n={m[2]}){tag}")
+        line += f"; measured {v.measured} -> {v.verdict}"
+        if v.reason:
+            line += f" ({v.reason})"
+        out.append(line)
     return out

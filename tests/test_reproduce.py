@@ -52,16 +52,24 @@ def test_report_sets_each_target_beside_its_measurement_and_survives_a_broken_pr
     text = out.read_text()
     with Store(tmp_path / "s.sqlite", create=False) as store:
         assert set(store.protocols()) == {"inside", "outside"}  # the untargeted one is not run
-        for name, verdict in (("inside", "within target"), ("outside", "**outside target**")):
+        for name, verdict in (("inside", "| pass |"), ("outside", "| **fail** |")):
             t = next(e for e in entries if e.protocol is not None and e.protocol.name == name).rows[0][0]
             mean, sd, n = measured(store, name, t)
             assert n == 2
             row = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
             assert verdict in row and "proxy" in row and "a bigger network" in row and f"(n={n})" in row
     assert "5 ± 1" in text
-    assert "| broken | | | | | | **error** (see below) | | |" in text
+    assert "| broken | | | | | **error** (see below) | | |" in text
     assert "no such dataset" in text
     assert "Declares no published target; not run." in text
+
+
+def test_reproduce_exit_status_is_1_when_a_claim_fails_and_0_when_all_pass(tmp_path):
+    passing = targeted_protocol(tmp_path / "passing.py", "< 90")
+    failing = targeted_protocol(tmp_path / "failing.py", "> 90")
+    assert reproduce([passing], tmp_path / "s.sqlite", tmp_path / "R.md", progress=False)[1] == 0
+    entries, status = reproduce([failing], tmp_path / "s.sqlite", tmp_path / "R2.md", progress=False)
+    assert status == 1 and entries[0].claims_failed == 1 and entries[0].rows[0][1].verdict == "fail"
 
 
 def test_reproduce_only_an_unknown_protocol_names_the_shipped_ones(tmp_path, capsys):
