@@ -385,10 +385,10 @@ class Ratio(Claim):
     def judge(self, data: Measurements) -> Verdict:
         a = data.at(self.condition, self.metric, self.layer, self.at).to_numpy()
         b = data.at(self.reference, self.metric, self.layer, self.at).to_numpy()
-        measured = f"{self.condition} {describe(a)}; {self.reference} {describe(b)}; ratio {fmt(a.mean() / b.mean())}"
+        measured = f"{self.condition} {describe(a)}; {self.reference} {describe(b)}"
         if not (a.mean() > 0 and b.mean() > 0):
             return Verdict("not checkable", measured, "a ratio of means needs both means positive")
-        return _pass(a.mean() / b.mean() <= self.at_most, measured)
+        return _pass(a.mean() / b.mean() <= self.at_most, f"{measured}; ratio {fmt(a.mean() / b.mean())}")
 
 
 @dataclass(frozen=True, kw_only=True)
