@@ -25,6 +25,7 @@ Means and standard deviations are over the seeds of one condition; a standard de
 from __future__ import annotations
 
 import abc
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class Measurements:
         self.df = df.sort_values(["condition", "seed", "metric", "layer", "step"])
 
     @classmethod
-    def from_store(cls, store: Any, protocol: Any) -> "Measurements":
+    def from_store(cls, store: Any, protocol: Any) -> Measurements:
         """The finished runs of ``protocol`` (a :class:`bioplaus.protocol.Protocol`) in ``store``, its seeds only."""
         return cls(store.metrics(protocol=protocol.name), seeds=list(protocol.seeds))
 
@@ -463,7 +464,7 @@ class Limit(Claim):
     def judge(self, data: Measurements) -> Verdict:
         values = [data.at(c, self.metric, self.layer, self.at).to_numpy() for c in self.along]
         gaps = [abs(v.mean() - self.limit) for v in values]
-        ok = all(b < a for a, b in zip(gaps, gaps[1:])) and gaps[-1] <= self.tolerance
+        ok = all(b < a for a, b in itertools.pairwise(gaps)) and gaps[-1] <= self.tolerance
         return _pass(ok, "; ".join(f"{c} {describe(v)}" for c, v in zip(self.along, values)))
 
 

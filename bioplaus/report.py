@@ -6,7 +6,13 @@ import math
 
 import pandas as pd
 
-from bioplaus.claims import Claim, Measurements, PublishedTarget, Verdict, evaluate_claims
+from bioplaus.claims import (
+    Claim,
+    Measurements,
+    PublishedTarget,
+    Verdict,
+    evaluate_claims,
+)
 from bioplaus.protocol import Protocol
 from bioplaus.store import Store
 
@@ -90,13 +96,11 @@ def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[floa
     try:
         condition = target.condition_of(data)
         last = data.at(condition, target.metric, target.layer).to_numpy() if condition is not None else None
-    except (MissingData, LookupError, Exception) as e:  # noqa: BLE001 - pooled or missing: nothing to report
-        if isinstance(e, (MissingData, LookupError)) or type(e).__name__ == "_Pooled":
-            return None
-        raise
+    except LookupError:  # MissingData or PooledConditions: nothing one condition could report
+        return None
     if last is None or len(last) == 0:
         return None
-    return float(last.mean()), float(last.std(ddof=0)), int(len(last))
+    return float(last.mean()), float(last.std(ddof=0)), len(last)
 
 
 def claim_verdicts(store: Store, protocol: Protocol, quick: bool = False) -> list[tuple[Claim, Verdict]]:

@@ -15,8 +15,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bioplaus.errors import BioplausError
 from bioplaus.claims import Claim, Verdict
+from bioplaus.errors import BioplausError
 from bioplaus.protocol import Protocol, load_protocol
 from bioplaus.report import claim_verdicts, is_proxy
 from bioplaus.store import Store

@@ -5,8 +5,20 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bioplaus.claims import (Bound, Limit, Measurements, Near, NotCheckable, Ordering, PublishedTarget, Ratio, Trend,
-                             Value, describe, evaluate_claims)
+from bioplaus.claims import (
+    Bound,
+    Limit,
+    Measurements,
+    Near,
+    NotCheckable,
+    Ordering,
+    PublishedTarget,
+    Ratio,
+    Trend,
+    Value,
+    describe,
+    evaluate_claims,
+)
 from bioplaus.errors import BioplausError
 
 COMMON = dict(paper="Somebody 2020", where="Fig. 1", proxy=True)
