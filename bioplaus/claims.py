@@ -148,6 +148,8 @@ class Claim(abc.ABC):
         note: anything a reader needs to judge the verdict.
         when: ``"always"``; ``"full"``: holds only at full length (a ``--quick`` run reports ``full length only``
             and does not check it); ``"quick"``: a quick-run claim, checked only in ``--quick`` runs.
+        needs_data_dir: the claim is about the paper's own data (e.g. an MNIST error rate), read from the task a
+            :class:`bioplaus.tasks.ByDataDir` protocol runs with ``--data-dir``; without it, ``not checkable``.
     """
 
     paper: str
@@ -157,6 +159,7 @@ class Claim(abc.ABC):
     published_on: str = ""
     note: str = ""
     when: str = "always"
+    needs_data_dir: bool = False
 
     def __post_init__(self) -> None:
         kind = type(self).__name__
@@ -180,15 +183,19 @@ class Claim(abc.ABC):
     def judge(self, data: Measurements) -> Verdict:
         """The verdict on ``data``; may raise :class:`MissingData`."""
 
-    def evaluate(self, data: Measurements, quick: bool = False) -> Verdict | None:
+    def evaluate(self, data: Measurements, quick: bool = False, data_dir: str | None = None) -> Verdict | None:
         """The verdict, ``full length only`` for a full-length claim in a quick run, ``None`` for a quick-run
-        claim in a full run (it does not apply), ``error`` when the store lacks what the claim reads."""
+        claim in a full run (it does not apply), ``error`` when the store lacks what the claim reads, ``not
+        checkable`` for a claim about the paper's data in a run without ``data_dir``."""
         if self.when == "quick" and not quick:
             return None
         try:
             verdict = self.judge(data)
         except MissingData as e:
             return Verdict("error", reason=f"not measured: {e}")
+        if self.needs_data_dir and data_dir is None:
+            return Verdict("not checkable", verdict.measured,
+                           "a claim about the paper's own data; this run used the default stand-in (run with --data-dir)")
         if self.when == "full" and quick:
             return Verdict("full length only", verdict.measured,
                            f"holds only at full length; a --quick run would say {verdict.verdict}, which is not a verdict")
@@ -581,11 +588,12 @@ for _kind in (Value, Bound, Ordering, Near, Ratio, Trend, Limit, NotCheckable):
     PublishedTarget.register(_kind)
 
 
-def evaluate_claims(claims: list[Claim], data: Measurements, quick: bool = False) -> list[tuple[Claim, Verdict]]:
-    """Each claim with its verdict; quick-run claims are left out of a full run and vice versa (see ``Claim.when``)."""
+def evaluate_claims(claims: list[Claim], data: Measurements, quick: bool = False,
+                    data_dir: str | None = None) -> list[tuple[Claim, Verdict]]:
+    """Each claim with its verdict; quick-run claims are left out of a full run (see ``Claim.when``)."""
     out = []
     for c in claims:
-        v = c.evaluate(data, quick=quick)
+        v = c.evaluate(data, quick=quick, data_dir=data_dir)
         if v is not None:
             out.append((c, v))
     return out

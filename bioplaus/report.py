@@ -103,10 +103,11 @@ def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[floa
     return float(last.mean()), float(last.std(ddof=0)), len(last)
 
 
-def claim_verdicts(store: Store, protocol: Protocol, quick: bool = False) -> list[tuple[Claim, Verdict]]:
+def claim_verdicts(store: Store, protocol: Protocol, quick: bool = False, data_dir: str | None = None) -> list[tuple[Claim, Verdict]]:
     """Every claim of ``protocol`` (its ``target`` field) with its verdict on the protocol's runs in ``store``
-    (its own seeds only); quick-run claims only when ``quick``, full-length-only claims as ``full length only``."""
-    return evaluate_claims(protocol.targets, Measurements.from_store(store, protocol), quick=quick)
+    (its own seeds only); quick-run claims only when ``quick``, full-length-only claims as ``full length only``,
+    claims about the paper's own data ``not checkable`` without ``data_dir``."""
+    return evaluate_claims(protocol.targets, Measurements.from_store(store, protocol), quick=quick, data_dir=data_dir)
 
 
 def is_proxy(target: Claim, protocol: Protocol, data_dir: str | None) -> bool:
@@ -121,7 +122,7 @@ def is_proxy(target: Claim, protocol: Protocol, data_dir: str | None) -> bool:
 def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None, quick: bool = False) -> list[str]:
     """One line per claim: the paper, what is tested, what was measured and the verdict."""
     out = []
-    for claim, v in claim_verdicts(store, protocol, quick):
+    for claim, v in claim_verdicts(store, protocol, quick, data_dir):
         line = f"claim ({claim.paper}, {claim.where}): {claim.statement()}"
         if claim.published and claim.published not in line:
             line += f" [published: {claim.published}]"

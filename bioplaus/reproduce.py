@@ -55,7 +55,7 @@ def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, worker
         report = run_protocol(protocol, store, workers=workers, device="cpu", data_dir=data_dir, quick=quick,
                               progress=progress, executor=executor)
         entry.failed_runs = report.failed
-        entry.rows = claim_verdicts(store, protocol, quick)
+        entry.rows = claim_verdicts(store, protocol, quick, data_dir)
         fig = figure_for(protocol.source)
         if fig is not None:
             entry.figure = render(fig, store, figures_dir)[1]

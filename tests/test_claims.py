@@ -151,3 +151,10 @@ def test_bad_claims_are_clear_errors():
         Value(condition="a", metric="acc", value=1, tolerance=0.1, when="sometimes", **COMMON)
     with pytest.raises(BioplausError, match="'along'"):
         Limit(along=["a"], metric="acc", limit=0, tolerance=0.1, **COMMON)
+
+
+def test_a_claim_about_the_papers_data_is_not_checkable_on_the_stand_in():
+    mnist = Bound(condition="backprop", metric="acc", op=">", bound=0.5, needs_data_dir=True, **COMMON)
+    stand_in = verdict(mnist, NETS)
+    assert stand_in.verdict == "not checkable" and "--data-dir" in stand_in.reason and "0.91" in stand_in.measured
+    assert mnist.evaluate(Measurements(NETS), data_dir="/data/mnist").verdict == "pass"
