@@ -31,3 +31,11 @@ def test_lillicrap_claims_fail_with_learning_switched_off(tmp_path):
     assert got[f"{angle} falls from first to last by > 30 in every seed"] == "fail"
     assert got[f"{angle} < 45"] == "fail"
     assert got["test_loss: feedback_alignment / shallow <= 0.1"] == "fail"
+
+
+def test_fa_family_claims_fail_when_no_hidden_layer_learns(tmp_path):
+    """With learning off every condition stays at chance: no rule beats read-out only, no angle falls."""
+    for name in ("fa_digits", "nokland2016_dfa"):
+        got = verdicts_with_learning_off(tmp_path / name, name, steps=40, record_every=20, seeds=[0, 1])
+        checked = {s: v for s, v in got.items() if v not in ("full length only", "not checkable")}
+        assert checked and all(v == "fail" for v in checked.values()), got
