@@ -198,7 +198,7 @@ class Claim(abc.ABC):
                            "a claim about the paper's own data; this run used the default stand-in (run with --data-dir)")
         if self.when == "full" and quick:
             return Verdict("full length only", verdict.measured,
-                           f"holds only at full length; a --quick run would say {verdict.verdict}, which is not a verdict")
+                           "claimed at full length; the quick run's value is shown, not judged")
         return verdict
 
 
@@ -316,9 +316,11 @@ class Ordering(Claim):
     def statement(self) -> str:
         layer = "" if self.layer == "all" else f"[{self.layer}]"
         at = "" if self.at == "last" else f" at {self.at}"
-        by = f" by > {self.margin:g}" if self.margin else ""
+        hi = self.higher[0] if len(self.higher) == 1 else f"each of {', '.join(self.higher)}"
+        lo = self.lower[0] if len(self.lower) == 1 else f"each of {', '.join(self.lower)}"
+        by = "" if not self.margin else f" {'+' if self.margin > 0 else '-'} {abs(self.margin):g}"
         seeds = ", seed by seed" if self.per_seed else ""
-        return f"{self.metric}{layer}{at}: {' and '.join(self.lower)} < {' and '.join(self.higher)}{by}{seeds}"
+        return f"{self.metric}{layer}{at}: {hi} > {lo}{by}{seeds}"
 
     def judge(self, data: Measurements) -> Verdict:
         values = {c: data.at(c, self.metric, self.layer, self.at) for c in self.conditions}

@@ -58,6 +58,7 @@ def test_value_and_bound():
 def test_ordering_fails_with_the_conditions_swapped_or_the_margin_too_large():
     ok = Ordering(metric="acc", lower="shallow", higher="backprop", margin=0.2, **COMMON)
     v = verdict(ok, NETS)
+    assert ok.statement() == "acc: backprop > shallow + 0.2"
     assert v.verdict == "pass" and "backprop 0.91 ± 0.01 (n=3)" in v.measured and "shallow 0.61" in v.measured
     assert verdict(Ordering(metric="acc", lower="backprop", higher="shallow", **COMMON), NETS).verdict == "fail"
     assert verdict(Ordering(metric="acc", lower="shallow", higher="backprop", margin=0.35, **COMMON), NETS).verdict == "fail"
