@@ -33,7 +33,11 @@ not a proxy); without it, the PROXY: MNIST-1D (tasks.MNIST1D, 40-800-10). The 8x
 (resized to 28x28) were the default before; there a read-out-only network matches every
 rule, so they could not show that DFA trains the hidden layer. Adam (invariant to a
 constant rescaling of a rule's estimate), batches of 64, 5 seeds, 6000 steps; a
-read-out-only baseline (``shallow``). Step size: LR_SEARCH.
+read-out-only baseline (``shallow``). Step size: lr 3e-3, the best of {1e-3, 3e-3, 1e-2}
+for every condition in a search on MNIST-1D's validation split (the last 1,000 training
+signals held out; 2000 steps of 64, 2 seeds; 24 runs): validation accuracy backprop
+0.557 / 0.608 / 0.547, FA 0.514 / 0.575 / 0.571, DFA 0.512 / 0.582 / 0.568, shallow
+0.318 / 0.342 / 0.338 (2026-12-02).
 
 Measured: MEASURED.
 """
@@ -55,7 +59,7 @@ protocol = Protocol(
     seeds=range(5),
     steps=6000,
     batch_size=64,
-    optimizer=("adam", {"lr": 1e-3}),
+    optimizer=("adam", {"lr": 3e-3}),
     record_every=500,
     metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle", "update_norm_ratio"],
     summary=[("test_accuracy", "all"), ("update_angle", "hidden1"), ("update_norm_ratio", "all")],
