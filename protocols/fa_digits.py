@@ -32,8 +32,8 @@ hidden2 ~91 -> 31.6 (both). Verdicts: the three "beats read-out only" claims, bo
 trends and backprop's 68 % pass; "FA within 1 point of backprop" FAILS: on MNIST-1D FA
 ends 8 points below backprop, unlike Lillicrap et al.'s MNIST result. Quick run (1000
 steps, 2 seeds): backprop 0.579, FA 0.469, DFA 0.463, read-out only 0.282; hidden1 angles
-90.7 -> 81.5 (FA), 88.7 -> 80.6 (DFA). On the 8x8 digits (earlier default, 3000 steps,
-SGD): read-out only 0.964 ± 0.008, backprop / FA / DFA 0.962 / 0.964 / 0.961.
+90.7 -> 81.5 (FA), 88.7 -> 80.6 (DFA). On the 8x8 digits (the earlier default; issue 15's audit)
+read-out only reaches 0.964 ± 0.008, backprop / FA / DFA 0.962 / 0.964 / 0.961.
 """
 
 from bioplaus import Protocol, rules, tasks
