@@ -103,9 +103,15 @@ class Measurements:
             raise MissingData(why)
         return d[["seed", "step", "value"]]
 
-    def at(self, condition: str, metric: str, layer: str = "all", at: str | int = "last") -> pd.Series:
+    def at(self, condition: str, metric: str | tuple[str, ...], layer: str = "all", at: str | int = "last") -> pd.Series:
         """One value per seed (index: seed): at the ``last`` or ``first`` recorded step, the ``min`` or ``max`` over
-        steps, or at recorded step ``at`` (an int)."""
+        steps, or at recorded step ``at`` (an int). A tuple of metrics is read as their sum, seed by seed."""
+        if not isinstance(metric, str):
+            parts = [self.at(condition, m, layer, at) for m in metric]
+            total = parts[0]
+            for p in parts[1:]:
+                total = total.add(p, fill_value=np.nan)
+            return total.dropna()
         d = self.series(condition, metric, layer)
         g = d.groupby("seed")["value"]
         if at == "last":
@@ -124,7 +130,14 @@ class Measurements:
         raise BioplausError(f"claim field 'at' must be 'last', 'first', 'min', 'max' or a recorded step (int); got {at!r}.")
 
 
+def metric_label(metric: str | tuple[str, ...]) -> str:
+    """A metric, or a sum of metrics (``("fraction_near_zero", "fraction_near_max")``), in words."""
+    return metric if isinstance(metric, str) else " + ".join(metric)
+
+
 def _check_text(kind: str, name: str, value: Any) -> None:
+    if name == "metric" and isinstance(value, tuple) and value and all(isinstance(m, str) and m for m in value):
+        return  # a sum of metrics, read per seed
     if not isinstance(value, str) or not value:
         raise BioplausError(f"{kind} field '{name}' must be a non-empty string (a condition label, metric or layer); got {value!r}.")
 
@@ -218,7 +231,7 @@ class Series:
     def label(self) -> str:
         layer = "" if self.layer == "all" else f"[{self.layer}]"
         at = "" if self.at == "last" else f" at {self.at}"
-        return f"{self.metric}{layer}{at} of {self.condition}"
+        return f"{metric_label(self.metric)}{layer}{at} of {self.condition}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,7 +333,7 @@ class Ordering(Claim):
         lo = self.lower[0] if len(self.lower) == 1 else f"each of {', '.join(self.lower)}"
         by = "" if not self.margin else f" {'+' if self.margin > 0 else '-'} {abs(self.margin):g}"
         seeds = ", seed by seed" if self.per_seed else ""
-        return f"{self.metric}{layer}{at}: {hi} > {lo}{by}{seeds}"
+        return f"{metric_label(self.metric)}{layer}{at}: {hi} > {lo}{by}{seeds}"
 
     def judge(self, data: Measurements) -> Verdict:
         values = {c: data.at(c, self.metric, self.layer, self.at) for c in self.conditions}
@@ -359,7 +372,7 @@ class Near(Claim):
 
     def statement(self) -> str:
         layer = "" if self.layer == "all" else f"[{self.layer}]"
-        return f"{self.metric}{layer}: |{self.condition} - {self.reference}| <= {self.tolerance:g}"
+        return f"{metric_label(self.metric)}{layer}: |{self.condition} - {self.reference}| <= {self.tolerance:g}"
 
     def judge(self, data: Measurements) -> Verdict:
         a = data.at(self.condition, self.metric, self.layer, self.at).to_numpy()
@@ -390,7 +403,7 @@ class Ratio(Claim):
 
     def statement(self) -> str:
         layer = "" if self.layer == "all" else f"[{self.layer}]"
-        return f"{self.metric}{layer}: {self.condition} / {self.reference} <= {self.at_most:g}"
+        return f"{metric_label(self.metric)}{layer}: {self.condition} / {self.reference} <= {self.at_most:g}"
 
     def judge(self, data: Measurements) -> Verdict:
         a = data.at(self.condition, self.metric, self.layer, self.at).to_numpy()
@@ -430,7 +443,7 @@ class Trend(Claim):
     def statement(self) -> str:
         layer = "" if self.layer == "all" else f"[{self.layer}]"
         seeds = " in every seed" if self.per_seed else ""
-        return f"{self.metric}{layer} of {self.condition} {self.direction} from {self.start} to {self.end} by > {self.by:g}{seeds}"
+        return f"{metric_label(self.metric)}{layer} of {self.condition} {self.direction} from {self.start} to {self.end} by > {self.by:g}{seeds}"
 
     def judge(self, data: Measurements) -> Verdict:
         s = data.at(self.condition, self.metric, self.layer, self.start)
@@ -468,7 +481,7 @@ class Limit(Claim):
 
     def statement(self) -> str:
         layer = "" if self.layer == "all" else f"[{self.layer}]"
-        return f"{self.metric}{layer} -> {self.limit:g} along {' -> '.join(self.along)} (last within {self.tolerance:g})"
+        return f"{metric_label(self.metric)}{layer} -> {self.limit:g} along {' -> '.join(self.along)} (last within {self.tolerance:g})"
 
     def judge(self, data: Measurements) -> Verdict:
         values = [data.at(c, self.metric, self.layer, self.at).to_numpy() for c in self.along]

@@ -159,3 +159,13 @@ def test_a_claim_about_the_papers_data_is_not_checkable_on_the_stand_in():
     stand_in = verdict(mnist, NETS)
     assert stand_in.verdict == "not checkable" and "--data-dir" in stand_in.reason and "0.91" in stand_in.measured
     assert mnist.evaluate(Measurements(NETS), data_dir="/data/mnist").verdict == "pass"
+
+
+def test_a_sum_of_metrics_is_read_seed_by_seed():
+    df = pd.concat([rows({"additive": {0: [0.1, 0.5], 1: [0.1, 0.45]}}, metric="near_zero"),
+                    rows({"additive": {0: [0.1, 0.3], 1: [0.1, 0.2]}}, metric="near_max")])
+    both = ("near_zero", "near_max")
+    claim = Bound(condition="additive", metric=both, op=">=", bound=0.7, per_seed=True, **COMMON)
+    assert claim.statement() == "every seed's near_zero + near_max of additive >= 0.7"
+    assert verdict(claim, df).verdict == "fail"  # seed 1: 0.65
+    assert verdict(Bound(condition="additive", metric=both, op=">=", bound=0.7, **COMMON), df).verdict == "pass"  # mean 0.725
