@@ -21,7 +21,8 @@ for a number (none is published in this form); the same measurement as the paper
 variance comparison, on our task.
 Measured here (3 seeds, m = 1000, tr Cov / |g|^2 at n = 8 -> 64): KF-RTRL 3.9 -> 7.5,
 UORO 31 -> 530, REINFORCE (sigma 0.05) 49 -> 621; bias angle at m = 1000: KF-RTRL 2.3 ->
-3.9 deg, UORO 8.3 -> 35 deg.
+3.9 deg, UORO 8.3 -> 35 deg. Quick run (seed 0, m = 200, 2026-12-02): variance KF-RTRL 3.0,
+6.1, 8.8, 8.0 and UORO 27.7, 111, 320, 614 at n = 8, 16, 32, 64: every ordering claim passes.
 """
 
 from bioplaus import Protocol, rules, tasks
