@@ -39,7 +39,13 @@ signals held out; 2000 steps of 64, 2 seeds; 24 runs): validation accuracy backp
 0.557 / 0.608 / 0.547, FA 0.514 / 0.575 / 0.571, DFA 0.512 / 0.582 / 0.568, shallow
 0.318 / 0.342 / 0.338 (2026-12-02).
 
-Measured: MEASURED.
+Measured (full run, 5 seeds, 6000 steps, 2026-12-02; mean ± s.d., ddof 1): test accuracy
+backprop 0.655 ± 0.004, FA 0.633 ± 0.009, DFA 0.629 ± 0.010, read-out only 0.375 ± 0.017;
+training accuracy 1.0 for the three rules, 0.438 read-out only; hidden-layer update angle
+90.5 -> 43.2 (FA), 90.3 -> 43.5 (DFA). Verdicts: DFA beats read-out only, its angle falls,
+zero training error: pass; "DFA within 2 points of backprop" FAILS (2.6 points below); the
+MNIST number is not checkable without --data-dir. Quick run (600 steps, 2 seeds): backprop
+0.481, FA 0.474, DFA 0.473, read-out only 0.299; DFA's angle still at ~89 degrees.
 """
 
 from bioplaus import Protocol, rules, tasks
@@ -68,9 +74,10 @@ protocol = Protocol(
         Ordering(metric="test_accuracy", lower="shallow", higher="direct_feedback_alignment", margin=0.05, **NOKLAND,
                  published="DFA trains the hidden layers ('zero training error even in ... very deep networks')",
                  note="criterion: DFA more than 5 points above the read-out-only network"),
-        Trend(condition="direct_feedback_alignment", metric="update_angle", layer="hidden1", by=5, per_seed=True, **NOKLAND,
+        Trend(condition="direct_feedback_alignment", metric="update_angle", layer="hidden1", by=5, per_seed=True, when="full", **NOKLAND,
               published="'the network learns how to make the feedback useful'",
-              note="criterion: DFA's hidden-layer angle to backprop falls from ~90 by more than 5 degrees in every seed"),
+              note="criterion: DFA's hidden-layer angle to backprop falls from ~90 by more than 5 degrees in every seed; "
+                   "in the quick run's 600 steps it has not moved yet"),
         Ordering(metric="test_accuracy", lower="backprop", higher="direct_feedback_alignment", margin=-0.02, when="full",
                  **NOKLAND, published="test performance 'almost as good as' backprop's for fully connected networks",
                  note="criterion: DFA at most 2 points below backprop"),
