@@ -5,28 +5,16 @@ NeurIPS 29 (2016), arXiv:1609.01596. DFA sends the output error through fixed ra
 matrices straight to every hidden layer; Nøkland found that it trains fully connected
 tanh networks on MNIST to test errors close to backprop's and FA's.
 
-Published numbers found (search tool, 2026-11-26): only the abstract's "If combined with
-dropout, the method achieves 1.45% error on the permutation invariant MNIST task"
-(arXiv:1609.01596 and the NeurIPS proceedings metadata; the abstract does not say which
-network). The per-architecture BP/FA/DFA test errors of the paper's MNIST table
-(7x240, 1x800, ... tanh networks) could not be retrieved, so none is quoted. The network
-used here, one hidden layer of 800 tanh units, is the MNIST network of Nøkland's
-published code as described by a re-implementation (github.com/iacolippo/
-Direct-Feedback-Alignment, README: "one hidden layer of 800 Tanh units, sigmoid in the
-last layer and binary crossentropy loss"); here the read-out is a softmax with
-cross-entropy, and there is no dropout. For context the figure also shows Lillicrap et
-al.'s MNIST errors for a 784-1000-10 logistic network (backprop 2.4 %, FA 2.1 %;
-arXiv:1411.0247 Fig. 2a), a different network.
-
-Nøkland's own code (github.com/anokland/dfa-torch, README and ``Models/``) trains with
-RMSprop (default learning rate 1e-4), batches of 64, binary cross-entropy on logistic
-outputs and inputs scaled to [0, 1]; for FA and DFA with tanh units it starts the forward
-weights and biases at zero, and draws DFA's feedback from U(-1/sqrt(n), 1/sqrt(n)) with
-n the width of the layer it reaches (the ``scale=None`` default of
-``rules.DirectFeedbackAlignment``). This protocol keeps the package's defaults instead
-(Glorot initialisation, softmax cross-entropy, no dropout), so it reproduces the
-comparison, not the training recipe. With one hidden layer DFA and FA are the same
-algorithm up to B's scale; fa_digits compares them on two hidden layers.
+Published numbers found (search tool, 2026-11-26): only the abstract's 1.45 % error with
+dropout on permutation-invariant MNIST (network not named); the per-architecture table
+could not be retrieved. The network, one hidden layer of 800 tanh units, is the MNIST
+network of Nøkland's code as a re-implementation describes it (github.com/iacolippo/
+Direct-Feedback-Alignment); Nøkland's code (github.com/anokland/dfa-torch) uses RMSprop
+(lr 1e-4), batches of 64, logistic outputs with binary cross-entropy, zero initial
+forward weights for FA and DFA, and DFA's B from U(-1/sqrt(n), 1/sqrt(n)) (the
+``scale=None`` default here). We keep the package's defaults (Glorot initialisation,
+softmax cross-entropy, no dropout): the comparison, not the recipe. With one hidden layer
+DFA and FA are the same algorithm up to B's scale; fa_digits compares them on two.
 
 Data: MNIST from the four IDX files with ``--data-dir DIR`` (784-800-10; then the run is
 not a proxy); without it, the PROXY: MNIST-1D (tasks.MNIST1D, 40-800-10). The 8x8 digits
