@@ -3,7 +3,7 @@
 Paper: B. Scellier & Y. Bengio, "Equilibrium Propagation: Bridging the Gap between Energy-Based
 Models and Backpropagation", Front. Comput. Neurosci. 11:24 (2017), arXiv 1602.05179. Published
 result: EP trains 784-500-10 (and 784-500-500-10: protocols/scellier2017_digits_2h.py) hard-sigmoid
-Hopfield networks on MNIST; Sec. 5 (read in the paper, ../shared/PUBLISHED.md): "0.00 % training
+Hopfield networks on MNIST; Sec. 5 (as quoted from the paper in the team's PUBLISHED.md): "0.00 % training
 error; the generalization error lies between 2 and 3 % depending on the architecture" (per-network
 values only in a figure). The claims below check these on MNIST (--data-dir) and are not checkable
 on the digits. The authors' released code
