@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 
 import numpy as np
@@ -20,9 +21,10 @@ def gen(seed: int) -> torch.Generator:
 
 # -- MNIST-1D ------------------------------------------------------------------------------------
 
-mnist1d_package = pytest.importorskip("mnist1d")
+needs_mnist1d = pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None, reason="the mnist1d package is not installed")
 
 
+@needs_mnist1d
 def test_mnist1d_building_leaves_the_global_random_states_as_they_were():
     np.random.seed(123)
     random.seed(456)
@@ -37,6 +39,7 @@ def test_mnist1d_building_leaves_the_global_random_states_as_they_were():
     assert all(np.array_equal(data[k], again[k]) for k in data)
 
 
+@needs_mnist1d
 def test_mnist1d_cache_round_trip_without_pickle(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOPLAUS_CACHE", str(tmp_path))
     mnist1d_module.mnist1d_arrays.cache_clear()
@@ -57,6 +60,7 @@ def test_mnist1d_cache_round_trip_without_pickle(tmp_path, monkeypatch):
         mnist1d_module.mnist1d_arrays.cache_clear()
 
 
+@needs_mnist1d
 def test_mnist1d_shapes_balance_and_splits():
     x_tr, y_tr, x_te, y_te = mnist1d_module.mnist1d_arrays()
     assert x_tr.dtype == np.float32 and y_tr.dtype == np.int64
@@ -74,6 +78,7 @@ def test_mnist1d_shapes_balance_and_splits():
     assert not any(r.tobytes() in train_rows for r in val.test[0].numpy())
 
 
+@needs_mnist1d
 def test_mnist1d_batches_depend_on_the_seed_only():
     a = MNIST1D().instantiate(gen(1), None, "cpu", batch_size=8)
     b = MNIST1D().instantiate(gen(1), None, "cpu", batch_size=8)
