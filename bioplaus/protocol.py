@@ -19,7 +19,7 @@ from typing import Any
 
 from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
-from bioplaus.claims import PublishedTarget  # re-exported: a protocol's claims live in bioplaus.claims
+from bioplaus.claims import PublishedTarget
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rules import Rule, get as get_rule
 from bioplaus.tasks import Task
