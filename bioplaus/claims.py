@@ -205,6 +205,8 @@ class Claim(abc.ABC):
         try:
             verdict = self.judge(data)
         except MissingData as e:
+            if self.when == "full" and quick:  # e.g. conditions the quick run leaves out
+                return Verdict("full length only", reason=f"claimed at full length; the quick run does not measure it ({e})")
             return Verdict("error", reason=f"not measured: {e}")
         if self.needs_data_dir and data_dir is None:
             return Verdict("not checkable", verdict.measured,

@@ -129,6 +129,9 @@ def test_when_full_and_quick():
     quick = evaluate_claims([full_only, quick_only], Measurements(NETS), quick=True)
     assert [v.verdict for _, v in quick] == ["full length only", "pass"]
     assert "0.91" in quick[0][1].measured  # the quick run's number is still shown
+    absent = Bound(condition="long delay", metric="acc", op=">", bound=0.5, when="full", **COMMON)
+    assert absent.evaluate(Measurements(NETS), quick=True).verdict == "full length only"  # not in the quick run
+    assert absent.evaluate(Measurements(NETS), quick=False).verdict == "error"
     full = evaluate_claims([full_only, quick_only], Measurements(NETS), quick=False)
     assert [(c, v.verdict) for c, v in full] == [(full_only, "fail")]
 
