@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("reproduce", help="run every shipped protocol with a published target and write a Markdown report")
     rp.add_argument("--quick", action="store_true", help="the protocols' quick versions")
-    rp.add_argument("--only", action="append", metavar="NAME", help="only this protocol (repeatable)")
+    rp.add_argument("--only", action="append", metavar="NAME", help="only this protocol: a shipped protocol's name or a script path (repeatable)")
     rp.add_argument("--out", default=None, help="report file (default: REPRODUCTION.md beside the store)")
     rp.add_argument("--store", help="results store (default: bioplaus-results/reproduce.sqlite, or reproduce-quick.sqlite with --quick)")
     rp.add_argument("--workers", type=_positive_int, default=1, help="parallel workers per protocol (default 1)")
@@ -134,7 +134,7 @@ def cmd_run(args) -> int:
     print()
     store.set_summary_columns(protocol.name, protocol.summary)
     print(summary_table(store, protocol.name, conditions=[c.label for c in protocol.conditions]))
-    for line in target_lines(store, protocol, args.data_dir):
+    for line in target_lines(store, protocol, args.data_dir, quick=args.quick):
         print(line)
     print()
     print(f"store: {store.path}")
@@ -213,10 +213,15 @@ def cmd_reproduce(args) -> int:
     chosen = shipped
     if args.only:
         names = {p.stem: p for p in shipped}
-        unknown = [n for n in args.only if Path(n).stem not in names]
-        if unknown:
-            raise BioplausError(f"--only {unknown[0]}: not a shipped protocol; allowed values are {allowed(sorted(names))}.")
-        chosen = [names[Path(n).stem] for n in dict.fromkeys(args.only)]
+        chosen = []
+        for n in dict.fromkeys(args.only):
+            if n.endswith(".py") and Path(n).is_file():  # a user's own protocol script
+                chosen.append(Path(n))
+            elif n in names or Path(n).stem in names:
+                chosen.append(names[Path(n).stem])
+            else:
+                raise BioplausError(f"--only {n}: neither a protocol script (path to an existing .py file) nor a shipped "
+                                    f"protocol; shipped protocols are {allowed(sorted(names))}.")
     store = Path(args.store) if args.store else Path("bioplaus-results") / ("reproduce-quick.sqlite" if args.quick else "reproduce.sqlite")
     out = Path(args.out) if args.out else store.parent / ("REPRODUCTION-quick.md" if args.quick else "REPRODUCTION.md")
     entries, status = reproduce(chosen, store, out, quick=args.quick, workers=args.workers, executor=args.executor,
@@ -226,12 +231,11 @@ def cmd_reproduce(args) -> int:
         if e.error:
             print(f"{name}: ERROR {e.error}")
         elif not e.rows:
-            print(f"{name}: no published target, not run")
-        for t, m, ok in e.rows:
-            verdict = "not measured" if m is None else ("compare by eye" if ok is None else ("within target" if ok else "OUTSIDE target"))
-            got = "-" if m is None else f"{m[0]:.4g} ± {m[1]:.2g} (n={m[2]})"
-            print(f"{name}: {t.metric}{'' if t.layer == 'all' else f'[{t.layer}]'}{f' of {t.rule}' if t.rule else ''}: "
-                  f"published {t.value}, measured {got}: {verdict}{' [proxy]' if is_proxy(t, e.protocol, args.data_dir) else ''}")
+            print(f"{name}: no claims, not run")
+        for c, v in e.rows:
+            reason = f" ({v.reason})" if v.reason else ""
+            print(f"{name}: {c.statement()}: measured {v.measured}: {v.verdict}{reason}"
+                  f"{' [proxy]' if is_proxy(c, e.protocol, args.data_dir) else ''}")
     print(f"report: {out}")
     return status
 

@@ -24,6 +24,7 @@ from typing import Any
 from bioplaus import metrics as metric_names
 from bioplaus import models as model_specs
 from bioplaus.divergence import DivergenceCriterion
+from bioplaus.claims import Claim, PublishedTarget  # noqa: F401  (PublishedTarget: re-exported, bioplaus.PublishedTarget)
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.metrics.probes import inapplicable
 from bioplaus.optimizers import OPTIMIZERS
@@ -33,54 +34,6 @@ from bioplaus.settings_check import check_settings
 from bioplaus.tasks import Task
 from bioplaus.tasks.data_choice import ByDataDir
 
-
-
-@dataclass(frozen=True)
-class PublishedTarget:
-    """The published result a protocol reproduces.
-
-    ``value`` is the number as the paper gives it, optionally with a comparison
-    (``"< 90"``, ``"> 0.9"``); ``proxy`` says whether the default run is a stand-in
-    (digits instead of MNIST, fewer steps). ``rule`` and ``layer`` say which measured
-    series the value is compared with (last recorded step, mean over seeds).
-    ``tolerance``: for a plain number, the largest ``|measured - value|`` that counts as
-    reproduced (in the metric's units). ``published_on``: the task and model the paper
-    measured it on (e.g. ``"MNIST, 784-1000-10 logistic"``), shown in the report.
-    """
-
-    paper: str
-    where: str
-    metric: str
-    value: str
-    proxy: bool
-    rule: str | None = None
-    layer: str = "all"
-    note: str = ""
-    tolerance: float | None = None
-    published_on: str = ""
-
-    def check(self, measured: float) -> bool | None:
-        """Whether ``measured`` satisfies ``value``: its comparison, or ``|measured - value| <= tolerance``.
-
-        ``None`` when the target states neither (a qualitative or non-numeric claim).
-        """
-        m = re.fullmatch(r"\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*%?\s*", self.value)
-        if m:
-            op, x = m.group(1), float(m.group(2))
-            return {"<": measured < x, ">": measured > x, "<=": measured <= x, ">=": measured >= x}[op]
-        number = re.fullmatch(r"\s*~?\s*([-+0-9.eE]+)\s*%?\s*", self.value)
-        if number and self.tolerance is not None:
-            return abs(measured - float(number.group(1))) <= self.tolerance
-        return None
-
-    def criterion(self) -> str:
-        """The test applied, in words: ``"< 90"``, ``"45 ± 5"`` or ``"none (qualitative)"``."""
-        if re.fullmatch(r"\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*%?\s*", self.value):
-            return self.value.strip()
-        number = re.fullmatch(r"\s*~?\s*([-+0-9.eE]+)\s*%?\s*", self.value)
-        if number and self.tolerance is not None:
-            return f"{number.group(1)} ± {self.tolerance:g}"
-        return "none (compared by eye)"
 
 
 #: metrics that only a rule's own comparison gives (:attr:`initial_metrics` of the rule)
@@ -153,7 +106,7 @@ class Protocol:
     record_every: int = 100
     metrics: list[str] | tuple[str, ...] | None = None
     quick: dict[str, Any] = field(default_factory=dict)
-    target: PublishedTarget | list[PublishedTarget] | None = None
+    target: Claim | list[Claim] | None = None
     root_seed: int = 0
     threads: int = 1
     summary: list[tuple[str, str]] | None = None
@@ -216,12 +169,13 @@ class Protocol:
             raise BioplausError(f"protocol field 'quick' sets unknown fields {sorted(unknown)}; it may set any Protocol field, e.g. steps or seeds.")
         targets = self.targets
         for t in targets:
-            if not isinstance(t, PublishedTarget):
-                raise BioplausError(f"protocol field 'target' must be a PublishedTarget or a list of them, got {t!r}.")
+            if not isinstance(t, Claim):
+                raise BioplausError(f"protocol field 'target' must be a claim (bioplaus.claims: Value, Bound, Ordering, Near, Ratio, "
+                                    f"Trend, Limit, NotCheckable, PublishedTarget) or a list of them, got {t!r}.")
         check_settings(self)
 
     @property
-    def targets(self) -> list[PublishedTarget]:
+    def targets(self) -> list[Claim]:
         if self.target is None:
             return []
         return list(self.target) if isinstance(self.target, (list, tuple)) else [self.target]

@@ -1,4 +1,4 @@
-"""Summaries of stored results: the end-of-run table and the published-target check."""
+"""Summaries of stored results: the end-of-run table and the verdicts on a protocol's claims."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bioplaus.claims import (
+    Claim,
+    Measurements,
+    PublishedTarget,
+    Verdict,
+    evaluate_claims,
+)
+
 if TYPE_CHECKING:  # annotations only: `bioplaus results` prints summary tables without importing torch
-    from bioplaus.protocol import Protocol, PublishedTarget
+    from bioplaus.protocol import Protocol
     from bioplaus.store import Store
 
 
@@ -118,35 +126,47 @@ def summary_table(store: Store, protocol: str, columns: list[tuple[str, str]] | 
 
 
 def measured(store: Store, protocol: str, target: PublishedTarget) -> tuple[float, float, int] | None:
-    """Mean, s.d. and number of seeds of the target's metric at the last recorded step."""
+    """Mean, s.d. (ddof 0) and number of seeds of a :class:`PublishedTarget`'s metric at the last recorded step,
+    read from its one condition; ``None`` when it is not measured or would pool several conditions."""
     df = store.metrics(protocol=protocol, metric=target.metric, layer=target.layer)
-    if target.rule is not None:
-        df = df[(df["condition"] == target.rule) | (df["rule"] == target.rule)]
     if df.empty:
         return None
-    last = final_values(df)["last"]
+    data = Measurements(df)
+    try:
+        condition = target.condition_of(data)
+        last = data.at(condition, target.metric, target.layer).to_numpy() if condition is not None else None
+    except LookupError:  # MissingData or PooledConditions: nothing one condition could report
+        return None
+    if last is None or len(last) == 0:
+        return None
     return float(last.mean()), float(last.std(ddof=0)), len(last)
 
 
-def is_proxy(target: PublishedTarget, protocol: Protocol, data_dir: str | None) -> bool:
+def claim_verdicts(store: Store, protocol: Protocol, quick: bool = False, data_dir: str | None = None) -> list[tuple[Claim, Verdict]]:
+    """Every claim of ``protocol`` (its ``target`` field) with its verdict on the protocol's runs in ``store``
+    (its own seeds only); quick-run claims only when ``quick``, full-length-only claims as ``full length only``,
+    claims about the paper's own data ``not checkable`` without ``data_dir``."""
+    return evaluate_claims(protocol.targets, Measurements.from_store(store, protocol), quick=quick, data_dir=data_dir)
+
+
+def is_proxy(target: Claim, protocol: Protocol, data_dir: str | None) -> bool:
     """Whether a run stands in for the published setting: ``target.proxy`` describes the
     default run; a protocol whose task switches to the paper's data with ``--data-dir``
     (:class:`bioplaus.tasks.ByDataDir`) is no proxy when a data folder was given."""
     return target.proxy and not (data_dir is not None and getattr(protocol.task, "with_data_dir", None) is not None)
 
 
-def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None) -> list[str]:
+def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None, quick: bool = False) -> list[str]:
+    """One line per claim: the paper, what is tested, what was measured and the verdict."""
     out = []
-    for t in protocol.targets:
-        what = f"{t.metric}[{t.layer}]" + (f" of {t.rule}" if t.rule else "")
-        m = measured(store, protocol.name, t)
-        line = f"published ({t.paper}, {t.where}): {what} {t.value}"
-        if is_proxy(t, protocol, data_dir):
+    for claim, v in claim_verdicts(store, protocol, quick, data_dir):
+        line = f"claim ({claim.paper}, {claim.where}): {claim.statement()}"
+        if claim.published and claim.published not in line:
+            line += f" [published: {claim.published}]"
+        if is_proxy(claim, protocol, data_dir):
             line += " [this run is a proxy]"
-        if m is None:
-            out.append(line + "; not measured in this store.")
-            continue
-        verdict = t.check(m[0])
-        tag = "" if verdict is None else ("  -> consistent" if verdict else "  -> NOT consistent")
-        out.append(f"{line}; measured {format_value(m[0])} ± {format_value(m[1])} (n={m[2]}){tag}")
+        line += f"; measured {v.measured} -> {v.verdict}"
+        if v.reason:
+            line += f" ({v.reason})"
+        out.append(line)
     return out

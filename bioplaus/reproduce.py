@@ -1,5 +1,6 @@
-"""``bioplaus reproduce``: run the shipped protocols that declare a published target and
-write one Markdown report setting each measured result beside the published one.
+"""``bioplaus reproduce``: run the shipped protocols that declare claims and write one Markdown
+report with a verdict per claim (``pass``, ``fail``, ``not checkable``, ``full length only`` or
+``error``) beside the published result.
 
 Each protocol runs into one store (skipping what is already there), its figure is
 rendered next to the report, and a protocol that fails to load or run is reported as
@@ -14,12 +15,13 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bioplaus.claims import Claim, Verdict
 from bioplaus.errors import BioplausError
-from bioplaus.version import __version__
 from bioplaus.execute import run_protocol
 from bioplaus.plotting import figure_for, render
-from bioplaus.protocol import Protocol, PublishedTarget, load_protocol
-from bioplaus.report import format_value, is_proxy, measured
+from bioplaus.protocol import Protocol, load_protocol
+from bioplaus.report import claim_verdicts, is_proxy
+from bioplaus.version import __version__
 from bioplaus.store import Store
 
 
@@ -32,7 +34,12 @@ class Entry:
     error: str | None = None
     failed_runs: int = 0
     figure: Path | None = None
-    rows: list[tuple[PublishedTarget, tuple[float, float, int] | None, bool | None]] = field(default_factory=list)
+    rows: list[tuple[Claim, Verdict]] = field(default_factory=list)
+
+    @property
+    def claims_failed(self) -> int:
+        """Claims whose verdict is ``fail`` or ``error``."""
+        return sum(v.verdict in ("fail", "error") for _, v in self.rows)
 
 
 def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, workers: int, executor: str | None,
@@ -48,10 +55,8 @@ def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, worker
         report = run_protocol(protocol, store, workers=workers, device="cpu", data_dir=data_dir, quick=quick,
                               progress=progress, executor=executor)
         entry.failed_runs = report.failed
-        for t in protocol.targets:
-            m = measured(store, protocol.name, t)
-            entry.rows.append((t, m, None if m is None else t.check(m[0])))
-        fig = figure_for(protocol.source)
+        entry.rows = claim_verdicts(store, protocol, quick, data_dir)
+        fig = figure_for(protocol.source, protocol.name)
         if fig is not None:
             entry.figure = render(fig, store, figures_dir)[1]
     except BioplausError as e:
@@ -61,12 +66,10 @@ def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, worker
     return entry
 
 
-def _verdict(t: PublishedTarget, m: tuple[float, float, int] | None, ok: bool | None) -> str:
-    if m is None:
-        return "not measured"
-    if ok is None:
-        return "compare by eye"
-    return "within target" if ok else "**outside target**"
+def verdict_text(v: Verdict) -> str:
+    """The verdict column: the verdict, with its reason for anything but pass and fail."""
+    text = f"**{v.verdict}**" if v.verdict in ("fail", "error") else v.verdict
+    return f"{text} ({v.reason})" if v.reason and v.verdict not in ("pass", "fail") else text
 
 
 def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool, data_dir: str | None = None) -> str:
@@ -77,26 +80,24 @@ def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool, dat
         f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, bioplaus {__version__}, Python {platform.python_version()} "
         f"on {platform.machine()}; {'quick runs (--quick: fewer steps and seeds than the papers)' if quick else 'full runs'}; "
         f"store `{store_path}`. Measured: mean ± s.d. over seeds at the last recorded step. *Proxy*: the default run "
-        "stands in for the published setting (e.g. scikit-learn's 8x8 digits for MNIST), so numbers are not comparable "
-        "one for one; the published setting is in the last column.",
+        "stands in for the published setting (e.g. MNIST-1D or the 8x8 digits for MNIST), so numbers are not comparable "
+        "one for one; the published setting is in the last column. Each claim reads the conditions it names, one at a time "
+        "(means over that condition's seeds; s.d. shown for n >= 3).",
         "",
-        "| protocol | paper, where | metric | published | criterion | measured | verdict | proxy | published on |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| protocol | paper, where | claim (checked by the program) | published | measured | verdict | proxy | published on |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         name = e.protocol.name if e.protocol else e.script.stem
         if e.error:
-            lines.append(f"| {name} | | | | | | **error** (see below) | | |")
+            lines.append(f"| {name} | | | | | **error** (see below) | | |")
             continue
         if not e.rows:
             continue
-        for t, m, ok in e.rows:
-            what = f"{t.metric}[{t.layer}]" + (f" of {t.rule}" if t.rule else "")
-            got = "-" if m is None else f"{format_value(m[0])} ± {format_value(m[1])} (n={m[2]})"
-            lines.append(
-                f"| {name} | {t.paper}, {t.where} | {what} | {t.value} | {t.criterion()} | {got} | {_verdict(t, m, ok)} | "
-                f"{'proxy' if is_proxy(t, e.protocol, data_dir) else 'same setting'} | {t.published_on or '-'} |"
-            )
+        for c, v in e.rows:
+            cells = [name, f"{c.paper}, {c.where}", c.statement(), c.published or "-", v.measured, verdict_text(v),
+                     "proxy" if is_proxy(c, e.protocol, data_dir) else "same setting", c.published_on or "-"]
+            lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
     for e in entries:
         name = e.protocol.name if e.protocol else e.script.stem
         lines += ["", f"## {name}", "", f"Script: `{e.script}`."]
@@ -109,9 +110,9 @@ def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool, dat
         doc = e.protocol.description.split("\n\n")[0].replace("\n", " ").strip()
         if doc:
             lines += ["", doc]
-        for t, _, _ in e.rows:
-            if t.note:
-                lines += ["", f"Note on {t.metric}: {t.note}"]
+        for c, _ in e.rows:
+            if c.note:
+                lines += ["", f"Note on \"{c.statement()}\": {c.note}"]
         if e.failed_runs:
             lines += ["", f"{e.failed_runs} run(s) failed; see `bioplaus results --store {store_path}`."]
         if e.figure is not None:
@@ -131,7 +132,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def reproduce(scripts: list[Path], store_path: Path, out: Path, quick: bool = False, workers: int = 1,
               executor: str | None = None, data_dir: str | None = None, progress: bool = True) -> tuple[list[Entry], int]:
     """Run ``scripts`` into ``store_path`` and write the report to ``out``; returns the entries and an exit status
-    (1 if any protocol could not be run or any run failed, else 0)."""
+    (1 if any protocol could not be run, any run failed or any claim's verdict is ``fail`` or ``error``, else 0)."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -144,5 +145,5 @@ def reproduce(scripts: list[Path], store_path: Path, out: Path, quick: bool = Fa
     finally:
         store.close()
     out.write_text(markdown(entries, store_path, out, quick, data_dir))
-    status = 1 if any(e.error or e.failed_runs for e in entries) else 0
+    status = 1 if any(e.error or e.failed_runs or e.claims_failed for e in entries) else 0
     return entries, status

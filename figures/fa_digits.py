@@ -1,4 +1,4 @@
-"""Backprop, FA and DFA on the 8x8 digits: test accuracy, update angles per layer, and
+"""Backprop, FA, DFA and read-out only (shallow) on MNIST-1D: test accuracy, update angles per layer, and
 how far the learned weights and representations are from backprop's."""
 
 import matplotlib.pyplot as plt
@@ -13,7 +13,7 @@ def make(store):
     acc = store.metrics(protocol=PROTOCOL, metric="test_accuracy")
     plot_by_rule(axes[0, 0], acc)
     log_steps(axes[0, 0], acc)
-    axes[0, 0].set(xlabel="step (symlog)", ylabel="test accuracy", ylim=(0, 1.0), title="8x8 digits, 64-256-256-10 tanh")
+    axes[0, 0].set(xlabel="step (symlog)", ylabel="test accuracy", ylim=(0, 1.0), title="MNIST-1D, 40-256-256-10 tanh")
 
     for ax, layer in zip(axes[0, 1:], ("hidden1", "hidden2")):
         df = store.metrics(protocol=PROTOCOL, metric="update_angle", layer=layer)

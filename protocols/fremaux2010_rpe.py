@@ -14,12 +14,19 @@ reward exp(-(n - target)^2 / 8) asks for 6 output spikes to pattern 0 and 1 to p
 At the initial weights the exact-in-expectation gradient of the expected reward is the
 likelihood-ratio average over 4096 trials; each rule's mean update over m trials is
 compared with it (update_angle, step = m), then each rule learns for 40 batches of 256
-trials (reward). Conditions: r_stdp_rpe, r_stdp_reward, r_max_reward.
+trials (reward). Conditions: r_stdp_rpe, r_stdp_reward, r_max_reward. Quick run (seed 0,
+8 batches of 128, 2026-12-02): reward 0.536 -> 0.564 (R-STDP, RPE), 0.144 (R-STDP, raw
+reward), 0.682 (R-max); R-max's angle to the gradient 65.9 -> 33.1 degrees from m = 16 to
+256, R-STDP's ~89-101 (RPE) and ~70 (raw reward): R-STDP is not a gradient estimator.
 """
 
-from bioplaus import Protocol, PublishedTarget
+from bioplaus import Protocol
+from bioplaus.claims import Ordering, Trend
 from bioplaus.spiking.plasticity import ThreeFactor
 from bioplaus.spiking.reward_learning import StimulusReward
+
+FREMAUX = dict(paper="Frémaux, Sprekeler & Gerstner 2010", where="Figs. 2-4", proxy=True,
+               published_on="their multi-stimulus task (curves only)")
 
 protocol = Protocol(
     name="fremaux2010_rpe",
@@ -36,6 +43,14 @@ protocol = Protocol(
     summary=[("reward", "all")],
     quick=dict(task=StimulusReward(trials_per_batch=128, reference_trials=1024, alignment_trials=(16, 64, 256)),
                steps=8, seeds=range(1)),
-    target=PublishedTarget(paper="Frémaux, Sprekeler & Gerstner 2010", where="Figs. 2-4", metric="reward",
-                           rule="r_stdp", value="R-STDP learns with the RPE, not with raw reward", proxy=True),
+    target=[
+        Ordering(metric="reward", lower="r_stdp_reward", higher="r_stdp_rpe", margin=0.1, **FREMAUX,
+                 published="R-STDP learns with the reward-prediction error, not with raw reward",
+                 note="criterion: final reward with the RPE more than 0.1 above that with raw reward"),
+        Trend(condition="r_max_reward", metric="reward", direction="rises", by=0.05, **FREMAUX,
+              published="R-max learns with raw reward"),
+        Trend(condition="r_max_reward", metric="update_angle", direction="falls", by=20, **FREMAUX,
+              published="R-max is an unbiased policy gradient",
+              note="criterion: the angle of the mean of m updates to the exact gradient falls by > 20 degrees over m"),
+    ],
 )

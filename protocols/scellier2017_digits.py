@@ -3,10 +3,10 @@
 Paper: B. Scellier & Y. Bengio, "Equilibrium Propagation: Bridging the Gap between Energy-Based
 Models and Backpropagation", Front. Comput. Neurosci. 11:24 (2017), arXiv 1602.05179. Published
 result: EP trains 784-500-10 (and 784-500-500-10: protocols/scellier2017_digits_2h.py) hard-sigmoid
-Hopfield networks on MNIST; the paper reports their train and test errors (Section 5). Those error
-values could NOT be retrieved with our search tool (queries for the paper's results section, its
-tables and later papers quoting them found only the abstract and the authors' code), so no number is
-compared here and the target below says so. The authors' released code
+Hopfield networks on MNIST; Sec. 5 (as quoted from the paper in the team's PUBLISHED.md): "0.00 % training
+error; the generalization error lies between 2 and 3 % depending on the architecture" (per-network
+values only in a figure). The claims below check these on MNIST (--data-dir) and are not checkable
+on the digits. The authors' released code
 (github.com/bscellier/Towards-a-Biologically-Plausible-Backprop, train_model.py) gives the
 784-500-10 run's hyperparameters: 25 epochs, 20 free-phase and 4 nudged-phase iterations, beta =
 0.5, learning rates 0.1 (first layer) and 0.05; batch 20, eps = 0.5, the sign of beta drawn at
@@ -27,7 +27,8 @@ Bengio used (the values are ours, for the digits): SGD, batch 20. update_angle i
 the implicit gradient at free fixed points relaxed to tolerance.
 """
 
-from bioplaus import Protocol, PublishedTarget, rules, tasks
+from bioplaus import Protocol, rules, tasks
+from bioplaus.claims import Bound, Value
 
 protocol = Protocol(
     name="scellier2017_digits",
@@ -45,8 +46,15 @@ protocol = Protocol(
     metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle", "relax_steps"],
     summary=[("test_accuracy", "all"), ("train_accuracy", "all"), ("update_angle", "all"), ("relax_steps", "free")],
     quick=dict(steps=200, seeds=range(1), record_every=20),
-    target=PublishedTarget(paper="Scellier & Bengio 2017", where="MNIST results (784-500-10)",
-                           metric="test_accuracy", rule="equilibrium_propagation",
-                           value="not retrieved (see docstring)", proxy=True,
-                           published_on="MNIST, 784-500-10 hard-sigmoid Hopfield net, EP with random-sign beta"),
+    # the paper's numbers are for MNIST: checked only with --data-dir (on the digits they are not checkable)
+    target=[
+        Value(condition="ep_random_sign", metric="test_accuracy", value=0.975, tolerance=0.005, needs_data_dir=True, when="full",
+              paper="Scellier & Bengio 2017", where="Sec. 5", proxy=True,
+              published="generalization error between 2 and 3 % (all three networks; per-network values only in a figure)",
+              published_on="MNIST, 784-500-10 hard-sigmoid Hopfield net, EP with random-sign beta"),
+        Bound(condition="ep_random_sign", metric="train_accuracy", op=">=", bound=0.999, needs_data_dir=True, when="full",
+              paper="Scellier & Bengio 2017", where="Sec. 5", proxy=True, published="0.00 % training error",
+              published_on="MNIST, 784-500-10 hard-sigmoid Hopfield net, EP with random-sign beta",
+              note="train_accuracy is measured on a subset of the training set (the task's train_eval_size)"),
+    ],
 )

@@ -23,7 +23,8 @@ contrastive_learning; TBP = backprop_through_time (40 relaxation steps, last 10 
 RBP = backprop (implicit differentiation at the free fixed point).
 """
 
-from bioplaus import Protocol, PublishedTarget, rules, tasks
+from bioplaus import Protocol, rules, tasks
+from bioplaus.claims import NotCheckable
 
 algorithms = [
     rules.EquilibriumPropagation(beta=0.2, nudging="positive", label="PEP"),
@@ -51,7 +52,10 @@ protocol = Protocol(
     metrics=["loss", "test_accuracy", "update_angle", "relax_steps"],
     summary=[("test_accuracy", "all"), ("update_angle", "all")],
     quick=dict(steps=40, seeds=range(1), record_every=20),
-    target=PublishedTarget(paper="Scellier et al. 2023", where="abstract, Table 1 (ordering only)", metric="test_accuracy",
-                           rule="equilibrium_propagation", value="CEP best of the energy-based algorithms; NEP > PEP; NCpL > PCpL",
-                           proxy=True, published_on="deep convolutional Hopfield nets, MNIST to CIFAR-100 (GPU)"),
+    target=NotCheckable(paper="Scellier et al. 2023", where="abstract, Table 1 (ordering only)", proxy=True,
+                        claim="CEP best of the energy-based algorithms; NEP > PEP; NCpL > PCpL (test accuracy)",
+                        reason="the paper finds this ordering only on tasks harder than MNIST (all comparable on MNIST); "
+                               "none is shipped, so the digits and MNIST cannot test it",
+                        reads=("CEP", "NEP", "PEP", "NCpL", "PCpL"),
+                        published_on="deep convolutional Hopfield nets, MNIST to CIFAR-100 (GPU)"),
 )

@@ -16,10 +16,17 @@ slower than direct gradient descent by a factor equal to the number of output un
 of input units [here 20]"; all three estimators are unbiased for this linear network.
 Measured here: learning curves at one common rate (a proxy for the speed ordering), the
 update angle to the exact gradient per step, and at the initial weights the angle of the
-mean of m estimates to the gradient and the estimator variance (step = m).
+mean of m estimates to the gradient and the estimator variance (step = m). Quick run
+(seed 0, 2026-12-02): final test loss backprop 2.75, node perturbation 2.84, weight
+perturbation 7.02, Hebbian 3.08; estimator variance at m = 4096: node 5.9, weight 95.5
+(about n_out = 5 and n_in * n_out = 100); bias angle m = 1 -> 4096: node 72.7 -> 1.4,
+weight 88.2 -> 8.6 degrees.
 """
 
-from bioplaus import Protocol, PublishedTarget, rules, tasks
+from bioplaus import Protocol, rules, tasks
+from bioplaus.claims import Ordering, Ratio, Trend
+
+WERFEL = dict(paper="Werfel, Xie & Seung 2005", where="abstract; Sec. 4", proxy=True, published_on="linear networks at each rule's optimal rate")
 
 protocol = Protocol(
     name="werfel2005_perturbation",
@@ -36,7 +43,16 @@ protocol = Protocol(
     metrics=["loss", "test_loss", "update_angle", "estimate_bias_angle", "estimate_variance"],
     summary=[("test_loss", "all"), ("update_angle", "all")],
     quick=dict(steps=2000, seeds=range(1), record_every=50),
-    target=PublishedTarget(paper="Werfel, Xie & Seung 2005", where="abstract; Sec. 4", metric="test_loss",
-                           value="backprop fastest, then node perturbation (x5 slower), then weight perturbation (x20 more)",
-                           proxy=True),
+    target=[
+        Ratio(condition="node_perturbation", reference="weight_perturbation", metric="estimate_variance", at_most=0.2, **WERFEL,
+              published="weight perturbation slower than node perturbation by a further factor n_in (20 here)",
+              note="criterion: node perturbation's estimator variance (tr Cov / |g|^2) below a fifth of weight perturbation's"),
+        *[Trend(condition=c, metric="estimate_bias_angle", direction="falls", by=30, **WERFEL,
+                published="the estimators are unbiased for this linear network",
+                note="criterion: the angle of the mean of m estimates to the gradient falls by > 30 degrees from m = 1 "
+                     "to the largest m") for c in ("node_perturbation", "weight_perturbation")],
+        Ordering(metric="test_loss", lower="node_perturbation", higher="weight_perturbation", per_seed=True, **WERFEL,
+                 published="weight perturbation learns slowest",
+                 note="at one common rate, not each rule's optimal one (Protocol has one optimizer)"),
+    ],
 )

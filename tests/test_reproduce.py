@@ -52,16 +52,24 @@ def test_report_sets_each_target_beside_its_measurement_and_survives_a_broken_pr
     text = out.read_text()
     with Store(tmp_path / "s.sqlite", create=False) as store:
         assert set(store.protocols()) == {"inside", "outside"}  # the untargeted one is not run
-        for name, verdict in (("inside", "within target"), ("outside", "**outside target**")):
+        for name, verdict in (("inside", "| pass |"), ("outside", "| **fail** |")):
             t = next(e for e in entries if e.protocol is not None and e.protocol.name == name).rows[0][0]
             mean, sd, n = measured(store, name, t)
             assert n == 2
             row = next(line for line in text.splitlines() if line.startswith(f"| {name} |"))
             assert verdict in row and "proxy" in row and "a bigger network" in row and f"(n={n})" in row
     assert "5 ± 1" in text
-    assert "| broken | | | | | | **error** (see below) | | |" in text
+    assert "| broken | | | | | **error** (see below) | | |" in text
     assert "no such dataset" in text
     assert "Declares no published target; not run." in text
+
+
+def test_reproduce_exit_status_is_1_when_a_claim_fails_and_0_when_all_pass(tmp_path):
+    passing = targeted_protocol(tmp_path / "passing.py", "< 90")
+    failing = targeted_protocol(tmp_path / "failing.py", "> 90")
+    assert reproduce([passing], tmp_path / "s.sqlite", tmp_path / "R.md", progress=False)[1] == 0
+    entries, status = reproduce([failing], tmp_path / "s.sqlite", tmp_path / "R2.md", progress=False)
+    assert status == 1 and entries[0].claims_failed == 1 and entries[0].rows[0][1].verdict == "fail"
 
 
 def test_reproduce_only_an_unknown_protocol_names_the_shipped_ones(tmp_path, capsys):
@@ -76,8 +84,9 @@ def test_reproduce_quick_lillicrap_through_the_cli(tmp_path, capsys):
     assert main(["reproduce", "--quick", "--only", "lillicrap2016_linear", "--store", str(tmp_path / "s.sqlite"),
                  "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "lillicrap2016_linear: update_angle[hidden1] of feedback_alignment: published < 90" in printed
-    assert "within target" in printed
+    claims = [line for line in printed.splitlines() if line.startswith("lillicrap2016_linear: ")]
+    assert len(claims) == 5 and all(line.endswith(": pass") for line in claims), printed
+    assert "lillicrap2016_linear: update_angle[hidden1] of feedback_alignment < 45: measured " in printed
     text = out.read_text()
     assert "![lillicrap2016_linear](figures/lillicrap2016_linear.png)" in text
     assert (tmp_path / "figures" / "lillicrap2016_linear.png").stat().st_size > 0
