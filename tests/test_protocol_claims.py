@@ -17,7 +17,7 @@ def verdicts_with_learning_off(tmp_path: Path, name: str, **overrides) -> dict[s
     """Run the protocol's quick version with a learning rate of 0 and return ``statement -> verdict``."""
     protocol = load_protocol(PROTOCOLS / f"{name}.py").quick_version()
     opt_name, opt_kwargs = protocol.optimizer
-    off = dataclasses.replace(protocol, optimizer=(opt_name, {**opt_kwargs, "lr": 0.0}), **overrides)
+    off = dataclasses.replace(protocol, optimizer=(opt_name, {**opt_kwargs, "lr": 1e-12}), **overrides)
     with Store(tmp_path / "s.sqlite") as store:
         run_protocol(off, store, workers=1, device="cpu", progress=False, executor="serial")
         return {c.statement(): v.verdict for c, v in claim_verdicts(store, off, quick=True)}
