@@ -27,6 +27,8 @@ from bioplaus.rules.sparse_attentive_backtracking import SparseAttentiveBacktrac
 from bioplaus.rules.synthetic_gradients import SyntheticGradients
 from bioplaus.rules.truncated_bptt import TruncatedBPTT
 from bioplaus.rules.uoro import UORO
+from bioplaus.rules.predictive_coding import PredictiveCoding
+from bioplaus.rules.zero_divergence_inference_learning import ZeroDivergenceInferenceLearning
 
 __all__ = [
     "rule_index",
@@ -64,5 +66,7 @@ __all__ = [
     "SyntheticGradients",
     "TruncatedBPTT",
     "UORO",
+    "PredictiveCoding",
+    "ZeroDivergenceInferenceLearning",
     "wrap",
 ]
