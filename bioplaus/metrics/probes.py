@@ -23,7 +23,7 @@ from typing import Any
 from torch import Tensor
 
 from bioplaus.metrics.alignment import feedback_alignment_metrics
-from bioplaus.metrics.angles import grouped_angles
+from bioplaus.metrics.angles import angle_deg, grouped_angles
 from bioplaus.metrics.learned_weights import learned_weight_metrics
 from bioplaus.metrics.representation import linear_cka
 
@@ -163,6 +163,21 @@ def _relax_steps(obs: Observation) -> list[ProbeRow]:
     """Relaxation steps each phase of an energy net used on the batch (layer = phase)."""
     log = obs.aux.get("model_state", {}).get("relaxation_log", {})
     return [("relax_steps", phase, float(n)) for phase, n in sorted(log.items())]
+
+
+@probe("target_angle", ("target_angle", "reconstruction_error"))
+def _target_angle(obs: Observation) -> list[ProbeRow]:
+    """Target propagation (Bartunov et al. 2018): per layer, the angle between the target difference
+    ``hhat_l - h_l`` and ``-dloss/dh_l`` on the batch (``target_angle``, degrees; ``all``: the layers
+    together), and the inverse's relative reconstruction error ``|g_l(f_l(h_{l-1})) - h_{l-1}|^2 / |h_{l-1}|^2``
+    (``reconstruction_error``, under the layer the inverse inverts), from the rule's ``probe_values``."""
+    values = obs.aux.get("rule", {})
+    diff, neg = values.get("target_difference", {}), values.get("negative_gradient", {})
+    rows = [("target_angle", layer, theta) for layer in diff if (theta := angle_deg(diff[layer], neg[layer])) is not None]
+    if diff and (theta := angle_deg(list(diff.values()), [neg[k] for k in diff])) is not None:
+        rows.append(("target_angle", "all", theta))
+    rows += [("reconstruction_error", layer, e) for layer, e in values.get("reconstruction_error", {}).items()]
+    return rows
 
 
 #: measured once, at the initial weights, before training (``step`` = m, or t for the matching)

@@ -9,6 +9,7 @@ pre-activation so that a rule can assign credit to them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -73,6 +74,8 @@ class ForwardPass:
     ``loss`` is the task loss of ``post[-1]`` (a scalar in the autograd graph of ``pre``).
     ``cache`` holds what rules and metrics derive from the pass (the output delta, the
     slopes ``f'(a_l)``), so that a rule and its backprop reference compute them once.
+    ``target`` and ``loss_fn`` are the batch's targets and loss (``None`` when not given), for rules
+    that form an output target from the label itself (target propagation) rather than from a gradient.
     """
 
     layer_names: list[str]
@@ -83,6 +86,8 @@ class ForwardPass:
     loss: Tensor
     has_bias: bool
     cache: dict = field(default_factory=dict, repr=False)
+    target: Tensor | None = field(default=None, repr=False)
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = field(default=None, repr=False)
 
     @property
     def output(self) -> Tensor:
@@ -193,6 +198,8 @@ class FeedforwardNet(TorchModel):
             post=post,
             loss=loss_fn(h, target),
             has_bias=self.spec.bias,
+            target=target,
+            loss_fn=loss_fn,
         )
 
 

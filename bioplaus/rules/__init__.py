@@ -28,6 +28,8 @@ from bioplaus.rules.synthetic_gradients import SyntheticGradients
 from bioplaus.rules.truncated_bptt import TruncatedBPTT
 from bioplaus.rules.uoro import UORO
 from bioplaus.rules.predictive_coding import PredictiveCoding
+from bioplaus.rules.difference_target_propagation import DifferenceTargetPropagation
+from bioplaus.rules.simplified_dtp import SimplifiedDTP
 from bioplaus.rules.zero_divergence_inference_learning import ZeroDivergenceInferenceLearning
 
 __all__ = [
@@ -67,6 +69,8 @@ __all__ = [
     "TruncatedBPTT",
     "UORO",
     "PredictiveCoding",
+    "DifferenceTargetPropagation",
+    "SimplifiedDTP",
     "ZeroDivergenceInferenceLearning",
     "wrap",
 ]
