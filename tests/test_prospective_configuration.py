@@ -82,3 +82,23 @@ def test_target_alignment_is_one_for_a_step_straight_at_the_target_and_none_for_
     assert abs(target_alignment(before, 0.1 * target, target) - 1.0) < 1e-15
     assert abs(target_alignment(before, -0.1 * target, target) + 1.0) < 1e-15
     assert target_alignment(before, before, target) is None
+
+
+def test_the_run_loop_records_the_target_alignment_of_the_update_it_applied():
+    from bioplaus.tasks.base import TaskInstance
+    from bioplaus.train import Trainer
+
+    net = linear_net((5, 6, 3), seed=1)
+    g = torch.Generator().manual_seed(2)
+    batch = Batch(torch.randn((4, 5), generator=g, dtype=torch.float64), torch.randn((4, 3), generator=g, dtype=torch.float64),
+                  squared_error)
+    with torch.no_grad():
+        before = net(batch.x)
+    expected = target_alignment(before, outputs_after_step(net, Backprop().estimate(net, batch), batch, 0.05), batch.y)
+    task = TaskInstance(squared_error, lambda: batch, test=(batch.x, batch.y), train_eval=None, n_train=None, classification=False)
+    trainer = Trainer(net, Backprop(), task, ("sgd", {"lr": 0.05}), ["loss", "target_alignment"], 4)
+    trainer.step(0, batch, record=True)
+    rows = [r for r in trainer.rows if r[2] == "target_alignment"]
+    assert len(rows) == 1 and abs(rows[0][4] - expected) < 1e-12
+    trainer.step(1, batch, record=True, update=False)  # no update, no alignment
+    assert len([r for r in trainer.rows if r[2] == "target_alignment"]) == 1

@@ -34,6 +34,7 @@ METRICS = (
     "update_norm_ratio",
     "target_angle",
     "reconstruction_error",
+    "target_alignment",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")
