@@ -7,8 +7,8 @@ Backpropagation in Predictive Coding Networks", NeurIPS 33 (2020).
 
 Claims reproduced (both are mathematical, so the run is not a proxy for them): inference learning's
 weight updates approach backprop's as the output precision falls and inference converges (W&B 2017,
-Sec. 2.3; no number: the angle is measured here), and Z-IL's updates *equal* backprop's (Song et al.
-2020, Theorem 1): its update angle is at the rounding level of the run's float32 arithmetic. The
+no number: the angle is measured here), and Z-IL's updates *equal* backprop's (Song et al.
+2020, under its conditions C1-C3): its update angle is at the rounding level of the run's float32 arithmetic. The
 conditions vary PC's inference steps (5, 20, 100, 400) and output precision (1, 0.1, 0.01) at inference rate
 0.1 (W&B's value); W&B's MNIST test errors could not be retrieved (PUBLISHED.md), so accuracy is
 compared only between the conditions here and with the read-out-only baseline.
@@ -53,10 +53,10 @@ protocol = Protocol(
     quick=dict(steps=60, seeds=range(1), record_every=30,
                rules=[c for c in CONDITIONS if getattr(c, "label", None) != "pc_T400_beta0.1"]),
     target=[
-        PublishedTarget(paper="Song et al. 2020", where="Theorem 1 (Z-IL equals backprop)", metric="update_angle",
+        PublishedTarget(paper="Song et al. 2020", where="main result, conditions C1-C3 (Z-IL equals backprop)", metric="update_angle",
                         rule="zero_divergence_inference_learning", value="< 0.1", proxy=False,
                         published_on="any layered net", note="exact equality; measured in float32, so rounding level"),
-        PublishedTarget(paper="Whittington & Bogacz 2017", where="Sec. 2.3 (PC approaches backprop as the output error weight falls)",
+        PublishedTarget(paper="Whittington & Bogacz 2017", where="text (PC approaches backprop as the output error weight falls)",
                         metric="update_angle", rule="pc_T400_beta0.01", value="< 1", proxy=False,
                         published_on="no number published; the limit is mathematical",
                         note="inference rate 0.1, 400 steps, output precision 0.01"),

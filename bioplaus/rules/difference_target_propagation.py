@@ -3,12 +3,12 @@ ECML-PKDD, arXiv:1412.7525; in the form compared by Bartunov et al. 2018, "Asses
 Biologically-Motivated Deep Learning Algorithms and Architectures", NeurIPS 31, arXiv:1807.04587).
 
 Each hidden layer gets a *target* instead of a gradient. The penultimate layer's target is one gradient
-step of size ``eta`` on the loss (Lee et al. 2015, Alg. 1; Bartunov et al. 2018, Sec. 2.2)::
+step of size ``eta`` on the loss (Lee et al. 2015; Bartunov et al. 2018)::
 
     hhat_{L-1} = h_{L-1} - eta dloss_n/dh_{L-1},
 
 and targets travel down through learned approximate inverses ``g_l(h_l) = f_{l-1}(V_l h_l + c_l)`` of
-each layer with the difference correction (Lee et al. 2015, Eq. 15)::
+each layer with the difference correction (Lee et al. 2015)::
 
     hhat_{l-1} = h_{l-1} + g_l(hhat_l) - g_l(h_l).
 
@@ -16,11 +16,11 @@ Every hidden layer then descends its local loss ``1/2 |h_l - hhat_l|^2`` through
 the output layer descends the task loss. As an estimate in gradient units this is the delta
 ``(h_l - hhat_l) * f_l'(a_l) / (eta N)`` for ``dW_l = delta_l^T h_{l-1}``: with exact inverses of a
 linear invertible network it is backprop's at the penultimate layer and a Gauss-Newton-like direction
-below (Meulemans et al. 2020, arXiv:2006.14331, Thm. 2). ``gradient_target="output"`` puts the gradient
+below (Meulemans et al. 2020, arXiv:2006.14331). ``gradient_target="output"`` puts the gradient
 step at the output instead (``hhat_L = h_L - eta dloss_n/dh_L``, Meulemans et al.'s form), with an
 inverse of the output layer too.
 
-The inverses learn on noise-corrupted reconstruction (Lee et al. 2015, Eq. 16):
+The inverses learn on noise-corrupted reconstruction (Lee et al. 2015):
 ``1/2 |g_l(f_l(h_{l-1} + xi)) - (h_{l-1} + xi)|^2``, ``xi ~ N(0, noise^2)``, by Adam with ``inverse_lr``
 in :meth:`after_step`. ``schedule="parallel"``: the inverse step uses the forward weights the estimate
 used (forward and inverse weights change together); ``"alternating"``: it uses the forward weights after
@@ -146,7 +146,7 @@ class DifferenceTargetPropagation(LayeredRule):
 
     def targets(self, model: nn.Module, fp: ForwardPass) -> list[Tensor | None]:
         """``hhat_l`` of every layer that learns toward a target (``None`` for layers that learn from the loss),
-        ``(batch, n_l)``; the difference correction of Lee et al. 2015, Eq. 15, below the top."""
+        ``(batch, n_l)``; the difference correction of Lee et al. 2015 below the top."""
         weights = [model.linear(n).weight.detach() for n in fp.layer_names]
         k, upper, upper_target, own = self.top_target(model, fp, weights)
         out: list[Tensor | None] = [None] * len(weights)

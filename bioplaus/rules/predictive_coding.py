@@ -1,23 +1,24 @@
 """Predictive coding by inference learning (Whittington & Bogacz 2017, "An Approximation of the Error
 Backpropagation Algorithm in a Predictive Coding Network with Local Hebbian Synaptic Plasticity",
-Neural Computation 29:1229-1262).
+Neural Computation 29:1229-1262). Equation and section numbers of the papers cited in this
+branch could not be checked against the papers here, so none are given.
 
 Every hidden layer l = 1 .. L-1 of a layered net ``a_l = W_l f_{l-1}(a_{l-1}) + b_l`` gets value
 nodes ``z_l`` (the pre-activations, ``(batch, n_l)``) and prediction errors
 ``eps_l = z_l - mu_l`` with ``mu_l = W_l f_{l-1}(z_{l-1}) + b_l`` (``f_0(z_0) = x``, the clamped input;
-W&B 2017 Eqs. 2.4-2.6 with the nonlinearity on the presynaptic side). The energy of one sample is
+W&B 2017's model, with the nonlinearity on the presynaptic side). The energy of one sample is
 
     F = sum_{l<L} 1/2 |eps_l|^2 + beta * loss_n(f_L(mu_L), y)
 
-(W&B 2017 Eq. 2.7 with unit hidden variances; the output energy is the task's loss, weighted by the
+(W&B 2017's energy with unit hidden variances; the output energy is the task's loss, weighted by the
 output precision ``beta``; for squared error it is ``beta/2 |y - mu_L|^2``, W&B's clamped output
-with variance 1/beta). Inference descends F in the value nodes (W&B Eq. 2.9),
+with variance 1/beta). Inference descends F in the value nodes,
 
     z_l <- z_l - gamma * (eps_l - f_l'(z_l) * (W_{l+1}^T eps_{l+1})),   eps_L = -beta dloss_n/da_L,
 
 all layers at once, and the weights then follow the local Hebbian rule dW_l ~ eps_l f_{l-1}(z_{l-1})^T
-(W&B Eq. 2.13). In gradient units the estimate is ``-(1/(beta N)) eps_l^T f_{l-1}(z_{l-1})``: as
-``beta -> 0`` with inference converged it tends to backprop's gradient (W&B Sec. 2.3), with an error
+(W&B 2017). In gradient units the estimate is ``-(1/(beta N)) eps_l^T f_{l-1}(z_{l-1})``: as
+``beta -> 0`` with inference converged it tends to backprop's gradient (W&B 2017), with an error
 of order ``beta``.
 
 Everything here is batched over samples and units and runs without autograd for the known losses
@@ -131,7 +132,7 @@ def energy(s: PCState, y: Tensor, loss_fn, beta: float) -> float:
 
 
 def energy_gradient(net: PCNet, s: PCState) -> list[Tensor]:
-    """``dF/dz_l = eps_l - f_l'(z_l) * (eps_{l+1} W_{l+1})`` for every hidden layer, ``(batch, n_l)`` (W&B Eq. 2.9)."""
+    """``dF/dz_l = eps_l - f_l'(z_l) * (eps_{l+1} W_{l+1})`` for every hidden layer, ``(batch, n_l)``."""
     return [s.eps[l] - activation_slope(net.activations[l], s.z[l], s.rates[l]) * s.eps[l + 1].mm(net.weights[l + 1])
             for l in range(len(s.z))]
 

@@ -1,6 +1,6 @@
 """Simplified difference target propagation, SDTP, and its auxiliary-output variant AO-SDTP (Bartunov,
 Santoro, Richards, Marris, Hinton & Lillicrap 2018, "Assessing the Scalability of Biologically-Motivated
-Deep Learning Algorithms and Architectures", NeurIPS 31, arXiv:1807.04587, Sec. 2.3).
+Deep Learning Algorithms and Architectures", NeurIPS 31, arXiv:1807.04587).
 
 DTP (:mod:`bioplaus.rules.difference_target_propagation`) still takes one gradient: the penultimate
 layer's target. SDTP removes it: the output target is the label itself, ``rhat_L = argmin_r loss(r)``
@@ -74,7 +74,7 @@ class SimplifiedDTP(DifferenceTargetPropagation):
         return n + self.aux_output if i == len(model.layer_names) - 1 else n
 
     def top_target(self, model: nn.Module, fp: ForwardPass, weights: list[Tensor]) -> tuple[int, Tensor, Tensor, bool]:
-        """The label as the output target; no gradient anywhere (Bartunov et al. 2018, Sec. 2.3)."""
+        """The label as the output target; no gradient anywhere (Bartunov et al. 2018)."""
         r, rhat = label_target(fp)
         if self.A is not None:
             z = torch.tanh(fp.post[-2].detach().mm(self.A.t()))

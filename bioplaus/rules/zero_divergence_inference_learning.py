@@ -2,7 +2,7 @@
 Backpropagation? Exact Implementation of Backpropagation in Predictive Coding Networks", NeurIPS 33).
 
 Predictive coding (:mod:`bioplaus.rules.predictive_coding`) under the one schedule that makes its weight
-updates equal backprop's exactly (Song et al. 2020, Theorem 1): the value nodes start at the
+updates equal backprop's exactly (Song et al. 2020, conditions C1-C3): the value nodes start at the
 feedforward pass (every hidden error 0), the inference rate is ``gamma = 1``, the output energy is the
 task loss itself (``beta = 1``; for softmax cross-entropy the cross-entropy), and layer l's weights
 take their Hebbian update at inference step ``t = L - l`` (layers counted from the input, l = 1 .. L),
