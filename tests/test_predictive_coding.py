@@ -162,3 +162,34 @@ def test_zil_energy_trace_and_pc_state_start_at_feedforward():
         assert energy(s, batch.y, batch.loss_fn, 1.0) == pytest.approx(float(batch.loss(net(batch.x))), rel=1e-14)
     s2 = inference_step(PCNet.of(net), s, batch.y, batch.loss_fn, 1.0, 0.1)
     assert math.isfinite(energy(s2, batch.y, batch.loss_fn, 1.0))
+
+
+def test_a_float64_spec_runs_zil_on_float32_data_at_float64_rounding():
+    """``dtype = "float64"`` in a feedforward spec: the net casts float32 inputs, Z-IL's angle to backprop through the
+    run loop is at float64 rounding (the whittington2017_pc protocol's Z-IL condition)."""
+    from bioplaus.tasks.base import TaskInstance
+    from bioplaus.train import Trainer
+
+    spec = FeedforwardSpec(name="t", sizes=(6, 9, 8, 4), activations=("tanh", "tanh", "linear"), dtype="float64")
+    net = models.build(spec, torch.Generator().manual_seed(0))
+    assert net.linear("hidden1").weight.dtype == torch.float64
+    g = torch.Generator().manual_seed(1)
+    batch = Batch(torch.randn((8, 6), generator=g), torch.randint(0, 4, (8,), generator=g), cross_entropy)  # float32 data
+    assert net(batch.x).dtype == torch.float64
+    task = TaskInstance(cross_entropy, lambda: batch, test=(batch.x, batch.y), train_eval=None, n_train=None, classification=True)
+    trainer = Trainer(net, ZeroDivergenceInferenceLearning(), task, ("sgd", {"lr": 0.1}), ["update_angle"], 8)
+    for step in range(3):
+        trainer.step(step, batch, record=True)
+    angles = [r[4] for r in trainer.rows if r[2] == "update_angle" and r[3] == "all"]
+    assert len(angles) == 3 and max(angles) < 1e-9, angles
+
+
+def test_spec_dtype_is_validated_and_float32_specs_store_as_before():
+    from bioplaus.errors import BioplausError
+    from bioplaus.rate.spec import feedforward_spec_from_dict
+
+    with pytest.raises(BioplausError, match="dtype.*float64"):
+        feedforward_spec_from_dict({"sizes": [2, 3], "activations": ["linear"], "dtype": "float16"}, "m.toml", "m")
+    spec = feedforward_spec_from_dict({"sizes": [2, 3], "activations": ["linear"]}, "m.toml", "m")
+    assert "dtype" not in spec.to_dict()
+    assert feedforward_spec_from_dict({**spec.to_dict(), "dtype": "float64"}, "m.toml", "m").to_dict()["dtype"] == "float64"

@@ -108,6 +108,7 @@ class FeedforwardNet(TorchModel):
         for name, n_in, n_out in zip(spec.layer_names, spec.sizes[:-1], spec.sizes[1:]):
             self.layers[name] = nn.Linear(n_in, n_out, bias=spec.bias)
         self.reset_parameters(generator)
+        self.to(getattr(torch, spec.dtype))
 
     @property
     def layer_names(self) -> list[str]:
@@ -149,8 +150,13 @@ class FeedforwardNet(TorchModel):
                 else:
                     layer.bias.zero_()
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The parameters' dtype (``spec.dtype`` at build; ``.double()`` changes it): inputs are cast to it."""
+        return self.layers[self.spec.layer_names[0]].weight.dtype
+
     def forward(self, x: Tensor) -> Tensor:
-        h = x
+        h = x.to(self.dtype)
         for name, act in zip(self.spec.layer_names, self.spec.activations):
             h = activate(act, self.layers[name](h))
         return h
@@ -158,7 +164,7 @@ class FeedforwardNet(TorchModel):
     def hidden_states(self, x: Tensor) -> dict[str, Tensor]:
         """Outputs of every hidden layer for inputs ``x`` ``(batch, n_in)``, without gradients."""
         out = {}
-        h = x
+        h = x.to(self.dtype)
         with torch.no_grad():
             for name, act in zip(self.spec.layer_names[:-1], self.spec.activations[:-1]):
                 h = activate(act, self.layers[name](h))
@@ -183,7 +189,7 @@ class FeedforwardNet(TorchModel):
         ``loss_fn(output, target)`` gives the scalar loss.
         """
         inputs, pre, post = [], [], []
-        h = x
+        h = x.to(self.dtype)
         for name, act in zip(self.spec.layer_names, self.spec.activations):
             inputs.append(h)
             a = self.layers[name](h)

@@ -200,7 +200,7 @@ class DifferenceTargetPropagation(LayeredRule):
             layers = [model.linear(name) for name in fp.layer_names]
             weights = [layer.weight.detach() for layer in layers]
             biases = [None if layer.bias is None else layer.bias.detach() for layer in layers]
-            inputs, h = [], batch.x
+            inputs, h = [], batch.x.to(weights[0].dtype)
             for i, act in enumerate(fp.activations):
                 inputs.append(h)
                 a = h.mm(weights[i].t()) if biases[i] is None else torch.addmm(biases[i], h, weights[i].t())

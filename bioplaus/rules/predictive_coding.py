@@ -76,6 +76,11 @@ class PCNet:
         return cls([layer.weight.detach() for layer in layers],
                    [None if layer.bias is None else layer.bias.detach() for layer in layers], list(model.activations))
 
+    def cast(self, batch) -> tuple[Tensor, Tensor]:
+        """The batch's inputs, and its targets when they are floats, in the weights' dtype (a float64 net on float32 data)."""
+        dtype = self.weights[0].dtype
+        return batch.x.to(dtype), batch.y.to(dtype) if batch.y.is_floating_point() else batch.y
+
     def predict(self, l: int, below: Tensor) -> Tensor:
         """``mu_l = W_l below + b_l`` for the presynaptic rates ``below`` ``(batch, n_{l-1})``."""
         b = self.biases[l]
@@ -190,17 +195,19 @@ class PredictiveCoding(Rule):
     def relax(self, model: nn.Module, batch) -> PCState:
         """The value nodes after ``steps`` inference steps from the feedforward pass; ``self.energies`` the energy at each."""
         net, beta = PCNet.of(model), self.output_precision
-        s = feedforward_state(net, batch.x, batch.y, batch.loss_fn, beta)
-        self.energies = [energy(s, batch.y, batch.loss_fn, beta)]
+        x, y = net.cast(batch)
+        s = feedforward_state(net, x, y, batch.loss_fn, beta)
+        self.energies = [energy(s, y, batch.loss_fn, beta)]
         for _ in range(self.steps):
-            s = inference_step(net, s, batch.y, batch.loss_fn, beta, self.inference_rate)
-            self.energies.append(energy(s, batch.y, batch.loss_fn, beta))
+            s = inference_step(net, s, y, batch.loss_fn, beta, self.inference_rate)
+            self.energies.append(energy(s, y, batch.loss_fn, beta))
         return s
 
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch) -> dict[str, Tensor]:
         s = self.relax(model, batch)
-        return as_estimate(model, {l: hebbian_estimate(s, batch.x, l, self.output_precision) for l in range(len(s.eps))})
+        x = batch.x.to(s.mu0.dtype)
+        return as_estimate(model, {l: hebbian_estimate(s, x, l, self.output_precision) for l in range(len(s.eps))})
 
     def probe_values(self) -> dict[str, Any]:
         return {"energy": list(self.energies)}

@@ -46,15 +46,16 @@ class ZeroDivergenceInferenceLearning(Rule):
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch) -> dict[str, Tensor]:
         net = PCNet.of(model)
-        s = feedforward_state(net, batch.x, batch.y, batch.loss_fn, 1.0)
-        self.energies = [energy(s, batch.y, batch.loss_fn, 1.0)]
+        x, y = net.cast(batch)
+        s = feedforward_state(net, x, y, batch.loss_fn, 1.0)
+        self.energies = [energy(s, y, batch.loss_fn, 1.0)]
         top = len(net.weights) - 1
         updates = {}
         for t in range(top + 1):
-            updates[top - t] = hebbian_estimate(s, batch.x, top - t, 1.0)
+            updates[top - t] = hebbian_estimate(s, x, top - t, 1.0)
             if t < top:
-                s = inference_step(net, s, batch.y, batch.loss_fn, 1.0, 1.0)
-                self.energies.append(energy(s, batch.y, batch.loss_fn, 1.0))
+                s = inference_step(net, s, y, batch.loss_fn, 1.0, 1.0)
+                self.energies.append(energy(s, y, batch.loss_fn, 1.0))
         return as_estimate(model, updates)
 
     def probe_values(self) -> dict[str, Any]:
