@@ -27,7 +27,7 @@ def make(store):
         d = angle[angle["condition"] == cond].groupby("step")["value"].mean()
         m = PC.fullmatch(cond)
         label = f"PC, T={m.group(1)}, beta={m.group(2)}" if m else {"zero_divergence_inference_learning": "Z-IL"}.get(cond, cond)
-        ax_curve.plot(d.index, d.clip(lower=1e-6).values, color=colour.get(cond), label=label)
+        ax_curve.plot(d.index, d.clip(lower=1e-16).values, color=colour.get(cond), label=label)
     ax_curve.set(xlabel="step", ylabel="update angle to backprop, all layers (deg)", yscale="log",
                  title="angle to backprop over training (digits, 64-256-256-10 tanh)")
     ax_curve.legend(fontsize=7)
@@ -39,7 +39,7 @@ def make(store):
         ax_beta.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"PC, {steps} inference steps")
     zil = last[last["condition"] == "zero_divergence_inference_learning"]["value"]
     if len(zil):
-        ax_beta.axhline(max(zil.mean(), 1e-6), color="#bcbd22", linestyle="--", label=f"Z-IL ({zil.mean():.1e} deg, float32)")
+        ax_beta.axhline(max(zil.mean(), 1e-16), color="#bcbd22", linestyle="--", label=f"Z-IL ({zil.mean():.1e} deg, float64)")
     ax_beta.set(xscale="log", yscale="log", xlabel="output precision beta", ylabel="update angle at the last step (deg)",
                 title="PC approaches backprop as beta -> 0")
     ax_beta.legend(fontsize=7)
