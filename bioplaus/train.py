@@ -104,6 +104,7 @@ class Trainer:
         self.batch_size, self.seed = batch_size, seed
         self.wanted = set(metrics)
         self.probes = probes_for(self.wanted)
+        self.after_update_probes = [p for p in self.probes if p.after_update]
         self.opt = model_optimizer(model, optimizer)
         rule.bind_optimizer(rule_optimizer(model, optimizer))
         self.groups = layer_groups(model)
@@ -190,11 +191,22 @@ class Trainer:
                 reference = self.model.project(self.model.reference_gradient(batch))
             self.record(step, loss, estimate, reference, aux)
         if update:
+            before = self.outputs(batch) if record and self.after_update_probes else None
             apply_estimate(self.model, estimate, self.opt)
             self.rule.after_step(self.model, batch, estimate)
             if self.lockstep is not None:
                 apply_estimate(self.lockstep, self.lockstep.project(self.lockstep.reference_gradient(batch)), self.lockstep_opt)
+            if before is not None:
+                obs = Observation(loss=loss, estimate=None, reference=None, groups=self.groups,
+                                  aux={"step_outputs": (before, self.outputs(batch), batch.y)})
+                epoch = step / self.per_epoch if self.per_epoch else None
+                self.rows += [(step, epoch, m, layer, v) for m, layer, v in observe(obs, self.after_update_probes, self.wanted)]
         return loss
+
+    def outputs(self, batch: Batch) -> Tensor:
+        """The model's outputs on ``batch`` without gradients (for probes that compare them across the update)."""
+        with torch.no_grad():
+            return self.model(batch.x)
 
     def window_step(self, step: int, batch: Batch, record: bool, update: bool = True) -> float:
         """One batch of sequences trained online: an update after every window of ``update_every`` time steps

@@ -32,6 +32,9 @@ METRICS = (
     "gdu_angle",
     "gdu_rel_error",
     "update_norm_ratio",
+    "target_angle",
+    "reconstruction_error",
+    "target_alignment",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

@@ -23,9 +23,10 @@ from typing import Any
 from torch import Tensor
 
 from bioplaus.metrics.alignment import feedback_alignment_metrics
-from bioplaus.metrics.angles import grouped_angles
+from bioplaus.metrics.angles import angle_deg, grouped_angles
 from bioplaus.metrics.learned_weights import learned_weight_metrics
 from bioplaus.metrics.representation import linear_cka
+from bioplaus.metrics.target_alignment import target_alignment
 
 ProbeRow = tuple[str, str, float]
 
@@ -60,7 +61,9 @@ class Probe:
     """A function of an :class:`Observation` and the metric names its rows carry.
 
     ``needs_reference``: the loop forms the exact gradient for it; ``needs_lockstep``: the loop
-    trains a backprop reference network from the same initial weights on the same batches.
+    trains a backprop reference network from the same initial weights on the same batches;
+    ``after_update``: the loop also calls it after the recording step's update, with
+    ``aux["step_outputs"] = (outputs before, outputs after, targets)`` on that batch.
     """
 
     name: str
@@ -68,16 +71,18 @@ class Probe:
     fn: Callable[[Observation], Iterable[ProbeRow]]
     needs_reference: bool = False
     needs_lockstep: bool = False
+    after_update: bool = False
 
 
 PROBES: dict[str, Probe] = {}
 
 
-def probe(name: str, metrics: tuple[str, ...], needs_reference: bool = False, needs_lockstep: bool = False):
+def probe(name: str, metrics: tuple[str, ...], needs_reference: bool = False, needs_lockstep: bool = False,
+          after_update: bool = False):
     """Register ``fn(observation) -> rows`` as the probe ``name`` that records ``metrics``."""
 
     def register(fn: Callable[[Observation], Iterable[ProbeRow]]) -> Callable[[Observation], Iterable[ProbeRow]]:
-        PROBES[name] = Probe(name, metrics, fn, needs_reference, needs_lockstep)
+        PROBES[name] = Probe(name, metrics, fn, needs_reference, needs_lockstep, after_update)
         return fn
 
     return register
@@ -163,6 +168,34 @@ def _relax_steps(obs: Observation) -> list[ProbeRow]:
     """Relaxation steps each phase of an energy net used on the batch (layer = phase)."""
     log = obs.aux.get("model_state", {}).get("relaxation_log", {})
     return [("relax_steps", phase, float(n)) for phase, n in sorted(log.items())]
+
+
+@probe("target_angle", ("target_angle", "reconstruction_error"))
+def _target_angle(obs: Observation) -> list[ProbeRow]:
+    """Target propagation (Bartunov et al. 2018): per layer, the angle between the target difference
+    ``hhat_l - h_l`` and ``-dloss/dh_l`` on the batch (``target_angle``, degrees; ``all``: the layers
+    together), and the inverse's relative reconstruction error ``|g_l(f_l(h_{l-1})) - h_{l-1}|^2 / |h_{l-1}|^2``
+    (``reconstruction_error``, under the layer the inverse inverts), from the rule's ``probe_values``."""
+    values = obs.aux.get("rule", {})
+    diff, neg = values.get("target_difference", {}), values.get("negative_gradient", {})
+    rows = [("target_angle", layer, theta) for layer in diff if (theta := angle_deg(diff[layer], neg[layer])) is not None]
+    if diff and (theta := angle_deg(list(diff.values()), [neg[k] for k in diff])) is not None:
+        rows.append(("target_angle", "all", theta))
+    rows += [("reconstruction_error", layer, e) for layer, e in values.get("reconstruction_error", {}).items()]
+    return rows
+
+
+@probe("target_alignment", ("target_alignment",), after_update=True)
+def _target_alignment(obs: Observation) -> list[ProbeRow]:
+    """Song et al. 2024: ``cos(o_after - o_before, y - o_before)`` of the recording step's update on its batch
+    (regression targets, shaped like the output)."""
+    if "step_outputs" not in obs.aux:
+        return []
+    before, after, target = obs.aux["step_outputs"]
+    if target.shape != before.shape:
+        return []
+    value = target_alignment(before, after, target)
+    return [] if value is None else [("target_alignment", "all", value)]
 
 
 #: measured once, at the initial weights, before training (``step`` = m, or t for the matching)

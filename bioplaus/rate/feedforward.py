@@ -9,6 +9,7 @@ pre-activation so that a rule can assign credit to them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -73,6 +74,8 @@ class ForwardPass:
     ``loss`` is the task loss of ``post[-1]`` (a scalar in the autograd graph of ``pre``).
     ``cache`` holds what rules and metrics derive from the pass (the output delta, the
     slopes ``f'(a_l)``), so that a rule and its backprop reference compute them once.
+    ``target`` and ``loss_fn`` are the batch's targets and loss (``None`` when not given), for rules
+    that form an output target from the label itself (target propagation) rather than from a gradient.
     """
 
     layer_names: list[str]
@@ -83,6 +86,8 @@ class ForwardPass:
     loss: Tensor
     has_bias: bool
     cache: dict = field(default_factory=dict, repr=False)
+    target: Tensor | None = field(default=None, repr=False)
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = field(default=None, repr=False)
 
     @property
     def output(self) -> Tensor:
@@ -103,6 +108,7 @@ class FeedforwardNet(TorchModel):
         for name, n_in, n_out in zip(spec.layer_names, spec.sizes[:-1], spec.sizes[1:]):
             self.layers[name] = nn.Linear(n_in, n_out, bias=spec.bias)
         self.reset_parameters(generator)
+        self.to(getattr(torch, spec.dtype))
 
     @property
     def layer_names(self) -> list[str]:
@@ -144,8 +150,13 @@ class FeedforwardNet(TorchModel):
                 else:
                     layer.bias.zero_()
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The parameters' dtype (``spec.dtype`` at build; ``.double()`` changes it): inputs are cast to it."""
+        return self.layers[self.spec.layer_names[0]].weight.dtype
+
     def forward(self, x: Tensor) -> Tensor:
-        h = x
+        h = x.to(self.dtype)
         for name, act in zip(self.spec.layer_names, self.spec.activations):
             h = activate(act, self.layers[name](h))
         return h
@@ -153,7 +164,7 @@ class FeedforwardNet(TorchModel):
     def hidden_states(self, x: Tensor) -> dict[str, Tensor]:
         """Outputs of every hidden layer for inputs ``x`` ``(batch, n_in)``, without gradients."""
         out = {}
-        h = x
+        h = x.to(self.dtype)
         with torch.no_grad():
             for name, act in zip(self.spec.layer_names[:-1], self.spec.activations[:-1]):
                 h = activate(act, self.layers[name](h))
@@ -178,7 +189,7 @@ class FeedforwardNet(TorchModel):
         ``loss_fn(output, target)`` gives the scalar loss.
         """
         inputs, pre, post = [], [], []
-        h = x
+        h = x.to(self.dtype)
         for name, act in zip(self.spec.layer_names, self.spec.activations):
             inputs.append(h)
             a = self.layers[name](h)
@@ -193,6 +204,8 @@ class FeedforwardNet(TorchModel):
             post=post,
             loss=loss_fn(h, target),
             has_bias=self.spec.bias,
+            target=target,
+            loss_fn=loss_fn,
         )
 
 

@@ -23,6 +23,7 @@ from bioplaus.model_kind import check_fields, default_layer_names, spec_dict
 
 ACTIVATIONS = ("linear", "tanh", "relu", "sigmoid")
 INITS = ("uniform", "normal", "xavier_uniform", "xavier_normal", "kaiming_uniform", "torch_default")
+DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class FeedforwardSpec:
             except with ``torch_default``.
         layer_names: names of the weight layers, used as ``layer`` in metrics;
             ``hidden1, hidden2, ..., output`` by default.
+        dtype: ``float32`` (default) or ``float64``: the parameters' precision; inputs are cast to it,
+            so a float64 network on float32 data computes (and its rules measure) in float64.
     """
 
     name: str
@@ -51,13 +54,17 @@ class FeedforwardSpec:
     layer_names: tuple[str, ...] = ()
     description: str = ""
     kind: str = "feedforward"
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if not self.layer_names:
             object.__setattr__(self, "layer_names", default_layer_names(len(self.sizes) - 1))
 
     def to_dict(self) -> dict[str, Any]:
-        return spec_dict(self)
+        d = spec_dict(self)
+        if d["dtype"] == "float32":  # the default is left out, so float32 specs store (and hash) as before the field
+            del d["dtype"]
+        return d
 
 
 _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
@@ -70,6 +77,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "init": (str, "a string"),
     "init_scale": ((int, float), "a positive number"),
     "layer_names": (list, "a list of strings"),
+    "dtype": (str, "a string"),
 }
 
 
@@ -102,6 +110,9 @@ def feedforward_spec_from_dict(data: dict[str, Any], source: str, default_name: 
             raise fail("layer_names", f"must give {len(sizes) - 1} distinct identifiers, got {names!r}.")
         if len(set(names)) != len(names) or "all" in names:
             raise fail("layer_names", f"must be distinct and must not be 'all', got {names!r}.")
+    dtype = data.get("dtype", "float32")
+    if dtype not in DTYPES:
+        raise fail("dtype", f"is {dtype!r}; allowed values are {allowed(DTYPES)}.")
     return FeedforwardSpec(
         name=data.get("name", default_name),
         sizes=tuple(sizes),
@@ -111,4 +122,5 @@ def feedforward_spec_from_dict(data: dict[str, Any], source: str, default_name: 
         init_scale=scale,
         layer_names=tuple(names),
         description=data.get("description", ""),
+        dtype=dtype,
     )

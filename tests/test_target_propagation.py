@@ -1,0 +1,226 @@
+"""Difference target propagation and SDTP against the targets' closed forms (Meulemans et al. 2020), in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bioplaus import models
+from bioplaus.errors import BioplausError
+from bioplaus.metrics import grouped_angles
+from bioplaus.metrics.probes import PROBES, Observation
+from bioplaus.rate.spec import FeedforwardSpec
+from bioplaus.rules import Batch, DifferenceTargetPropagation, SimplifiedDTP
+from bioplaus.rules.base import gradients_from_deltas
+from bioplaus.tasks import cross_entropy, squared_error
+from bioplaus.train import layer_groups
+
+N = 4
+
+
+def square_net(activation="linear", seed=0, n_layers=4):
+    spec = FeedforwardSpec(name="sq", sizes=(N,) * (n_layers + 1), activations=(activation,) * (n_layers - 1) + ("linear",))
+    net = models.build(spec, torch.Generator().manual_seed(seed)).double()
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(seed + 100)
+        for name in net.layer_names:  # well-conditioned, invertible weights and nonzero biases
+            w = net.linear(name).weight
+            w.copy_(torch.eye(N, dtype=torch.float64) + 0.3 * torch.randn((N, N), generator=g, dtype=torch.float64))
+            net.linear(name).bias.copy_(0.1 * torch.randn(N, generator=g, dtype=torch.float64))
+    return net
+
+
+def batch_for(net, loss=squared_error, n=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = 0.5 * torch.randn((n, N), generator=g, dtype=torch.float64)
+    y = torch.randint(0, N, (n,), generator=g) if loss is cross_entropy else torch.randn((n, N), generator=g, dtype=torch.float64)
+    return Batch(x, y, loss)
+
+
+def set_exact_linear_inverses(rule, net):
+    """g_l = f_l^-1 for a linear layer: V = W^-1, c = -W^-1 b."""
+    for i in rule.V:
+        layer = net.linear(net.layer_names[i])
+        w_inv = torch.linalg.inv(layer.weight.detach())
+        rule.V[i] = w_inv.clone()
+        rule.c[i] = -(w_inv @ layer.bias.detach())
+
+
+def jacobian(net, fp, lower, upper):
+    """Per-sample ``dh_upper/dh_lower`` ``(batch, n, n)`` (layer indices, 0 = first weight layer), written out."""
+    j = torch.eye(N, dtype=torch.float64).expand(fp.post[0].shape[0], N, N)
+    for k in range(lower + 1, upper + 1):
+        w = net.linear(net.layer_names[k]).weight.detach()
+        slope = 1 - fp.post[k].detach() ** 2 if fp.activations[k] == "tanh" else torch.ones_like(fp.post[k])
+        j = slope[:, :, None] * (w @ j)
+    return j
+
+
+def solve(j, v):
+    """``J^-1 v`` per sample for ``j`` ``(batch, n, n)`` and ``v`` ``(batch, n)``."""
+    return torch.linalg.solve(j, v.unsqueeze(-1)).squeeze(-1)
+
+
+def setup(rule, net, seed=3):
+    rule.setup(net, torch.Generator().manual_seed(seed))
+    return rule
+
+
+def test_dtp_targets_on_a_linear_invertible_net_are_inverse_jacobian_times_penultimate_gradient():
+    net = square_net()
+    batch = batch_for(net)
+    rule = setup(DifferenceTargetPropagation(target_step=0.3), net)
+    set_exact_linear_inverses(rule, net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    targets = rule.targets(net, fp)
+    top = len(targets) - 2
+    grad_top = (fp.post[-1] - batch.y).detach() @ net.linear(net.layer_names[-1]).weight.detach()  # dloss_n/dh_{L-1}
+    assert targets[-1] is None
+    for i in range(top + 1):
+        expected = -0.3 * solve(jacobian(net, fp, i, top), grad_top)
+        assert torch.allclose(targets[i] - fp.post[i].detach(), expected, rtol=0, atol=1e-12), i
+
+
+def test_dtp_output_target_form_is_inverse_jacobian_times_output_gradient():
+    net = square_net()
+    batch = batch_for(net)
+    rule = setup(DifferenceTargetPropagation(target_step=0.3, gradient_target="output"), net)
+    set_exact_linear_inverses(rule, net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    targets = rule.targets(net, fp)
+    grad_out = (fp.post[-1] - batch.y).detach()
+    for i in range(len(targets)):
+        expected = -0.3 * solve(jacobian(net, fp, i, len(targets) - 1), grad_out)
+        assert torch.allclose(targets[i] - fp.post[i].detach(), expected, rtol=0, atol=1e-12), i
+
+
+def test_sdtp_targets_on_a_linear_invertible_net_are_inverse_jacobian_times_residual():
+    net = square_net()
+    batch = batch_for(net)
+    rule = setup(SimplifiedDTP(), net)
+    set_exact_linear_inverses(rule, net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    targets = rule.targets(net, fp)
+    assert targets[-1] is None  # the output layer learns from the loss
+    residual = (batch.y - fp.post[-1]).detach()
+    for i in range(len(targets) - 1):
+        expected = solve(jacobian(net, fp, i, len(targets) - 1), residual)
+        assert torch.allclose(targets[i] - fp.post[i].detach(), expected, rtol=0, atol=1e-12), i
+
+
+def test_dtp_penultimate_update_is_backprop_and_lower_updates_are_not():
+    net = square_net(seed=5)
+    batch = batch_for(net, n=9)
+    rule = setup(DifferenceTargetPropagation(target_step=0.01), net)
+    set_exact_linear_inverses(rule, net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    est = gradients_from_deltas(net, fp, rule.deltas(net, fp))
+    angles = grouped_angles(est, net.reference_gradient(batch), layer_groups(net))
+    assert angles["output"] < 1e-9 and angles["hidden3"] < 1e-9
+    assert angles["hidden1"] > 1.0  # a Gauss-Newton-like direction below, not the gradient
+
+
+class ExactInverseDTP(DifferenceTargetPropagation):
+    """DTP whose inverses are the analytic inverses of a square tanh net: ``W^-1 (atanh(h) - b)``."""
+
+    def __init__(self, net, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+
+    def inverse(self, activations, i, u):
+        layer = self.net.linear(self.net.layer_names[i])
+        a = torch.atanh(u) if activations[i] == "tanh" else u
+        return torch.linalg.solve(layer.weight.detach(), (a - layer.bias.detach()).t()).t()
+
+
+def test_dtp_targets_on_a_nonlinear_invertible_net_match_to_second_order_in_the_step():
+    net = square_net(activation="tanh", seed=2)
+    batch = batch_for(net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    top = len(net.layer_names) - 2
+    errors = []
+    steps = [1e-2, 1e-3, 1e-4]
+    for eta in steps:
+        rule = setup(ExactInverseDTP(net, target_step=eta), net)
+        targets = rule.targets(net, fp)
+        grad_top = (fp.post[-1] - batch.y).detach() @ net.linear(net.layer_names[-1]).weight.detach()
+        expected = -eta * solve(jacobian(net, fp, 0, top), grad_top)
+        errors.append(float((targets[0] - fp.post[0].detach() - expected).abs().max()))
+    slope = np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert 1.9 < slope < 2.1, (slope, errors)
+
+
+def test_inverse_reconstruction_error_falls_as_the_inverses_learn():
+    spec = FeedforwardSpec(name="t", sizes=(6, 10, 8, 8, 3), activations=("tanh", "tanh", "tanh", "linear"))
+    net = models.build(spec, torch.Generator().manual_seed(0)).double()
+    g = torch.Generator().manual_seed(1)
+    batch = Batch(torch.randn((32, 6), generator=g, dtype=torch.float64), torch.randint(0, 3, (32,), generator=g), cross_entropy)
+    for rule in (DifferenceTargetPropagation(inverse_lr=1e-2), SimplifiedDTP(aux_output=5, inverse_lr=1e-2)):
+        setup(rule, net)
+        fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+        rule.deltas(net, fp)
+        before = rule.probe_values()["reconstruction_error"]
+        for _ in range(300):
+            rule.after_step(net, batch, {})  # the forward weights stay fixed: only the inverses learn
+        after = rule.probe_values()["reconstruction_error"]
+        assert set(before) == set(after) and before
+        for layer in before:
+            assert after[layer] < 0.5 * before[layer], (rule.name, layer, before[layer], after[layer])
+
+
+def forbid_autograd(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("autograd called")
+    monkeypatch.setattr(torch.autograd, "grad", refuse)
+    monkeypatch.setattr(torch.Tensor, "backward", refuse)
+
+
+@pytest.mark.parametrize("aux", [0, 3])
+def test_sdtp_penultimate_target_comes_from_the_inverse_of_the_label_without_autograd(aux, monkeypatch):
+    spec = FeedforwardSpec(name="t", sizes=(6, 7, 5, 3), activations=("tanh", "tanh", "linear"))
+    net = models.build(spec, torch.Generator().manual_seed(0)).double()
+    batch = Batch(torch.randn((8, 6), dtype=torch.float64, generator=torch.Generator().manual_seed(2)),
+                  torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]), cross_entropy)
+    rule = setup(SimplifiedDTP(aux_output=aux), net)
+    forbid_autograd(monkeypatch)
+    with torch.no_grad():
+        fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+        deltas = rule.deltas(net, fp)
+        targets = rule._last["targets"]
+        p = torch.softmax(fp.post[-1], 1)
+        onehot = torch.nn.functional.one_hot(batch.y, 3).double()
+        if aux:
+            z = torch.tanh(fp.post[-2] @ rule.A.t())
+            p, onehot = torch.cat([p, z], 1), torch.cat([onehot, z], 1)
+        v, c = rule.V[2], rule.c[2]
+        by_hand = fp.post[1] + torch.tanh(onehot @ v.t() + c) - torch.tanh(p @ v.t() + c)
+    assert torch.allclose(targets[1], by_hand, rtol=0, atol=1e-14)
+    assert deltas[-1].shape == (8, 3) and all(d.isfinite().all() for d in deltas)
+
+
+def test_target_angle_probe_is_zero_for_dtp_at_the_penultimate_layer_and_not_for_sdtp():
+    net = square_net(seed=7)
+    batch = batch_for(net)
+    fp = net.forward_pass(batch.x, batch.y, batch.loss_fn)
+    rows = {}
+    for rule in (DifferenceTargetPropagation(target_step=0.1), SimplifiedDTP()):
+        setup(rule, net)
+        set_exact_linear_inverses(rule, net)
+        rule.deltas(net, fp)
+        obs = Observation(loss=0.0, estimate=None, reference=None, groups={}, aux={"rule": rule.probe_values()})
+        rows[rule.name] = {(m, layer): v for m, layer, v in PROBES["target_angle"].fn(obs)}
+    dtp, sdtp = rows["difference_target_propagation"], rows["simplified_dtp"]
+    assert dtp[("target_angle", "hidden3")] < 1e-6
+    assert dtp[("target_angle", "hidden1")] > 1.0
+    assert sdtp[("target_angle", "hidden3")] > 1.0  # the target is J^-1 (y - h_L), not the gradient
+    assert dtp[("reconstruction_error", "hidden2")] < 1e-20  # exact inverses
+
+
+def test_bad_settings_are_one_paragraph_errors():
+    with pytest.raises(BioplausError, match="schedule"):
+        DifferenceTargetPropagation(schedule="sometimes")
+    with pytest.raises(BioplausError, match="gradient_target"):
+        DifferenceTargetPropagation(gradient_target="input")
+    with pytest.raises(BioplausError, match="aux_output"):
+        SimplifiedDTP(aux_output=-1)
