@@ -1,0 +1,218 @@
+"""The torch spiking network (bioplaus.snn), tested against things that were not tuned to it.
+
+- the same LIF / ALIF network built in Brian2 directly (numpy target: nothing compiles) gives the
+  same spikes, spike for spike over 1,000 steps on 100 neurons, and the same membrane to float tolerance;
+- surrogate-gradient BPTT (autograd) equals an independent float64 forward-mode recursion in numpy of
+  the same surrogate derivative (every path, through every neuron), on a tiny recurrent network;
+- in the network whose spike is replaced by a smooth function with the surrogate as its derivative,
+  autograd equals central finite differences;
+- specs are validated on load.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bioplaus import models
+from bioplaus.core import Batch
+from bioplaus.errors import BioplausError
+from bioplaus.snn.lif import SpikingNet, SpikingSpec, lif_constants, smooth_spike, surrogate_derivative
+from bioplaus.tasks.sequence import sequence_squared_error
+
+
+def spec(**kw) -> SpikingSpec:
+    base = dict(name="t", n_in=3, n_hidden=4, n_out=2, input_scale=4.0, recurrent_gain=2.0, tau_syn_ms=4.0, tau_mem_ms=8.0)
+    base.update(kw)
+    return SpikingSpec(**base)
+
+
+def spike_input(batch, steps, n_in, p=0.3, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand((batch, steps, n_in), generator=g) < p).to(torch.float64)
+
+
+def target(batch, steps, n_out, seed=1) -> torch.Tensor:
+    return torch.randn((batch, steps, n_out), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+# -- Brian2 and torch: one network, two engines -----------------------------------------------------
+def brian2_run(net: SpikingNet, x: np.ndarray):
+    """The network of ``net`` built in Brian2 directly (numpy target), on input spikes ``x`` ``(T, n_in)``:
+    spikes ``(T, n)`` and the membrane after each step's reset ``(T, n)``."""
+    b2 = pytest.importorskip("brian2")
+    s = net.spec
+    previous = b2.prefs.codegen.target
+    b2.prefs.codegen.target = "numpy"
+    try:
+        dt = s.dt_ms * b2.ms
+        steps, n_in = x.shape
+        eqs = "dv/dt = (I - v) / tau_m : 1 (unless refractory)\ndI/dt = -I / tau_s : 1\nda/dt = -a / tau_a : 1"
+        reset = ("v -= theta" if s.reset == "subtract" else "v = 0") + "\na += 1"
+        hidden = b2.NeuronGroup(s.n_hidden, eqs, threshold="v > theta + beta * a", reset=reset, method="exact",
+                                refractory=s.refractory_ms * b2.ms, dt=dt, name="hidden",
+                                namespace=dict(tau_m=s.tau_mem_ms * b2.ms, tau_s=s.tau_syn_ms * b2.ms, tau_a=s.tau_adapt_ms * b2.ms,
+                                               theta=s.threshold, beta=s.adapt_strength if s.neuron == "alif" else 0.0))
+        t_idx, i_idx = np.nonzero(x)
+        inputs = b2.SpikeGeneratorGroup(n_in, i_idx, t_idx * dt, dt=dt, name="inputs")
+        w_in = net.w_in.detach().numpy()
+        feed = b2.Synapses(inputs, hidden, "w : 1", on_pre="I_post += w", dt=dt, name="input_synapses")
+        feed.connect()
+        feed.w[:] = w_in[feed.j[:], feed.i[:]]
+        objects = [hidden, inputs, feed]
+        if s.recurrent:
+            w_rec = net.w_rec.detach().numpy()
+            rec = b2.Synapses(hidden, hidden, "w : 1", on_pre="I_post += w", dt=dt, name="recurrent_synapses")
+            rec.connect(condition="i != j")
+            rec.w[:] = w_rec[rec.j[:], rec.i[:]]
+            objects.append(rec)
+        spikes = b2.SpikeMonitor(hidden, name="spikes")
+        membrane = b2.StateMonitor(hidden, "v", record=True, dt=dt, name="membrane")  # at the start of each step
+        b2.Network(*objects, spikes, membrane).run((steps + 1) * dt)
+        z = np.zeros((steps + 1, s.n_hidden))
+        z[np.round(np.asarray(spikes.t / dt)).astype(int), np.asarray(spikes.i)] = 1.0
+        return z[:steps], np.asarray(membrane.v).T[1:]
+    finally:
+        b2.prefs.codegen.target = previous
+
+
+@pytest.mark.parametrize("neuron, reset, refractory_ms", [("lif", "subtract", 0.0), ("lif", "zero", 3.0), ("alif", "subtract", 2.0)])
+def test_brian2_and_torch_give_the_same_spikes(neuron, reset, refractory_ms):
+    s = SpikingSpec(name="b2", n_in=50, n_hidden=100, n_out=1, neuron=neuron, reset=reset, refractory_ms=refractory_ms,
+                    adapt_strength=0.5 if neuron == "alif" else 0.0, input_scale=3.0, recurrent_gain=2.0)
+    net = SpikingNet(s, torch.Generator().manual_seed(1))
+    x = (np.random.default_rng(0).random((1000, 50)) < 0.05).astype(np.float64)
+    with torch.no_grad():
+        tr = net.trajectory(torch.from_numpy(x)[None])
+    z = tr.z[0].numpy()
+    v_after = (tr.v_hat - s.threshold * tr.z if reset == "subtract" else tr.v_hat * (1 - tr.z))[0].numpy()
+    z_b2, v_b2 = brian2_run(net, x)
+    assert z.sum() > 200  # the layer is active: the comparison has spikes to compare
+    assert np.array_equal(z, z_b2), f"{int(np.abs(z - z_b2).sum())} spikes differ"
+    np.testing.assert_allclose(v_after, v_b2, rtol=1e-9, atol=1e-9)
+    if refractory_ms:  # refractoriness took effect: no neuron spiked twice within k steps
+        k = round(refractory_ms / s.dt_ms)
+        gaps = np.concatenate([np.diff(np.nonzero(z[:, j])[0]) for j in range(s.n_hidden)])
+        assert gaps.min() >= k
+
+
+# -- surrogate BPTT against an independent recursion ----------------------------------------------
+def forward_mode_gradient(net: SpikingNet, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """d L / d (W_in, W_rec) of the squared trace loss by forward-mode differentiation (RTRL) in numpy, float64:
+    every path, through every neuron, with the spike's derivative replaced by the surrogate and the reset
+    differentiated or not as the spec says. ``x`` ``(B, T, m)``, ``y`` ``(B, T, n_out)``."""
+    c = lif_constants(net.spec)
+    w_in, w_rec = net.w_in.detach().numpy(), net.w_rec.detach().numpy()
+    w_out, b_out = net.readout.weight.detach().numpy(), net.readout.bias.detach().numpy()
+    batch, steps, m = x.shape
+    n = w_in.shape[0]
+    n_par = n * m + n * n
+    grad = np.zeros(n_par)
+    for b in range(batch):
+        i_syn, v, a = np.zeros(n), np.zeros(n), np.zeros(n)
+        d_i, d_v, d_a = np.zeros((n, n_par)), np.zeros((n, n_par)), np.zeros((n, n_par))
+        zs, dzs = [], []
+        for t in range(steps):
+            v_hat, d_vhat = c.alpha_mem * v + c.coupling * i_syn, c.alpha_mem * d_v + c.coupling * d_i
+            a_hat, d_ahat = c.rho_adapt * a, c.rho_adapt * d_a
+            dist = v_hat - c.threshold - c.adapt_strength * a_hat
+            z = (dist > 0).astype(float)
+            psi = surrogate_derivative(torch.from_numpy(dist), c.surrogate, c.surrogate_slope, c.surrogate_scale).numpy()
+            d_z = psi[:, None] * (d_vhat - c.adapt_strength * d_ahat)
+            direct = np.zeros((n, n_par))  # d (W_in x_t + W_rec z_t) / d W at fixed x, z
+            for j in range(n):
+                direct[j, j * m : (j + 1) * m] = x[b, t]
+                direct[j, n * m + j * n : n * m + (j + 1) * n] = z
+            i_syn = c.alpha_syn * i_syn + w_in @ x[b, t] + w_rec @ z
+            d_i = c.alpha_syn * d_i + direct + w_rec @ d_z
+            v = v_hat - c.threshold * z
+            d_v = d_vhat - (0.0 if c.detach_reset else c.threshold) * d_z
+            a, d_a = a_hat + z, d_ahat + d_z
+            zs.append(z)
+            dzs.append(d_z)
+        ys, yv = [], np.zeros(w_out.shape[0])
+        for t in range(steps):
+            yv = c.kappa * yv + w_out @ zs[t] + b_out
+            ys.append(yv)
+        err = np.stack(ys) - y[b]  # dL/dy_t for L = 1/2 sum (y - target)^2, one sequence
+        back = np.zeros(w_out.shape[0])
+        for t in reversed(range(steps)):  # dL/dz_t through the read-out: sum_{t' >= t} kappa^(t'-t) err_t' W_out
+            back = c.kappa * back + err[t]
+            grad += (back @ w_out) @ dzs[t]
+    grad /= batch
+    mask = (1.0 - np.eye(n)).reshape(-1)
+    return {"input.weight": grad[: n * m].reshape(n, m), "recurrent.weight": (grad[n * m :] * mask).reshape(n, n)}
+
+
+@pytest.mark.parametrize("neuron, detach_reset", [("lif", True), ("lif", False), ("alif", True), ("alif", False)])
+def test_surrogate_bptt_equals_a_forward_mode_recursion_in_numpy(neuron, detach_reset):
+    net = SpikingNet(spec(neuron=neuron, detach_reset=detach_reset, adapt_strength=0.7 if neuron == "alif" else 0.0),
+                     torch.Generator().manual_seed(3))
+    x, y = spike_input(2, 6, 3), target(2, 6, 2)
+    got = net.reference_gradient(Batch(x, y, sequence_squared_error))
+    want = forward_mode_gradient(net, x.numpy(), y.numpy())
+    with torch.no_grad():
+        assert net.trajectory(x).z.sum() >= 4  # spikes happen, so the surrogate and the reset matter
+    for key, value in want.items():
+        assert np.abs(value).max() > 1e-6
+        np.testing.assert_allclose(got[key].numpy(), value, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "sigmoid", "triangle"])
+def test_autograd_equals_finite_differences_in_the_smoothed_network(surrogate):
+    s = spec(neuron="alif", adapt_strength=0.5, detach_reset=False, surrogate=surrogate, surrogate_slope=2.0)
+    net = SpikingNet(s, torch.Generator().manual_seed(0))
+    x, y = spike_input(2, 8, 3, seed=4), target(2, 8, 2, seed=5)
+    smooth = lambda d: smooth_spike(d, s.surrogate, s.surrogate_slope, s.surrogate_scale)  # noqa: E731
+
+    def loss() -> torch.Tensor:
+        return sequence_squared_error(net(x, spike=smooth), y)
+
+    params = dict(net.named_parameters())
+    grads = dict(zip(params, torch.autograd.grad(loss(), list(params.values()))))
+    eps = 1e-6
+    for name, p in params.items():
+        for idx in [(0, 0), (1, 2), (-1, 1)] if p.dim() == 2 else [(0,), (1,)]:
+            with torch.no_grad():
+                old = p[idx].item()
+                p[idx] = old + eps
+                up = loss().item()
+                p[idx] = old - eps
+                down = loss().item()
+                p[idx] = old
+            fd = (up - down) / (2 * eps)
+            assert abs(grads[name][idx].item() - fd) <= 1e-6 * max(1.0, abs(fd)), (name, idx)
+
+
+def test_the_surrogate_is_the_derivative_of_the_smooth_spike():
+    x = torch.linspace(-2, 2, 101, dtype=torch.float64, requires_grad=True)
+    for kind in ("fast_sigmoid", "sigmoid", "triangle"):
+        (d,) = torch.autograd.grad(smooth_spike(x, kind, 3.0, 0.7).sum(), x)
+        np.testing.assert_allclose(d.numpy(), surrogate_derivative(x.detach(), kind, 3.0, 0.7).numpy(), rtol=1e-12, atol=1e-12)
+
+
+# -- specs --------------------------------------------------------------------------------------
+def test_the_shipped_spec_loads_and_builds():
+    s = models.load("snn_yinyang")
+    assert s.kind == "spiking_torch"
+    net = models.build(s, torch.Generator().manual_seed(0))
+    assert "spiking:torch" in net.capabilities
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("neuron", "izhikevich", "allowed values are 'lif' or 'alif'"),
+    ("refractory_ms", 1.5, "whole number of steps"),
+    ("tau_mem_ms", 0, "positive"),
+    ("adapt_strength", 1.0, "neuron = 'alif'"),
+    ("surrogate", "relu", "'fast_sigmoid', 'sigmoid' or 'triangle'"),
+    ("recurrent", 1, "true or false"),
+    ("tau_membrane", 20.0, "not a known field"),
+])
+def test_bad_specs_name_the_file_field_and_allowed_values(tmp_path, field, value, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'kind = "spiking_torch"\nn_in = 4\nn_hidden = 8\nn_out = 3\n{field} = {value!r}\n'.replace("'", '"'))
+    with pytest.raises(BioplausError) as e:
+        models.load(path)
+    text = str(e.value)
+    assert str(path) in text and field in text and words.replace("'", '"') in text.replace("'", '"')
