@@ -216,3 +216,56 @@ def test_bad_specs_name_the_file_field_and_allowed_values(tmp_path, field, value
         models.load(path)
     text = str(e.value)
     assert str(path) in text and field in text and words.replace("'", '"') in text.replace("'", '"')
+
+
+# -- spiking e-prop against surrogate BPTT ---------------------------------------------------------
+def eprop_and_bptt(feedback="symmetric", **kw):
+    from bioplaus.rules import SpikingEProp
+
+    s = spec(**{"input_scale": 6.0, **kw})
+    net = SpikingNet(s, torch.Generator().manual_seed(2))
+    x = spike_input(3, 12, s.n_in, seed=6)
+    if s.output == "trace":
+        y, loss_fn = target(3, 12, s.n_out, seed=7), sequence_squared_error
+    else:
+        y, loss_fn = torch.tensor([0, 1, 1]), torch.nn.functional.cross_entropy
+    batch = Batch(x, y, loss_fn)
+    rule = SpikingEProp(feedback)
+    rule.setup(net, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert net.trajectory(x).z.sum() >= 6  # spikes happen
+    return rule.estimate(net, batch), net.reference_gradient(batch)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(neuron="lif"),
+    dict(neuron="lif", detach_reset=False),
+    dict(neuron="lif", reset="zero", refractory_ms=2.0),
+    dict(neuron="lif", reset="zero", detach_reset=False, output="mean", n_out=2),
+    dict(neuron="alif", adapt_strength=0.6),
+    dict(neuron="alif", adapt_strength=0.6, detach_reset=False, refractory_ms=3.0),
+])
+def test_symmetric_eprop_is_surrogate_bptt_without_recurrent_weights(kw):
+    """Bellec et al. 2020, eq. 1: with no recurrent weights every path from W_ji to the loss runs through neuron j's
+    own state and its read-out, so the eligibility traces times the read-out's learning signal are the whole gradient."""
+    est, ref = eprop_and_bptt(recurrent=False, **kw)
+    assert set(est) == set(ref)
+    for key in ref:
+        assert ref[key].abs().max() > 1e-8, key
+        np.testing.assert_allclose(est[key].numpy(), ref[key].numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_eprop_differs_from_bptt_with_recurrent_weights():
+    est, ref = eprop_and_bptt(recurrent=True, recurrent_gain=3.0)
+    for key in ("readout.weight", "readout.bias"):
+        np.testing.assert_allclose(est[key].numpy(), ref[key].numpy(), rtol=1e-12, atol=1e-14)
+    for key in ("input.weight", "recurrent.weight"):
+        assert float((est[key] - ref[key]).norm() / ref[key].norm()) > 1e-3, key  # paths through other neurons dropped
+        assert float((est[key] * ref[key]).sum()) > 0  # still a descent direction here
+    assert float(est["recurrent.weight"].diagonal().abs().max()) == 0.0  # no self-connections
+
+
+def test_random_eprop_uses_its_own_feedback():
+    est, ref = eprop_and_bptt("random", recurrent=False)
+    np.testing.assert_allclose(est["readout.weight"].numpy(), ref["readout.weight"].numpy(), rtol=1e-12)
+    assert float((est["input.weight"] - ref["input.weight"]).norm() / ref["input.weight"].norm()) > 0.1

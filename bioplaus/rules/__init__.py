@@ -19,6 +19,7 @@ from bioplaus.rules.contrastive_learning import ContrastiveLearning
 from bioplaus.rules.coupled_learning import CoupledLearning
 from bioplaus.rules.backprop_through_time import BackpropThroughTime
 from bioplaus.rules.eprop import EProp
+from bioplaus.rules.spiking_eprop import SpikingEProp
 from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
 from bioplaus.rules.rflo import RFLO
@@ -56,6 +57,7 @@ __all__ = [
     "BackpropThroughTime",
     "BPTT",
     "EProp",
+    "SpikingEProp",
     "KFRTRL",
     "RFLO",
     "RTRL",
