@@ -269,3 +269,37 @@ def test_random_eprop_uses_its_own_feedback():
     est, ref = eprop_and_bptt("random", recurrent=False)
     np.testing.assert_allclose(est["readout.weight"].numpy(), ref["readout.weight"].numpy(), rtol=1e-12)
     assert float((est["input.weight"] - ref["input.weight"]).norm() / ref["input.weight"].norm()) > 0.1
+
+
+# -- tasks and the read-out-only control ----------------------------------------------------------
+def test_yin_yang_classes_follow_the_published_geometry():
+    from bioplaus.tasks.yin_yang import yin_yang_class, yin_yang_points
+
+    pts = torch.tensor([[0.25, 0.5], [0.75, 0.5], [0.5, 0.9], [0.5, 0.1], [0.25, 0.3], [0.75, 0.7]], dtype=torch.float64)
+    # dot centres, top (yin), bottom (yang), inside the left big half-disc below the left dot (yin), right above (yang)
+    assert yin_yang_class(pts[:, 0], pts[:, 1]).tolist() == [2, 2, 0, 1, 0, 1]
+    points, cls = yin_yang_points(torch.Generator().manual_seed(0), 3000)
+    assert bool((torch.hypot(points[:, 0] - 0.5, points[:, 1] - 0.5) <= 0.5).all())
+    assert torch.equal(yin_yang_class(points[:, 0], points[:, 1]), cls)
+    assert torch.bincount(cls).min() > 900  # balanced by drawing the class first
+
+
+def test_ttfs_encoding_is_one_spike_per_input_at_its_value():
+    from bioplaus.tasks.yin_yang import YinYang
+
+    task = YinYang(time_steps=12, encode_steps=11)
+    x = task.encode(torch.tensor([[0.0, 0.3]], dtype=torch.float64))
+    assert x.shape == (1, 12, 4) and x.sum().item() == 4
+    assert torch.nonzero(x[0]).tolist() == [[0, 0], [3, 1], [7, 3], [10, 2]]  # steps 0, 3, round(0.7*10), 10
+
+
+def test_readout_only_is_the_exact_readout_gradient_and_nothing_else():
+    from bioplaus.rules.spiking_readout_only import SpikingReadoutOnly
+
+    net = SpikingNet(spec(recurrent=True), torch.Generator().manual_seed(0))
+    batch = Batch(spike_input(2, 10, 3), target(2, 10, 2), sequence_squared_error)
+    est, ref = SpikingReadoutOnly().estimate(net, batch), net.reference_gradient(batch)
+    for key in ("readout.weight", "readout.bias"):
+        np.testing.assert_allclose(est[key].numpy(), ref[key].numpy(), rtol=1e-12)
+    assert float(est["input.weight"].abs().max()) == 0.0 and float(est["recurrent.weight"].abs().max()) == 0.0
+    assert float(ref["input.weight"].abs().max()) > 0.0

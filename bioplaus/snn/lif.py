@@ -266,27 +266,37 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
     spike = spike or spike_with_surrogate(c)
     batch, steps, n = drive.shape
     i_syn = v = a = drive.new_zeros((batch, n))
+    refractory = c.refractory_steps > 1  # k = 1: a neuron may spike again at the next step, as in Brian2
     countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
-    zs, v_hats, distances, refractory = [], [], [], []
+    frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
+    zs, v_hats, distances, frozens = [], [], [], []
     for t in range(steps):
-        countdown = (countdown - 1).clamp_(min=0)
-        frozen = countdown > 0
-        v_hat = torch.where(frozen, v, c.alpha_mem * v + c.coupling * i_syn)
-        a_hat = c.rho_adapt * a
-        distance = v_hat - (c.threshold + c.adapt_strength * a_hat)
-        z = spike(distance) * (~frozen).to(drive.dtype)
-        i_syn = c.alpha_syn * i_syn + drive[:, t] + (z @ w_rec.t() if w_rec is not None else 0.0)
+        v_hat = c.alpha_mem * v + c.coupling * i_syn
+        if refractory:
+            countdown = (countdown - 1).clamp_(min=0)
+            frozen = countdown > 0
+            v_hat = torch.where(frozen, v, v_hat)
+        distance = v_hat - c.threshold
+        if c.adapt_strength:
+            a = c.rho_adapt * a  # a^_t
+            distance = distance - c.adapt_strength * a
+        z = spike(distance)
+        if refractory:
+            z = z * (~frozen).to(drive.dtype)
+            countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
+        i_syn = c.alpha_syn * i_syn + drive[:, t]
+        if w_rec is not None:
+            i_syn = i_syn + z @ w_rec.t()
         z_reset = z.detach() if c.detach_reset else z
         v = v_hat - c.threshold * z_reset if c.reset == "subtract" else v_hat * (1.0 - z_reset)
-        a = a_hat + z
-        if c.refractory_steps:
-            countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
+        if c.adapt_strength:
+            a = a + z
         zs.append(z)
         v_hats.append(v_hat)
         distances.append(distance)
-        refractory.append(frozen)
+        frozens.append(frozen)
     return LIFTrajectory(torch.stack(zs, 1), torch.stack(v_hats, 1), torch.stack(distances, 1),
-                         torch.stack(refractory, 1).to(drive.dtype))
+                         torch.stack(frozens, 1).to(drive.dtype))
 
 
 def leaky_readout_kernel(steps: int, kappa: float, like: Tensor) -> Tensor:
@@ -354,9 +364,9 @@ class SpikingNet(TorchModel):
         return self.output_of(readout_traces(z, self.readout.weight, self.readout.bias, self.constants.kappa))
 
     @torch.no_grad()
-    def hidden_states(self, x: Tensor) -> Tensor:
-        """Spike counts of the hidden neurons, ``(batch, n)`` (for representation_cka)."""
-        return self.trajectory(x).z.sum(1)
+    def hidden_states(self, x: Tensor) -> dict[str, Tensor]:
+        """``{"hidden": spike counts (batch, n)}`` of the spiking layer (for representation_cka)."""
+        return {"hidden": self.trajectory(x).z.sum(1)}
 
 
 def _check_task(spec: SpikingSpec, task) -> str | None:

@@ -6,11 +6,13 @@ from bioplaus.tasks.digits import Digits
 from bioplaus.tasks.idx import read_idx, write_idx
 from bioplaus.tasks.linear_teacher import LinearTeacher
 from bioplaus.tasks.mnist import MNIST, load_mnist
+from bioplaus.tasks.yin_yang import YinYang
 from bioplaus.tasks.one_hot import OneHotSquaredError, one_hot_squared_error
+from bioplaus.tasks.pattern_generation import PatternGeneration
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, InfluenceBalancing, SequenceTask, sequence_squared_error
 
 __all__ = [
     "MNIST", "AddingProblem", "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
-    "OneHotSquaredError", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
+    "OneHotSquaredError", "PatternGeneration", "YinYang", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
     "read_idx", "sequence_squared_error", "squared_error", "write_idx",
 ]
