@@ -36,7 +36,7 @@ protocol = Protocol(
     record_every=50,
     metrics=["loss", "test_loss", "update_angle"],
     summary=[("test_loss", "all"), ("update_angle", "input"), ("update_angle", "recurrent")],
-    quick=dict(steps=60, record_every=10, seeds=[0]),
+    quick={"steps": 60, "record_every": 10, "seeds": [0]},
     target=PublishedTarget(
         paper="Bellec et al. 2020", where="abstract", metric="test_loss", rule="eprop_symmetric",
         value="e-prop approaches the performance of BPTT", proxy=True,

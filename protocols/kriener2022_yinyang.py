@@ -42,7 +42,7 @@ protocol = Protocol(
     record_every=EPOCH,
     metrics=["loss", "test_accuracy", "train_accuracy", "update_angle", "representation_cka"],
     summary=[("test_accuracy", "all"), ("update_angle", "input"), ("representation_cka", "hidden")],
-    quick=dict(task=tasks.YinYang(n_train=1000, n_test=500), steps=5 * 1000 // 50, batch_size=50, record_every=20, seeds=[0]),
+    quick={"task": tasks.YinYang(n_train=1000, n_test=500), "steps": 5 * 1000 // 50, "batch_size": 50, "record_every": 20, "seeds": [0]},
     target=[
         PublishedTarget(paper="Kriener, Goeltz & Petrovici 2022", where="dataset README (ANN reference)", metric="test_accuracy",
                         rule="ann_backprop", value="0.987", tolerance=0.03, proxy=True, published_on="Yin-Yang, 4-120-3 ANN, 300 epochs"),

@@ -18,12 +18,18 @@ import torch
 from bioplaus import models
 from bioplaus.core import Batch
 from bioplaus.errors import BioplausError
-from bioplaus.snn.lif import SpikingNet, SpikingSpec, lif_constants, smooth_spike, surrogate_derivative
+from bioplaus.snn.lif import (
+    SpikingNet,
+    SpikingSpec,
+    lif_constants,
+    smooth_spike,
+    surrogate_derivative,
+)
 from bioplaus.tasks.sequence import sequence_squared_error
 
 
 def spec(**kw) -> SpikingSpec:
-    base = dict(name="t", n_in=3, n_hidden=4, n_out=2, input_scale=4.0, recurrent_gain=2.0, tau_syn_ms=4.0, tau_mem_ms=8.0)
+    base = {"name": "t", "n_in": 3, "n_hidden": 4, "n_out": 2, "input_scale": 4.0, "recurrent_gain": 2.0, "tau_syn_ms": 4.0, "tau_mem_ms": 8.0}
     base.update(kw)
     return SpikingSpec(**base)
 
@@ -52,8 +58,8 @@ def brian2_run(net: SpikingNet, x: np.ndarray):
         reset = ("v -= theta" if s.reset == "subtract" else "v = 0") + "\na += 1"
         hidden = b2.NeuronGroup(s.n_hidden, eqs, threshold="v > theta + beta * a", reset=reset, method="exact",
                                 refractory=s.refractory_ms * b2.ms, dt=dt, name="hidden",
-                                namespace=dict(tau_m=s.tau_mem_ms * b2.ms, tau_s=s.tau_syn_ms * b2.ms, tau_a=s.tau_adapt_ms * b2.ms,
-                                               theta=s.threshold, beta=s.adapt_strength if s.neuron == "alif" else 0.0))
+                                namespace={"tau_m": s.tau_mem_ms * b2.ms, "tau_s": s.tau_syn_ms * b2.ms, "tau_a": s.tau_adapt_ms * b2.ms,
+                                               "theta": s.threshold, "beta": s.adapt_strength if s.neuron == "alif" else 0.0})
         t_idx, i_idx = np.nonzero(x)
         inputs = b2.SpikeGeneratorGroup(n_in, i_idx, t_idx * dt, dt=dt, name="inputs")
         w_in = net.w_in.detach().numpy()
@@ -164,7 +170,7 @@ def test_autograd_equals_finite_differences_in_the_smoothed_network(surrogate):
     s = spec(neuron="alif", adapt_strength=0.5, detach_reset=False, surrogate=surrogate, surrogate_slope=2.0)
     net = SpikingNet(s, torch.Generator().manual_seed(0))
     x, y = spike_input(2, 8, 3, seed=4), target(2, 8, 2, seed=5)
-    smooth = lambda d: smooth_spike(d, s.surrogate, s.surrogate_slope, s.surrogate_scale)  # noqa: E731
+    smooth = lambda d: smooth_spike(d, s.surrogate, s.surrogate_slope, s.surrogate_scale)
 
     def loss() -> torch.Tensor:
         return sequence_squared_error(net(x, spike=smooth), y)
@@ -238,12 +244,12 @@ def eprop_and_bptt(feedback="symmetric", **kw):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(neuron="lif"),
-    dict(neuron="lif", detach_reset=False),
-    dict(neuron="lif", reset="zero", refractory_ms=2.0),
-    dict(neuron="lif", reset="zero", detach_reset=False, output="mean", n_out=2),
-    dict(neuron="alif", adapt_strength=0.6),
-    dict(neuron="alif", adapt_strength=0.6, detach_reset=False, refractory_ms=3.0),
+    {"neuron": "lif"},
+    {"neuron": "lif", "detach_reset": False},
+    {"neuron": "lif", "reset": "zero", "refractory_ms": 2.0},
+    {"neuron": "lif", "reset": "zero", "detach_reset": False, "output": "mean", "n_out": 2},
+    {"neuron": "alif", "adapt_strength": 0.6},
+    {"neuron": "alif", "adapt_strength": 0.6, "detach_reset": False, "refractory_ms": 3.0},
 ])
 def test_symmetric_eprop_is_surrogate_bptt_without_recurrent_weights(kw):
     """Bellec et al. 2020, eq. 1: with no recurrent weights every path from W_ji to the loss runs through neuron j's

@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from bioplaus.core import Batch
-from bioplaus.tasks.sequence import SequenceTaskInstance, sequence_squared_error
 from bioplaus.tasks.base import Task, TaskInstance
+from bioplaus.tasks.sequence import SequenceTaskInstance, sequence_squared_error
 
 
 @dataclass
