@@ -17,7 +17,6 @@ every path through other neurons, so its angle is not 0 (tests/test_snn.py check
 """
 
 from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks
-from bioplaus.rules.spiking_readout_only import SpikingReadoutOnly
 
 protocol = Protocol(
     name="bellec2020_eprop",
@@ -27,7 +26,7 @@ protocol = Protocol(
         rules.Backprop(label="surrogate_bptt"),
         rules.SpikingEProp("symmetric", label="eprop_symmetric"),
         rules.SpikingEProp("random", label="eprop_random"),
-        Condition(SpikingReadoutOnly(), label="readout_only"),
+        Condition(rules.SpikingReadoutOnly(), label="readout_only"),
     ],
     seeds=range(3),
     steps=1000,

@@ -11,7 +11,8 @@ weights, a leaky read-out averaged over time, and the reset detached from the gr
 **symmetric e-prop equals the reference exactly** (Bellec et al. 2020, eq. 1; tests/test_snn.py):
 its update angle to surrogate BPTT is ~0 deg, and random e-prop's is not. Conditions:
 surrogate BPTT (the model's reference gradient, stored as ``surrogate_bptt``), e-prop with
-symmetric and random feedback, the read-out-only control (the spiking layer stays random), and the
+symmetric and random feedback, spiking DFA (random feedback without eligibility
+traces), the read-out-only control (the spiking layer stays random), and the
 published rate references trained by backprop on the same task: the 4-120-3 ANN and the linear 4-3
 network. Measured: test accuracy, the update angle of each rule to surrogate BPTT per layer, and
 the CKA of hidden spike counts against the surrogate-BPTT network trained in lockstep from the same
@@ -19,7 +20,6 @@ start. Whether the trained hidden layer beats the read-out-only control is what 
 """
 
 from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks
-from bioplaus.rules.spiking_readout_only import SpikingReadoutOnly
 
 EPOCH = 5000 // 32
 
@@ -31,7 +31,8 @@ protocol = Protocol(
         rules.Backprop(label="surrogate_bptt"),
         rules.SpikingEProp("symmetric", label="eprop_symmetric"),
         rules.SpikingEProp("random", label="eprop_random"),
-        Condition(SpikingReadoutOnly(), label="readout_only"),
+        rules.SpikingDFA("random", label="spiking_dfa"),
+        Condition(rules.SpikingReadoutOnly(), label="readout_only"),
         Condition(rules.Backprop(label="ann_backprop"), model="yinyang_ann", task={"encoding": "values"}),
         Condition(rules.Backprop(label="linear_backprop"), model="yinyang_linear", task={"encoding": "values"}),
     ],

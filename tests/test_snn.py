@@ -309,3 +309,34 @@ def test_readout_only_is_the_exact_readout_gradient_and_nothing_else():
         np.testing.assert_allclose(est[key].numpy(), ref[key].numpy(), rtol=1e-12)
     assert float(est["input.weight"].abs().max()) == 0.0 and float(est["recurrent.weight"].abs().max()) == 0.0
     assert float(ref["input.weight"].abs().max()) > 0.0
+
+
+# -- spiking DFA -----------------------------------------------------------------------------------
+def dfa_and_bptt(memoryless: bool, feedback: str = "symmetric"):
+    from bioplaus.rules.spiking_dfa import SpikingDFA
+
+    net = SpikingNet(spec(recurrent=False, input_scale=6.0), torch.Generator().manual_seed(2))
+    if memoryless:  # the pure functions with nothing carried over a step: no leak, one-step current, no read-out leak
+        net.constants = net.constants._replace(alpha_mem=0.0, alpha_syn=0.0, coupling=1.0, kappa=0.0)
+    x = spike_input(3, 12, 3, p=0.6, seed=6)
+    batch = Batch(x, target(3, 12, 2, seed=7), sequence_squared_error)
+    rule = SpikingDFA(feedback)
+    rule.setup(net, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert net.trajectory(x).z.sum() >= 6
+    return rule.estimate(net, batch), net.reference_gradient(batch)
+
+
+def test_spiking_dfa_with_symmetric_feedback_is_bptt_for_memoryless_units():
+    est, ref = dfa_and_bptt(memoryless=True)
+    for key in ref:
+        assert ref[key].abs().max() > 1e-8, key
+        np.testing.assert_allclose(est[key].numpy(), ref[key].numpy(), rtol=1e-10, atol=1e-13)
+    est_random, _ = dfa_and_bptt(memoryless=True, feedback="random")  # random feedback: not the gradient
+    assert float((est_random["input.weight"] - ref["input.weight"]).norm() / ref["input.weight"].norm()) > 0.1
+
+
+def test_spiking_dfa_differs_from_bptt_with_a_leak():
+    est, ref = dfa_and_bptt(memoryless=False)
+    np.testing.assert_allclose(est["readout.weight"].numpy(), ref["readout.weight"].numpy(), rtol=1e-12)
+    assert float((est["input.weight"] - ref["input.weight"]).norm() / ref["input.weight"].norm()) > 0.05

@@ -19,7 +19,9 @@ from bioplaus.rules.contrastive_learning import ContrastiveLearning
 from bioplaus.rules.coupled_learning import CoupledLearning
 from bioplaus.rules.backprop_through_time import BackpropThroughTime
 from bioplaus.rules.eprop import EProp
+from bioplaus.rules.spiking_dfa import SpikingDFA
 from bioplaus.rules.spiking_eprop import SpikingEProp
+from bioplaus.rules.spiking_readout_only import SpikingReadoutOnly
 from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
 from bioplaus.rules.rflo import RFLO
@@ -57,7 +59,9 @@ __all__ = [
     "BackpropThroughTime",
     "BPTT",
     "EProp",
+    "SpikingDFA",
     "SpikingEProp",
+    "SpikingReadoutOnly",
     "KFRTRL",
     "RFLO",
     "RTRL",
