@@ -1,5 +1,5 @@
 """Kriener et al. 2022 (Yin-Yang): test accuracy of a 4-120-3 LIF network trained by surrogate BPTT, e-prop
-(symmetric, random), spiking DFA and its read-out alone, beside rate networks trained by backprop and the published
+(symmetric, random), spiking DFA, a reward-modulated three-factor rule and its read-out alone, beside rate networks trained by backprop and the published
 ANN and shallow accuracies; each rule's update angle to surrogate BPTT (input weights) and the CKA of
 hidden spike counts against the surrogate-BPTT network trained in lockstep."""
 
@@ -10,7 +10,7 @@ from bioplaus.plotting import mean_and_spread
 PROTOCOL = "kriener2022_yinyang"
 STYLE = {  # condition -> (colour, line style)
     "surrogate_bptt": ("#222222", "-"), "eprop_symmetric": ("#17becf", "--"), "eprop_random": ("#9467bd", "-"),
-    "spiking_dfa": ("#1f77b4", "-."),
+    "spiking_dfa": ("#1f77b4", "-."), "three_factor": ("#e377c2", "-"),
     "readout_only": ("#7f7f7f", "-"), "ann_backprop": ("#d62728", ":"), "linear_backprop": ("#ff7f0e", ":"),
 }
 PUBLISHED = [(0.987, "published 4-120-3 ANN (98.7 %)", "#d62728"), (0.643, "published linear network (64.3 %)", "#ff7f0e")]
@@ -36,7 +36,7 @@ def make(store):
     ax_acc.legend(fontsize=6)
 
     angle = store.metrics(protocol=PROTOCOL, metric="update_angle", layer="input")
-    by_condition(ax_angle, angle, ["eprop_symmetric", "eprop_random", "spiking_dfa"])
+    by_condition(ax_angle, angle, ["eprop_symmetric", "eprop_random", "spiking_dfa", "three_factor"])
     ax_angle.set(xlabel="update", ylabel="angle to surrogate BPTT (deg)", yscale="log", ylim=(1e-7, 180),
                  title="input weights: update vs surrogate gradient")
     ax_angle.text(0.02, 0.35, "symmetric e-prop = surrogate BPTT here\n(no recurrence, reset detached):\nonly float32 rounding",
@@ -44,7 +44,7 @@ def make(store):
     ax_angle.legend(fontsize=7)
 
     cka = store.metrics(protocol=PROTOCOL, metric="representation_cka", layer="hidden")
-    by_condition(ax_cka, cka, ["eprop_symmetric", "eprop_random", "spiking_dfa", "readout_only"])
+    by_condition(ax_cka, cka, ["eprop_symmetric", "eprop_random", "spiking_dfa", "three_factor", "readout_only"])
     ax_cka.set(xlabel="update", ylabel="CKA of hidden spike counts", title="vs the surrogate-BPTT network (same start)")
     ax_cka.legend(fontsize=7)
     fig.tight_layout()

@@ -10,7 +10,9 @@ Here (a proxy: 250 ms instead of the tutorial's longer pattern, 100 LIF neurons,
 one pattern per run, float32): a recurrent LIF network (no self-connections, reset detached from
 the gradient as in the authors' code) with a leaky read-out at every step. Conditions: surrogate
 BPTT (the model's reference gradient, stored as ``surrogate_bptt``), e-prop with symmetric
-feedback (B = W_out^T) and with fixed random feedback, and the read-out-only control (the
+feedback (B = W_out^T) and with fixed random feedback, the reward-modulated three-factor rule
+(escape-noise spikes, temperature 0.1, one scalar: reward minus a running baseline; it estimates
+the gradient of the stochastic network's expected reward) and the read-out-only control (the
 spiking layer stays random). Measured: the loss on the pattern and the angle of each rule's update
 to the surrogate-BPTT gradient per layer (input, recurrent). With recurrent weights e-prop drops
 every path through other neurons, so its angle is not 0 (tests/test_snn.py checks both cases).
@@ -26,6 +28,7 @@ protocol = Protocol(
         rules.Backprop(label="surrogate_bptt"),
         rules.SpikingEProp("symmetric", label="eprop_symmetric"),
         rules.SpikingEProp("random", label="eprop_random"),
+        rules.SpikingThreeFactor(temperature=0.1, label="three_factor"),
         Condition(rules.SpikingReadoutOnly(), label="readout_only"),
     ],
     seeds=range(3),

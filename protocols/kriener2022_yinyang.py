@@ -12,7 +12,9 @@ weights, a leaky read-out averaged over time, and the reset detached from the gr
 its update angle to surrogate BPTT is ~0 deg, and random e-prop's is not. Conditions:
 surrogate BPTT (the model's reference gradient, stored as ``surrogate_bptt``), e-prop with
 symmetric and random feedback, spiking DFA (random feedback without eligibility
-traces), the read-out-only control (the spiking layer stays random), and the
+traces), a reward-modulated three-factor rule (it follows the escape-noise version
+of the network, temperature 0.1, and estimates the gradient of its expected reward: R-max-like),
+the read-out-only control (the spiking layer stays random), and the
 published rate references trained by backprop on the same task: the 4-120-3 ANN and the linear 4-3
 network. Measured: test accuracy, the update angle of each rule to surrogate BPTT per layer, and
 the CKA of hidden spike counts against the surrogate-BPTT network trained in lockstep from the same
@@ -32,6 +34,7 @@ protocol = Protocol(
         rules.SpikingEProp("symmetric", label="eprop_symmetric"),
         rules.SpikingEProp("random", label="eprop_random"),
         rules.SpikingDFA("random", label="spiking_dfa"),
+        rules.SpikingThreeFactor(temperature=0.1, label="three_factor"),
         Condition(rules.SpikingReadoutOnly(), label="readout_only"),
         Condition(rules.Backprop(label="ann_backprop"), model="yinyang_ann", task={"encoding": "values"}),
         Condition(rules.Backprop(label="linear_backprop"), model="yinyang_linear", task={"encoding": "values"}),

@@ -22,6 +22,7 @@ from bioplaus.snn.lif import (
     SpikingNet,
     SpikingSpec,
     lif_constants,
+    readout_traces,
     smooth_spike,
     surrogate_derivative,
 )
@@ -340,3 +341,62 @@ def test_spiking_dfa_differs_from_bptt_with_a_leak():
     est, ref = dfa_and_bptt(memoryless=False)
     np.testing.assert_allclose(est["readout.weight"].numpy(), ref["readout.weight"].numpy(), rtol=1e-12)
     assert float((est["input.weight"] - ref["input.weight"]).norm() / ref["input.weight"].norm()) > 0.05
+
+
+# -- the reward-modulated three-factor rule ---------------------------------------------------------
+@pytest.mark.parametrize("kw", [{"recurrent": True}, {"recurrent": False, "neuron": "alif", "adapt_strength": 0.5, "reset": "zero"}])
+def test_three_factor_score_is_the_gradient_of_expected_reward_over_every_spike_train(kw):
+    """Enumerate all 2^(n T) spike trains of a 2-neuron network over 5 steps: the score of the escape-noise policy,
+    weighted by each train's probability and reward, is the gradient of the expected reward (Williams 1992)."""
+    from bioplaus.rules.spiking_three_factor import (
+        escape_probability,
+        per_sample_loss,
+        weighted_score,
+    )
+
+    n, steps, temperature = 2, 5, 0.4
+    net = SpikingNet(spec(n_hidden=n, input_scale=6.0, **kw), torch.Generator().manual_seed(4))
+    trains = torch.tensor([[(k >> bit) & 1 for bit in range(n * steps)] for k in range(2 ** (n * steps))],
+                          dtype=torch.float64).reshape(-1, steps, n)
+    count = trains.shape[0]
+    x = spike_input(1, steps, 3, p=0.5, seed=8).expand(count, -1, -1)
+    batch = Batch(x, target(1, steps, 2, seed=9).expand(count, -1, -1), sequence_squared_error)
+
+    order = iter(range(steps))
+
+    def given(distance):  # the enumerated spikes, step by step, in place of sampling
+        return trains[:, next(order)]
+
+    tr = net.trajectory(x, spike=given)  # with autograd: the distance depends on the weights
+    rho = escape_probability(tr, temperature)
+    log_pi = torch.where(tr.z > 0, torch.log(rho), torch.log1p(-rho)).sum((1, 2))
+    with torch.no_grad():
+        out = net.output_of(readout_traces(tr.z, net.readout.weight, net.readout.bias, net.constants.kappa))
+        reward = -per_sample_loss(batch, out)
+    prob = log_pi.exp()
+    assert abs(float(prob.detach().sum()) - 1.0) < 1e-12  # the enumeration is the whole distribution
+    names = ["input.weight"] + (["recurrent.weight"] if kw["recurrent"] else [])
+    params = dict(net.named_parameters())
+    exact = dict(zip(names, torch.autograd.grad((prob * reward).sum(), [params[k] for k in names])))
+    with torch.no_grad():
+        detached = tr._replace(**{k: v.detach() for k, v in tr._asdict().items()})
+        got = weighted_score(net, x, detached, temperature, prob.detach() * reward)
+    for key in names:
+        assert exact[key].abs().max() > 1e-6
+        np.testing.assert_allclose(got[key].numpy(), exact[key].numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_three_factor_estimate_runs_and_learns_its_baseline():
+    from bioplaus.rules.spiking_three_factor import SpikingThreeFactor
+
+    net = SpikingNet(spec(input_scale=6.0), torch.Generator().manual_seed(0))
+    batch = Batch(spike_input(8, 10, 3), target(8, 10, 2), sequence_squared_error)
+    rule = SpikingThreeFactor(temperature=0.3)
+    rule.setup(net, torch.Generator().manual_seed(1))
+    first = rule.estimate(net, batch)
+    assert rule.baseline is not None and rule.baseline < 0
+    second = rule.estimate(net, batch)
+    assert set(first) == {k for k, _ in net.named_parameters()}
+    assert not torch.equal(first["input.weight"], second["input.weight"])  # fresh spikes each call
+    ref = net.reference_gradient(batch)
+    assert first["readout.weight"].shape == ref["readout.weight"].shape

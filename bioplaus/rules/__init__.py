@@ -22,6 +22,7 @@ from bioplaus.rules.eprop import EProp
 from bioplaus.rules.spiking_dfa import SpikingDFA
 from bioplaus.rules.spiking_eprop import SpikingEProp
 from bioplaus.rules.spiking_readout_only import SpikingReadoutOnly
+from bioplaus.rules.spiking_three_factor import SpikingThreeFactor
 from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
 from bioplaus.rules.rflo import RFLO
@@ -62,6 +63,7 @@ __all__ = [
     "SpikingDFA",
     "SpikingEProp",
     "SpikingReadoutOnly",
+    "SpikingThreeFactor",
     "KFRTRL",
     "RFLO",
     "RTRL",
