@@ -400,3 +400,33 @@ def test_three_factor_estimate_runs_and_learns_its_baseline():
     assert not torch.equal(first["input.weight"], second["input.weight"])  # fresh spikes each call
     ref = net.reference_gradient(batch)
     assert first["readout.weight"].shape == ref["readout.weight"].shape
+
+
+def test_the_benchmarks_plain_loop_is_the_same_network_and_gradient():
+    from bioplaus.bench.snn import plain_loop_loss
+
+    net = SpikingNet(spec(output="mean", n_out=3, input_scale=6.0), torch.Generator().manual_seed(0))
+    batch = Batch(spike_input(4, 15, 3, p=0.5), torch.tensor([0, 1, 2, 1]), torch.nn.functional.cross_entropy)
+    params = dict(net.named_parameters())
+    plain = dict(zip(params, torch.autograd.grad(plain_loop_loss(net, batch.x, batch.y), list(params.values()))))
+    ref = net.reference_gradient(batch)
+    for key in ref:
+        assert ref[key].abs().max() > 0
+        np.testing.assert_allclose(plain[key].numpy(), ref[key].numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_the_presynaptic_shortcut_equals_the_step_by_step_traces():
+    from bioplaus.rules.spiking_eprop import (
+        eligibility_sum,
+        presynaptic_eligibility_sum,
+    )
+
+    net = SpikingNet(spec(input_scale=6.0, n_hidden=5), torch.Generator().manual_seed(1))
+    x = spike_input(3, 14, 3, p=0.5)
+    with torch.no_grad():
+        tr = net.trajectory(x)
+    g = torch.Generator().manual_seed(2)
+    signal, psi = torch.randn((3, 14, 5), generator=g, dtype=torch.float64), torch.rand((3, 14, 5), generator=g, dtype=torch.float64)
+    pre = torch.cat([x, tr.z], 2)
+    general = eligibility_sum(signal, psi, pre, tr, net.constants._replace(refractory_steps=1))  # 1 step: no refractoriness, general path
+    np.testing.assert_allclose(presynaptic_eligibility_sum(signal, psi, pre, net.constants).numpy(), general.numpy(), rtol=1e-12, atol=1e-14)

@@ -111,6 +111,8 @@ def eligibility_sum(signal: Tensor, psi: Tensor, pre: Tensor, tr, c) -> Tensor:
     as long as nothing postsynaptic enters it (LIF, reset detached, no refractoriness).
     """
     batch, steps, n = signal.shape
+    if not c.adapt_strength and not c.refractory_steps and c.reset == "subtract" and c.detach_reset:
+        return presynaptic_eligibility_sum(signal, psi, pre, c)
     eps_i = pre.new_zeros((batch, 1, pre.shape[2]))
     eps_v = eps_i.clone()
     eps_a = pre.new_zeros((batch, n, pre.shape[2])) if c.adapt_strength else None
@@ -136,3 +138,24 @@ def eligibility_sum(signal: Tensor, psi: Tensor, pre: Tensor, tr, c) -> Tensor:
         ebar = ebar.mul_(c.kappa).add_(e)
         grad += torch.einsum("bj,bjp->jp", signal[:, t], ebar)
     return grad
+
+
+def presynaptic_eligibility_sum(signal: Tensor, psi: Tensor, pre: Tensor, c) -> Tensor:
+    """:func:`eligibility_sum` when the membrane's eligibility is presynaptic (LIF, reset by subtraction detached, no
+    refractoriness): ``eps^v^_i`` ``(batch, T, P)`` is carried forward per sample and input only, ``e_ji^t = psi_j^t eps^v^_i^t``,
+    and ``sum_t L_j^t ebar_ji^t = sum_t (psi_j^t sum_(t' >= t) kappa^(t' - t) L_j^t') eps^v^_i^t``: the read-out filter moved
+    from the trace onto the learning signal, one product over (batch, time) instead of a ``(batch, n, P)`` state per step.
+    The same number as the step-by-step recursion (tested), not an online computation when ``kappa > 0`` (the filtered
+    signal reads later errors); with ``kappa = 0`` it is online."""
+    batch, steps, _ = pre.shape
+    eps_i = pre.new_zeros((batch, pre.shape[2]))
+    eps_v = eps_i.clone()
+    eps_vhat = []
+    for t in range(steps):
+        eps_v = c.alpha_mem * eps_v + c.coupling * eps_i
+        eps_vhat.append(eps_v)
+        eps_i = c.alpha_syn * eps_i + pre[:, t]
+    filtered = signal.clone()
+    for t in range(steps - 2, -1, -1):  # sum_(t' >= t) kappa^(t' - t) L^t'
+        filtered[:, t] += c.kappa * filtered[:, t + 1]
+    return torch.einsum("btj,btp->jp", psi * filtered, torch.stack(eps_vhat, 1))

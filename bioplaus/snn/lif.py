@@ -271,6 +271,7 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
     countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
     frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
     zs, v_hats, distances, frozens = [], [], [], []
+    drives = drive.unbind(1)  # one view per step: indexing drive[:, t] would cost a full-size zero tensor per step in backward
     for t in range(steps):
         v_hat = c.alpha_mem * v + c.coupling * i_syn
         if refractory:
@@ -285,7 +286,7 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
         if refractory:
             z = z * (~frozen).to(drive.dtype)
             countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
-        i_syn = c.alpha_syn * i_syn + drive[:, t]
+        i_syn = c.alpha_syn * i_syn + drives[t]
         if w_rec is not None:
             i_syn = i_syn + z @ w_rec.t()
         z_reset = z.detach() if c.detach_reset else z
