@@ -1,4 +1,4 @@
-"""Bellec et al. 2020: pattern generation by a recurrent LIF network trained by surrogate BPTT, e-prop
+"""Bellec et al. 2020: pattern generation by a recurrent LIF network trained by surrogate BPTT, truncated BPTT (10 steps), e-prop
 (symmetric, random feedback), a reward-modulated three-factor rule and its read-out alone: loss on the pattern, and the angle of each rule's
 update to the surrogate-BPTT gradient for the input and the recurrent weights."""
 
@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from bioplaus.plotting import mean_and_spread
 
 PROTOCOL = "bellec2020_eprop"
-STYLE = {"surrogate_bptt": "#222222", "eprop_symmetric": "#17becf", "eprop_random": "#9467bd", "three_factor": "#e377c2",
+STYLE = {"surrogate_bptt": "#222222", "truncated_bptt": "#ff7f0e", "eprop_symmetric": "#17becf", "eprop_random": "#9467bd", "three_factor": "#e377c2",
          "readout_only": "#7f7f7f"}
 
 
@@ -30,7 +30,7 @@ def make(store):
     axes[0].legend(fontsize=7)
     for ax, layer in zip(axes[1:], ("input", "recurrent")):
         angle = store.metrics(protocol=PROTOCOL, metric="update_angle", layer=layer)
-        by_condition(ax, angle, ["eprop_symmetric", "eprop_random", "three_factor"])
+        by_condition(ax, angle, ["truncated_bptt", "eprop_symmetric", "eprop_random", "three_factor"])
         ax.axhline(90, color="0.6", linestyle=":", linewidth=1)
         ax.set(xlabel="update", ylabel="angle to surrogate BPTT (deg)", ylim=(0, 150), title=f"{layer} weights: update vs gradient")
         ax.legend(fontsize=7)

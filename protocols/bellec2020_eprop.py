@@ -9,7 +9,8 @@ frozen Poisson input pattern (20 channels, 50 Hz) to a fixed target, a sum of si
 Here (a proxy: 250 ms instead of the tutorial's longer pattern, 100 LIF neurons, Adam lr 3e-3,
 one pattern per run, float32): a recurrent LIF network (no self-connections, reset detached from
 the gradient as in the authors' code) with a leaky read-out at every step. Conditions: surrogate
-BPTT (the model's reference gradient, stored as ``surrogate_bptt``), e-prop with symmetric
+BPTT (the model's reference gradient, stored as ``surrogate_bptt``), truncated surrogate BPTT
+(the neurons' state cut every 10 ms), e-prop with symmetric
 feedback (B = W_out^T) and with fixed random feedback, the reward-modulated three-factor rule
 (escape-noise spikes, temperature 0.1, one scalar: reward minus a running baseline; it estimates
 the gradient of the stochastic network's expected reward) and the read-out-only control (the
@@ -26,6 +27,7 @@ protocol = Protocol(
     model="snn_pattern",
     rules=[
         rules.Backprop(label="surrogate_bptt"),
+        rules.SpikingTruncatedBPTT(k=10, label="truncated_bptt"),
         rules.SpikingEProp("symmetric", label="eprop_symmetric"),
         rules.SpikingEProp("random", label="eprop_random"),
         rules.SpikingThreeFactor(temperature=0.1, label="three_factor"),

@@ -430,3 +430,17 @@ def test_the_presynaptic_shortcut_equals_the_step_by_step_traces():
     pre = torch.cat([x, tr.z], 2)
     general = eligibility_sum(signal, psi, pre, tr, net.constants._replace(refractory_steps=1))  # 1 step: no refractoriness, general path
     np.testing.assert_allclose(presynaptic_eligibility_sum(signal, psi, pre, net.constants).numpy(), general.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_truncated_bptt_is_bptt_with_a_window_as_long_as_the_sequence_and_differs_with_a_short_one():
+    from bioplaus.rules.spiking_truncated_bptt import SpikingTruncatedBPTT
+
+    net = SpikingNet(spec(neuron="alif", adapt_strength=0.5, input_scale=6.0), torch.Generator().manual_seed(3))
+    batch = Batch(spike_input(3, 12, 3, p=0.5), target(3, 12, 2), sequence_squared_error)
+    ref = net.reference_gradient(batch)
+    full, short = SpikingTruncatedBPTT(k=12).estimate(net, batch), SpikingTruncatedBPTT(k=3).estimate(net, batch)
+    for key in ref:
+        np.testing.assert_allclose(full[key].numpy(), ref[key].numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(short["readout.weight"].numpy(), ref["readout.weight"].numpy(), rtol=1e-12)
+    for key in ("input.weight", "recurrent.weight"):
+        assert float((short[key] - ref[key]).norm() / ref[key].norm()) > 1e-3, key

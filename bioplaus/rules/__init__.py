@@ -23,6 +23,7 @@ from bioplaus.rules.spiking_dfa import SpikingDFA
 from bioplaus.rules.spiking_eprop import SpikingEProp
 from bioplaus.rules.spiking_readout_only import SpikingReadoutOnly
 from bioplaus.rules.spiking_three_factor import SpikingThreeFactor
+from bioplaus.rules.spiking_truncated_bptt import SpikingTruncatedBPTT
 from bioplaus.rules.kf_rtrl import KFRTRL
 from bioplaus.rules.reinforce_rtrl import ReinforceRTRL
 from bioplaus.rules.rflo import RFLO
@@ -64,6 +65,7 @@ __all__ = [
     "SpikingEProp",
     "SpikingReadoutOnly",
     "SpikingThreeFactor",
+    "SpikingTruncatedBPTT",
     "KFRTRL",
     "RFLO",
     "RTRL",

@@ -257,12 +257,14 @@ def spike_with_surrogate(c: LIFConstants) -> Callable[[Tensor], Tensor]:
     return lambda x: SurrogateSpike.apply(x, c.surrogate, c.surrogate_slope, c.surrogate_scale)
 
 
-def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callable[[Tensor], Tensor] | None = None) -> LIFTrajectory:
+def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callable[[Tensor], Tensor] | None = None,
+            detach_every: int | None = None) -> LIFTrajectory:
     """Run the layer on ``drive = W_in x_t`` ``(batch, T, n)`` (the input projection, formed once for all steps).
 
     ``w_rec``: ``(n, n)`` with a zero diagonal, or ``None``; ``spike``: ``x -> z`` (default
     :func:`spike_with_surrogate`; :func:`smooth_spike` gives the smooth network). Differentiable by
     autograd (surrogate BPTT); under ``torch.no_grad`` it is the plain simulation the rules read.
+    ``detach_every = k`` cuts the graph of the state ``(I, v, a)`` at steps ``k, 2k, ...`` (truncated BPTT).
     """
     spike = spike or spike_with_surrogate(c)
     batch, steps, n = drive.shape
@@ -273,6 +275,8 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
     zs, v_hats, distances, frozens = [], [], [], []
     drives = drive.unbind(1)  # one view per step: indexing drive[:, t] would cost a full-size zero tensor per step in backward
     for t in range(steps):
+        if detach_every and t and t % detach_every == 0:
+            i_syn, v, a = i_syn.detach(), v.detach(), a.detach()
         v_hat = c.alpha_mem * v + c.coupling * i_syn
         if refractory:
             countdown = (countdown - 1).clamp_(min=0)
@@ -352,10 +356,11 @@ class SpikingNet(TorchModel):
         """``W_rec`` with its diagonal masked to zero (no self-connections), or ``None``."""
         return self.recurrent["weight"] * self.no_self if self.spec.recurrent else None
 
-    def trajectory(self, x: Tensor, spike: Callable[[Tensor], Tensor] | None = None) -> LIFTrajectory:
-        """The spiking layer's run on ``x`` ``(batch, T, n_in)`` (with autograd unless called under no_grad)."""
+    def trajectory(self, x: Tensor, spike: Callable[[Tensor], Tensor] | None = None, detach_every: int | None = None) -> LIFTrajectory:
+        """The spiking layer's run on ``x`` ``(batch, T, n_in)`` (with autograd unless called under no_grad;
+        ``detach_every``: see :func:`run_lif`)."""
         x = x.to(self.w_in.dtype)
-        return run_lif(x @ self.w_in.t(), self.w_rec, self.constants, spike)
+        return run_lif(x @ self.w_in.t(), self.w_rec, self.constants, spike, detach_every)
 
     def output_of(self, traces: Tensor) -> Tensor:
         """The model's output from read-out traces ``(batch, T, n_out)``: the traces or their time average."""
