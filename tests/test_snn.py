@@ -444,3 +444,39 @@ def test_truncated_bptt_is_bptt_with_a_window_as_long_as_the_sequence_and_differ
     np.testing.assert_allclose(short["readout.weight"].numpy(), ref["readout.weight"].numpy(), rtol=1e-12)
     for key in ("input.weight", "recurrent.weight"):
         assert float((short[key] - ref[key]).norm() / ref[key].norm()) > 1e-3, key
+
+
+# -- in the one run loop --------------------------------------------------------------------------
+def test_a_spiking_protocol_runs_in_the_one_loop_and_measures_angles():
+    from bioplaus import Condition, Protocol, rules, tasks
+    from bioplaus.train import train_run
+
+    protocol = Protocol(
+        name="snn_tiny", task=tasks.PatternGeneration(n_in=20, duration_ms=30.0), model="snn_pattern",
+        rules=[Condition(rules.Backprop(label="surrogate_bptt"), model={"n_hidden": 12, "dtype": "float64"}),
+               Condition(rules.SpikingEProp("random", label="eprop_random"), model={"n_hidden": 12, "dtype": "float64"})],
+        seeds=[0], steps=3, batch_size=1, optimizer=("adam", {"lr": 1e-2}), record_every=1,
+        metrics=["loss", "test_loss", "update_angle"],
+    )
+    runs = {c: train_run(protocol, c, 0) for c in ("surrogate_bptt", "eprop_random")}
+    assert all(r.status == "done" and r.steps_done == 3 for r in runs.values())
+    angles = {(c, row[3]): row[4] for c, r in runs.items() for row in r.rows if row[2] == "update_angle" and row[0] == 0}
+    assert angles[("surrogate_bptt", "all")] < 1e-6
+    assert angles[("eprop_random", "input")] > 1.0  # random feedback: not the gradient
+    initial = {k: v for k, v in runs["eprop_random"].arrays.items() if k.startswith("initial/")}
+    assert any(not np.array_equal(v, runs["eprop_random"].arrays["final/" + k[8:]]) for k, v in initial.items())
+
+
+def test_a_model_that_does_not_fit_the_task_is_refused_at_load():
+    import dataclasses
+
+    from bioplaus import Protocol, rules, tasks
+
+    scores = dataclasses.replace(models.load("snn_yinyang"), n_out=1)  # class scores averaged over time
+    with pytest.raises(BioplausError, match="output = 'mean'"):
+        Protocol(name="bad", task=tasks.PatternGeneration(n_in=4), model=scores, rules=[rules.Backprop()], steps=1)
+    traces = dataclasses.replace(models.load("snn_yinyang"), output="trace")
+    with pytest.raises(BioplausError, match="output = 'trace'"):
+        Protocol(name="bad", task=tasks.YinYang(), model=traces, rules=[rules.Backprop()], steps=1)
+    with pytest.raises(BioplausError, match="spiking:torch"):
+        Protocol(name="bad", task=tasks.Digits(), model="mlp_digits", rules=[rules.SpikingEProp()], steps=1)
