@@ -19,6 +19,15 @@ published rate references trained by backprop on the same task: the 4-120-3 ANN 
 network. Measured: test accuracy, the update angle of each rule to surrogate BPTT per layer, and
 the CKA of hidden spike counts against the surrogate-BPTT network trained in lockstep from the same
 start. Whether the trained hidden layer beats the read-out-only control is what the protocol checks.
+
+Measured (seed 0 only; the full schedule was not run for the spiking conditions here):
+``--quick`` (1,000 training points, 5 epochs) test accuracy: surrogate BPTT 0.778, symmetric
+e-prop 0.778 (update angle 1.1e-5 deg, float32 rounding), random e-prop 0.776 (77 deg), spiking
+DFA 0.768 (91 deg), three-factor 0.764 (86 deg), read-out only 0.758, ANN 0.698, linear 0.454.
+600 updates on 5,000 points (batch 32, outside the protocol): surrogate BPTT and symmetric e-prop
+0.852, random e-prop 0.853, read-out only 0.825. The full schedule (20 epochs) gives the rate
+references ANN 0.889 and linear 0.640: the linear network matches the published 64.3 %, the ANN is
+far from its 300-epoch 98.7 %, and the spiking networks are well below the ANN.
 """
 
 from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks
