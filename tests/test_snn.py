@@ -480,3 +480,24 @@ def test_a_model_that_does_not_fit_the_task_is_refused_at_load():
         Protocol(name="bad", task=tasks.YinYang(), model=traces, rules=[rules.Backprop()], steps=1)
     with pytest.raises(BioplausError, match="spiking:torch"):
         Protocol(name="bad", task=tasks.Digits(), model="mlp_digits", rules=[rules.SpikingEProp()], steps=1)
+
+
+def test_randman_is_the_product_of_random_sinusoid_sums_one_spike_per_unit():
+    from bioplaus.tasks.randman import Randman, randman_values
+
+    g = torch.Generator().manual_seed(0)
+    params = torch.rand((3, 2, 3, 5), generator=g, dtype=torch.float64)
+    u = torch.rand((4, 2), generator=g, dtype=torch.float64)
+    # the formula written out element by element
+    want = np.ones((4, 3))
+    for n in range(4):
+        for i in range(3):
+            for d in range(2):
+                want[n, i] *= sum(params[i, d, 0, k].item() * (k + 1) ** -2.0
+                                  * np.sin(2 * np.pi * (k * u[n, d].item() * params[i, d, 1, k].item() + params[i, d, 2, k].item()))
+                                  for k in range(5))
+    np.testing.assert_allclose(randman_values(params, u, 2.0).numpy(), want, rtol=1e-12)
+    x, y = Randman(n_classes=3, n_units=7, dim=2, time_steps=30, n_per_class=40).sample(torch.Generator().manual_seed(1))
+    assert x.shape == (120, 30, 7) and torch.equal(x.sum(1), torch.ones((120, 7)))  # exactly one spike per unit
+    assert torch.bincount(y).tolist() == [40, 40, 40]
+    assert x[:, 0].sum() > 0 and x[:, -1].sum() > 0  # min-max scaling spans the whole window

@@ -9,10 +9,11 @@ from bioplaus.tasks.mnist import MNIST, load_mnist
 from bioplaus.tasks.yin_yang import YinYang
 from bioplaus.tasks.one_hot import OneHotSquaredError, one_hot_squared_error
 from bioplaus.tasks.pattern_generation import PatternGeneration
+from bioplaus.tasks.randman import Randman
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, InfluenceBalancing, SequenceTask, sequence_squared_error
 
 __all__ = [
     "MNIST", "AddingProblem", "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
-    "OneHotSquaredError", "PatternGeneration", "YinYang", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
+    "OneHotSquaredError", "PatternGeneration", "Randman", "YinYang", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
     "read_idx", "sequence_squared_error", "squared_error", "write_idx",
 ]
