@@ -53,7 +53,7 @@ protocol = Protocol(
     summary=[("test_accuracy", "all")],
     quick={"steps": 2 * EPOCH, "record_every": EPOCH // 2, "seeds": [0]},
     target=PublishedTarget(
-        paper="Zenke & Vogels 2021", where="abstract", metric="test_accuracy", rule="backprop",
+        paper="Zenke & Vogels 2021", where="abstract", metric="test_accuracy", rule="fast_sigmoid_slope10",
         value="robust to the surrogate's shape, sensitive to its scale", proxy=True,
         note="compare the shape conditions with each other and the slope conditions with each other",
     ),
