@@ -1,0 +1,161 @@
+"""e-prop for spiking networks (Bellec et al. 2020, Nat. Commun. 11:3625, eqs. 1-3 and Methods).
+
+The gradient of the loss ``E`` with respect to a synapse ``W_ji`` (neuron ``j``, presynaptic ``i``)
+is written ``dE/dW_ji = sum_t L_j^t e_ji^t`` (eq. 1 of the paper, exact when ``L_j^t`` is the
+total derivative ``dE/dz_j^t``). e-prop keeps the *eligibility trace* ``e_ji^t``, which is exact,
+and replaces ``L_j^t`` by the partial derivative through the read-out only, so that no error
+travels back through the recurrent weights or back in time:
+
+- eligibility vector ``eps_ji^t = dh_j^t/dh_j^(t-1) eps_ji^(t-1) + dh_j^t/dW_ji`` over all of
+  neuron ``j``'s own state ``h_j = (I_j, v_j, a_j)`` (synaptic current, membrane, adaptation),
+  with the model's refractory masking and, unless the model detaches it, the reset's
+  dependence on the spike (:mod:`bioplaus.snn.lif`'s equations)::
+
+      eps^I_t  = alpha_syn eps^I_(t-1) + p_i^t           (p = [x_t; z_t], the presynaptic spikes or inputs)
+      eps^v^_t = alpha eps^v_(t-1) + c eps^I_(t-1)        (eps^v_(t-1) while refractory)
+      eps^a^_t = rho eps^a_(t-1)
+      e_ji^t   = psi_j^t (eps^v^_t - beta eps^a^_t)        (psi_j^t: the surrogate derivative, 0 while refractory)
+      eps^v_t  = eps^v^_t - theta e^t  (subtract; detached: eps^v^_t),  (1 - z_t) eps^v^_t - v^_t e^t  (zero reset)
+      eps^a_t  = eps^a^_t + e^t
+
+- learning signal ``L_j^t = sum_k B_jk (dE/dy_k^t)``: ``B = W_out^T`` (symmetric e-prop) or a fixed random
+  ``B`` (random e-prop; Bellec et al. call it random e-prop, and the same rule without eligibility traces
+  would be spiking DFA);
+- with the leaky read-out ``y_t = kappa y_(t-1) + W_out z_t + b``, ``dE/dz_j^t`` through the read-out is a
+  sum over later steps; the paper's Methods (eq. 28's filtered trace) move that filter onto the trace:
+  ``grad_ji = sum_t L_j^t ebar_ji^t`` with ``ebar^t = kappa ebar^(t-1) + e^t``.
+
+The read-out's gradients are exact (local in time). What is dropped is every path through *other*
+neurons (the recurrent weights), so on a network without recurrent weights symmetric e-prop *is*
+surrogate BPTT (tested). The traces run forward one step at a time, with a per-sample, per-synapse
+state ``(batch, n, n_in + n)``; the network's trajectory is simulated first (no graph) and the
+errors ``dE/dy^t`` are read from it, so with ``output = "mean"`` (a class score averaged over the
+sequence) the learning signal exists only once the sequence has ended, as in Bellec et al.'s
+classification tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bioplaus.core import Batch
+from bioplaus.errors import BioplausError, allowed
+from bioplaus.rules.base import Rule
+from bioplaus.snn.lif import readout_traces, surrogate_derivative
+
+FEEDBACK = ("symmetric", "random")
+
+
+class SpikingEProp(Rule):
+    """e-prop for LIF / ALIF networks: exact eligibility traces times a symmetric or random learning signal."""
+
+    name = "spiking_eprop"
+    title = "e-prop (spiking)"
+    colour = "#17becf"
+    requires = frozenset({"torch", "spiking:torch"})
+
+    def __init__(self, feedback: str = "symmetric", label: str | None = None):
+        if feedback not in FEEDBACK:
+            raise BioplausError(f"rule {self.name!r}: feedback is {feedback!r}; allowed values are {allowed(FEEDBACK)}.")
+        super().__init__(label)
+        self.feedback_kind = feedback
+        self.b: Tensor | None = None
+
+    def setup(self, model: nn.Module, generator: torch.Generator) -> None:
+        if self.feedback_kind == "random":
+            n_out, n = model.readout.weight.shape
+            b = torch.randn((n, n_out), generator=generator, dtype=torch.float64) / math.sqrt(n)
+            self.b = b.to(dtype=model.readout.weight.dtype, device=model.readout.weight.device)
+
+    def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        c, spec = model.constants, model.spec
+        x = batch.x.to(model.w_in.dtype)
+        with torch.no_grad():
+            tr = model.trajectory(x)
+        w_out, b_out = model.readout.weight, model.readout.bias
+        traces = readout_traces(tr.z, w_out, b_out, c.kappa)
+        g_w, g_b, err = torch.autograd.grad(batch.loss(model.output_of(traces)), [w_out, b_out, traces])
+        with torch.no_grad():
+            feedback = w_out.t() if self.b is None else self.b  # (n, n_out)
+            signal = err @ feedback.t()  # L_j^t, (batch, T, n)
+            psi = surrogate_derivative(tr.distance, c.surrogate, c.surrogate_slope, c.surrogate_scale) * (1.0 - tr.refractory)
+            pre = torch.cat([x, tr.z], 2) if spec.recurrent else x  # p^t, (batch, T, P)
+            grad = eligibility_sum(signal, psi, pre, tr, c)
+        n_in = spec.n_in
+        out = {"input.weight": grad[:, :n_in]}
+        if spec.recurrent:
+            out["recurrent.weight"] = grad[:, n_in:] * model.no_self
+        out.update({"readout.weight": g_w, "readout.bias": g_b})
+        return out
+
+    def feedback(self) -> dict[str, Tensor]:
+        return {} if self.b is None else {"readout": self.b}
+
+    def feedback_targets(self, model: nn.Module) -> dict[str, Tensor]:
+        return {} if self.b is None else {"readout": model.readout.weight.detach().t()}
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "feedback": self.feedback_kind}
+
+
+def eligibility_sum(signal: Tensor, psi: Tensor, pre: Tensor, tr, c) -> Tensor:
+    """``sum_b sum_t L_j^t ebar_ji^t``, ``(n, P)``, carried forward one step at a time (the module docstring's recursion).
+
+    ``signal``, ``psi``: ``(batch, T, n)``; ``pre``: ``(batch, T, P)``; ``tr``: the
+    :class:`~bioplaus.snn.lif.LIFTrajectory` (``v_hat``, ``z``, ``refractory``); ``c``: the model's
+    :class:`~bioplaus.snn.lif.LIFConstants`. The membrane's eligibility stays presynaptic, ``(batch, 1, P)``,
+    as long as nothing postsynaptic enters it (LIF, reset detached, no refractoriness).
+    """
+    batch, steps, n = signal.shape
+    if not c.adapt_strength and not c.refractory_steps and c.reset == "subtract" and c.detach_reset:
+        return presynaptic_eligibility_sum(signal, psi, pre, c)
+    eps_i = pre.new_zeros((batch, 1, pre.shape[2]))
+    eps_v = eps_i.clone()
+    eps_a = pre.new_zeros((batch, n, pre.shape[2])) if c.adapt_strength else None
+    ebar = pre.new_zeros((batch, n, pre.shape[2]))
+    grad = pre.new_zeros((n, pre.shape[2]))
+    for t in range(steps):
+        eps_vhat = c.alpha_mem * eps_v + c.coupling * eps_i
+        if c.refractory_steps:
+            eps_vhat = torch.where(tr.refractory[:, t, :, None] > 0, eps_v, eps_vhat)
+        if eps_a is not None:
+            eps_a = c.rho_adapt * eps_a
+            e = psi[:, t, :, None] * (eps_vhat - c.adapt_strength * eps_a)
+            eps_a = eps_a + e
+        else:
+            e = psi[:, t, :, None] * eps_vhat
+        if c.reset == "subtract":
+            eps_v = eps_vhat if c.detach_reset else eps_vhat - c.threshold * e
+        else:
+            eps_v = (1.0 - tr.z[:, t, :, None]) * eps_vhat
+            if not c.detach_reset:
+                eps_v = eps_v - tr.v_hat[:, t, :, None] * e
+        eps_i = c.alpha_syn * eps_i + pre[:, t, None, :]
+        ebar = ebar.mul_(c.kappa).add_(e)
+        grad += torch.einsum("bj,bjp->jp", signal[:, t], ebar)
+    return grad
+
+
+def presynaptic_eligibility_sum(signal: Tensor, psi: Tensor, pre: Tensor, c) -> Tensor:
+    """:func:`eligibility_sum` when the membrane's eligibility is presynaptic (LIF, reset by subtraction detached, no
+    refractoriness): ``eps^v^_i`` ``(batch, T, P)`` is carried forward per sample and input only, ``e_ji^t = psi_j^t eps^v^_i^t``,
+    and ``sum_t L_j^t ebar_ji^t = sum_t (psi_j^t sum_(t' >= t) kappa^(t' - t) L_j^t') eps^v^_i^t``: the read-out filter moved
+    from the trace onto the learning signal, one product over (batch, time) instead of a ``(batch, n, P)`` state per step.
+    The same number as the step-by-step recursion (tested), not an online computation when ``kappa > 0`` (the filtered
+    signal reads later errors); with ``kappa = 0`` it is online."""
+    batch, steps, _ = pre.shape
+    eps_i = pre.new_zeros((batch, pre.shape[2]))
+    eps_v = eps_i.clone()
+    eps_vhat = []
+    for t in range(steps):
+        eps_v = c.alpha_mem * eps_v + c.coupling * eps_i
+        eps_vhat.append(eps_v)
+        eps_i = c.alpha_syn * eps_i + pre[:, t]
+    filtered = signal.clone()
+    for t in range(steps - 2, -1, -1):  # sum_(t' >= t) kappa^(t' - t) L^t'
+        filtered[:, t] += c.kappa * filtered[:, t + 1]
+    return torch.einsum("btj,btp->jp", psi * filtered, torch.stack(eps_vhat, 1))

@@ -1,0 +1,403 @@
+"""Spiking networks in torch: current-based (adaptive) LIF neurons, a recurrent layer and a leaky read-out.
+
+Why a package of its own (``bioplaus/snn/``) beside ``bioplaus/spiking/``: the Brian2 models
+there run in their own engine and import Brian2; this network runs in the one torch run
+loop (:mod:`bioplaus.train`) and is differentiated by autograd, so it shares nothing with them
+but the neuron model, which a test checks spike for spike against Brian2.
+
+The dynamics are Brian2's, integrated exactly over one step ``dt`` (the ``exact`` method),
+in Brian2's order within a step (state update, threshold, synapses, reset), so that an input
+spike at step ``t`` acts on the membrane from step ``t + 1``. Voltages are in units of the
+threshold scale (``threshold = 1`` by default), currents in the same units::
+
+    dv/dt = (I - v) / tau_mem   (unless refractory)     dI/dt = -I / tau_syn     da/dt = -a / tau_adapt
+
+Per step ``t = 1..T`` (``alpha = exp(-dt/tau_mem)``, ``alpha_syn = exp(-dt/tau_syn)``,
+``rho = exp(-dt/tau_adapt)``, ``c = tau_syn / (tau_syn - tau_mem) (alpha_syn - alpha)`` the exact
+current-to-membrane coupling, ``c = (dt/tau) alpha`` when the two time constants are equal)::
+
+    v^_t = alpha v_{t-1} + c I_{t-1}           (v^_t = v_{t-1} while refractory)
+    a^_t = rho a_{t-1}
+    z_t  = H(v^_t - A_t),  A_t = theta + beta a^_t   (0 while refractory)
+    I_t  = alpha_syn I_{t-1} + W_in x_t + W_rec z_t  (recurrent spikes arrive within the step, Brian2's zero delay)
+    v_t  = v^_t - theta z_t  (reset by subtraction)  or  v^_t (1 - z_t)  (reset to zero)
+    a_t  = a^_t + z_t
+    y_t  = kappa y_{t-1} + W_out z_t + b_out          (leaky non-spiking read-out, kappa = exp(-dt/tau_readout))
+
+ALIF (``neuron = "alif"``) is the adaptive threshold of Bellec et al. 2020 (Nat. Commun. 11:3625,
+Methods, eq. for ``A_j^t``), with the spike added to ``a`` after the threshold as Brian2's reset
+does; Bellec et al.'s ``beta`` equals this ``adapt_strength`` times ``rho``. ``W_rec`` has no
+self-connections (its diagonal is held at zero, as in Bellec et al.).
+
+The spike's derivative is replaced by a surrogate (Zenke & Ganguli 2018, SuperSpike's fast sigmoid
+``scale / (1 + slope |x|)^2``; a sigmoid ``scale slope s (1 - s)``; Bellec et al.'s triangle
+``scale slope max(0, 1 - slope |x|)``), so :meth:`SpikingNet.reference_gradient`, autograd through
+:func:`run_lif`, is **surrogate-gradient BPTT: the gradient of a surrogate, not of the spiking
+loss** (which is piecewise constant in the weights). ``detach_reset`` stops the gradient through
+the reset term, as Bellec et al.'s code does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from bioplaus.core import TorchModel
+from bioplaus.errors import BioplausError, allowed
+from bioplaus.model_kind import ModelKind, check_fields
+
+NEURONS = ("lif", "alif")
+RESETS = ("subtract", "zero")
+SURROGATES = ("fast_sigmoid", "sigmoid", "triangle")
+OUTPUTS = ("trace", "mean")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class SpikingSpec:
+    """A recurrent layer of (adaptive) LIF neurons with a leaky read-out (see the module docstring).
+
+    Attributes:
+        n_in, n_hidden, n_out: input channels, spiking neurons, read-out units.
+        neuron: ``lif`` or ``alif`` (adaptive threshold; ``tau_adapt_ms``, ``adapt_strength``).
+        recurrent: whether the layer has recurrent weights ``W_rec`` (no self-connections).
+        dt_ms: the time step; ``tau_mem_ms``, ``tau_syn_ms``, ``tau_adapt_ms``, ``tau_readout_ms``: time constants.
+        threshold: ``theta``; ``reset``: ``subtract`` (``v -= theta``) or ``zero`` (``v = 0``).
+        refractory_ms: a whole number of steps; a neuron that spiked at step ``t`` neither integrates nor
+            spikes at steps ``t + 1 .. t + k - 1`` (``k = refractory_ms / dt_ms``; Brian2's ``refractory``).
+        detach_reset: no gradient through the reset (Bellec et al.'s code).
+        surrogate, surrogate_slope, surrogate_scale: the spike's pseudo-derivative ``psi(x)``, ``x = v^ - A``.
+        output: ``trace`` (``y_t`` at every step, for sequence tasks) or ``mean`` (``(1/T) sum_t y_t``, class scores).
+        input_scale: ``W_in ~ N(0, s^2 / n_in)``; ``recurrent_gain``: ``W_rec ~ N(0, g^2 / n_hidden)``;
+            ``W_out ~ N(0, 1 / n_hidden)``, ``b_out = 0``.
+        dtype: ``float64`` (default: comparisons with exact gradients) or ``float32``.
+    """
+
+    name: str
+    n_in: int
+    n_hidden: int
+    n_out: int
+    neuron: str = "lif"
+    recurrent: bool = True
+    dt_ms: float = 1.0
+    tau_mem_ms: float = 20.0
+    tau_syn_ms: float = 5.0
+    tau_adapt_ms: float = 200.0
+    adapt_strength: float = 0.0
+    threshold: float = 1.0
+    reset: str = "subtract"
+    refractory_ms: float = 0.0
+    detach_reset: bool = True
+    surrogate: str = "fast_sigmoid"
+    surrogate_slope: float = 10.0
+    surrogate_scale: float = 1.0
+    tau_readout_ms: float = 20.0
+    output: str = "trace"
+    input_scale: float = 1.0
+    recurrent_gain: float = 1.0
+    dtype: str = "float64"
+    description: str = ""
+    kind: str = "spiking_torch"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, self.dtype)
+
+
+_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "kind": (str, "a string"), "name": (str, "a string"), "description": (str, "a string"),
+    "n_in": (int, "a positive integer"), "n_hidden": (int, "a positive integer"), "n_out": (int, "a positive integer"),
+    "neuron": (str, "a string"), "recurrent": (bool, "true or false"),
+    "dt_ms": ((int, float), "a positive number of milliseconds"),
+    "tau_mem_ms": ((int, float), "a positive number of milliseconds"),
+    "tau_syn_ms": ((int, float), "a positive number of milliseconds"),
+    "tau_adapt_ms": ((int, float), "a positive number of milliseconds"),
+    "tau_readout_ms": ((int, float), "a positive number of milliseconds"),
+    "adapt_strength": ((int, float), "a non-negative number"),
+    "threshold": ((int, float), "a positive number"),
+    "reset": (str, "a string"), "refractory_ms": ((int, float), "a non-negative multiple of dt_ms"),
+    "detach_reset": (bool, "true or false"), "surrogate": (str, "a string"),
+    "surrogate_slope": ((int, float), "a positive number"), "surrogate_scale": ((int, float), "a positive number"),
+    "output": (str, "a string"), "input_scale": ((int, float), "a non-negative number"),
+    "recurrent_gain": ((int, float), "a non-negative number"), "dtype": (str, "a string"),
+}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SpikingSpec) if f.default is not dataclasses.MISSING}
+
+
+def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str) -> SpikingSpec:
+    """Validate a parsed TOML table; errors name ``source``, the field, the value and what is allowed."""
+
+    def fail(field: str, msg: str) -> BioplausError:
+        return BioplausError(f"{source}: field '{field}' {msg}")
+
+    check_fields(data, _FIELDS, source, "a torch spiking model spec", required=("n_in", "n_hidden", "n_out"))
+    for key in ("n_in", "n_hidden", "n_out"):
+        if data[key] < 1:
+            raise fail(key, f"must be a positive integer, got {data[key]!r}.")
+    choices = {"neuron": NEURONS, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES}
+    for key, values in choices.items():
+        if key in data and data[key] not in values:
+            raise fail(key, f"is {data[key]!r}; allowed values are {allowed(values)}.")
+    for key in ("dt_ms", "tau_mem_ms", "tau_syn_ms", "tau_adapt_ms", "tau_readout_ms", "threshold", "surrogate_slope", "surrogate_scale"):
+        if key in data and not float(data[key]) > 0:
+            raise fail(key, f"must be a positive number, got {data[key]!r}.")
+    for key in ("adapt_strength", "input_scale", "recurrent_gain", "refractory_ms"):
+        if key in data and float(data[key]) < 0:
+            raise fail(key, f"must be a non-negative number, got {data[key]!r}.")
+    dt = float(data.get("dt_ms", _DEFAULTS["dt_ms"]))
+    steps = float(data.get("refractory_ms", 0.0)) / dt
+    if abs(steps - round(steps)) > 1e-9:
+        raise fail("refractory_ms", f"is {data['refractory_ms']!r}, not a whole number of steps of dt_ms = {dt!r}; "
+                   "allowed values are 0, dt_ms, 2 dt_ms, ...")
+    if data.get("adapt_strength", 0) and data.get("neuron", "lif") != "alif":
+        raise fail("adapt_strength", "applies only to neuron = 'alif' (an adaptive threshold); set neuron = 'alif' or drop it.")
+    fields = {k: (float(v) if isinstance(_DEFAULTS.get(k), float) else v) for k, v in data.items() if k != "kind"}
+    fields.setdefault("name", default_name)
+    return SpikingSpec(**fields)
+
+
+# -- the spike and its surrogate ----------------------------------------------------------------
+def surrogate_derivative(x: Tensor, kind: str, slope: float, scale: float) -> Tensor:
+    """``psi(x)``, the pseudo-derivative of the spike at ``x = v^ - A`` (any shape, same shape out).
+
+    ``fast_sigmoid``: ``scale / (1 + slope |x|)^2`` (Zenke & Ganguli 2018, SuperSpike);
+    ``sigmoid``: ``scale slope s (1 - s)``, ``s = sigmoid(slope x)``; ``triangle``:
+    ``scale slope max(0, 1 - slope |x|)`` (Bellec et al. 2020, Methods, with ``slope = 1 / v_th``).
+    """
+    if kind == "fast_sigmoid":
+        return scale / (1.0 + slope * x.abs()).square()
+    if kind == "sigmoid":
+        s = torch.sigmoid(slope * x)
+        return scale * slope * s * (1.0 - s)
+    return scale * slope * torch.clamp(1.0 - slope * x.abs(), min=0.0)
+
+
+def smooth_spike(x: Tensor, kind: str, slope: float, scale: float) -> Tensor:
+    """A smooth function whose derivative is :func:`surrogate_derivative` (an antiderivative of ``psi``):
+    the network in which surrogate BPTT is the true gradient, for finite-difference tests."""
+    if kind == "fast_sigmoid":
+        return scale * x / (1.0 + slope * x.abs())
+    if kind == "sigmoid":
+        return scale * torch.sigmoid(slope * x)
+    u = torch.clamp(slope * x, -1.0, 1.0)
+    return scale * (u - u * u.abs() / 2)
+
+
+class SurrogateSpike(torch.autograd.Function):
+    """``H(x)`` (``x > 0``, Brian2's ``v > threshold``) forward; ``grad * psi(x)`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, kind: str, slope: float, scale: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.surrogate = (kind, slope, scale)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * surrogate_derivative(x, *ctx.surrogate), None, None, None
+
+
+# -- the pure functions of the dynamics ---------------------------------------------------------
+class LIFConstants(NamedTuple):
+    """Per-step constants of :func:`run_lif`, from a spec (:func:`lif_constants`); all dimensionless."""
+
+    alpha_mem: float
+    alpha_syn: float
+    coupling: float
+    rho_adapt: float
+    adapt_strength: float
+    threshold: float
+    reset: str
+    refractory_steps: int
+    detach_reset: bool
+    surrogate: str
+    surrogate_slope: float
+    surrogate_scale: float
+    kappa: float
+
+
+def lif_constants(spec: SpikingSpec) -> LIFConstants:
+    """The exact one-step propagators of the module docstring's equations for ``spec``."""
+    dt, tm, ts = spec.dt_ms, spec.tau_mem_ms, spec.tau_syn_ms
+    a_m, a_s = math.exp(-dt / tm), math.exp(-dt / ts)
+    coupling = (dt / tm) * a_m if math.isclose(tm, ts) else ts / (ts - tm) * (a_s - a_m)
+    adaptive = spec.neuron == "alif"
+    return LIFConstants(
+        a_m, a_s, coupling, math.exp(-dt / spec.tau_adapt_ms) if adaptive else 0.0, spec.adapt_strength if adaptive else 0.0,
+        spec.threshold, spec.reset, round(spec.refractory_ms / dt), spec.detach_reset,
+        spec.surrogate, spec.surrogate_slope, spec.surrogate_scale, math.exp(-dt / spec.tau_readout_ms),
+    )
+
+
+class LIFTrajectory(NamedTuple):
+    """A batch of sequences run through the spiking layer, all ``(batch, T, n)``.
+
+    ``z``: spikes; ``v_hat``: membrane before threshold and reset; ``distance``: ``v^_t - A_t``;
+    ``refractory``: 1 where the neuron was refractory (no integration, no spike), else 0.
+    """
+
+    z: Tensor
+    v_hat: Tensor
+    distance: Tensor
+    refractory: Tensor
+
+
+def spike_with_surrogate(c: LIFConstants) -> Callable[[Tensor], Tensor]:
+    """The spike nonlinearity of the real network: Heaviside forward, surrogate backward."""
+    return lambda x: SurrogateSpike.apply(x, c.surrogate, c.surrogate_slope, c.surrogate_scale)
+
+
+def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callable[[Tensor], Tensor] | None = None,
+            detach_every: int | None = None) -> LIFTrajectory:
+    """Run the layer on ``drive = W_in x_t`` ``(batch, T, n)`` (the input projection, formed once for all steps).
+
+    ``w_rec``: ``(n, n)`` with a zero diagonal, or ``None``; ``spike``: ``x -> z`` (default
+    :func:`spike_with_surrogate`; :func:`smooth_spike` gives the smooth network). Differentiable by
+    autograd (surrogate BPTT); under ``torch.no_grad`` it is the plain simulation the rules read.
+    ``detach_every = k`` cuts the graph of the state ``(I, v, a)`` at steps ``k, 2k, ...`` (truncated BPTT).
+    """
+    spike = spike or spike_with_surrogate(c)
+    batch, steps, n = drive.shape
+    i_syn = v = a = drive.new_zeros((batch, n))
+    refractory = c.refractory_steps > 1  # k = 1: a neuron may spike again at the next step, as in Brian2
+    countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
+    frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
+    zs, v_hats, distances, frozens = [], [], [], []
+    drives = drive.unbind(1)  # one view per step: indexing drive[:, t] would cost a full-size zero tensor per step in backward
+    for t in range(steps):
+        if detach_every and t and t % detach_every == 0:
+            i_syn, v, a = i_syn.detach(), v.detach(), a.detach()
+        v_hat = c.alpha_mem * v + c.coupling * i_syn
+        if refractory:
+            countdown = (countdown - 1).clamp_(min=0)
+            frozen = countdown > 0
+            v_hat = torch.where(frozen, v, v_hat)
+        distance = v_hat - c.threshold
+        if c.adapt_strength:
+            a = c.rho_adapt * a  # a^_t
+            distance = distance - c.adapt_strength * a
+        z = spike(distance)
+        if refractory:
+            z = z * (~frozen).to(drive.dtype)
+            countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
+        i_syn = c.alpha_syn * i_syn + drives[t]
+        if w_rec is not None:
+            i_syn = i_syn + z @ w_rec.t()
+        z_reset = z.detach() if c.detach_reset else z
+        v = v_hat - c.threshold * z_reset if c.reset == "subtract" else v_hat * (1.0 - z_reset)
+        if c.adapt_strength:
+            a = a + z
+        zs.append(z)
+        v_hats.append(v_hat)
+        distances.append(distance)
+        frozens.append(frozen)
+    return LIFTrajectory(torch.stack(zs, 1), torch.stack(v_hats, 1), torch.stack(distances, 1),
+                         torch.stack(frozens, 1).to(drive.dtype))
+
+
+def leaky_readout_kernel(steps: int, kappa: float, like: Tensor) -> Tensor:
+    """``K[t, s] = kappa^(t - s)`` for ``s <= t``, else 0: ``(T, T)``; ``y = K u`` is ``y_t = kappa y_{t-1} + u_t``."""
+    t = torch.arange(steps, device=like.device, dtype=like.dtype)
+    lag = t[:, None] - t[None, :]
+    return torch.where(lag >= 0, kappa ** lag.clamp(min=0), torch.zeros((), dtype=like.dtype, device=like.device))
+
+
+def readout_traces(z: Tensor, weight: Tensor, bias: Tensor, kappa: float) -> Tensor:
+    """``y_t = kappa y_{t-1} + W_out z_t + b_out``, ``(batch, T, n_out)`` from spikes ``z`` ``(batch, T, n)``."""
+    u = z @ weight.t() + bias
+    return torch.einsum("ts,bso->bto", leaky_readout_kernel(z.shape[1], kappa, z), u)
+
+
+# -- the module ---------------------------------------------------------------------------------
+class SpikingNet(TorchModel):
+    """Thin wrapper holding ``input.weight`` ``(n, n_in)``, ``recurrent.weight`` ``(n, n)`` (if recurrent) and
+    the leaky ``readout`` (``weight`` ``(n_out, n)``, ``bias`` ``(n_out,)``).
+
+    ``forward(x)``: ``x`` ``(batch, T, n_in)`` (spikes or currents, added to ``I``) to ``(batch, T, n_out)``
+    read-out traces (``output = "trace"``) or their time average ``(batch, n_out)`` (``output = "mean"``).
+    Its autograd gradient, :meth:`reference_gradient`, is surrogate-gradient BPTT (the gradient of a
+    surrogate, not of the spiking loss).
+    """
+
+    def __init__(self, spec: SpikingSpec, generator: torch.Generator | None = None):
+        super().__init__()
+        self.spec = spec
+        self.capabilities = spiking_capabilities(spec)
+        self.constants = lif_constants(spec)
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        n, m, dtype = spec.n_hidden, spec.n_in, spec.torch_dtype
+        w_in = torch.randn((n, m), generator=g, dtype=torch.float64) * (spec.input_scale / math.sqrt(m))
+        self.input = nn.ParameterDict({"weight": nn.Parameter(w_in.to(dtype))})
+        if spec.recurrent:
+            w_rec = torch.randn((n, n), generator=g, dtype=torch.float64) * (spec.recurrent_gain / math.sqrt(n))
+            self.recurrent = nn.ParameterDict({"weight": nn.Parameter(w_rec.fill_diagonal_(0.0).to(dtype))})
+            self.register_buffer("no_self", 1.0 - torch.eye(n, dtype=dtype))
+        self.readout = nn.Linear(n, spec.n_out, dtype=dtype)
+        with torch.no_grad():
+            self.readout.weight.copy_(torch.randn((spec.n_out, n), generator=g, dtype=torch.float64) / math.sqrt(n))
+            self.readout.bias.zero_()
+
+    @property
+    def w_in(self) -> Tensor:
+        return self.input["weight"]
+
+    @property
+    def w_rec(self) -> Tensor | None:
+        """``W_rec`` with its diagonal masked to zero (no self-connections), or ``None``."""
+        return self.recurrent["weight"] * self.no_self if self.spec.recurrent else None
+
+    def trajectory(self, x: Tensor, spike: Callable[[Tensor], Tensor] | None = None, detach_every: int | None = None) -> LIFTrajectory:
+        """The spiking layer's run on ``x`` ``(batch, T, n_in)`` (with autograd unless called under no_grad;
+        ``detach_every``: see :func:`run_lif`)."""
+        x = x.to(self.w_in.dtype)
+        return run_lif(x @ self.w_in.t(), self.w_rec, self.constants, spike, detach_every)
+
+    def output_of(self, traces: Tensor) -> Tensor:
+        """The model's output from read-out traces ``(batch, T, n_out)``: the traces or their time average."""
+        return traces if self.spec.output == "trace" else traces.mean(1)
+
+    def forward(self, x: Tensor, spike: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        z = self.trajectory(x, spike).z
+        return self.output_of(readout_traces(z, self.readout.weight, self.readout.bias, self.constants.kappa))
+
+    @torch.no_grad()
+    def hidden_states(self, x: Tensor) -> dict[str, Tensor]:
+        """``{"hidden": spike counts (batch, n)}`` of the spiking layer (for representation_cka)."""
+        return {"hidden": self.trajectory(x).z.sum(1)}
+
+
+def _check_task(spec: SpikingSpec, task) -> str | None:
+    if task.n_in != spec.n_in or task.n_out != spec.n_out:
+        return (f"model '{spec.name}' has n_in={spec.n_in}, n_out={spec.n_out} but task '{task.name}' "
+                f"has n_in={task.n_in}, n_out={task.n_out}.")
+    if spec.output == "trace" and getattr(task, "sequence", False) is not True:
+        return (f"model '{spec.name}' has output = 'trace' (a read-out at every step), which needs a sequence task with "
+                f"targets over time; task '{task.name}' is not one (use output = 'mean' for a classification of spike trains).")
+    if spec.output == "mean" and not (task.kind == "classification" and getattr(task, "temporal", False)):
+        return (f"model '{spec.name}' has output = 'mean' (class scores averaged over time), which needs a classification "
+                f"task whose inputs are sequences (batch, T, n_in), such as tasks.YinYangSpikes; task '{task.name}' is not one.")
+    return None
+
+
+def spiking_capabilities(spec: SpikingSpec) -> frozenset[str]:
+    return frozenset({"torch", "spiking:torch"})
+
+
+KIND = ModelKind(
+    name="spiking_torch",
+    spec_type=SpikingSpec,
+    from_dict=spiking_spec_from_dict,
+    build=lambda spec, generator: SpikingNet(spec, generator),
+    check_task=_check_task,
+    capabilities=spiking_capabilities,
+)
