@@ -11,7 +11,9 @@ from bioplaus.snn.lif import readout_traces
 
 
 class SpikingReadoutOnly(Rule):
-    """Exact read-out gradient, zero for the spiking layer (a fixed random spiking reservoir; the control that shows learning the hidden layer is not free)."""
+    """Exact read-out gradient, zero for the spiking layer: a fixed random spiking reservoir.
+
+    The control that shows learning the hidden layer is not free."""
 
     name = "spiking_readout_only"
     title = "read-out only (spiking)"
