@@ -11,6 +11,7 @@ from bioplaus.rules.shallow import Shallow
 from bioplaus.rules.node_perturbation import NodePerturbation
 from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
 from bioplaus.rules.weight_perturbation import WeightPerturbation
+from bioplaus.rules.evolution_strategies import EvolutionStrategies
 from bioplaus.rules.kolen_pollack import KolenPollack
 from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
 from bioplaus.rules.weight_mirror import WeightMirror
@@ -45,6 +46,7 @@ __all__ = [
     "NodePerturbation",
     "RewardModulatedHebbian",
     "WeightPerturbation",
+    "EvolutionStrategies",
     "KolenPollack",
     "SignSymmetryBRSF",
     "SignSymmetryFRSF",
