@@ -12,6 +12,7 @@ from bioplaus.rules.node_perturbation import NodePerturbation
 from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
 from bioplaus.rules.weight_perturbation import WeightPerturbation
 from bioplaus.rules.evolution_strategies import EvolutionStrategies
+from bioplaus.rules.reinforce import Reinforce
 from bioplaus.rules.kolen_pollack import KolenPollack
 from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
 from bioplaus.rules.weight_mirror import WeightMirror
@@ -47,6 +48,7 @@ __all__ = [
     "RewardModulatedHebbian",
     "WeightPerturbation",
     "EvolutionStrategies",
+    "Reinforce",
     "KolenPollack",
     "SignSymmetryBRSF",
     "SignSymmetryFRSF",

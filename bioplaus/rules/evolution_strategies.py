@@ -100,7 +100,7 @@ class EvolutionStrategies(Rule):
 
     name = "evolution_strategies"
     title = "evolution strategies"
-    colour = "#17becf"
+    colour = "#008080"
     requires = frozenset({"torch", "layered"})
 
     def __init__(self, sigma: float = 0.01, population: int = 64, fitness_shaping: bool = False, fitness: str = "loss",
