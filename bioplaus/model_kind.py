@@ -53,6 +53,7 @@ CAPABILITIES: dict[str, str] = {
     "recurrent:influence": "a recurrent cell whose parameters are one matrix W = [W_rec W_in b] (cell = 'vanilla' or 'influence_balancing')",
     "recurrent:sparse_attention": "an LSTM with a sparse attentive memory (cell = 'lstm', k_att > 0, k_top > 0)",
     "spiking:brian2": "a spiking network simulated by Brian2 (kind = 'spiking')",
+    "stochastic_units": "a layer of stochastic binary units whose exact gradient is a sum over their states (kind = 'stochastic')",
 }
 
 
