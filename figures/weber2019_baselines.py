@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 from bioplaus.plotting import mean_and_spread
 
 PROTOCOL = "weber2019_baselines"
-COLOURS = {"backprop": "#222222", "reinforce": "#b15928", "reinforce (moving average)": "#fdbf6f",
+COLOURS = {"backprop": "#222222", "reinforce": "#b15928", "reinforce (moving average)": "#fdbf6f", "relax": "#1b9e77",
            "reinforce (critic)": "#6a3d9a"}
 
 

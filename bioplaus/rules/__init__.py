@@ -13,6 +13,7 @@ from bioplaus.rules.reward_modulated_hebbian import RewardModulatedHebbian
 from bioplaus.rules.weight_perturbation import WeightPerturbation
 from bioplaus.rules.evolution_strategies import EvolutionStrategies
 from bioplaus.rules.reinforce import Reinforce
+from bioplaus.rules.relax import Relax
 from bioplaus.rules.kolen_pollack import KolenPollack
 from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
 from bioplaus.rules.weight_mirror import WeightMirror
@@ -49,6 +50,7 @@ __all__ = [
     "WeightPerturbation",
     "EvolutionStrategies",
     "Reinforce",
+    "Relax",
     "KolenPollack",
     "SignSymmetryBRSF",
     "SignSymmetryFRSF",
