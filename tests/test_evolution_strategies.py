@@ -23,8 +23,10 @@ from bioplaus.rate.spec import FeedforwardSpec
 from bioplaus.rules.evolution_strategies import (
     EvolutionStrategies,
     antithetic_estimate,
+    antithetic_noise,
     centred_ranks,
     layered_population_output,
+    mirrored_population_output,
 )
 from bioplaus.tasks.base import cross_entropy, squared_error
 
@@ -57,6 +59,21 @@ def vector_draws(loss, theta, sigma, pairs, n, shaping=False, seed=3):
 
 def z_scores(est, target):
     return (est.mean(0) - target) / (est.std(0) / est.shape[0] ** 0.5)
+
+
+@pytest.mark.parametrize("batch", [4, 12])  # below and above MATERIALISE_FROM_BATCH: both routes
+@pytest.mark.parametrize("bias", [True, False])
+def test_mirrored_population_output_equals_the_materialised_members(bias, batch):
+    spec = FeedforwardSpec(name="t", sizes=(5, 7, 6, 3), activations=("tanh", "relu", "linear"), bias=bias)
+    net = FeedforwardNet(spec, torch.Generator().manual_seed(0)).double()
+    x = torch.randn((batch, 5), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    params = {k: v.detach() for k, v in net.named_parameters()}
+    eps = antithetic_noise(params, 3, torch.Generator().manual_seed(2))
+    members = {k: torch.cat([p + 0.3 * eps[k], p - 0.3 * eps[k]]) for k, p in params.items()}
+    reference = layered_population_output(net, members, x)  # (6, batch, 3): the 3 "+" members, then the 3 "-"
+    out = mirrored_population_output(net, params, eps, 0.3, x)  # (3, 2, batch, 3)
+    torch.testing.assert_close(out[:, 0], reference[:3], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out[:, 1], reference[3:], rtol=1e-12, atol=1e-12)
 
 
 def test_population_forward_equals_each_member_run_alone():

@@ -16,6 +16,7 @@ SUITES: dict[str, str] = {
     "fa_family": "bioplaus.bench.fa_family:main",
     "ep": "bioplaus.bench.ep:main",
     "recurrent": "bioplaus.bench.recurrent:main",
+    "estimators": "bioplaus.bench.estimators:main",
 }
 
 

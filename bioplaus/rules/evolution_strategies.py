@@ -23,8 +23,9 @@ gradient units and no longer unbiased for any gradient (its mean points along ``
 for a linear loss). ``fitness = "error_rate"`` scores each member by its classification
 error on the batch instead of the loss: a target without a gradient, the reason to use ES.
 
-The whole population runs as one batched forward pass (members are a batch dimension of
-``torch.baddbmm`` over the layers of a layered network), never a loop over members.
+The whole population runs as one batched forward pass (members are a batch dimension of the
+products over the layers of a layered network, :func:`mirrored_population_output`, which never
+forms the members' weights), never a loop over members.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rate.feedforward import activate
 from bioplaus.rules.base import Rule
+
+#: from this many samples per batch on, hidden layers form the members' weights ``W +- sigma eps`` (one product per
+#: member) instead of adding ``+- sigma h eps^T`` to a shared ``h W^T`` (two products, no weights formed); measured
+#: with ``bioplaus bench estimators`` (BENCHMARKS.md)
+MATERIALISE_FROM_BATCH = 8
 
 #: what a member of the population is scored by
 FITNESS = ("loss", "error_rate")
@@ -57,22 +63,63 @@ def centred_ranks(fitness: Tensor) -> Tensor:
     return ranks / (n - 1) - 0.5
 
 
+def combine_pairs(eps: dict[str, Tensor], f_plus: Tensor, f_minus: Tensor, sigma: float,
+                  fitness_shaping: bool = False) -> dict[str, Tensor]:
+    """``sum_i (F_i^+ - F_i^-) eps_i / (2 sigma pairs)`` from the noise ``{name: (pairs, *shape)}`` and the pairs'
+    fitnesses ``(pairs,)`` each: the losses, or their centred ranks over all ``2 pairs`` members when ``fitness_shaping``."""
+    pairs = f_plus.shape[0]
+    if fitness_shaping:
+        ranks = centred_ranks(torch.cat([f_plus, f_minus]))
+        f_plus, f_minus = ranks[:pairs], ranks[pairs:]
+    weights = (f_plus - f_minus) / (2 * sigma * pairs)
+    return {k: torch.tensordot(weights.to(e.dtype), e, dims=1) for k, e in eps.items()}
+
+
 def antithetic_estimate(population_loss: Callable[[dict[str, Tensor]], Tensor], params: dict[str, Tensor], sigma: float,
                         pairs: int, generator: torch.Generator, fitness_shaping: bool = False) -> dict[str, Tensor]:
-    """One ES estimate from ``pairs`` mirrored pairs (``N = 2 pairs`` members), keyed like ``params``.
+    """One ES estimate from ``pairs`` mirrored pairs (``N = 2 pairs`` members), keyed like ``params``, for any loss.
 
     ``population_loss`` maps stacked parameters ``{name: (N, *shape)}`` to the members' losses ``(N,)``;
     members ``0 .. pairs-1`` are ``theta + sigma eps_i``, members ``pairs .. N-1`` are ``theta - sigma eps_i``.
-    Returns ``sum_i (F_i^+ - F_i^-) eps_i / (2 sigma pairs)`` with ``F`` the losses, or their centred ranks
-    over all ``N`` members when ``fitness_shaping``.
     """
     eps = antithetic_noise(params, pairs, generator)
     members = {k: torch.cat([p + sigma * eps[k], p - sigma * eps[k]]) for k, p in params.items()}
     fitness = population_loss(members)
-    if fitness_shaping:
-        fitness = centred_ranks(fitness)
-    weights = (fitness[:pairs] - fitness[pairs:]) / (2 * sigma * pairs)
-    return {k: torch.tensordot(weights.to(e.dtype), e, dims=1) for k, e in eps.items()}
+    return combine_pairs(eps, fitness[:pairs], fitness[pairs:], sigma, fitness_shaping)
+
+
+def mirrored_population_output(model: nn.Module, params: dict[str, Tensor], eps: dict[str, Tensor], sigma: float,
+                               x: Tensor) -> Tensor:
+    """Outputs ``(pairs, 2, batch, n_out)`` of a layered network's mirrored members ``theta +- sigma eps_i`` (index 0: +,
+    1: -) on inputs ``x`` ``(batch, n_in)``, without forming the members' weights: each layer computes
+    ``h W^T + b`` for all members in one product and adds ``+- sigma (h eps_W^T + eps_b)`` in one batched product
+    over the pairs (the first layer's input is shared, so its noise product is formed once per pair); from
+    :data:`MATERIALISE_FROM_BATCH` samples on, hidden layers form the members' weights and take one batched product."""
+    sign = torch.tensor([1.0, -1.0], dtype=x.dtype, device=x.device).view(1, 2, 1, 1)
+    h = None
+    for name, act in zip(model.layer_names, model.activations):
+        w, bias = params[f"layers.{name}.weight"], params.get(f"layers.{name}.bias")
+        e_w, e_b = eps[f"layers.{name}.weight"], eps.get(f"layers.{name}.bias")
+        if h is None:
+            base = x @ w.t() if bias is None else torch.addmm(bias, x, w.t())  # (batch, n_out), shared by all members
+            noise = torch.matmul(x, e_w.transpose(1, 2))  # (pairs, batch, n_out)
+            a = base + sign * (noise if e_b is None else noise + e_b.unsqueeze(1)).unsqueeze(1) * sigma
+        elif h.shape[2] < MATERIALISE_FROM_BATCH:  # few samples: (W +- sigma eps) is never formed
+            pairs, _, batch, n_in = h.shape
+            base = h @ w.t() if bias is None else h @ w.t() + bias
+            noise = torch.bmm(h.reshape(pairs, 2 * batch, n_in), e_w.transpose(1, 2)).view(pairs, 2, batch, -1)
+            a = base + sign * sigma * (noise if e_b is None else noise + e_b.view(pairs, 1, 1, -1))
+        else:  # many samples: forming the members' weights costs less than a second product per layer
+            pairs, _, batch, n_in = h.shape
+            members = torch.empty((pairs, 2, *w.shape), dtype=w.dtype, device=w.device)  # formed in place: no temporaries
+            torch.add(w, e_w, alpha=sigma, out=members[:, 0])
+            torch.sub(w, e_w, alpha=sigma, out=members[:, 1])
+            members = members.view(2 * pairs, *w.shape)  # (2 pairs, n_out, n_in)
+            a = torch.bmm(h.reshape(2 * pairs, batch, n_in), members.transpose(1, 2)).view(pairs, 2, batch, -1)
+            if bias is not None:
+                a = a + (bias + sign.view(1, 2, 1) * sigma * e_b.unsqueeze(1)).unsqueeze(2)
+        h = activate(act, a)
+    return h
 
 
 def layered_population_output(model: nn.Module, members: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -121,22 +168,21 @@ class EvolutionStrategies(Rule):
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         self.generator = generator
 
-    def population_loss(self, model: nn.Module, batch: Batch) -> Callable[[dict[str, Tensor]], Tensor]:
-        """Stacked parameters ``(N, ...)`` -> each member's loss (or error rate) on ``batch``, ``(N,)``."""
-        def score(members: dict[str, Tensor]) -> Tensor:
-            out = layered_population_output(model, members, batch.x)
-            if self.fitness == "error_rate":
-                return (out.argmax(-1) != batch.y).to(out.dtype).mean(-1)
-            return torch.vmap(batch.loss_fn, in_dims=(0, None))(out, batch.y)
-        return score
+    def fitness_of(self, out: Tensor, batch: Batch) -> Tensor:
+        """Each member's loss (or error rate) on ``batch`` from the outputs ``(..., batch, n_out)``: ``(...)``."""
+        if self.fitness == "error_rate":
+            return (out.argmax(-1) != batch.y).to(out.dtype).mean(-1)
+        flat = out.reshape(-1, *out.shape[-2:])
+        return torch.vmap(batch.loss_fn, in_dims=(0, None))(flat, batch.y).reshape(out.shape[:-2])
 
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         if self.generator is None:  # a rule used outside a run draws from a fixed stream
             self.generator = torch.Generator().manual_seed(0)
         params = {k: v.detach() for k, v in model.named_parameters()}
-        return antithetic_estimate(self.population_loss(model, batch), params, self.sigma, self.population // 2,
-                                   self.generator, self.fitness_shaping)
+        eps = antithetic_noise(params, self.population // 2, self.generator)
+        fitness = self.fitness_of(mirrored_population_output(model, params, eps, self.sigma, batch.x), batch)  # (pairs, 2)
+        return combine_pairs(eps, fitness[:, 0], fitness[:, 1], self.sigma, self.fitness_shaping)
 
     def config(self) -> dict:
         return {**super().config(), "sigma": self.sigma, "population": self.population,
