@@ -14,6 +14,7 @@ from bioplaus.rules.weight_perturbation import WeightPerturbation
 from bioplaus.rules.evolution_strategies import EvolutionStrategies
 from bioplaus.rules.reinforce import Reinforce
 from bioplaus.rules.relax import Relax
+from bioplaus.rules.persistent_evolution_strategies import PersistentEvolutionStrategies
 from bioplaus.rules.kolen_pollack import KolenPollack
 from bioplaus.rules.sign_symmetry import SignSymmetryBRSF, SignSymmetryFRSF, SignSymmetryUSF
 from bioplaus.rules.weight_mirror import WeightMirror
@@ -51,6 +52,7 @@ __all__ = [
     "EvolutionStrategies",
     "Reinforce",
     "Relax",
+    "PersistentEvolutionStrategies",
     "KolenPollack",
     "SignSymmetryBRSF",
     "SignSymmetryFRSF",
