@@ -30,23 +30,37 @@ from bioplaus.rules.base import Rule
 BASELINES = ("none", "moving_average", "critic")
 
 
-def score_function_estimate(model: nn.Module, batch: Batch, h: Tensor, p: Tensor, baseline: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-    """Estimates for sampled hidden states ``h`` ``(..., batch, n_hidden)`` with probabilities ``p``
-    ``(batch, n_hidden)`` and baselines ``(..., batch)``: one estimate per leading index (independent draws
-    are a batch dimension), keyed like ``named_parameters()`` with shapes ``(..., *param.shape)``, and the
-    examples' losses ``(..., batch)``."""
+def sampled_losses(model: nn.Module, batch: Batch, h: Tensor) -> tuple[Tensor, Tensor]:
+    """Each example's loss ``(..., batch)`` at sampled hidden states ``h`` ``(..., batch, n_hidden)`` (independent
+    draws as leading dimensions) and its derivative with respect to the example's output ``(..., batch, n_out)``."""
     n = batch.x.shape[0]
     with torch.enable_grad():
         out = model.readout(h).detach().requires_grad_(True)  # (..., batch, n_out)
         flat_out = out.reshape(-1, out.shape[-1])
         y = batch.y.repeat(flat_out.shape[0] // n, *([1] * (batch.y.dim() - 1)))
         losses = per_example_loss(batch.loss_fn, flat_out, y).reshape(out.shape[:-1])
-        (d_out,) = torch.autograd.grad(losses.sum(), out)  # dL_b/d output of each example, (..., batch, n_out)
-    losses = losses.detach()
-    delta = ((losses - baseline) / n).unsqueeze(-1) * (h - p)  # (..., batch, n_hidden): the score-function dL/da_1
-    return ({"layers.hidden1.weight": torch.einsum("...bh,bi->...hi", delta, batch.x), "layers.hidden1.bias": delta.sum(-2),
-             "layers.output.weight": torch.einsum("...bo,...bh->...oh", d_out, h) / n, "layers.output.bias": d_out.sum(-2) / n},
-            losses)
+        (d_out,) = torch.autograd.grad(losses.sum(), out)
+    return losses.detach(), d_out
+
+
+def stochastic_net_estimate(batch: Batch, h: Tensor, hidden_credit: Tensor, d_out: Tensor) -> dict[str, Tensor]:
+    """Parameter estimates of a :class:`~bioplaus.rate.stochastic.StochasticBinaryNet` from the hidden units'
+    credit ``dL/da_1`` ``(..., batch, n_hidden)`` (already divided by the batch size) and the read-out's pathwise
+    ``dL_b/d output`` at the samples ``h`` (``d_out``, ``(..., batch, n_out)``), keyed like ``named_parameters()``."""
+    n = batch.x.shape[0]
+    return {"layers.hidden1.weight": torch.einsum("...bh,bi->...hi", hidden_credit, batch.x),
+            "layers.hidden1.bias": hidden_credit.sum(-2),
+            "layers.output.weight": torch.einsum("...bo,...bh->...oh", d_out, h) / n, "layers.output.bias": d_out.sum(-2) / n}
+
+
+def score_function_estimate(model: nn.Module, batch: Batch, h: Tensor, p: Tensor, baseline: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+    """Estimates for sampled hidden states ``h`` ``(..., batch, n_hidden)`` with probabilities ``p``
+    ``(batch, n_hidden)`` and baselines ``(..., batch)``: one estimate per leading index (independent draws
+    are a batch dimension), keyed like ``named_parameters()`` with shapes ``(..., *param.shape)``, and the
+    examples' losses ``(..., batch)``."""
+    losses, d_out = sampled_losses(model, batch, h)
+    delta = ((losses - baseline) / batch.x.shape[0]).unsqueeze(-1) * (h - p)  # the score-function dL/da_1
+    return stochastic_net_estimate(batch, h, delta, d_out), losses
 
 
 class Reinforce(Rule):

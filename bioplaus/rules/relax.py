@@ -34,6 +34,7 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rate.stochastic import per_example_loss
 from bioplaus.rules.base import Rule
+from bioplaus.rules.reinforce import sampled_losses, stochastic_net_estimate
 
 CONTROLS = ("relax", "rebar")
 
@@ -145,16 +146,9 @@ class Relax(Rule):
 
     def estimates(self, model: nn.Module, batch: Batch, draws: int | None) -> dict[str, Tensor]:
         """``draws`` independent estimates (shapes ``(draws, *param.shape)``; ``None``: one), in one batched pass."""
-        n = batch.x.shape[0]
         g, b, _ = self.hidden_gradient(model, batch, draws)
-        g = g.detach() / n
-        with torch.enable_grad():
-            out = model.readout(b).detach().requires_grad_(True)
-            flat = out.reshape(-1, out.shape[-1])
-            y = batch.y.repeat(flat.shape[0] // n, *([1] * (batch.y.dim() - 1)))
-            (d_out,) = torch.autograd.grad(per_example_loss(batch.loss_fn, flat, y).sum(), out)
-        return {"layers.hidden1.weight": torch.einsum("...bh,bi->...hi", g, batch.x), "layers.hidden1.bias": g.sum(-2),
-                "layers.output.weight": torch.einsum("...bo,...bh->...oh", d_out, b) / n, "layers.output.bias": d_out.sum(-2) / n}
+        _, d_out = sampled_losses(model, batch, b)
+        return stochastic_net_estimate(batch, b, g.detach() / batch.x.shape[0], d_out)
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         return self.estimates(model, batch, None)
