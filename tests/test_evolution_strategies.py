@@ -174,3 +174,16 @@ def test_error_rate_fitness_needs_no_gradient_and_runs_batched():
 def test_bad_settings_are_one_paragraph_errors(kwargs, field):
     with pytest.raises(BioplausError, match=field):
         EvolutionStrategies(**kwargs)
+
+
+def test_runs_in_the_run_loop_with_estimator_curves_against_m():
+    from bioplaus import Protocol, tasks
+    from bioplaus.train import train_run
+
+    spec = FeedforwardSpec(name="small", sizes=(64, 8, 10), activations=("tanh", "linear"))
+    p = Protocol(name="es", task=tasks.Digits(), model=spec, steps=2, batch_size=20, record_every=1,
+                 rules=[EvolutionStrategies(sigma=0.01, population=8, estimator_samples=16)],
+                 metrics=["loss", "update_angle", "estimate_bias_angle", "estimate_variance"])
+    rows = train_run(p, "evolution_strategies", 0).rows
+    assert sorted({r[0] for r in rows if r[2] == "estimate_bias_angle"}) == [1, 2, 4, 8, 16]
+    assert len([r for r in rows if r[2] == "update_angle" and r[3] == "all"]) == 3

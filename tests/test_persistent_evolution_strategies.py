@@ -58,3 +58,15 @@ def test_one_truncation_spanning_the_sequence_makes_pes_and_truncated_es_the_sam
 def test_bad_settings_are_one_paragraph_errors(kwargs, field):
     with pytest.raises(BioplausError, match=field):
         PersistentEvolutionStrategies(**kwargs)
+
+
+def test_runs_in_the_run_loop_on_influence_balancing():
+    from bioplaus import Protocol
+    from bioplaus.train import train_run
+
+    p = Protocol(name="pes", task=tasks.InfluenceBalancing(length=20, burn_in=5), model="influence_balancing", steps=3,
+                 batch_size=1, record_every=1, optimizer=("sgd", {"lr": 1e-5}), metrics=["loss", "update_angle"],
+                 rules=[PersistentEvolutionStrategies(sigma=0.01, population=8, k=5)])
+    rows = train_run(p, "persistent_evolution_strategies", 0).rows
+    angles = [r[4] for r in rows if r[2] == "update_angle" and r[3] == "all"]
+    assert len(angles) == 4 and all(min(abs(a), abs(a - 180)) < 1e-6 for a in angles)  # a scalar theta: 0 or 180 deg

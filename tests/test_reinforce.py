@@ -8,6 +8,8 @@ so deterministic. The guard tests show that the same check fails for a baseline 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -122,3 +124,21 @@ def test_bad_settings_are_one_paragraph_errors():
         Reinforce(baseline="mean")
     with pytest.raises(BioplausError, match="n_hidden"):
         stochastic_spec_from_dict({"kind": "stochastic", "n_in": 4, "n_hidden": 40, "n_out": 2}, "models/x.toml", "x")
+
+
+def test_the_stochastic_kind_runs_in_the_run_loop_with_estimator_curves():
+    from bioplaus import Protocol, models, rules, tasks
+    from bioplaus.train import train_run
+
+    spec = models.kind("stochastic").from_dict({"kind": "stochastic", "n_in": 64, "n_hidden": 4, "n_out": 10}, "test", "sbn4")
+    p = Protocol(name="sbn", task=tasks.Digits(), model=spec, steps=3, batch_size=20, record_every=1,
+                 rules=[rules.Backprop(), rules.Reinforce(baseline="critic", estimator_samples=8), rules.Relax(estimator_samples=8)],
+                 metrics=["loss", "update_angle", "estimate_bias_angle", "estimate_variance"])
+    for condition in ("backprop", "reinforce (critic)", "relax"):
+        rows = train_run(p, condition, 0).rows
+        angles = [r[4] for r in rows if r[2] == "update_angle" and r[3] == "all"]
+        assert len(angles) == 4 and all(math.isfinite(a) for a in angles)
+        if condition == "backprop":
+            assert max(angles) < 1e-3  # the rule applies the enumerated reference itself
+        else:
+            assert sorted({r[0] for r in rows if r[2] == "estimate_bias_angle"}) == [1, 2, 4, 8]
