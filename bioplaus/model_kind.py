@@ -54,6 +54,7 @@ CAPABILITIES: dict[str, str] = {
     "recurrent:sparse_attention": "an LSTM with a sparse attentive memory (cell = 'lstm', k_att > 0, k_top > 0)",
     "spiking:brian2": "a spiking network simulated by Brian2 (kind = 'spiking')",
     "spiking:torch": "a spiking (LIF / ALIF) network in torch whose reference gradient is surrogate-gradient BPTT (kind = 'spiking_torch')",
+    "stochastic_units": "a layer of stochastic binary units whose exact gradient is a sum over their states (kind = 'stochastic')",
 }
 
 

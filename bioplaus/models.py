@@ -35,11 +35,12 @@ from bioplaus.rate.convnet import KIND as CONVNET
 from bioplaus.rate.energy import KIND as ENERGY
 from bioplaus.rate.feedforward import KIND as FEEDFORWARD
 from bioplaus.rate.recurrent import KIND as RECURRENT
+from bioplaus.rate.stochastic import KIND as STOCHASTIC
 from bioplaus.snn.lif import KIND as SPIKING_TORCH
 from bioplaus.spiking.task import KIND as SPIKING
 
 #: every kind of model, by the ``kind`` written in spec files
-KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT, SPIKING_TORCH)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT, SPIKING_TORCH, STOCHASTIC)}
 
 
 def capabilities(spec: Any) -> frozenset[str]:
