@@ -53,6 +53,8 @@ CAPABILITIES: dict[str, str] = {
     "recurrent:influence": "a recurrent cell whose parameters are one matrix W = [W_rec W_in b] (cell = 'vanilla' or 'influence_balancing')",
     "recurrent:sparse_attention": "an LSTM with a sparse attentive memory (cell = 'lstm', k_att > 0, k_top > 0)",
     "spiking:brian2": "a spiking network simulated by Brian2 (kind = 'spiking')",
+    "value_function": "a learned state-value function v_hat(s) = w . x(s) (kind = 'agent')",
+    "policy": "a softmax policy over actions with its exact policy gradient (kind = 'agent')",
 }
 
 

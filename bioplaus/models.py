@@ -36,12 +36,13 @@ from bioplaus.rate.convnet import KIND as CONVNET
 from bioplaus.rate.energy import KIND as ENERGY
 from bioplaus.rate.feedforward import KIND as FEEDFORWARD
 from bioplaus.rate.recurrent import KIND as RECURRENT
+from bioplaus.rl.agent import KIND as AGENT
 from bioplaus.spiking.task import KIND as SPIKING
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: every kind of model, by the ``kind`` written in spec files
-KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT, AGENT)}
 
 
 def capabilities(spec: Any) -> frozenset[str]:

@@ -32,6 +32,10 @@ METRICS = (
     "gdu_angle",
     "gdu_rel_error",
     "update_norm_ratio",
+    # agents in environments (bioplaus.rl): exact, from the environment's model
+    "value_error",
+    "value_rms",
+    "expected_return",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

@@ -131,6 +131,12 @@ def norm_ratios(estimate: dict[str, Tensor], gradient: dict[str, Tensor], groups
     return out
 
 
+@probe("agent_evaluation", ("value_error", "value_rms", "expected_return"))
+def _agent_evaluation(obs: Observation) -> list[ProbeRow]:
+    """An agent's exact value error against v_pi and expected return J (:mod:`bioplaus.tasks.episodic`)."""
+    return [(k, "all", v) for k, v in obs.evaluate().items() if k in ("value_error", "value_rms", "expected_return")]
+
+
 @probe("update_norm_ratio", ("update_norm_ratio",), needs_reference=True)
 def _update_norm_ratio(obs: Observation) -> list[ProbeRow]:
     """``|estimate| / |gradient|``: whether a rule's step is the gradient's size (``norm_ratio`` is ``|B| / |W|``)."""

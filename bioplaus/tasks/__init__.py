@@ -3,6 +3,7 @@
 from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, squared_error
 from bioplaus.tasks.data_choice import ByDataDir, mnist_or_digits
 from bioplaus.tasks.digits import Digits
+from bioplaus.tasks.episodic import Episodic
 from bioplaus.tasks.idx import read_idx, write_idx
 from bioplaus.tasks.linear_teacher import LinearTeacher
 from bioplaus.tasks.mnist import MNIST, load_mnist
@@ -10,7 +11,7 @@ from bioplaus.tasks.one_hot import OneHotSquaredError, one_hot_squared_error
 from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, InfluenceBalancing, SequenceTask, sequence_squared_error
 
 __all__ = [
-    "MNIST", "AddingProblem", "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "InfluenceBalancing", "LinearTeacher",
+    "MNIST", "AddingProblem", "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "Episodic", "InfluenceBalancing", "LinearTeacher",
     "OneHotSquaredError", "SequenceTask", "Task", "TaskInstance", "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error",
     "read_idx", "sequence_squared_error", "squared_error", "write_idx",
 ]

@@ -1,0 +1,105 @@
+"""Environments and their exact references (bioplaus.rl): checked against closed forms, Monte Carlo and finite differences."""
+
+import math
+
+import gymnasium
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from bioplaus.errors import BioplausError
+from bioplaus.rl.environments import conditioning, delayed_choice, random_walk, random_walk_values, small_mdp
+from bioplaus.rl.episodes import BatchedEnv, rollout
+from bioplaus.rl.gym_env import TabularEnv
+from bioplaus.rl.mdp import action_values, performance, policy_gradient, softmax_policy, state_values, uniform_policy
+from bioplaus.tasks.episodic import discounted_returns
+
+
+@pytest.mark.parametrize("n", [5, 19])
+def test_random_walk_values_match_the_book(n):
+    """S&B 2018 Example 6.2 (1/6 ... 5/6) and Example 7.1 (-0.9 ... 0.9): the linear solve gives the closed form."""
+    mdp = random_walk(n)
+    v = state_values(mdp, uniform_policy(mdp))
+    torch.testing.assert_close(v, random_walk_values(n), rtol=0, atol=1e-12)
+    if n == 5:
+        torch.testing.assert_close(v, torch.arange(1, 6, dtype=torch.float64) / 6, rtol=0, atol=1e-12)
+
+
+def test_linear_solve_equals_the_mean_of_monte_carlo_returns():
+    """v_pi(s) for each start state equals the mean return of 40,000 episodes from s, within 4 standard errors.
+
+    Each of the 4 comparisons fails by chance with probability < 6.4e-5 (normal tail beyond 4 SE), so the test
+    fails by chance with probability < 3e-4 (union bound); the seed is fixed, so it is deterministic."""
+    mdp = small_mdp(seed=3)
+    logits = torch.randn(mdp.n_states, mdp.n_actions, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    pi = softmax_policy(logits)
+    ep = rollout(mdp, pi, 40_000, torch.Generator().manual_seed(2))
+    g0 = discounted_returns(ep.rewards, mdp.gamma)[:, 0]
+    v = state_values(mdp, pi)
+    for s in range(mdp.n_states):
+        sample = g0[ep.states[:, 0] == s]
+        se = float(sample.std() / math.sqrt(sample.numel()))
+        assert abs(float(sample.mean()) - float(v[s])) < 4 * se, (s, float(sample.mean()), float(v[s]), se)
+
+
+def test_exact_policy_gradient_equals_finite_differences_of_exact_performance():
+    mdp = small_mdp(seed=0)
+    logits = torch.randn(3, mdp.n_states, mdp.n_actions, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    grad = policy_gradient(mdp, logits)
+    h = 1e-6
+    fd = torch.zeros_like(logits)
+    for idx in torch.cartesian_prod(*(torch.arange(k) for k in logits.shape[1:])):
+        s, a = int(idx[0]), int(idx[1])
+        e = torch.zeros_like(logits)
+        e[:, s, a] = h
+        fd[:, s, a] = (performance(mdp, logits + e) - performance(mdp, logits - e)) / (2 * h)
+    torch.testing.assert_close(grad, fd, rtol=1e-6, atol=1e-8)
+    assert grad.abs().max() > 1e-3  # not trivially zero
+
+
+def test_delayed_choice_credit_is_at_the_choice():
+    """Only the first action matters: Q(0, 1) - Q(0, 0) = 1 whatever the delay; later actions have no advantage."""
+    for delay in (0, 1, 7):
+        mdp = delayed_choice(delay)
+        q = action_values(mdp, uniform_policy(mdp))
+        assert float(q[0, 1] - q[0, 0]) == pytest.approx(1.0)
+        assert torch.allclose(q[1:, 0], q[1:, 1])
+
+
+def test_conditioning_values_and_features():
+    mdp = conditioning(n_steps=10, cue_step=3, reward_step=7)
+    v = state_values(mdp, uniform_policy(mdp))
+    assert v.tolist() == [1.0] * 8 + [0.0] * 2  # gamma = 1: every step up to the reward predicts it
+    assert mdp.features[:3].abs().sum() == 0 and torch.equal(mdp.features[3:], torch.eye(7, dtype=torch.float64))
+
+
+def test_batched_env_resets_ended_episodes_and_rollout_masks_padding():
+    mdp = random_walk(5)
+    env = BatchedEnv(mdp, 64, torch.Generator().manual_seed(0))
+    for _ in range(50):
+        s, a, r, nxt, term = env.step(uniform_policy(mdp))
+        assert torch.all(env.states[term] == 2)  # restarted in the centre
+        assert torch.all(r[~term] == 0)
+    ep = rollout(mdp, uniform_policy(mdp), 256, torch.Generator().manual_seed(0))
+    assert torch.all(ep.terminal.sum(1) == 1)  # every episode ended exactly once, on its last real step
+    last = ep.mask.sum(1).long() - 1
+    assert torch.all(ep.terminal[torch.arange(256), last] == 1)
+    assert torch.all(ep.rewards[ep.mask == 0] == 0)
+
+
+def test_gymnasium_env_interface():
+    env = TabularEnv(small_mdp(seed=0))
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert isinstance(env, gymnasium.Env) and env.observation_space.contains(obs)
+
+
+def test_bad_environment_names_the_field_and_allowed_values():
+    from bioplaus.tasks import Episodic
+
+    with pytest.raises(BioplausError, match="allowed values are .*random_walk"):
+        Episodic("random_wlak")
+    with pytest.raises(BioplausError, match="must be odd"):
+        Episodic("random_walk", {"n_states": 4})
+    with pytest.raises(BioplausError, match="field 'parameters'"):
+        Episodic("random_walk", {"size": 5})
