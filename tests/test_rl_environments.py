@@ -12,7 +12,7 @@ from bioplaus.rl.environments import conditioning, delayed_choice, random_walk, 
 from bioplaus.rl.episodes import BatchedEnv, rollout
 from bioplaus.rl.gym_env import TabularEnv
 from bioplaus.rl.mdp import action_values, performance, policy_gradient, softmax_policy, state_values, uniform_policy
-from bioplaus.tasks.episodic import discounted_returns
+from bioplaus.rl.returns import discounted_returns
 
 
 @pytest.mark.parametrize("n", [5, 19])

@@ -25,6 +25,7 @@ from bioplaus.errors import BioplausError, allowed
 from bioplaus.rl.environments import conditioning, delayed_choice, random_walk, small_mdp
 from bioplaus.rl.episodes import Episodes, rollout
 from bioplaus.rl.mdp import TabularMDP, performance, value_error
+from bioplaus.rl.returns import discounted_returns
 from bioplaus.tasks.base import Task, TaskInstance
 
 #: the shipped environments by name: ``name -> (S, A) MDP factory``
@@ -34,16 +35,6 @@ ENVIRONMENTS: dict[str, Callable[..., TabularMDP]] = {
     "delayed_choice": delayed_choice,
     "small_mdp": small_mdp,
 }
-
-
-def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
-    """``G_t = sum_{k >= t} gamma^(k - t) r_k`` for rewards ``(n, T)`` (zero after an episode's end), ``(n, T)``."""
-    out = torch.zeros_like(rewards)
-    g = torch.zeros_like(rewards[:, 0])
-    for t in range(rewards.shape[1] - 1, -1, -1):
-        g = rewards[:, t] + gamma * g
-        out[:, t] = g
-    return out
 
 
 def value_loss(values: Tensor, returns: Tensor) -> Tensor:
