@@ -37,8 +37,26 @@ def test_offline_td_lambda_equals_the_offline_lambda_return_algorithm():
     w = torch.randn(64, 5, generator=torch.Generator().manual_seed(2), dtype=F64)
     for lam in (0.0, 0.4, 0.9, 1.0):
         w_td, _ = td_lambda_episode(w, x, xn, ep.rewards, ep.mask, 1.0, lam, 0.1, "accumulating", online=False)
-        w_lr, _ = lambda_return_update(w, x, xn, ep.rewards, ep.terminal, ep.mask, 1.0, lam, 0.1)
+        w_lr, _ = lambda_return_update(w, x, xn, ep.rewards, ep.terminal, ep.mask, 1.0, lam, 0.1, sequential=False)
         torch.testing.assert_close(w_td, w_lr, rtol=1e-10, atol=1e-10)
+
+
+def test_sequential_lambda_return_is_eq_12_4_by_hand():
+    """One learner, tabular, a 3-step episode: targets from w_0, updates applied one after the other (a revisit
+    sees its earlier update)."""
+    x = torch.eye(2, dtype=F64)[[0, 1, 0]].unsqueeze(0)  # states 0, 1, 0, then terminal
+    xn = torch.cat([torch.eye(2, dtype=F64)[[1, 0]], torch.zeros(1, 2, dtype=F64)]).unsqueeze(0)
+    rewards, terminal = torch.tensor([[0.0, 0.0, 1.0]], dtype=F64), torch.tensor([[0.0, 0.0, 1.0]], dtype=F64)
+    w0, lam, alpha = torch.tensor([[0.2, 0.4]], dtype=F64), 0.5, 0.5
+    g2 = 1.0
+    g1 = 0.0 + (1 - lam) * 0.2 + lam * g2
+    g0 = 0.0 + (1 - lam) * 0.4 + lam * g1
+    w = [0.2, 0.4]
+    w[0] += alpha * (g0 - w[0])
+    w[1] += alpha * (g1 - w[1])
+    w[0] += alpha * (g2 - w[0])
+    out, _ = lambda_return_update(w0, x, xn, rewards, terminal, torch.ones(1, 3, dtype=F64), 1.0, lam, alpha)
+    torch.testing.assert_close(out[0], torch.tensor(w, dtype=F64))
 
 
 def test_td_one_accumulating_is_every_visit_and_replacing_is_first_visit_monte_carlo():
@@ -197,3 +215,12 @@ def test_td_lambda_in_the_run_loop_learns_and_learning_off_does_not():
         assert angles if label == "on" else not angles  # no row for a zero estimate
     assert final["on"][1] < 0.7 * final["on"][0]
     assert final["off"][1] == final["off"][0]
+
+
+def test_random_walk_protocol_builds_with_its_baseline():
+    from bioplaus.protocol import load_protocol
+
+    p = load_protocol("protocols/sutton_barto_random_walk.py")
+    labels = [c.label for c in p.conditions]
+    assert "learning off" in labels and len(labels) == 1 + 3 * 6 * 8
+    assert "learning off" in [c.label for c in p.quick_version().conditions]
