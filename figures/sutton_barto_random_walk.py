@@ -32,6 +32,7 @@ def make(store):
             ax.axhline(off, color="0.5", ls="--", lw=1, label="learning off")
         ax.set(title=title, xlabel="step size α", ylim=(0.15, TOP + 0.02), xlim=(0, 1.02))
         ax.set_yticks(np.arange(0.2, TOP + 0.01, 0.1))
+    axes[0].text(0.02, TOP - 0.005, f"drawn at {TOP}: above it, or blew up", fontsize=7, va="top", color="0.4")
     axes[0].set_ylabel("RMS error, first 10 episodes\n(19 states, mean over learners)")
     axes[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()

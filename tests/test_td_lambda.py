@@ -224,3 +224,22 @@ def test_random_walk_protocol_builds_with_its_baseline():
     labels = [c.label for c in p.conditions]
     assert "learning off" in labels and len(labels) == 1 + 3 * 6 * 8
     assert "learning off" in [c.label for c in p.quick_version().conditions]
+
+
+def test_dopamine_protocol_moves_the_td_error_to_the_cue_and_learning_off_does_not():
+    """Through the run loop and the ``dopamine`` probe: after 150 trials of TD(0) the expected TD error is ~1 at the
+    cue's onset (step 4 -> 5) and ~0 at the reward, with a dip of ~-1 there when the reward is omitted; with learning
+    off it stays at the reward."""
+    import dataclasses
+
+    from bioplaus.protocol import load_protocol
+    from bioplaus.train import train_run
+
+    p = dataclasses.replace(load_protocol("protocols/schultz1997_dopamine.py"), steps=150, record_every=150)
+    got = {}
+    for label in ("TD(0)", "learning off"):
+        got[label] = {(m, layer): v for s, _, m, layer, v in train_run(p, label, 0).rows if s == 150}
+    on, off = got["TD(0)"], got["learning off"]
+    assert on[("td_error", "s004")] > 0.95 and abs(on[("td_error", "s015")]) < 0.05
+    assert on[("td_error_omitted", "s015")] < -0.95
+    assert off[("td_error", "s004")] == 0 and off[("td_error", "s015")] == 1

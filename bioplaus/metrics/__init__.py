@@ -36,6 +36,8 @@ METRICS = (
     "value_error",
     "value_rms",
     "expected_return",
+    "td_error",
+    "td_error_omitted",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

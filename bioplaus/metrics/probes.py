@@ -137,6 +137,18 @@ def _agent_evaluation(obs: Observation) -> list[ProbeRow]:
     return [(k, "all", v) for k, v in obs.evaluate().items() if k in ("value_error", "value_rms", "expected_return")]
 
 
+@probe("dopamine", ("td_error", "td_error_omitted"))
+def _dopamine(obs: Observation) -> list[ProbeRow]:
+    """The TD error an agent expects in each state (layer ``sSSS``; the time step of a conditioning trial), with the
+    reward given and omitted: the model of phasic dopamine (Schultz, Dayan & Montague 1997)."""
+    rows = []
+    for key, value in obs.evaluate().items():
+        metric, _, state = key.partition("@")
+        if metric in ("td_error", "td_error_omitted") and state:
+            rows.append((metric, f"s{state}", value))
+    return rows
+
+
 @probe("update_norm_ratio", ("update_norm_ratio",), needs_reference=True)
 def _update_norm_ratio(obs: Observation) -> list[ProbeRow]:
     """``|estimate| / |gradient|``: whether a rule's step is the gradient's size (``norm_ratio`` is ``|B| / |W|``)."""

@@ -132,3 +132,12 @@ def value_error(mdp: TabularMDP, policy: Tensor, values: Tensor, weighting: str 
     v = state_values(mdp, policy)
     w = on_policy_distribution(mdp, policy) if weighting == "on_policy" else torch.full_like(v, 1.0 / mdp.n_states)
     return ((values - v).square() * w).sum(-1).sqrt()
+
+
+def expected_td_errors(mdp: TabularMDP, policy: Tensor, values: Tensor, rewarded: bool = True) -> Tensor:
+    """``E[delta_t | s_t = s] = r_pi(s) + gamma (P_pi v_hat)(s) - v_hat(s)`` ``(..., S)`` for values ``(..., S)``
+    (``v_hat(terminal) = 0``): the TD error, the model of phasic dopamine (Schultz, Dayan & Montague 1997), that a
+    learner with these values expects in each state. ``rewarded = False``: on a trial whose rewards are all omitted."""
+    p_pi, r_pi = policy_matrices(mdp, policy)
+    nxt = torch.einsum("...st,...t->...s", p_pi, values)
+    return (r_pi if rewarded else 0.0) + mdp.gamma * nxt - values

@@ -9,7 +9,9 @@ policy: the run loop hands the task the model once (``bind_model``) before the f
 
 Evaluation (the ``agent_evaluation`` probe) is exact, from the model of the environment, averaged
 over learners: ``value_error`` (on-policy weighted RMS error against ``v_pi``), ``value_rms`` (uniform
-over states, Sutton & Barto's random-walk figures) and ``expected_return`` ``J = d0 . v_pi``.
+over states, Sutton & Barto's random-walk figures), ``expected_return`` ``J = d0 . v_pi``, and the expected
+TD error in each state with the rewards given (``td_error@SSS``) and omitted (``td_error_omitted@SSS``),
+which the ``dopamine`` probe records with layer = the state (for conditioning trials: the time step).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rl.environments import conditioning, delayed_choice, random_walk, small_mdp
 from bioplaus.rl.episodes import Episodes, rollout
-from bioplaus.rl.mdp import TabularMDP, performance, value_error
+from bioplaus.rl.mdp import TabularMDP, expected_td_errors, performance, value_error
 from bioplaus.rl.returns import discounted_returns
 from bioplaus.tasks.base import Task, TaskInstance
 
@@ -104,11 +106,15 @@ class Episodic(Task):
         def evaluate(model: Any) -> dict[str, float]:
             pi = model.probabilities()
             values = model.values(mdp.features)
-            return {
+            out = {
                 "value_error": float(value_error(mdp, pi, values, "on_policy").mean()),
                 "value_rms": float(value_error(mdp, pi, values, "uniform").mean()),
                 "expected_return": float(performance(mdp, model.policy.weight.detach()).mean()),
             }
+            for metric, rewarded in (("td_error", True), ("td_error_omitted", False)):
+                profile = expected_td_errors(mdp, pi, values, rewarded).mean(0)
+                out.update({f"{metric}@{s:03d}": float(v) for s, v in enumerate(profile)})
+            return out
 
         instance = AgentTaskInstance(loss_fn=value_loss, next_batch=next_batch, test=(mdp.features, torch.zeros(mdp.n_states)),
                                      train_eval=None, n_train=None, classification=False,
