@@ -108,13 +108,22 @@ def delayed_choice(delay: int = 10) -> TabularMDP:
     return TabularMDP(f"delayed_choice_{d}", p, r, initial, torch.eye(n, dtype=F64), gamma=1.0)
 
 
-def small_mdp(seed: int = 0, n_states: int = 4, n_actions: int = 2, terminate: float = 0.2, gamma: float = 0.9) -> TabularMDP:
+def small_mdp(seed: int = 0, n_states: int = 4, n_actions: int = 2, terminate: float = 0.2, gamma: float = 0.9,
+              start_state: int | None = None) -> TabularMDP:
     """A random MDP fixed by ``seed``: ``P(.|s,a)`` uniform on the simplex scaled by ``1 - terminate``,
-    rewards ``N(0, 1)`` per ``(s, a, s')``, uniform start state."""
+    rewards ``N(0, 1)`` per ``(s, a, s')``; the start state uniform, or ``start_state`` always (then the
+    discounted and undiscounted state distributions differ most, and so does REINFORCE without ``gamma^t``)."""
+    if not 0.0 < terminate <= 1.0 or not 0.0 <= gamma <= 1.0:
+        raise BioplausError(f"small_mdp: need 0 < terminate <= 1 and 0 <= gamma <= 1, got terminate={terminate!r}, gamma={gamma!r}.")
+    if start_state is not None and not 0 <= start_state < n_states:
+        raise BioplausError(f"small_mdp: field 'start_state' must be None or in 0 .. {n_states - 1}, got {start_state!r}.")
     g = torch.Generator().manual_seed(seed)
     e = -torch.log(torch.rand(n_states, n_actions, n_states, generator=g, dtype=F64))
     p = torch.cat([e / e.sum(-1, keepdim=True) * (1 - terminate),
                    torch.full((n_states, n_actions, 1), terminate, dtype=F64)], dim=-1)
     r = torch.randn(n_states, n_actions, n_states + 1, generator=g, dtype=F64)
     initial = torch.full((n_states,), 1.0 / n_states, dtype=F64)
+    if start_state is not None:
+        initial = torch.zeros(n_states, dtype=F64)
+        initial[start_state] = 1.0
     return TabularMDP(f"small_mdp_{seed}", p, r, initial, torch.eye(n_states, dtype=F64), gamma=gamma)
