@@ -103,3 +103,24 @@ def test_bad_environment_names_the_field_and_allowed_values():
         Episodic("random_walk", {"n_states": 4})
     with pytest.raises(BioplausError, match="field 'parameters'"):
         Episodic("random_walk", {"size": 5})
+
+
+def test_agent_spec_and_pairings_fail_with_one_paragraph_errors(tmp_path):
+    from bioplaus import Protocol, rules, tasks
+    from bioplaus.models import load
+
+    bad = tmp_path / "bad_agent.toml"
+    bad.write_text('kind = "agent"\nn_features = 19\nn_states = 19\nlearners = 0\n')
+    with pytest.raises(BioplausError, match=r"bad_agent.toml: field 'learners' must be a positive integer"):
+        load(bad)
+    bad.write_text('kind = "agent"\nn_features = 19\nn_states = 19\nlearner = 3\n')
+    with pytest.raises(BioplausError, match="'learner' is not a known field"):
+        load(bad)
+    walk = tasks.Episodic("random_walk", {"n_states": 19})
+    with pytest.raises(BioplausError, match="n_features = 19 but environment 'random_walk_5' has 5; set the model's n_features to 5"):
+        Protocol(name="p", task=tasks.Episodic("random_walk", {"n_states": 5}), model="random_walk_19_agent", rules=["td_lambda"])
+    with pytest.raises(BioplausError, match="needs an environment task"):
+        Protocol(name="p", task=tasks.Digits(), model="random_walk_19_agent", rules=["td_lambda"])
+    with pytest.raises(BioplausError, match="rule 'episodic_reinforce' cannot run on model 'mlp"):
+        Protocol(name="p", task=tasks.Digits(), model="mlp_digits", rules=[rules.EpisodicReinforce()])
+    Protocol(name="p", task=walk, model="random_walk_19_agent", rules=[rules.TDLambda(0.5)])  # the right pairing builds
