@@ -45,7 +45,7 @@ class Episodes:
 def _draw(cdf: Tensor, generator: torch.Generator) -> Tensor:
     """One index per row of ``cdf`` ``(n, k)`` (cumulative probabilities) by inverse-CDF sampling, ``(n,)``."""
     u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype)
-    return (u > cdf).sum(1).clamp_(max=cdf.shape[1] - 1)
+    return torch.searchsorted(cdf.contiguous(), u, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
 
 
 def _per_env(policy: Tensor, n: int) -> Tensor:
@@ -90,18 +90,35 @@ def rollout(mdp: TabularMDP, policy: Tensor, n: int, generator: torch.Generator,
 class BatchedEnv:
     """``n`` environments of ``mdp`` stepped together, each resetting itself when its episode ends.
 
-    ``step(policy)`` returns ``(states, actions, rewards, next_states, terminal)``, each ``(n,)``: the
-    transition every environment just made (``next_states == n_states`` where it ended, after which
-    that environment starts afresh from ``mdp.initial``)."""
+    ``step(policy)`` (``(S, A)`` shared or ``(n, S, A)``) returns ``(states, actions, rewards, next_states,
+    terminal)``, each ``(n,)``: the transition every environment just made (``next_states == n_states`` where
+    it ended, after which that environment starts afresh from ``mdp.initial``). The cumulative transition
+    table is formed once, flat, so a step is a few ``index_select`` s and one ``searchsorted`` per draw."""
 
     def __init__(self, mdp: TabularMDP, n: int, generator: torch.Generator):
         self.mdp, self.n, self.generator = mdp, n, generator
+        s, a = mdp.n_states, mdp.n_actions
+        self.cdf = mdp.transitions.cumsum(-1).reshape(s * a, s + 1).contiguous()
+        self.flat_rewards = mdp.rewards.reshape(-1).contiguous()
+        self.offsets = torch.arange(n) * s
+        fixed = torch.nonzero(mdp.initial == 1.0)
+        self.fixed_start = int(fixed[0]) if fixed.numel() == 1 else None
         self.states = initial_states(mdp, n, generator)
 
     def step(self, policy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        s = self.states
-        a, nxt, r = step(self.mdp, _per_env(policy.to(torch.float64), self.n), s, self.generator)
-        terminal = nxt == self.mdp.n_states
-        fresh = initial_states(self.mdp, self.n, self.generator)
-        self.states = torch.where(terminal, fresh, nxt)
+        mdp, s = self.mdp, self.states
+        pi = policy.to(torch.float64)
+        if pi.dim() == 2:
+            cdf_pi = pi.cumsum(-1).index_select(0, s)
+        else:
+            cdf_pi = pi.cumsum(-1).reshape(-1, mdp.n_actions).index_select(0, self.offsets + s)
+        a = _draw(cdf_pi, self.generator) if mdp.n_actions > 1 else torch.zeros_like(s)
+        sa = s * mdp.n_actions + a
+        nxt = _draw(self.cdf.index_select(0, sa), self.generator)
+        r = self.flat_rewards.index_select(0, sa * (mdp.n_states + 1) + nxt)
+        terminal = nxt == mdp.n_states
+        if self.fixed_start is not None:
+            self.states = torch.where(terminal, self.fixed_start, nxt)
+        else:
+            self.states = torch.where(terminal, initial_states(mdp, self.n, self.generator), nxt)
         return s, a, r, nxt, terminal

@@ -82,3 +82,15 @@ class TDLambda(ValueRule):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "lam": self.lam, "trace": self.trace, "online": self.online}
+
+
+def td_lambda_transition(w: Tensor, z: Tensor, x: Tensor, x_next: Tensor, rewards: Tensor, terminal: Tensor, gamma: float,
+                         lam: float, alpha: float) -> tuple[Tensor, Tensor, Tensor]:
+    """One online step of accumulating TD(lambda) for a stream of transitions with auto-reset (one per learner):
+    ``w``, ``z``, ``x``, ``x_next`` ``(L, d)`` (``x_next`` zero where the episode ended), ``rewards``, ``terminal``
+    ``(L,)``. Returns ``(w, z, delta)``; the trace is cleared where an episode ended, for the next one. In place."""
+    delta = rewards + gamma * (w * x_next).sum(-1) - (w * x).sum(-1)
+    z.mul_(gamma * lam).add_(x)
+    w.addcmul_(z, delta.unsqueeze(-1), value=alpha)
+    z.mul_((~terminal).unsqueeze(-1).to(z.dtype))
+    return w, z, delta
