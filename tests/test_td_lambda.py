@@ -243,3 +243,23 @@ def test_dopamine_protocol_moves_the_td_error_to_the_cue_and_learning_off_does_n
     assert on[("td_error", "s004")] > 0.95 and abs(on[("td_error", "s015")]) < 0.05
     assert on[("td_error_omitted", "s015")] < -0.95
     assert off[("td_error", "s004")] == 0 and off[("td_error", "s015")] == 1
+
+
+def test_streaming_transition_step_equals_the_episode_form():
+    """td_lambda_transition (the bench's auto-reset stream) over an episode's transitions gives the episode form's
+    online weights, and clears the trace at the episode's end."""
+    from bioplaus.rules.td_lambda import td_lambda_transition
+
+    mdp = random_walk(19)
+    ep, x, xn = episodes_with_features(mdp, 8, 12)
+    w0 = torch.randn(8, 19, generator=torch.Generator().manual_seed(1), dtype=F64)
+    expected, _ = td_lambda_episode(w0, x, xn, ep.rewards, ep.mask, 1.0, 0.8, 0.1, "accumulating", online=True)
+    w, z = w0.clone(), torch.zeros_like(w0)
+    for t in range(ep.length):
+        live = ep.mask[:, t] > 0
+        w_new, z_new, _ = td_lambda_transition(w.clone(), z.clone(), x[:, t], xn[:, t], ep.rewards[:, t], ep.terminal[:, t] > 0,
+                                               1.0, 0.8, 0.1)
+        w = torch.where(live.unsqueeze(-1), w_new, w)
+        z = torch.where(live.unsqueeze(-1), z_new, z)
+    torch.testing.assert_close(w, expected, rtol=1e-12, atol=1e-12)
+    assert torch.all(z == 0)
