@@ -38,6 +38,7 @@ METRICS = (
     "expected_return",
     "td_error",
     "td_error_omitted",
+    "credit_error",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

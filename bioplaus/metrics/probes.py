@@ -137,6 +137,13 @@ def _agent_evaluation(obs: Observation) -> list[ProbeRow]:
     return [(k, "all", v) for k, v in obs.evaluate().items() if k in ("value_error", "value_rms", "expected_return")]
 
 
+@probe("credit_error", ("credit_error",))
+def _credit_error(obs: Observation) -> list[ProbeRow]:
+    """RUDDER's redistributed reward against the exact advantage A_pi(s_t, a_t), RMS over steps t >= 1 (:mod:`bioplaus.rules.rudder`)."""
+    value = obs.aux.get("rule", {}).get("credit_error")
+    return [] if value is None else [("credit_error", "all", value)]
+
+
 @probe("dopamine", ("td_error", "td_error_omitted"))
 def _dopamine(obs: Observation) -> list[ProbeRow]:
     """The TD error an agent expects in each state (layer ``sSSS``; the time step of a conditioning trial), with the
