@@ -83,29 +83,46 @@ def conditioning(n_steps: int = 20, cue_step: int = 5, reward_step: int = 15, re
     return TabularMDP(f"conditioning_{n}_{cue_step}_{reward_step}", p, r, initial, features, gamma=gamma)
 
 
-def delayed_choice(delay: int = 10) -> TabularMDP:
+def delayed_choice(delay: int = 10, noise: float = 0.0) -> TabularMDP:
     """A choice at state 0 (action 1 is rewarded), then ``delay`` steps along the chosen chain; reward 1 at the end.
 
-    States: ``0`` the choice, ``1 .. delay`` the chain after action 0, ``delay + 1 .. 2 delay`` after
-    action 1. ``gamma = 1``. With ``delay = 0`` the reward follows the choice at once."""
+    ``noise = 0``: states ``0`` the choice, ``1 .. delay`` the chain after action 0, ``delay + 1 .. 2 delay`` after
+    action 1; deterministic. ``noise > 0``: every step of the delay also pays ``+noise`` or ``-noise`` with probability
+    1/2 each (zero mean: the return's variance grows like ``delay noise^2``, which slows Monte Carlo learning, as in
+    RUDDER's tasks); each chain step then has two states, the sign of the reward that led into it, so state
+    ``1 + 2 (a delay + k) + b`` is step ``k`` after action ``a`` entered with sign ``b``. ``gamma = 1``. Actions after
+    the choice do nothing. With ``delay = 0`` the reward follows the choice at once."""
     d = _check_int(delay, "delay", "delayed_choice", 0)
-    n = 1 + 2 * d
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
+        raise BioplausError(f"delayed_choice: field 'noise' must be a non-negative number, got {noise!r}.")
+    branches = 2 if noise > 0 and d > 0 else 1
+    n = 1 + 2 * d * branches
     p = torch.zeros(n, 2, n + 1, dtype=F64)
     r = torch.zeros(n, 2, n + 1, dtype=F64)
+
+    def state(a: int, k: int, b: int) -> int:
+        return 1 + (a * d + k) * branches + b
+
+    def enter(src: int, acts: slice | int, a: int, k: int) -> None:
+        """From ``src`` into step ``k`` of chain ``a`` (or the end, ``k = d``)."""
+        if k == d:
+            p[src, acts, n] = 1.0
+            r[src, acts, n] = float(a)
+            return
+        for b in range(branches):
+            p[src, acts, state(a, k, b)] = 1.0 / branches
+            if branches == 2:
+                r[src, acts, state(a, k, b)] = noise if b == 0 else -noise
+
     for a in range(2):
-        first = 1 + a * d if d > 0 else n  # terminal when there is no delay
-        p[0, a, first] = 1.0
-        if d == 0:
-            r[0, a, n] = float(a)
+        enter(0, a, a, 0)
         for k in range(d):
-            s = 1 + a * d + k
-            nxt = s + 1 if k < d - 1 else n
-            p[s, :, nxt] = 1.0
-            if nxt == n:
-                r[s, :, n] = float(a)
+            for b in range(branches):
+                enter(state(a, k, b), slice(None), a, k + 1)
     initial = torch.zeros(n, dtype=F64)
     initial[0] = 1.0
-    return TabularMDP(f"delayed_choice_{d}", p, r, initial, torch.eye(n, dtype=F64), gamma=1.0)
+    name = f"delayed_choice_{d}" + (f"_noise{noise:g}" if branches == 2 else "")
+    return TabularMDP(name, p, r, initial, torch.eye(n, dtype=F64), gamma=1.0)
 
 
 def small_mdp(seed: int = 0, n_states: int = 4, n_actions: int = 2, terminate: float = 0.2, gamma: float = 0.9,
