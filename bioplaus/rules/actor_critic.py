@@ -25,7 +25,8 @@ from torch import Tensor, nn
 from bioplaus.core import Batch
 from bioplaus.errors import BioplausError
 from bioplaus.rl.mdp import softmax_policy
-from bioplaus.rules.policy_gradient import PolicyGradientRule, backward_discounted_sum, discount_powers, score_sum
+from bioplaus.rl.returns import discounted_returns
+from bioplaus.rules.policy_gradient import PolicyGradientRule, discount_powers, score_sum
 from bioplaus.rules.value_learning import successor_features
 
 
@@ -40,8 +41,8 @@ def actor_critic_offline(w: Tensor, policy: Tensor, batch: Batch, lam_w: float, 
     ep, gamma = batch.episodes, batch.mdp.gamma
     x_next = successor_features(batch.mdp.features, ep.next_states)
     delta = (ep.rewards + gamma * torch.einsum("ltd,ld->lt", x_next, w) - torch.einsum("ltd,ld->lt", batch.x, w)) * ep.mask
-    critic = torch.einsum("lt,ltd->ld", backward_discounted_sum(delta, gamma * lam_w), batch.x)
-    coef = discount_powers(ep.mask, gamma) * backward_discounted_sum(delta, gamma * lam_theta)
+    critic = torch.einsum("lt,ltd->ld", discounted_returns(delta, gamma * lam_w), batch.x)
+    coef = discount_powers(ep.mask, gamma) * discounted_returns(delta, gamma * lam_theta)
     return critic, score_sum(coef, policy, ep.states, ep.actions), delta
 
 

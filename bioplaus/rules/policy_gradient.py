@@ -37,16 +37,6 @@ def score_sum(coefficients: Tensor, policy: Tensor, states: Tensor, actions: Ten
     return torch.einsum("lt,lts,lta->lsa", coefficients, onehot_s, diff)
 
 
-def backward_discounted_sum(values: Tensor, decay: float) -> Tensor:
-    """``A_t = sum_{k >= t} decay^(k - t) values_k`` for ``(L, T)`` values (zero after each episode's end), ``(L, T)``."""
-    out = torch.zeros_like(values)
-    acc = torch.zeros_like(values[:, 0])
-    for t in range(values.shape[1] - 1, -1, -1):
-        acc = values[:, t] + decay * acc
-        out[:, t] = acc
-    return out
-
-
 def discount_powers(mask: Tensor, gamma: float) -> Tensor:
     """``gamma^t`` ``(L, T)``, zero on padding."""
     return gamma ** torch.arange(mask.shape[1], dtype=mask.dtype).expand_as(mask) * mask
