@@ -140,3 +140,35 @@ def test_delayed_choice_noise_keeps_the_values_and_adds_variance():
     # the variance of a sum of 6 independent +-0.5 terms is 1.5; its sample variance has s.e. ~ sqrt(Var((g - mu)^2) / n)
     se_var = float(((g - g.mean()) ** 2).std()) / math.sqrt(g.numel())
     assert abs(float(g.var()) - 1.5) < 4 * se_var
+
+
+def test_a_gymnasium_toy_text_environment_gets_its_exact_model():
+    """FrozenLake (slippery) read from Gymnasium's own transition table: v_pi(start) of the uniform policy from the
+    linear solve equals the mean return of 6,000 episodes stepped by Gymnasium itself (an independent sampler), within
+    4 SE (chance failure < 6.4e-5); the batched episodes of the converted model agree too."""
+    from bioplaus.rl.gym_env import from_gymnasium
+    from bioplaus.tasks import Episodic
+
+    env = gymnasium.make("FrozenLake-v1", is_slippery=True)
+    mdp = from_gymnasium(env)
+    v0 = float(state_values(mdp, uniform_policy(mdp))[0])
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    returns = []
+    for _ in range(6000):
+        env.reset()
+        total, done = 0.0, False
+        while not done:
+            _, r, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += r
+            done = terminated or truncated
+        returns.append(total)
+    g = torch.tensor(returns, dtype=torch.float64)
+    assert 0.005 < v0 < 0.05
+    assert abs(float(g.mean()) - v0) < 4 * float(g.std()) / math.sqrt(g.numel())
+    ep = rollout(mdp, uniform_policy(mdp), 6000, torch.Generator().manual_seed(0))
+    g2 = ep.rewards.sum(1)
+    assert abs(float(g2.mean()) - v0) < 4 * float(g2.std()) / math.sqrt(g2.numel())
+    assert Episodic("gymnasium", {"id": "FrozenLake-v1"}).mdp().n_states == 16
+    with pytest.raises(BioplausError, match="Discrete observation and action spaces"):
+        from_gymnasium(gymnasium.make("CartPole-v1"))

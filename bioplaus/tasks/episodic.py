@@ -31,11 +31,26 @@ from bioplaus.rl.returns import discounted_returns
 from bioplaus.tasks.base import Task, TaskInstance
 
 #: the shipped environments by name: ``name -> (S, A) MDP factory``
+def gymnasium_environment(id: str, gamma: float = 1.0, **kwargs: Any) -> TabularMDP:
+    """The model of the registered Gymnasium toy-text environment ``id`` (``gymnasium.make(id, **kwargs)``),
+    read by :func:`bioplaus.rl.gym_env.from_gymnasium`."""
+    import gymnasium
+
+    from bioplaus.rl.gym_env import from_gymnasium
+
+    try:
+        env = gymnasium.make(id, **kwargs)
+    except gymnasium.error.Error as e:
+        raise BioplausError(f"tasks.Episodic: environment 'gymnasium' with id {id!r}: {e}") from e
+    return from_gymnasium(env, gamma)
+
+
 ENVIRONMENTS: dict[str, Callable[..., TabularMDP]] = {
     "random_walk": random_walk,
     "conditioning": conditioning,
     "delayed_choice": delayed_choice,
     "small_mdp": small_mdp,
+    "gymnasium": gymnasium_environment,
 }
 
 
