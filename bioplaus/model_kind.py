@@ -55,6 +55,8 @@ CAPABILITIES: dict[str, str] = {
     "spiking:brian2": "a spiking network simulated by Brian2 (kind = 'spiking')",
     "spiking:torch": "a spiking (LIF / ALIF) network in torch whose reference gradient is surrogate-gradient BPTT (kind = 'spiking_torch')",
     "stochastic_units": "a layer of stochastic binary units whose exact gradient is a sum over their states (kind = 'stochastic')",
+    "value_function": "a learned state-value function v_hat(s) = w . x(s) (kind = 'agent')",
+    "policy": "a softmax policy over actions with its exact policy gradient (kind = 'agent')",
 }
 
 

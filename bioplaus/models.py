@@ -35,12 +35,13 @@ from bioplaus.rate.convnet import KIND as CONVNET
 from bioplaus.rate.energy import KIND as ENERGY
 from bioplaus.rate.feedforward import KIND as FEEDFORWARD
 from bioplaus.rate.recurrent import KIND as RECURRENT
+from bioplaus.rl.agent import KIND as AGENT
 from bioplaus.rate.stochastic import KIND as STOCHASTIC
 from bioplaus.snn.lif import KIND as SPIKING_TORCH
 from bioplaus.spiking.task import KIND as SPIKING
 
 #: every kind of model, by the ``kind`` written in spec files
-KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT, SPIKING_TORCH, STOCHASTIC)}
+KINDS: dict[str, ModelKind] = {k.name: k for k in (FEEDFORWARD, SPIKING, CONVNET, ENERGY, RECURRENT, SPIKING_TORCH, STOCHASTIC, AGENT)}
 
 
 def capabilities(spec: Any) -> frozenset[str]:

@@ -101,6 +101,9 @@ class Trainer:
     def __init__(self, model: nn.Module, rule: Rule, task: TaskInstance, optimizer: tuple[str, dict[str, Any]],
                  metrics: set[str] | list[str], batch_size: int, cka_samples: int = 2000, seed: int = 0):
         self.model, self.rule, self.task = model, rule, task
+        bind = getattr(task, "bind_model", None)
+        if bind is not None:  # a task whose data depend on the model: an environment acting on the agent's policy
+            bind(model)
         self.batch_size, self.seed = batch_size, seed
         self.wanted = set(metrics)
         self.probes = probes_for(self.wanted)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-SUITES: tuple[str, ...] = ("rules", "sweep", "spiking", "fa_family", "ep", "recurrent", "local_targets", "snn", "estimators")
+SUITES: tuple[str, ...] = ("rules", "sweep", "spiking", "fa_family", "ep", "recurrent", "local_targets", "snn", "estimators", "rl")
 
 
 def run(names: list[str], repeats: int, steps: int, threads: int) -> int:

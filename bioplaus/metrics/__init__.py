@@ -35,6 +35,13 @@ METRICS = (
     "target_angle",
     "reconstruction_error",
     "target_alignment",
+    # agents in environments (bioplaus.rl): exact, from the environment's model
+    "value_error",
+    "value_rms",
+    "expected_return",
+    "td_error",
+    "td_error_omitted",
+    "credit_error",
 )
 LEARNED_WEIGHT_METRICS = ("weight_change_angle", "weight_distance", "representation_cka")
 FEEDBACK_METRICS = ("weight_angle", "norm_ratio", "sign_concordance")

@@ -136,6 +136,31 @@ def norm_ratios(estimate: dict[str, Tensor], gradient: dict[str, Tensor], groups
     return out
 
 
+@probe("agent_evaluation", ("value_error", "value_rms", "expected_return"))
+def _agent_evaluation(obs: Observation) -> list[ProbeRow]:
+    """An agent's exact value error against v_pi and expected return J (:mod:`bioplaus.tasks.episodic`)."""
+    return [(k, "all", v) for k, v in obs.evaluate().items() if k in ("value_error", "value_rms", "expected_return")]
+
+
+@probe("credit_error", ("credit_error",))
+def _credit_error(obs: Observation) -> list[ProbeRow]:
+    """RUDDER's redistributed reward against the exact advantage A_pi(s_t, a_t), RMS over steps t >= 1 (:mod:`bioplaus.rules.rudder`)."""
+    value = obs.aux.get("rule", {}).get("credit_error")
+    return [] if value is None else [("credit_error", "all", value)]
+
+
+@probe("dopamine", ("td_error", "td_error_omitted"))
+def _dopamine(obs: Observation) -> list[ProbeRow]:
+    """The TD error an agent expects in each state (layer ``sSSS``; the time step of a conditioning trial), with the
+    reward given and omitted: the model of phasic dopamine (Schultz, Dayan & Montague 1997)."""
+    rows = []
+    for key, value in obs.evaluate().items():
+        metric, _, state = key.partition("@")
+        if metric in ("td_error", "td_error_omitted") and state:
+            rows.append((metric, f"s{state}", value))
+    return rows
+
+
 @probe("update_norm_ratio", ("update_norm_ratio",), needs_reference=True)
 def _update_norm_ratio(obs: Observation) -> list[ProbeRow]:
     """``|estimate| / |gradient|``: whether a rule's step is the gradient's size (``norm_ratio`` is ``|B| / |W|``)."""
@@ -218,7 +243,8 @@ def inapplicable(metric: str, capabilities: frozenset[str], rule: Any, task: Any
     if metric == "relax_steps" and "energy" not in capabilities:
         return "the model does not relax (an energy net does)"
     if metric in ("estimate_bias_angle", "estimate_variance") and not (
-            getattr(rule, "estimator_samples", 0) >= 2 or hasattr(rule, "sequence_estimates")):
+            getattr(rule, "estimator_samples", 0) >= 2 or hasattr(rule, "sequence_estimates")
+            or metric in getattr(rule, "initial_metrics", ())):
         return f"rule {rule.name!r} is not a stochastic estimator (no estimator_samples, no per-sequence estimates)"
     return None
 
