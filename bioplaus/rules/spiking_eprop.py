@@ -84,13 +84,18 @@ class SpikingEProp(Rule):
             signal = err @ feedback.t()  # L_j^t, (batch, T, n)
             psi = surrogate_derivative(tr.distance, c.surrogate, c.surrogate_slope, c.surrogate_scale) * (1.0 - tr.refractory)
             pre = torch.cat([x, tr.z], 2) if spec.recurrent else x  # p^t, (batch, T, P)
-            grad = eligibility_sum(signal, psi, pre, tr, c)
+            grad = self.credit(signal, psi, pre, tr, c)
         n_in = spec.n_in
         out = {"input.weight": grad[:, :n_in]}
         if spec.recurrent:
             out["recurrent.weight"] = grad[:, n_in:] * model.no_self
         out.update({"readout.weight": g_w, "readout.bias": g_b})
         return out
+
+    def credit(self, signal: Tensor, psi: Tensor, pre: Tensor, tr, c) -> Tensor:
+        """``dW ~ sum_t L_j^t e_ji^t``: the learning signal ``(batch, T, n)`` times the eligibility traces, summed over
+        the batch and time, ``(n, P)`` (:func:`eligibility_sum`)."""
+        return eligibility_sum(signal, psi, pre, tr, c)
 
     def feedback(self) -> dict[str, Tensor]:
         return {} if self.b is None else {"readout": self.b}
