@@ -63,10 +63,6 @@ class Condition:
     task: Any = None
     label: str | None = None
 
-    @property
-    def name(self) -> str:
-        return self.label or getattr(self.rule, "label", str(self.rule))
-
 
 @dataclass
 class Protocol:
