@@ -105,8 +105,7 @@ def _size_fields(data: Any, path: str = "") -> Iterable[tuple[str, int]]:
 def check_sizes(model: dict[str, Any], model_name: str, overrides: dict[str, Any] | None = None, condition: str | None = None) -> None:
     """No size field above :data:`MAX_UNITS` and no two whose product passes :data:`MAX_WEIGHTS`.
 
-    ``model``: the spec as a dict (``spec.to_dict()``); ``overrides``: a condition's model
-    overrides (``rules.UORO(n_hidden=...)``), applied on top.
+    ``model``: the spec as a dict (``spec.to_dict()``); ``overrides``: fields applied on top.
     """
     fields = dict(_size_fields({**model, **(overrides or {})}))
     where = f"model '{model_name}'" + (f" (condition '{condition}')" if condition else "")
@@ -163,9 +162,8 @@ def check_settings(protocol: Protocol) -> None:
     model = protocol.model.to_dict()
     name = getattr(protocol.model, "name", None) or model.get("name", "?")
     check_sizes(model, name)
-    for rule in protocol.rules:
-        overrides = getattr(rule, "model_overrides", None)
-        if overrides:
-            check_sizes(model, name, overrides, rule.label)
+    for c in protocol.conditions:  # a condition with a model of its own (Condition(model=...)) is checked too
+        if c.model is not protocol.model:
+            check_sizes(c.model.to_dict(), getattr(c.model, "name", name), condition=c.label)
     check_batch_size(protocol.batch_size, protocol.task)
     check_steps(protocol.steps, protocol.metrics)

@@ -177,6 +177,15 @@ def test_a_layer_too_large_to_allocate_is_refused_before_allocation(capsys, tmp_
     _fails_cleanly(capsys, tmp_path, _protocol(tmp_path, model=repr(str(spec))), "sizes[1]", "100,000,000,000")
 
 
+def test_a_condition_with_a_model_too_large_is_refused_at_load():
+    from bioplaus import Condition, Protocol, rules, tasks
+    from bioplaus.errors import BioplausError
+
+    with pytest.raises(BioplausError, match=r"condition 'big'\): field 'n_hidden' is 100,000,000 units"):
+        Protocol(name="x", task=tasks.DelayedRecall(delay=3), model="rnn32_delayed_recall",
+                 rules=[rules.UORO(), Condition(rules.UORO(), model={"n_hidden": 10**8}, label="big")])
+
+
 def test_a_batch_larger_than_the_training_set_is_refused(capsys, tmp_path):
     from bioplaus.tasks.digits import digits_arrays
 
