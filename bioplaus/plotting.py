@@ -108,6 +108,10 @@ def rule_style(rule: str) -> tuple[str, str | None]:
     return title_and_colour(rule)
 
 
+#: line styles for conditions that share a colour, in order of appearance
+LINESTYLES = ("-", "--", ":", "-.")
+
+
 def condition_styles(df: pd.DataFrame, group: str = "condition") -> dict[str, tuple[str, str | None]]:
     """``{condition: (title, colour)}`` for the runs in ``df`` (rows of ``store.metrics()``), as stored with each
     run; a frame without those columns falls back to the rule index. ``group="rule"``: each rule's own title."""
@@ -127,17 +131,23 @@ def condition_styles(df: pd.DataFrame, group: str = "condition") -> dict[str, tu
 def plot_by_rule(ax, df: pd.DataFrame, x: str = "step", group: str = "condition", **kwargs) -> None:
     """One mean curve with a +-1 s.d. band per condition (or rule), titled and coloured as stored with the runs.
 
-    The legend label says ``(n=K)`` when K > 1 seeds are averaged.
+    The legend label says ``(n=K)`` when K > 1 seeds are averaged. Conditions of one rule share its colour
+    (a linear baseline trained by backprop, one rule at several sizes); the second and later are dashed, dotted, ...
     """
     if df.empty:
         ax.text(0.5, 0.5, "no data in the store", ha="center", va="center", transform=ax.transAxes, color="0.5")
         return
     styles = condition_styles(df, group)
+    seen: dict[str | None, int] = {}
     for key, d in df.groupby(group, sort=False):
         s = mean_and_spread(d, x)
         title, color = styles[key]
         label = title + (f" (n={s['n'].max()})" if s["n"].max() > 1 else "")
-        (line,) = ax.plot(s[x], s["mean"], color=color, label=label, **kwargs)
+        style = dict(kwargs)
+        if color is not None:
+            style.setdefault("linestyle", LINESTYLES[seen.get(color, 0) % len(LINESTYLES)])
+            seen[color] = seen.get(color, 0) + 1
+        (line,) = ax.plot(s[x], s["mean"], color=color, label=label, **style)
         ax.fill_between(s[x], s["mean"] - s["std"], s["mean"] + s["std"], color=line.get_color(), alpha=0.18, linewidth=0)
 
 
