@@ -9,6 +9,7 @@ folder away, and compares the store with a serial run's bit for bit.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -33,6 +34,10 @@ from bioplaus.store import Store
 from bioplaus.tasks.idx import write_idx
 from bioplaus.tasks.mnist import load_mnist
 from bioplaus.threads import pinned_threads
+
+#: tests that pickle with Ray's cloudpickle: skipped without the [ray] extra; .ci/run installs it and runs them (-m ray)
+needs_ray = [pytest.mark.ray, pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                                 reason="Ray is not installed (pip install -e '.[ray]'; .ci/run does)")]
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = ["condition", "seed", "step", "metric", "layer"]
@@ -211,6 +216,8 @@ def test_another_failure_to_join_is_not_called_an_authentication_problem(no_toke
 
 # -- what a job carries ---------------------------------------------------------------
 
+@needs_ray[0]
+@needs_ray[1]
 def test_a_job_carries_its_protocol_and_its_spec_and_needs_none_of_its_files(tmp_path, monkeypatch):
     script = write_protocol(tmp_path / "outside", steps=5)
     protocol = load_protocol(script)
@@ -231,6 +238,8 @@ def test_a_job_carries_its_protocol_and_its_spec_and_needs_none_of_its_files(tmp
     assert rebuilt is not unpickled and config_hash(rebuilt.run_config("backprop", 1)) == expected
 
 
+@needs_ray[0]
+@needs_ray[1]
 def test_a_spec_the_driver_finds_by_name_outside_bioplaus_travels_for_the_rebuild(tmp_path, monkeypatch):
     (tmp_path / "my-models").mkdir()
     (tmp_path / "my-models" / "wide_by_name.toml").write_text(SPEC)
@@ -260,6 +269,8 @@ def write_tiny_mnist(folder: Path) -> None:
         write_idx(folder / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
 
 
+@needs_ray[0]
+@needs_ray[1]
 def test_mnist_files_travel_with_the_jobs_and_are_written_once_per_node(tmp_path, monkeypatch):
     write_tiny_mnist(tmp_path / "mnist")
     (tmp_path / "mnist" / "notes.txt").write_text("not shipped")
@@ -291,6 +302,8 @@ def test_a_data_dir_that_was_not_shipped_and_is_missing_on_a_node_names_node_and
         ray_cluster.data_dir_on_node(inputs)
 
 
+@needs_ray[0]
+@needs_ray[1]
 def test_a_node_whose_bioplaus_differs_from_the_drivers_refuses_to_run(tmp_path):
     protocol = load_protocol(write_protocol(tmp_path / "p", steps=5))
     inputs = ray_cluster.ship_inputs(FakeRay(), protocol, quick=False, data_dir=None)
