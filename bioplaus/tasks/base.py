@@ -98,3 +98,19 @@ def epoch_batches(x: Tensor, y: Tensor, batch_size: int, generator: torch.Genera
         return Batch(x[idx], y[idx], loss_fn)
 
     return next_batch
+
+
+def classification_instance(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, generator: torch.Generator,
+                            batch_size: int, train_eval: tuple[Tensor, Tensor] | None = None) -> TaskInstance:
+    """The :class:`TaskInstance` of a fixed classification dataset: softmax cross-entropy, batches reshuffled each
+    epoch from ``generator``, ``test_*`` on ``(x_test, y_test)`` and ``train_accuracy`` on ``train_eval`` (default:
+    the whole training set)."""
+    return TaskInstance(
+        cross_entropy,
+        epoch_batches(x_train, y_train, batch_size, generator, cross_entropy),
+        test=(x_test, y_test),
+        train_eval=(x_train, y_train) if train_eval is None else train_eval,
+        n_train=x_train.shape[0],
+        classification=True,
+    )
+

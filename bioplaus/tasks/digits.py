@@ -17,7 +17,7 @@ from torch import Tensor
 
 from bioplaus.errors import BioplausError
 
-from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, epoch_batches
+from bioplaus.tasks.base import Task, TaskInstance, classification_instance
 
 
 @lru_cache(maxsize=1)
@@ -78,11 +78,4 @@ class Digits(Task):
             x_tr, x_te = (resize(x, self.side) for x in (x_tr, x_te))
         if self.image:
             x_tr, x_te = x_tr.reshape(-1, 1, self.side, self.side), x_te.reshape(-1, 1, self.side, self.side)
-        return TaskInstance(
-            cross_entropy,
-            epoch_batches(x_tr, y_tr, batch_size, generator, cross_entropy),
-            test=(x_te, y_te),
-            train_eval=(x_tr, y_tr),
-            n_train=x_tr.shape[0],
-            classification=True,
-        )
+        return classification_instance(x_tr, y_tr, x_te, y_te, generator, batch_size)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from bioplaus.errors import BioplausError
-from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, epoch_batches
+from bioplaus.tasks.base import Task, TaskInstance, classification_instance
 from bioplaus.tasks.idx import read_idx
 
 FILES = {
@@ -89,11 +89,4 @@ class MNIST(Task):
         else:
             x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
         m = min(self.train_eval_size, len(x_tr))
-        return TaskInstance(
-            cross_entropy,
-            epoch_batches(x_tr, y_tr, batch_size, generator, cross_entropy),
-            test=(x_te, y_te),
-            train_eval=(x_tr[:m], y_tr[:m]),
-            n_train=x_tr.shape[0],
-            classification=True,
-        )
+        return classification_instance(x_tr, y_tr, x_te, y_te, generator, batch_size, train_eval=(x_tr[:m], y_tr[:m]))

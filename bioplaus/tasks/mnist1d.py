@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, epoch_batches
+from bioplaus.tasks.base import Task, TaskInstance, classification_instance
 
 SPLITS = ("test", "validation")
 #: training examples held out as the validation split (the last ones of the 4,000), for step-size searches
@@ -128,11 +128,4 @@ class MNIST1D(Task):
         x_tr, y_tr, x_te, y_te = (torch.tensor(a, device=device) for a in mnist1d_arrays())
         if self.split == "validation":
             x_tr, y_tr, x_te, y_te = x_tr[:-N_VALIDATION], y_tr[:-N_VALIDATION], x_tr[-N_VALIDATION:], y_tr[-N_VALIDATION:]
-        return TaskInstance(
-            cross_entropy,
-            epoch_batches(x_tr, y_tr, batch_size, generator, cross_entropy),
-            test=(x_te, y_te),
-            train_eval=(x_tr, y_tr),
-            n_train=x_tr.shape[0],
-            classification=True,
-        )
+        return classification_instance(x_tr, y_tr, x_te, y_te, generator, batch_size)

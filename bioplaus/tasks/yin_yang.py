@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from bioplaus.errors import BioplausError, allowed
-from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, epoch_batches
+from bioplaus.tasks.base import Task, TaskInstance, classification_instance
 
 R_BIG = 0.5
 R_SMALL = 0.1
@@ -99,11 +99,4 @@ class YinYang(Task):
     def instantiate(self, generator: torch.Generator, data_dir: str | None, device: str, batch_size: int) -> TaskInstance:
         x_tr, y_tr = (torch.tensor(a, device=device) for a in yin_yang_split("train"))
         x_te, y_te = (torch.tensor(a, device=device) for a in yin_yang_split(self.split))
-        return TaskInstance(
-            cross_entropy,
-            epoch_batches(x_tr, y_tr, batch_size, generator, cross_entropy),
-            test=(x_te, y_te),
-            train_eval=(x_tr, y_tr),
-            n_train=x_tr.shape[0],
-            classification=True,
-        )
+        return classification_instance(x_tr, y_tr, x_te, y_te, generator, batch_size)
