@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list shipped protocols, figures, models and rules")
 
     rp = sub.add_parser("reproduce", help="run every shipped protocol with a published target and write a Markdown report")
-    rp.add_argument("--quick", action="store_true", help="the protocols' quick versions")
+    length = rp.add_mutually_exclusive_group()
+    length.add_argument("--quick", action="store_true", help="the protocols' quick versions")
+    length.add_argument("--full", action="store_true", help="the protocols' full settings (the default; the opposite of --quick)")
     rp.add_argument("--only", action="append", metavar="NAME", help="only this protocol: a shipped protocol's name or a script path (repeatable)")
     rp.add_argument("--out", default=None, help="report file (default: REPRODUCTION.md beside the store)")
     rp.add_argument("--store", help="results store (default: bioplaus-results/reproduce.sqlite, or reproduce-quick.sqlite with --quick)")
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--executor", choices=["serial", "pool", "ray"], default=None, help="as for 'run'")
     rp.add_argument("--data-dir", help="folder with data files (MNIST IDX files)")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rp.add_argument("--site", metavar="DIR", help="also write the gallery: a static site with one page per protocol run "
+                    "and an index of every claim (docs/reproductions in the repository)")
 
     b = sub.add_parser("bench", help="measure training throughput and metric overhead")
     b.add_argument("suites", nargs="*", metavar="SUITE", help="benchmark suites to run (default: all): " + ", ".join(_bench_suites()))
@@ -224,8 +228,17 @@ def cmd_reproduce(args) -> int:
                                     f"protocol; shipped protocols are {allowed(sorted(names))}.")
     store = Path(args.store) if args.store else Path("bioplaus-results") / ("reproduce-quick.sqlite" if args.quick else "reproduce.sqlite")
     out = Path(args.out) if args.out else store.parent / ("REPRODUCTION-quick.md" if args.quick else "REPRODUCTION.md")
+    site = Path(args.site) if args.site else None
+    if site is not None and site.exists() and not site.is_dir():
+        raise BioplausError(f"--site {site}: a file; --site takes the gallery's folder (e.g. docs/reproductions).")
+    if site is not None and (site.resolve() == store.resolve().parent or site.resolve() in store.resolve().parents):
+        raise BioplausError(f"--site {site}: holds the store {store}; keep the store outside the gallery (the gallery is "
+                            "committed to git, the store is not).")
+    from bioplaus.gallery import command_line
+
     entries, status = reproduce(chosen, store, out, quick=args.quick, workers=args.workers, executor=args.executor,
-                                data_dir=args.data_dir, progress=not args.no_progress)
+                                data_dir=args.data_dir, progress=not args.no_progress, site=site,
+                                command=command_line(args.argv))
     for e in entries:
         name = e.protocol.name if e.protocol else e.script.stem
         if e.error:
@@ -237,6 +250,8 @@ def cmd_reproduce(args) -> int:
             print(f"{name}: {c.statement()}: measured {v.measured}: {v.verdict}{reason}"
                   f"{' [proxy]' if is_proxy(c, e.protocol, args.data_dir) else ''}")
     print(f"report: {out}")
+    if site is not None:
+        print(f"gallery: {site / 'index.html'}")
     return status
 
 
@@ -290,6 +305,7 @@ _python_showwarning = warnings.showwarning
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what reproduce produces
     warnings.showwarning = _show_settings_warning
     commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench,
                 "reproduce": cmd_reproduce}

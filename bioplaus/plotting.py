@@ -90,8 +90,9 @@ def render(script: str | Path, store, out_dir: str | Path, module=None) -> tuple
         if not isinstance(fig, matplotlib.figure.Figure):
             raise BioplausError(f"{script}: make(store) returned {type(fig).__name__}, not a matplotlib Figure.")
         pdf, png = out / f"{name}.pdf", out / f"{name}.png"
-        fig.savefig(pdf)
-        fig.savefig(png)
+        # no creation date in the PDF, no version in the PNG: the same store gives the same bytes (the gallery is in git)
+        fig.savefig(pdf, metadata={"CreationDate": None})
+        fig.savefig(png, metadata={"Software": None})
         plt.close(fig)
     return pdf, png
 

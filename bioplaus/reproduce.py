@@ -4,13 +4,16 @@ report with a verdict per claim (``pass``, ``fail``, ``not checkable``, ``full l
 
 Each protocol runs into one store (skipping what is already there), its figure is
 rendered next to the report, and a protocol that fails to load or run is reported as
-such without stopping the others.
+such without stopping the others. When a protocol's runs are done, what produced them is
+recorded in the store (:func:`bioplaus.gallery.provenance_record`); with ``site``, each
+protocol's gallery page and the gallery's index are written (:mod:`bioplaus.gallery`).
 """
 
 from __future__ import annotations
 
 import datetime
 import platform
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from pathlib import Path
 from bioplaus.claims import Claim, Verdict
 from bioplaus.errors import BioplausError
 from bioplaus.execute import run_protocol
+from bioplaus.gallery import provenance_record, write_index, write_page
 from bioplaus.plotting import figure_for, render
 from bioplaus.protocol import Protocol, load_protocol
 from bioplaus.report import claim_verdicts, is_proxy
@@ -43,8 +47,9 @@ class Entry:
 
 
 def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, workers: int, executor: str | None,
-              data_dir: str | None, progress: bool) -> Entry:
-    """Load, run and measure one protocol script; errors end up in ``Entry.error``."""
+              data_dir: str | None, progress: bool, command: str = "", site: Path | None = None) -> Entry:
+    """Load, run and measure one protocol script; errors end up in ``Entry.error``. Once its runs are done, the
+    provenance is recorded in ``store`` (``command``: the command line, shown on the gallery page)."""
 
     entry = Entry(script)
     try:
@@ -52,8 +57,10 @@ def run_entry(script: Path, store: Store, figures_dir: Path, quick: bool, worker
         entry.protocol = protocol = protocol.quick_version() if quick else protocol
         if not protocol.targets:
             return entry
+        started = time.time()
         report = run_protocol(protocol, store, workers=workers, device="cpu", data_dir=data_dir, quick=quick,
                               progress=progress, executor=executor)
+        store.record_provenance(protocol.name, provenance_record(script, started, time.time(), command, quick, data_dir, site))
         entry.failed_runs = report.failed
         entry.rows = claim_verdicts(store, protocol, quick, data_dir)
         fig = figure_for(protocol.source, protocol.name)
@@ -130,9 +137,14 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def reproduce(scripts: list[Path], store_path: Path, out: Path, quick: bool = False, workers: int = 1,
-              executor: str | None = None, data_dir: str | None = None, progress: bool = True) -> tuple[list[Entry], int]:
+              executor: str | None = None, data_dir: str | None = None, progress: bool = True, site: Path | None = None,
+              command: str = "") -> tuple[list[Entry], int]:
     """Run ``scripts`` into ``store_path`` and write the report to ``out``; returns the entries and an exit status
-    (1 if any protocol could not be run, any run failed or any claim's verdict is ``fail`` or ``error``, else 0)."""
+    (1 if any protocol could not be run, any run failed or any claim's verdict is ``fail`` or ``error``, else 0).
+
+    ``site``: also write the gallery pages of these protocols (those with claims, and those that could not be
+    loaded or run) and regenerate the gallery's index there; other protocols' pages are left untouched.
+    ``command``: the command line, recorded with each protocol's provenance."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -141,7 +153,13 @@ def reproduce(scripts: list[Path], store_path: Path, out: Path, quick: bool = Fa
         raise BioplausError(f"{out}: --out is a folder; give the path of the Markdown file to write, e.g. {out / 'REPRODUCTION.md'}.")
     store = Store(store_path)
     try:
-        entries = [run_entry(s, store, out.parent / "figures", quick, workers, executor, data_dir, progress) for s in scripts]
+        entries = [run_entry(s, store, out.parent / "figures", quick, workers, executor, data_dir, progress, command, site)
+                   for s in scripts]
+        if site is not None:
+            for e in entries:
+                if e.error or (e.protocol is not None and e.protocol.targets):
+                    write_page(site, store, e.protocol, e.script, quick, data_dir, e.error)
+            write_index(site)
     finally:
         store.close()
     out.write_text(markdown(entries, store_path, out, quick, data_dir))

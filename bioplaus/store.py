@@ -9,7 +9,10 @@ Tables:
   :mod:`bioplaus.rule_index` when the run is claimed (outside the config, so its hash is unchanged);
 - ``metrics``: tidy rows ``(run_id, step, epoch, metric, layer, value)``;
 - ``summaries``: per protocol, the ``(metric, layer)`` columns of its summary table (its
-  ``summary`` field, written by ``bioplaus run``), so that ``bioplaus results`` shows the same.
+  ``summary`` field, written by ``bioplaus run``), so that ``bioplaus results`` shows the same;
+- ``provenance``: one row per ``bioplaus reproduce`` of a protocol (:meth:`Store.record_provenance`): the
+  script and its sha256, the git commit, the machine, package versions, times and the command line,
+  which the gallery's pages show (:mod:`bioplaus.gallery`).
 
 Arrays (initial and final weights, feedback matrices) go to
 ``<store>.arrays/<run id>.npz`` and are read with ``allow_pickle=False``. A run's
@@ -45,7 +48,7 @@ from bioplaus.errors import BioplausError
 from bioplaus.leases import LEASE_S, owner_is_alive
 from bioplaus.rule_index import title_and_colour
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_STORE = Path("bioplaus-results") / "bioplaus.sqlite"
 STATUSES = ("running", "done", "diverged", "failed")
 FINISHED = ("done", "diverged")
@@ -86,6 +89,11 @@ CREATE TABLE summaries (
     protocol TEXT PRIMARY KEY,
     columns TEXT NOT NULL
 );
+CREATE TABLE provenance (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    protocol TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 """
 
 
@@ -101,6 +109,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE runs ADD COLUMN colour TEXT",
         "CREATE TABLE IF NOT EXISTS summaries (protocol TEXT PRIMARY KEY, columns TEXT NOT NULL)",
     ],
+    4: ["CREATE TABLE IF NOT EXISTS provenance (id INTEGER PRIMARY KEY AUTOINCREMENT, protocol TEXT NOT NULL, record TEXT NOT NULL)"],
 }
 
 
@@ -370,7 +379,25 @@ class Store:
             else:
                 self.conn.execute("DELETE FROM summaries WHERE protocol = ?", (protocol,))
 
+    def record_provenance(self, protocol: str, record: dict[str, Any]) -> None:
+        """Append what produced ``protocol``'s results (a JSON-able dict, see :func:`bioplaus.gallery.provenance_record`)."""
+        with self.transaction():
+            self.conn.execute("INSERT INTO provenance (protocol, record) VALUES (?, ?)", (protocol, json.dumps(record, sort_keys=True)))
+
     # -- reading ------------------------------------------------------------------------
+    def provenance(self, protocol: str) -> dict[str, Any] | None:
+        """The latest :meth:`record_provenance` record of ``protocol``, or ``None``."""
+        row = self.conn.execute("SELECT record FROM provenance WHERE protocol = ? ORDER BY id DESC LIMIT 1", (protocol,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def run_times(self, protocol: str) -> pd.DataFrame:
+        """One row per condition of ``protocol``: ``condition, runs, done, duration_s`` (sum over its runs),
+        ``first_finished, last_finished`` (UNIX seconds), in order of the conditions' first run."""
+        return pd.read_sql_query(
+            "SELECT condition, COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(duration_s) AS duration_s, "
+            "MIN(finished_at) AS first_finished, MAX(finished_at) AS last_finished FROM runs WHERE protocol = ? "
+            "GROUP BY condition ORDER BY MIN(id)", self.conn, params=(protocol,))
+
     def summary_columns(self, protocol: str) -> list[tuple[str, str]] | None:
         """The summary-table columns stored for ``protocol``, or ``None``."""
         row = self.conn.execute("SELECT columns FROM summaries WHERE protocol = ?", (protocol,)).fetchone()
