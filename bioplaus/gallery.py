@@ -29,6 +29,7 @@ import shlex
 import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -246,13 +247,17 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
     if protocol is not None and error is None:
         fig = figure_for(protocol.source, protocol.name)
         if fig is not None:
-            pdf, png = render(fig, store, folder)
+            with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".render-") as tmp:
+                pdf, png = (_replace_if_changed(f, folder / f.name) for f in render(fig, store, tmp))
             written |= {pdf.name, png.name}
             w, h = _png_size(png)
             out += ["<h2>Figure</h2>", f'<figure><img src="{_e(png.name)}" width="{w}" height="{h}" '
                     f'alt="{_e(name)}: figure rendered from the stored runs by {_e(_display_path(fig))}">',
                     f'<figcaption>Rendered from the store by <code>{_e(_display_path(fig))}</code>. '
                     f'<a href="{_e(pdf.name)}">PDF</a>.</figcaption></figure>']
+    if doc:  # the paper, the published result and what this run measured, disagreements included, in the author's words
+        out += ["<h2>Description (the protocol's docstring)</h2>", f'<pre class="doc">{_e(doc)}</pre>']
+    if protocol is not None and error is None:
         labels = [c.label for c in protocol.conditions]
         out += ["<h2>Measured</h2>", f"<pre class=\"table\">{_e(summary_table(store, name, conditions=labels))}</pre>"]
 
@@ -289,8 +294,6 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
     out += ["<h2>Regenerate</h2>", f"<pre>{_e(regenerate)}</pre>",
             "<p>STORE: the results store (kept outside the work tree); finished runs in it are not run again. "
             "DIR: this gallery's folder (<code>docs/reproductions</code>); only this page and the index are rewritten.</p>"]
-    if doc:
-        out += ["<h2>Description (the protocol's docstring)</h2>", f'<pre class="doc">{_e(doc)}</pre>']
     out += ["</body>", "</html>"]
     _write(folder / "index.html", "\n".join(out) + "\n")
 
@@ -306,6 +309,14 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
         if f.is_file() and f.name not in written:
             f.unlink()
     return folder / "index.html"
+
+
+def _replace_if_changed(new: Path, path: Path) -> Path:
+    """Move ``new`` to ``path`` unless ``path`` already holds the same bytes (then it is left untouched)."""
+    if path.is_file() and path.read_bytes() == new.read_bytes():
+        return path
+    os.replace(new, path)
+    return path
 
 
 def _write(path: Path, text: str) -> None:
