@@ -189,6 +189,36 @@ def _verdict_cell(verdict: str, measured: str, statement: str, reason: str) -> s
     return f'<span class="verdict {cls}">{_e(words)}</span>'
 
 
+def _when_measured(store: Store, name: str, prov: dict[str, Any]) -> str:
+    """When the runs were measured, beside the invocation that recorded the provenance (which may have resumed them)."""
+    runs = store.conn.execute("SELECT finished_at, duration_s FROM runs WHERE protocol = ? AND finished_at IS NOT NULL",
+                              (name,)).fetchall()
+    if not runs:
+        return "No run of this protocol has finished."
+    try:
+        start, end = (datetime.datetime.strptime(prov[k], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=datetime.timezone.utc).timestamp()
+                      for k in ("started_utc", "finished_utc"))
+        during = sum(start - 1 <= f <= end + 1 for f, _ in runs)
+    except (KeyError, TypeError, ValueError):
+        return ""
+    first, last = min(f for f, _ in runs), max(f for f, _ in runs)
+    compute = sum(d or 0.0 for _, d in runs)
+    return (f"The {len(runs)} finished runs were measured between {_utc(first)} and {_utc(last)} ({_duration(compute)} of compute "
+            f"in all); {during} of them by the invocation above, which took {_duration(prov.get('wall_s'))}"
+            + ("; the others were already in the store and were not measured again." if during < len(runs) else "."))
+
+
+def _elapsed(times) -> float | None:
+    """Seconds from the first run's start to the last run's end (the wall time of the measurement, if it ran in one go)."""
+    if times is None or not len(times) or times["last_finished"].isna().all():
+        return None
+    return round(float(times["last_finished"].max() - times["first_started"].min()), 1)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _duration(s: float | None) -> str:
     if s is None or s != s:
         return "-"
@@ -288,6 +318,8 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
                  ("versions", versions), ("length", "quick" if prov.get("quick") else "full"),
                  ("data folder", prov.get("data_dir") or "none (default tasks)")]
         out.append('<dl class="provenance">' + "".join(f"<dt>{_e(k)}</dt><dd><code>{_e(v)}</code></dd>" for k, v in items) + "</dl>")
+        if times is not None and len(times):
+            out.append(f"<p>{_e(_when_measured(store, name, prov))}</p>")
     else:
         out.append("<p>No provenance recorded in the store for this protocol.</p>")
     regenerate = command_line(["reproduce", "--quick" if quick else "--full", "--only", name, "--store", "STORE", "--site", "DIR"])
@@ -301,6 +333,7 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
     record = {"protocol": name, "family": family(name), "title": title, "quick": bool(quick), "error": error,
               "script": (prov or {}).get("script") or _display_path(script), "script_sha256": sha, "provenance": prov,
               "compute_s": float(times["duration_s"].sum()) if times is not None and len(times) else None,
+              "elapsed_s": _elapsed(times),
               "claims": [{"paper": c.paper, "where": c.where, "statement": c.statement(), "published": c.published,
                           "measured": v.measured, "verdict": v.verdict, "reason": v.reason,
                           "proxy": is_proxy(c, protocol, data_dir)} for c, v in rows]}
@@ -401,7 +434,8 @@ def write_index(site: Path) -> Path:
                    f'<td><a href="{_e(p["protocol"])}/index.html">{_e(p["protocol"])}</a>'
                    + (' <span class="stale">stale</span>' if p["stale"] else "") + f"</td><td>{_e(p['family'])}</td>"
                    f"<td>{_e(c['paper'])}, {_e(c['where'])}</td><td>{_e(c['statement'])}</td><td>{_e(c['published'] or '-')}</td>"
-                   f"<td>{_e(c['measured'])}</td><td>{_verdict_cell(c['verdict'], c['measured'], c['statement'], c['reason'])}</td>"
+                   f"<td>{_e(_short(c['measured']))}</td>"
+                   f"<td>{_verdict_cell(c['verdict'], _short(c['measured']), c['statement'], _short(c['reason']))}</td>"
                    f"<td>{'proxy' if c['proxy'] else 'same setting'}</td></tr>")
     out += ["</tbody></table>", f"<script>{_FILTER_JS}</script>", "</body>", "</html>"]
     _write(site / "index.html", "\n".join(out) + "\n")
@@ -409,15 +443,16 @@ def write_index(site: Path) -> Path:
 
 
 def wall_time_table(site: Path) -> str:
-    """A Markdown table of each page's run: wall time of the invocation, compute (sum of the runs' durations), machine."""
-    lines = ["| protocol | length | wall time of `reproduce` | compute (sum of runs) | machine | recorded |",
-             "|---|---|---|---|---|---|"]
+    """A Markdown table of each page's runs: from the first run's start to the last one's end, compute (the runs' durations
+    added up), the wall time of the ``reproduce`` that wrote the page (near 0 when it resumed finished runs), machine."""
+    lines = ["| protocol | length | first run start to last run end | compute (sum of runs) | wall time of the `reproduce` that "
+             "made the page | machine | recorded |", "|---|---|---|---|---|---|---|"]
     for p in read_pages(site):
         prov = p.get("provenance") or {}
         m = prov.get("machine") or {}
         where = f"{m.get('cpu', '-')}, {m.get('cores', '-')} cores" if m else "-"
-        lines.append(f"| {p['protocol']} | {'quick' if p['quick'] else 'full'} | {_duration(prov.get('wall_s'))} | "
-                     f"{_duration(p.get('compute_s'))} | {where} | {(prov.get('finished_utc') or '-')[:10]} |")
+        lines.append(f"| {p['protocol']} | {'quick' if p['quick'] else 'full'} | {_duration(p.get('elapsed_s'))} | "
+                     f"{_duration(p.get('compute_s'))} | {_duration(prov.get('wall_s'))} | {where} | {(prov.get('finished_utc') or '-')[:10]} |")
     return "\n".join(lines)
 
 

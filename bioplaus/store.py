@@ -392,10 +392,11 @@ class Store:
 
     def run_times(self, protocol: str) -> pd.DataFrame:
         """One row per condition of ``protocol``: ``condition, runs, done, duration_s`` (sum over its runs),
-        ``first_finished, last_finished`` (UNIX seconds), in order of the conditions' first run."""
+        ``first_started, first_finished, last_finished`` (UNIX seconds), in order of the conditions' first run."""
         return pd.read_sql_query(
             "SELECT condition, COUNT(*) AS runs, SUM(status = 'done') AS done, SUM(duration_s) AS duration_s, "
-            "MIN(finished_at) AS first_finished, MAX(finished_at) AS last_finished FROM runs WHERE protocol = ? "
+            "MIN(started_at) AS first_started, MIN(finished_at) AS first_finished, MAX(finished_at) AS last_finished "
+            "FROM runs WHERE protocol = ? "
             "GROUP BY condition ORDER BY MIN(id)", self.conn, params=(protocol,))
 
     def summary_columns(self, protocol: str) -> list[tuple[str, str]] | None:

@@ -135,7 +135,7 @@ def test_pages_exist_links_resolve_and_images_are_real_pngs(site):
     for page in pages:
         links = parsed(page)
         assert links.refs, page
-        for tag, ref in links.refs:
+        for _, ref in links.refs:
             url = urlparse(ref)
             if url.scheme == "data":
                 continue
@@ -153,7 +153,8 @@ def test_a_failing_claim_is_shown_as_failing_in_words_and_colour(site):
     out, _, _ = site
     failing = (out / "failing" / "index.html").read_text()
     # mean of 40, 41, 42 over three seeds, against the criterion
-    assert re.search(r'<span class="verdict v-fail">fail: measured 41 ± 1 \(n=3\), criterion [^<]*update_angle\[hidden1\][^<]*&lt; 10</span>', failing)
+    fail = r'<span class="verdict v-fail">fail: measured 41 ± 1 \(n=3\), criterion [^<]*update_angle\[hidden1\][^<]*&lt; 10</span>'
+    assert re.search(fail, failing)
     assert 'class="disagree"' in failing and "disagrees with the paper on 1 claim" in failing
     passing = (out / "passing" / "index.html").read_text()
     assert '<span class="verdict v-pass">pass</span>' in passing and "v-fail" not in passing and "disagree" not in passing
@@ -218,9 +219,12 @@ def test_reproduce_site_only_rewrites_its_own_page_and_records_provenance(tmp_pa
         runs = s.runs("failing")
     page = (out / "failing" / "index.html").read_text()
     assert "<strong>Quick run</strong>" in page and prov["command"] in page.replace("&#x27;", "'")
+    assert "The 6 finished runs were measured between" in page and "6 of them by the invocation above" in page
     assert main(["reproduce", "--only", str(scripts["failing"]), *common]) == 1
     with Store(store, create=False) as s:
         assert s.runs("failing")["id"].tolist() == runs["id"].tolist()  # resumed: nothing run again
+    page = (out / "failing" / "index.html").read_text()
+    assert "0 of them by the invocation above" in page and "were already in the store and were not measured again" in page
 
 
 def test_reproduce_refuses_full_with_quick_and_a_site_that_is_a_file(tmp_path, capsys):
