@@ -128,6 +128,8 @@ def provenance_record(script: str | os.PathLike, started: float, finished: float
         "versions": package_versions(),
         "started_utc": _utc(started),
         "finished_utc": _utc(finished),
+        "started_unix": started,
+        "finished_unix": finished,
         "wall_s": round(finished - started, 3),
         "command": command,
         "quick": bool(quick),
@@ -191,18 +193,16 @@ def _verdict_cell(verdict: str, measured: str, statement: str, reason: str) -> s
 
 def _when_measured(store: Store, name: str, prov: dict[str, Any]) -> str:
     """When the runs were measured, beside the invocation that recorded the provenance (which may have resumed them)."""
-    runs = store.conn.execute("SELECT finished_at, duration_s FROM runs WHERE protocol = ? AND finished_at IS NOT NULL",
+    runs = store.conn.execute("SELECT started_at, finished_at, duration_s FROM runs WHERE protocol = ? AND finished_at IS NOT NULL",
                               (name,)).fetchall()
     if not runs:
         return "No run of this protocol has finished."
-    try:
-        start, end = (datetime.datetime.strptime(prov[k], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=datetime.timezone.utc).timestamp()
-                      for k in ("started_utc", "finished_utc"))
-        during = sum(start - 1 <= f <= end + 1 for f, _ in runs)
-    except (KeyError, TypeError, ValueError):
+    start, end = prov.get("started_unix"), prov.get("finished_unix")
+    if start is None or end is None:
         return ""
-    first, last = min(f for f, _ in runs), max(f for f, _ in runs)
-    compute = sum(d or 0.0 for _, d in runs)
+    during = sum(s is not None and s >= start and f <= end for s, f, _ in runs)
+    first, last = min(f for _, f, _ in runs), max(f for _, f, _ in runs)
+    compute = sum(d or 0.0 for _, _, d in runs)
     return (f"The {len(runs)} finished runs were measured between {_utc(first)} and {_utc(last)} ({_duration(compute)} of compute "
             f"in all); {during} of them by the invocation above, which took {_duration(prov.get('wall_s'))}"
             + ("; the others were already in the store and were not measured again." if during < len(runs) else "."))
