@@ -181,14 +181,14 @@ def _head(title: str, css: str) -> list[str]:
 
 
 def _verdict_cell(verdict: str, measured: str, statement: str, reason: str) -> str:
+    """The verdict in its colour, and for anything but a pass, in words: a fail with what was measured against
+    the criterion, another verdict with its reason."""
     cls = "v-" + verdict.replace(" ", "-")
     if verdict == "fail":
-        words = f"fail: measured {measured}, criterion {statement}"
-    elif verdict == "pass":
-        words = "pass"
+        words = f": measured {measured}, criterion {statement}"
     else:
-        words = verdict + (f": {reason}" if reason else "")
-    return f'<span class="verdict {cls}">{_e(words)}</span>'
+        words = f": {reason}" if reason and verdict != "pass" else ""
+    return f'<span class="verdict {cls}">{_e(verdict)}</span>' + (f'<span class="reason">{_e(words)}</span>' if words else "")
 
 
 def _when_measured(store: Store, name: str, prov: dict[str, Any]) -> str:
@@ -468,6 +468,7 @@ th { background: #f4f4f4; }
 .v-pass { background: #d9f2dc; color: #14541f; }
 .v-fail, .v-error { background: #fbdcdc; color: #8a1010; }
 .v-not-checkable, .v-full-length-only { background: #eee; color: #444; }
+.reason { font-size: 0.92em; }
 .stale { background: #fff0c2; color: #6b4e00; padding: 0.05em 0.4em; border-radius: 3px; font-weight: 600; }
 .disagree { border-left: 4px solid #c62828; background: #fdf1f1; padding: 0.5em 1em; margin: 1em 0; }
 .error { border-left: 4px solid #c62828; padding-left: 1em; }

@@ -153,7 +153,8 @@ def test_a_failing_claim_is_shown_as_failing_in_words_and_colour(site):
     out, _, _ = site
     failing = (out / "failing" / "index.html").read_text()
     # mean of 40, 41, 42 over three seeds, against the criterion
-    fail = r'<span class="verdict v-fail">fail: measured 41 ± 1 \(n=3\), criterion [^<]*update_angle\[hidden1\][^<]*&lt; 10</span>'
+    fail = (r'<span class="verdict v-fail">fail</span><span class="reason">: measured 41 ± 1 \(n=3\), criterion '
+            r'[^<]*update_angle\[hidden1\][^<]*&lt; 10</span>')
     assert re.search(fail, failing)
     assert 'class="disagree"' in failing and "disagrees with the paper on 1 claim" in failing
     passing = (out / "passing" / "index.html").read_text()
