@@ -234,6 +234,11 @@ def cmd_reproduce(args) -> int:
     if site is not None and (site.resolve() == store.resolve().parent or site.resolve() in store.resolve().parents):
         raise BioplausError(f"--site {site}: holds the store {store}; keep the store outside the gallery (the gallery is "
                             "committed to git, the store is not).")
+    if site is not None:
+        try:
+            site.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BioplausError(f"--site {site}: cannot create the gallery's folder ({e.strerror}).") from e
     from bioplaus.gallery import command_line
 
     entries, status = reproduce(chosen, store, out, quick=args.quick, workers=args.workers, executor=args.executor,

@@ -329,11 +329,12 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
     out += ["</body>", "</html>"]
     _write(folder / "index.html", "\n".join(out) + "\n")
 
-    sha = (prov or {}).get("script_sha256") or script_sha256(script)
+    sha = (prov or {}).get("script_sha256") or (script_sha256(script) if Path(script).is_file() else None)
     record = {"protocol": name, "family": family(name), "title": title, "quick": bool(quick), "error": error,
               "script": (prov or {}).get("script") or _display_path(script), "script_sha256": sha, "provenance": prov,
               "compute_s": float(times["duration_s"].sum()) if times is not None and len(times) else None,
               "elapsed_s": _elapsed(times),
+              "measured_utc": _utc(times["last_finished"].max()) if times is not None and len(times) else None,
               "claims": [{"paper": c.paper, "where": c.where, "statement": c.statement(), "published": c.published,
                           "measured": v.measured, "verdict": v.verdict, "reason": v.reason,
                           "proxy": is_proxy(c, protocol, data_dir)} for c, v in rows]}
@@ -365,7 +366,8 @@ def read_pages(site: Path) -> list[dict[str, Any]]:
     for path in sorted(Path(site).glob("*/page.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         current = _current_script(record["script"])
-        record["stale"] = None if not current.is_file() else script_sha256(current) != record["script_sha256"]
+        known = current.is_file() and record["script_sha256"] is not None
+        record["stale"] = script_sha256(current) != record["script_sha256"] if known else None
         pages.append(record)
     return pages
 
@@ -411,11 +413,10 @@ def write_index(site: Path) -> Path:
             + (f' <span class="stale">{len(stale)} page(s) stale</span> (the protocol script changed since the page was '
                "made; regenerate it)." if stale else "") + "</p>",
             "<h2>Protocols</h2>", '<table class="protocols"><thead><tr><th>protocol</th><th>family</th><th>claims passed</th>'
-            "<th>run</th><th>page</th></tr></thead><tbody>"]
+            "<th>measured</th><th>page</th></tr></thead><tbody>"]
     for p in pages:
         n_pass = sum(c["verdict"] == "pass" for c in p["claims"])
-        prov = p.get("provenance") or {}
-        when = (prov.get("finished_utc") or "-")[:10]
+        when = (p.get("measured_utc") or "-")[:10]  # when the last run finished (the page may have been written later)
         length = "quick" if p["quick"] else "full"
         state = "error" if p["error"] else {True: '<span class="stale">stale</span>', False: "current",
                                               None: "script not found"}[p["stale"]]

@@ -340,3 +340,13 @@ def test_gallery_pages_load_in_a_headless_browser(site, tmp_path):
         assert driver.get_log("browser") == []
     finally:
         driver.quit()
+
+
+def test_a_protocol_that_could_not_be_run_gets_a_page_that_says_why(site):
+    out, _, store_path = site
+    with Store(store_path) as store:
+        gallery.write_page(out, store, None, out.parent / "protocols" / "broken.py", error="broken.py: no such dataset")
+    gallery.write_index(out)
+    page = (out / "broken" / "index.html").read_text()
+    assert "Could not be reproduced" in page and "no such dataset" in page
+    assert '<a href="broken/index.html">broken</a></td><td>other</td><td>0 / 0</td><td>-, full</td><td>error</td>' in (out / "index.html").read_text()
