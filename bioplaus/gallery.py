@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bioplaus.errors import BioplausError
 from bioplaus.model_files import REPO_ROOT
 from bioplaus.plotting import figure_for, render
 from bioplaus.report import claim_verdicts, is_proxy, summary_table
@@ -276,9 +277,16 @@ def write_page(site: Path, store: Store, protocol, script: Path, quick: bool = F
 
     if protocol is not None and error is None:
         fig = figure_for(protocol.source, protocol.name)
+        figure_error = None
         if fig is not None:
             with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".render-") as tmp:
-                pdf, png = (_replace_if_changed(f, folder / f.name) for f in render(fig, store, tmp))
+                try:
+                    pdf, png = (_replace_if_changed(f, folder / f.name) for f in render(fig, store, tmp))
+                except BioplausError as e:  # the page still shows the claims and tables, and says why there is no figure
+                    figure_error = str(e)
+        if figure_error is not None:
+            out += ["<h2>Figure</h2>", f'<p class="error">The figure could not be rendered: {_e(figure_error)}</p>']
+        elif fig is not None:
             written |= {pdf.name, png.name}
             w, h = _png_size(png)
             out += ["<h2>Figure</h2>", f'<figure><img src="{_e(png.name)}" width="{w}" height="{h}" '

@@ -350,3 +350,14 @@ def test_a_protocol_that_could_not_be_run_gets_a_page_that_says_why(site):
     page = (out / "broken" / "index.html").read_text()
     assert "Could not be reproduced" in page and "no such dataset" in page
     assert '<a href="broken/index.html">broken</a></td><td>other</td><td>0 / 0</td><td>-, full</td><td>error</td>' in (out / "index.html").read_text()
+
+
+def test_a_figure_that_fails_is_reported_on_the_page_and_the_old_one_removed(site):
+    out, scripts, store_path = site
+    assert (out / "failing" / "failing.png").is_file()
+    (scripts["failing"].parent.parent / "figures" / "failing.py").write_text("def make(store):\n    raise ValueError('no data')\n")
+    with Store(store_path) as store:
+        gallery.write_page(out, store, load_protocol(scripts["failing"]), scripts["failing"])
+    page = (out / "failing" / "index.html").read_text()
+    assert "The figure could not be rendered" in page and "no data" in page and "<img" not in page
+    assert sorted(p.name for p in (out / "failing").iterdir()) == ["index.html", "page.json"]
