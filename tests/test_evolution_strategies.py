@@ -61,9 +61,12 @@ def z_scores(est, target):
     return (est.mean(0) - target) / (est.std(0) / est.shape[0] ** 0.5)
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 1])  # 1: the members' weights formed one pair at a time
 @pytest.mark.parametrize("batch", [4, 12])  # below and above MATERIALISE_FROM_BATCH: both routes
 @pytest.mark.parametrize("bias", [True, False])
-def test_mirrored_population_output_equals_the_materialised_members(bias, batch):
+def test_mirrored_population_output_equals_the_materialised_members(bias, batch, chunk_bytes, monkeypatch):
+    if chunk_bytes is not None:
+        monkeypatch.setattr("bioplaus.rules.evolution_strategies.CHUNK_BYTES", chunk_bytes)
     spec = FeedforwardSpec(name="t", sizes=(5, 7, 6, 3), activations=("tanh", "relu", "linear"), bias=bias)
     net = FeedforwardNet(spec, torch.Generator().manual_seed(0)).double()
     x = torch.randn((batch, 5), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
