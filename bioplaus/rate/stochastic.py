@@ -50,7 +50,14 @@ class StochasticSpec:
     kind: str = "stochastic"
 
     def to_dict(self) -> dict[str, Any]:
-        return spec_dict(self)
+        """The fields, without ``readout`` and ``lr_scale`` at their defaults (so the config hashes of specs written
+        before those fields existed are unchanged)."""
+        d = spec_dict(self)
+        if d["readout"] == "linear":
+            del d["readout"]
+        if d["lr_scale"] == 1:
+            del d["lr_scale"]
+        return d
 
 
 _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {

@@ -261,4 +261,4 @@ class EvolutionStrategies(Rule):
     def config(self) -> dict:
         return {**super().config(), "sigma": self.sigma, "population": self.population,
                 "fitness_shaping": self.fitness_shaping, "fitness": self.fitness, "estimator_samples": self.estimator_samples,
-                "noise": self.noise, **({"table_size": self.table_size} if self.noise == "table" else {})}
+                **({"noise": "table", "table_size": self.table_size} if self.noise == "table" else {})}  # fresh: as before
