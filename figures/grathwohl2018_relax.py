@@ -27,8 +27,9 @@ def make(store):
     for condition, d in v.groupby("condition", sort=False):
         s = mean_and_spread(d)
         ax_v.plot(s["step"], s["mean"], color=COLOURS.get(condition), ls=STYLES.get(condition, "-"), label=condition)
+    low = float(v["value"].min()) if len(v) else -20.0
     ax_v.set(xlabel="iteration", ylabel="ln Var(gradient estimate)  (100 draws at the current θ)",
-             title="estimator variance along each run (mean over seeds)")
-    ax_v.legend(fontsize=7, loc="lower left")
+             title="estimator variance along each run (mean over seeds)", ylim=(low - 1, 1.0))
+    ax_v.legend(fontsize=7, loc="upper center", ncol=3)  # above the highest curves (REINFORCE's, about -4)
     fig.tight_layout()
     return fig

@@ -28,8 +28,26 @@ the angle to the gradient is only 0 or 180 deg, so it is not used; the variance 
 are what is meaningful. The claims read the log-variance as its mean over the recorded steps (the log of the
 geometric mean of the variance along each run's own path), as the figure shows it over training.
 
-Measured, full length (3 seeds, 5000 steps; mean ± s.d.): see MEASURED below. Quick run (1 seed, 500 steps):
-only the variance claims are judged (theta barely moves in 500 steps for any estimator but the exact gradient).
+Measured, full length (3 seeds, 5000 steps, 2026-12-02; about 4.2 CPU-minutes, 83 s per seed; mean ± s.d.):
+theta at the end: exact gradient 0.00051 (all seeds), RELAX 0.120 ± 0.050 (0.124, 0.167, 0.068), REINFORCE
+0.504 ± 0.199, REBAR 0.467 ± 0.091, REINFORCE with the moving average 0.0275 ± 0.0024, learning off 0.5.
+ln Var over the run (mean over recorded steps): RELAX -12.6 ± 0.28, REINFORCE -4.22 ± 0.05 (its closed form at
+theta = 1/2 is ln 0.0156 = -4.16), REBAR -4.18 ± 0.01, moving average -16.0 ± 0.2. Bias: the mean z over the
+51 records of each seed within ± 0.3 for every estimator (RELAX -0.11 ± 0.02, REBAR -0.12 ± 0.17): unbiased.
+Every claim passes. Where this agrees with the paper: RELAX's variance is far below REINFORCE's and REBAR's
+(by e^8.4, about 4,000 times), REBAR's is not below REINFORCE's and REBAR does not find the optimum, and RELAX
+moves toward it (theta from 0.5 to 0.12) where they wander. Where it does not: RELAX does not *reach* the
+optimum in 5000 steps (theta 0.12 against the exact gradient's 0.0005 under the same Adam): its variance,
+about e^-12.6, is still above the squared gradient (0.002 theta (1 - theta))^2, e^-15.2 at theta = 1/2, so
+Adam's steps stay mostly noise; the 0.25 bound ("the loss gap halved") is what it meets, not theta -> 0. The
+control here is the rule's (eta f(sigmoid(z / lambda)) plus a network of z), not the port's network of
+sigmoid(z / lambda); the paper's own curves could not be read. Not in the paper's figure: a moving average of
+f is a better baseline than RELAX's control on this problem (theta 0.027, ln Var -16), because f(b) is almost
+constant (0.249001 or 0.251001), so a running mean of it cancels nearly all of the score term; the claim about
+RELAX is made against REINFORCE without a baseline and REBAR, as the paper's figure compares them.
+Quick run (1 seed, 500 steps, records every 25): only the variance and bias claims are judged (theta barely
+moves in 500 steps for any estimator but the exact gradient: RELAX 0.47): ln Var over the run RELAX -8.85
+(its control still learning over the first records), REINFORCE -4.16, REBAR -4.08; mean z RELAX 0.19, REBAR -0.35.
 """
 
 from bioplaus import Condition, Protocol, rules, tasks
@@ -67,7 +85,8 @@ protocol = Protocol(
                  margin=0.1, when="full", published="RELAX reaches the optimum theta -> 0; REBAR does not", **PAPER),
         Bound(condition="relax", metric="firing_probability", op="<", bound=0.25, when="full",
               published="RELAX reaches the optimum theta -> 0", **PAPER,
-              note="0.25: the loss gap halved from the start (theta = 1/2); the exact gradient gets below 0.01"),
+              note="0.25: the loss gap halved from the start (theta = 1/2); not theta -> 0: the exact gradient reaches "
+                   "0.0005 in the same 5000 Adam steps, RELAX 0.12 (docstring)"),
         Bound(condition="rebar", metric="firing_probability", op=">", bound=0.25, when="full",
               published="REBAR fails to find the optimum for its variance", **PAPER),
         *[Value(condition=c, metric="estimate_bias_z", at="mean", value=0.0, tolerance=1.0,

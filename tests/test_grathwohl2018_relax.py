@@ -60,7 +60,7 @@ def test_the_model_and_task_give_the_closed_forms(phi):
 @pytest.mark.parametrize("rule", [Reinforce(), Reinforce(baseline="moving_average"), Relax(control="rebar", width=4),
                                   Relax(control="relax", width=4)], ids=lambda r: r.label)
 def test_the_rules_are_unbiased_on_the_toy_problem(rule):
-    phi, n = -0.7, 400_000
+    phi, n = -0.7, 100_000
     net, batch = toy(phi)
     rule.setup(net, torch.Generator().manual_seed(3))
     if isinstance(rule, Relax):  # a fixed random control (unbiased whatever it is)
