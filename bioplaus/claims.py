@@ -1,7 +1,7 @@
 """Claims: a paper's result as a statement about named conditions that the program checks.
 
 A claim names every condition it reads by its label (never a pool of conditions), the metric and layer, and the
-recorded value it reads per seed (``at``: the last or first recorded step, the minimum or maximum over steps, or the
+recorded value it reads per seed (``at``: the last or first recorded step, the minimum, maximum or mean over steps, or the
 value at one recorded step, e.g. ``m`` for estimator statistics). From those per-seed values it returns a
 :class:`Verdict`: ``pass``, ``fail``, ``not checkable`` (with the reason), ``full length only`` (a claim that holds
 only at full length, read in a ``--quick`` run) or ``error`` (the store lacks what the claim reads).
@@ -104,8 +104,8 @@ class Measurements:
         return d[["seed", "step", "value"]]
 
     def at(self, condition: str, metric: str | tuple[str, ...], layer: str = "all", at: str | int = "last") -> pd.Series:
-        """One value per seed (index: seed): at the ``last`` or ``first`` recorded step, the ``min`` or ``max`` over
-        steps, or at recorded step ``at`` (an int). A tuple of metrics is read as their sum, seed by seed."""
+        """One value per seed (index: seed): at the ``last`` or ``first`` recorded step, the ``min``, ``max`` or ``mean``
+        over recorded steps, or at recorded step ``at`` (an int). A tuple of metrics is read as their sum, seed by seed."""
         if not isinstance(metric, str):
             parts = [self.at(condition, m, layer, at) for m in metric]
             total = parts[0]
@@ -122,12 +122,14 @@ class Measurements:
             return g.min()
         if at == "max":
             return g.max()
+        if at == "mean":
+            return g.mean()
         if isinstance(at, int) and not isinstance(at, bool):
             s = d[d["step"] == at].groupby("seed")["value"].last()
             if s.empty:
                 raise MissingData(f"condition '{condition}' recorded no {metric}[{layer}] at step {at}")
             return s
-        raise BioplausError(f"claim field 'at' must be 'last', 'first', 'min', 'max' or a recorded step (int); got {at!r}.")
+        raise BioplausError(f"claim field 'at' must be 'last', 'first', 'min', 'max', 'mean' or a recorded step (int); got {at!r}.")
 
 
 def metric_label(metric: str | tuple[str, ...]) -> str:

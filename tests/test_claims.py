@@ -53,6 +53,9 @@ def test_value_and_bound():
     assert verdict(Bound(condition="backprop", metric="acc", op=">", bound=0.905, per_seed=True, **COMMON), NETS).verdict == "fail"
     # read at the first recorded step instead of the last
     assert verdict(Bound(condition="backprop", metric="acc", op="<", bound=0.2, at="first", **COMMON), NETS).verdict == "pass"
+    # or the mean over recorded steps: (0.1 + 0.91) / 2 = 0.505 per seed on average
+    assert verdict(Bound(condition="backprop", metric="acc", op="<", bound=0.51, at="mean", **COMMON), NETS).verdict == "pass"
+    assert verdict(Bound(condition="backprop", metric="acc", op="<", bound=0.5, at="mean", **COMMON), NETS).verdict == "fail"
 
 
 def test_ordering_fails_with_the_conditions_swapped_or_the_margin_too_large():

@@ -61,9 +61,12 @@ def z_scores(est, target):
     return (est.mean(0) - target) / (est.std(0) / est.shape[0] ** 0.5)
 
 
+@pytest.mark.parametrize("chunk_bytes", [None, 1])  # 1: the members' weights formed one pair at a time
 @pytest.mark.parametrize("batch", [4, 12])  # below and above MATERIALISE_FROM_BATCH: both routes
 @pytest.mark.parametrize("bias", [True, False])
-def test_mirrored_population_output_equals_the_materialised_members(bias, batch):
+def test_mirrored_population_output_equals_the_materialised_members(bias, batch, chunk_bytes, monkeypatch):
+    if chunk_bytes is not None:
+        monkeypatch.setattr("bioplaus.rules.evolution_strategies.CHUNK_BYTES", chunk_bytes)
     spec = FeedforwardSpec(name="t", sizes=(5, 7, 6, 3), activations=("tanh", "relu", "linear"), bias=bias)
     net = FeedforwardNet(spec, torch.Generator().manual_seed(0)).double()
     x = torch.randn((batch, 5), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -187,3 +190,56 @@ def test_runs_in_the_run_loop_with_estimator_curves_against_m():
     rows = train_run(p, "evolution_strategies", 0).rows
     assert sorted({r[0] for r in rows if r[2] == "estimate_bias_angle"}) == [1, 2, 4, 8, 16]
     assert len([r for r in rows if r[2] == "update_angle" and r[3] == "all"]) == 3
+
+
+# -- the shared noise table (noise="table", the default) --------------------------------------------------------
+
+def test_table_estimate_is_the_antithetic_estimate_of_its_window_and_reproducible():
+    from bioplaus.rules.evolution_strategies import combine_pairs, table_window
+
+    net, batch = net_and_batch(sizes=(5, 7, 3), activations=("tanh", "linear"))
+    rule = EvolutionStrategies(sigma=0.1, population=6)
+    rule.setup(net, torch.Generator().manual_seed(4))
+    params = {k: v.detach() for k, v in net.named_parameters()}
+    d = sum(p.numel() for p in params.values())
+    assert rule.table.numel() >= 2 * 3 * d
+    state = rule.generator.get_state()
+    window, eps = table_window(rule.table, params, 3, rule.generator)
+    assert window.shape == (3, d) and window.data_ptr() >= rule.table.data_ptr()  # a view into the table
+    for k, p in params.items():  # the pairs' slices, in parameter order, do not overlap
+        assert eps[k].shape == (3, *p.shape)
+    assert torch.equal(torch.cat([e.reshape(3, -1) for e in eps.values()], 1), window)
+    rule.generator.set_state(state)
+    got = rule.estimate(net, batch)
+    members = {k: torch.cat([p + 0.1 * eps[k], p - 0.1 * eps[k]]) for k, p in params.items()}
+    losses = torch.stack([batch.loss(functional_call(net, {k: v[i] for k, v in members.items()}, (batch.x,)))
+                          for i in range(6)])
+    want = combine_pairs({k: e.clone() for k, e in eps.items()}, losses[:3], losses[3:], 0.1)
+    for k in params:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-10, atol=1e-12)
+    again = EvolutionStrategies(sigma=0.1, population=6)
+    again.setup(net, torch.Generator().manual_seed(4))
+    first = EvolutionStrategies(sigma=0.1, population=6)
+    first.setup(net, torch.Generator().manual_seed(4))
+    assert all(torch.equal(first.estimate(net, batch)[k], again.estimate(net, batch)[k]) for k in params)
+
+
+def test_fresh_noise_is_unbiased_with_the_closed_form_variance_too():
+    net, batch = net_and_batch()
+    est, g = draws(EvolutionStrategies(sigma=0.1, population=8, noise="fresh"), net, batch, 4000)
+    assert float(z_scores(est, g).abs().max()) < 4.5
+    assert abs(M.estimate_variance(est, g) / (2 * (g.numel() + 1) / 8) - 1) < 0.1
+
+
+def test_a_too_small_table_leaves_the_documented_error_floor():
+    # with the least table (L = 2 pairs d) the mean of many estimates stops at an error of order |g| sqrt(d / L)
+    # instead of falling like 1/sqrt(m): the reason for the default L = 2^22
+    net, batch = net_and_batch()
+    n = 6400
+    small, g = draws(EvolutionStrategies(sigma=0.1, population=8, table_size=1), net, batch, n)
+    large, _ = draws(EvolutionStrategies(sigma=0.1, population=8), net, batch, n)
+    trace = 2 * (g.numel() + 1) / 8 * float(g.square().sum())  # tr Cov of one estimate
+    floor_small = float((small.mean(0) - g).square().sum()) * n / trace  # ~1 if nothing but the 1/m variance is left
+    floor_large = float((large.mean(0) - g).square().sum()) * n / trace
+    assert floor_large < 3, floor_large
+    assert floor_small > 10 * floor_large, (floor_small, floor_large)

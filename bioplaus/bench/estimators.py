@@ -3,8 +3,11 @@
 The digits MLP (``models/mlp_digits.toml``: 64-256-256-10 tanh, d = 85,002 parameters), N = 256
 members (128 mirrored pairs), inputs of batch 1 and batch 100, one torch thread. Variants:
 
-- ``batched``: :meth:`EvolutionStrategies.estimate`, as runs use it: noise generation, the
-  population as a batch dimension of ``torch.baddbmm`` over the layers, the weighted sum of noise;
+- ``batched``: :meth:`EvolutionStrategies.estimate`, as runs use it (``noise="table"``): the noise read
+  from the shared table at a random offset (the table itself is drawn once, at setup, untimed), the
+  population as a batch dimension of the products over the layers, the weighted sum of noise;
+- ``batched, fresh noise``: the same with ``noise="fresh"``: the 128 x 85,002 Gaussian numbers drawn
+  for every estimate;
 - ``loop``: the same noise and weighted sum, the members' forward passes one by one
   (``torch.func.functional_call`` per member): what a user writes without batching;
 - ``forward only``: the N forward passes as one batched product with ready perturbed weights
@@ -42,6 +45,8 @@ def _variants(batch_size: int) -> dict:
     batch = Batch(torch.randn((batch_size, 64), generator=g), torch.randint(0, 10, (batch_size,), generator=g), cross_entropy)
     rule = EvolutionStrategies(sigma=0.01, population=POPULATION)
     rule.setup(model, generator(0, 0, "rule:evolution_strategies"))
+    fresh = EvolutionStrategies(sigma=0.01, population=POPULATION, noise="fresh")
+    fresh.setup(model, generator(0, 0, "rule:evolution_strategies"))
     params = {k: v.detach() for k, v in model.named_parameters()}
     loop_generator = generator(0, 0, "bench-loop")
     pairs = POPULATION // 2
@@ -64,7 +69,8 @@ def _variants(batch_size: int) -> dict:
     def forward_only(i: int) -> None:
         torch.vmap(batch.loss_fn, in_dims=(0, None))(layered_population_output(model, ready, batch.x), batch.y)
 
-    return {"batched": lambda i: rule.estimate(model, batch), "loop": loop, "forward only": forward_only}
+    return {"batched": lambda i: rule.estimate(model, batch), "batched, fresh noise": lambda i: fresh.estimate(model, batch),
+            "loop": loop, "forward only": forward_only}
 
 
 def main(repeats: int = 5, steps: int = 4, threads: int = 1) -> int:

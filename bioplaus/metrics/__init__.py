@@ -20,6 +20,11 @@ METRICS = (
     "representation_cka",
     "estimate_bias_angle",
     "estimate_variance",
+    "estimate_log_variance",
+    "estimate_bias_z",
+    # the Bernoulli toy problem (bioplaus.tasks.bernoulli_target): exact, in closed form
+    "firing_probability",
+    "loss_gap",
     # spiking networks (bioplaus.spiking): rates, weight distributions, reward
     "output_rate_hz",
     "fraction_near_max",

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from bioplaus.metrics.alignment import feedback_alignment_metrics
@@ -108,7 +109,7 @@ def _loss(obs: Observation) -> list[ProbeRow]:
     return [("loss", "all", obs.loss)]
 
 
-@probe("evaluation", ("test_loss", "test_accuracy", "train_accuracy"))
+@probe("evaluation", ("test_loss", "test_accuracy", "train_accuracy", "firing_probability", "loss_gap"))
 def _evaluation(obs: Observation) -> list[ProbeRow]:
     return [(k, "all", v) for k, v in obs.evaluate().items()]
 
@@ -195,6 +196,29 @@ def _relax_steps(obs: Observation) -> list[ProbeRow]:
     return [("relax_steps", phase, float(n)) for phase, n in sorted(log.items())]
 
 
+@probe("estimator_spread", ("estimate_log_variance", "estimate_bias_z"), needs_reference=True)
+def _estimator_spread(obs: Observation) -> list[ProbeRow]:
+    """The rule's estimator at the current parameters, from ``K`` fresh draws on the recorded batch (the rule's
+    ``probe_values()["estimate_draws"]``, a callable returning ``{name: (K, *shape)}``), against the exact gradient
+    ``g``: ``estimate_log_variance`` = ``ln tr Cov`` (natural log; the sum over parameters of the draws' variances)
+    and ``estimate_bias_z`` = ``(mean - g) . u / s.e.``, the mean's error along ``u = g / |g|`` in standard
+    errors (about N(0, 1) for an unbiased estimator; for one parameter it is the whole bias)."""
+    draws_of = obs.aux.get("rule", {}).get("estimate_draws")
+    if draws_of is None or obs.reference is None:
+        return []
+    names = list(obs.reference)
+    draws = draws_of()
+    x = torch.cat([draws[k].reshape(draws[k].shape[0], -1) for k in names], 1).double()
+    g = torch.cat([obs.reference[k].reshape(-1) for k in names]).double().to(x.device)
+    rows = [("estimate_log_variance", "all", math.log(float(x.var(0).sum())))] if float(x.var(0).sum()) > 0 else []
+    if float(g.norm()) > 0:
+        along = x @ (g / g.norm())
+        se = float(along.std()) / along.shape[0] ** 0.5
+        if se > 0:
+            rows.append(("estimate_bias_z", "all", (float(along.mean()) - float(g.norm())) / se))
+    return rows
+
+
 @probe("target_angle", ("target_angle", "reconstruction_error"))
 def _target_angle(obs: Observation) -> list[ProbeRow]:
     """Target propagation (Bartunov et al. 2018): per layer, the angle between the target difference
@@ -234,7 +258,8 @@ def inapplicable(metric: str, capabilities: frozenset[str], rule: Any, task: Any
         return None
     if metric not in {m for p in PROBES.values() for m in p.metrics} | set(INITIAL_METRICS):
         return "it is recorded by spiking (Brian2) simulations only"
-    if metric in ("test_loss", "test_accuracy", "train_accuracy") and metric not in getattr(task, "metrics", (metric,)):
+    if metric in ("test_loss", "test_accuracy", "train_accuracy", "firing_probability", "loss_gap") \
+            and metric not in getattr(task, "metrics", (metric,)):
         return f"task {getattr(task, 'name', task)!r} does not evaluate it (it evaluates {', '.join(getattr(task, 'metrics', ()))})"
     if metric in ("weight_angle", "norm_ratio", "sign_concordance") and type(rule).feedback is _base_feedback(rule):
         return f"rule {rule.name!r} has no feedback weights"
@@ -242,6 +267,8 @@ def inapplicable(metric: str, capabilities: frozenset[str], rule: Any, task: Any
         return "the model has no hidden layers to compare (a layered feedforward net has)"
     if metric == "relax_steps" and "energy" not in capabilities:
         return "the model does not relax (an energy net does)"
+    if metric in ("estimate_log_variance", "estimate_bias_z") and not getattr(rule, "variance_draws", 0):
+        return f"rule {rule.name!r} draws no fresh estimates at recording steps (it has no variance_draws > 1)"
     if metric in ("estimate_bias_angle", "estimate_variance") and not (
             getattr(rule, "estimator_samples", 0) >= 2 or hasattr(rule, "sequence_estimates")
             or metric in getattr(rule, "initial_metrics", ())):

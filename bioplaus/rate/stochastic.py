@@ -11,6 +11,11 @@ There is no reparameterised gradient for Bernoulli units, so enumeration is the 
 ``forward(x)`` is the mean-field output ``W_2 p + b_2`` = ``E_h[output]`` (exact, since the
 read-out is linear): what evaluation uses for test loss and accuracy. The recorded ``loss``
 is therefore the loss of the expected output, a lower bound of the expected loss for a convex loss.
+
+Two spec fields serve estimator toy problems (``models/relax_toy.toml``): ``readout = "identity"`` makes the
+output the hidden state itself (``n_out = n_hidden``, no read-out parameters), so the loss is a fixed function
+``f(h)`` of the stochastic units and only their logits learn; ``lr_scale`` multiplies the run's learning rate
+for this model's parameters (``0``: learning off, while the rule still runs and measures).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from bioplaus.core import Batch, TorchModel
-from bioplaus.errors import BioplausError
+from bioplaus.errors import BioplausError, allowed
 from bioplaus.model_kind import ModelKind, check_fields, spec_dict
 
 #: enumeration of 2^n hidden states is the reference gradient: keep it cheap
@@ -39,18 +44,31 @@ class StochasticSpec:
     n_hidden: int
     n_out: int
     init_scale: float = 1.0
+    readout: str = "linear"
+    lr_scale: float = 1.0
     description: str = ""
     kind: str = "stochastic"
 
     def to_dict(self) -> dict[str, Any]:
-        return spec_dict(self)
+        """The fields, without ``readout`` and ``lr_scale`` at their defaults (so the config hashes of specs written
+        before those fields existed are unchanged)."""
+        d = spec_dict(self)
+        if d["readout"] == "linear":
+            del d["readout"]
+        if d["lr_scale"] == 1:
+            del d["lr_scale"]
+        return d
 
 
 _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "kind": (str, "a string"), "name": (str, "a string"), "description": (str, "a string"),
     "n_in": (int, "a positive integer"), "n_hidden": (int, f"an integer from 1 to {MAX_HIDDEN}"),
     "n_out": (int, "a positive integer"), "init_scale": ((int, float), "a positive number"),
+    "readout": (str, "'linear' or 'identity'"), "lr_scale": ((int, float), "a non-negative number"),
 }
+
+#: the read-outs a stochastic model can have
+READOUTS = ("linear", "identity")
 
 
 def stochastic_spec_from_dict(data: dict[str, Any], source: str, default_name: str) -> StochasticSpec:
@@ -64,6 +82,13 @@ def stochastic_spec_from_dict(data: dict[str, Any], source: str, default_name: s
                             f"2^n_hidden hidden states, so at most {MAX_HIDDEN} stochastic units are allowed.")
     if not data.get("init_scale", 1.0) > 0:
         raise BioplausError(f"{source}: field 'init_scale' must be a positive number, got {data['init_scale']!r}.")
+    if data.get("readout", "linear") not in READOUTS:
+        raise BioplausError(f"{source}: field 'readout' is {data['readout']!r}; allowed values are {allowed(READOUTS)}.")
+    if data.get("readout") == "identity" and data["n_out"] != data["n_hidden"]:
+        raise BioplausError(f"{source}: field 'readout' is 'identity', so 'n_out' must equal 'n_hidden' "
+                            f"({data['n_hidden']}), got {data['n_out']}.")
+    if not data.get("lr_scale", 1.0) >= 0:
+        raise BioplausError(f"{source}: field 'lr_scale' must be a non-negative number, got {data['lr_scale']!r}.")
     return StochasticSpec(**{"name": default_name, **data})
 
 
@@ -90,7 +115,9 @@ class StochasticBinaryNet(TorchModel):
     def __init__(self, spec: StochasticSpec, generator: torch.Generator | None = None):
         super().__init__()
         self.spec = spec
-        self.layers = nn.ModuleDict({"hidden1": nn.Linear(spec.n_in, spec.n_hidden), "output": nn.Linear(spec.n_hidden, spec.n_out)})
+        self.layers = nn.ModuleDict({"hidden1": nn.Linear(spec.n_in, spec.n_hidden)})
+        if spec.readout == "linear":
+            self.layers["output"] = nn.Linear(spec.n_hidden, spec.n_out)
         with torch.no_grad():
             for layer in self.layers.values():
                 fan_in = layer.weight.shape[1]
@@ -105,8 +132,14 @@ class StochasticBinaryNet(TorchModel):
         return self.layers["hidden1"](x)
 
     def readout(self, h: Tensor) -> Tensor:
-        """``W_2 h + b_2`` for hidden states ``h`` ``(..., n_hidden)``."""
-        return self.layers["output"](h)
+        """``W_2 h + b_2`` for hidden states ``h`` ``(..., n_hidden)`` (``h`` itself for the identity read-out)."""
+        return self.layers["output"](h) if "output" in self.layers else h
+
+    def optimizer_groups(self, kwargs: dict) -> tuple[list, dict]:
+        """The run's optimizer over all parameters, at ``lr_scale`` times the run's ``lr`` (``0``: learning off)."""
+        if self.spec.lr_scale == 1:
+            return list(self.parameters()), kwargs
+        return [{"params": list(self.parameters()), "lr": kwargs.get("lr", 1e-3) * self.spec.lr_scale}], kwargs
 
     def sample(self, x: Tensor, generator: torch.Generator, draws: int | None = None) -> tuple[Tensor, Tensor]:
         """Hidden states ``h ~ Bernoulli(p)`` ``(batch, n_hidden)``, or ``(draws, batch, n_hidden)`` independent ones,
@@ -121,7 +154,7 @@ class StochasticBinaryNet(TorchModel):
 
     def expected_loss(self, batch: Batch) -> Tensor:
         """``mean_b sum_h p(h | x_b) L(W_2 h + b_2, y_b)`` by enumerating the ``2^n`` states (differentiable)."""
-        states = binary_states(self.spec.n_hidden, self.layers["output"].weight.dtype).to(batch.x.device)  # (S, n)
+        states = binary_states(self.spec.n_hidden, self.layers["hidden1"].weight.dtype).to(batch.x.device)  # (S, n)
         log_p = bernoulli_log_prob(states.unsqueeze(0), self.logits(batch.x).unsqueeze(1))  # (B, S)
         out = self.readout(states)  # (S, n_out)
         n, s = batch.x.shape[0], states.shape[0]

@@ -15,6 +15,11 @@ the variance. Baselines: ``"none"`` (``c = 0``); ``"moving_average"`` (a running
 loss, ``c <- c + rate (L - c)`` after each update, started at the loss of the mean-field output);
 ``"critic"`` (a learned input-dependent baseline ``c(x) = v^T x + v_0``, regressed on the losses
 it sees by SGD with step ``critic_lr`` after each update; Weber et al. 2019, Sec. 4, "critics").
+
+With ``variance_draws = K > 1`` the rule also offers, at every step, ``K`` fresh estimates on the step's batch at
+the current parameters (``probe_values()["estimate_draws"]``, drawn lazily, only when a recording step asks, from
+a generator of their own split off the rule's stream at setup, so that measuring never changes the run's draws):
+the ``estimate_log_variance`` and ``estimate_bias_z`` of :mod:`bioplaus.metrics.probes` over training.
 """
 
 from __future__ import annotations
@@ -63,6 +68,19 @@ def score_function_estimate(model: nn.Module, batch: Batch, h: Tensor, p: Tensor
     return stochastic_net_estimate(batch, h, delta, d_out), losses
 
 
+def check_variance_draws(rule: str, draws: object) -> int:
+    """``variance_draws``: 0 (off) or an integer >= 2 (a variance needs two draws)."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or not (draws == 0 or draws >= 2):
+        raise BioplausError(f"rule {rule!r}: variance_draws (fresh estimates per recording step) must be 0 (off) or an "
+                            f"integer >= 2, got {draws!r}.")
+    return draws
+
+
+def split_generator(generator: torch.Generator) -> torch.Generator:
+    """A generator of its own, seeded by one draw of ``generator`` (for measurements that must not move its stream)."""
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+
 class Reinforce(Rule):
     """REINFORCE (score function) for stochastic binary units, with no baseline, a moving average or a learned critic.
 
@@ -76,7 +94,7 @@ class Reinforce(Rule):
     requires = frozenset({"torch", "stochastic_units"})
 
     def __init__(self, baseline: str = "none", baseline_rate: float = 0.1, critic_lr: float = 0.05,
-                 estimator_samples: int = 1024, label: str | None = None):
+                 estimator_samples: int = 1024, variance_draws: int = 0, label: str | None = None):
         super().__init__(label or (self.name if baseline == "none" else f"{self.name} ({baseline.replace('_', ' ')})"))
         if baseline not in BASELINES:
             raise BioplausError(f"rule {self.name!r}: unknown baseline {baseline!r}; allowed values are {allowed(BASELINES)}.")
@@ -86,13 +104,17 @@ class Reinforce(Rule):
             raise BioplausError(f"rule {self.name!r}: critic_lr must be positive, got {critic_lr!r}.")
         self.baseline, self.baseline_rate, self.critic_lr = baseline, float(baseline_rate), float(critic_lr)
         self.estimator_samples = int(estimator_samples)
+        self.variance_draws = check_variance_draws(self.name, variance_draws)
         self.generator: torch.Generator | None = None
+        self.variance_generator: torch.Generator | None = None
+        self._last: tuple[nn.Module, Batch] | None = None
         self.average: float | None = None
         self.critic: Tensor | None = None  # (n_in + 1,): v and v_0
         self._seen: tuple[Tensor, Tensor] | None = None  # the last estimate's inputs and losses, for after_step
 
     def setup(self, model: nn.Module, generator: torch.Generator) -> None:
         self.generator = generator
+        self.variance_generator = split_generator(generator) if self.variance_draws else None
         self.average = None
         w1 = model.layers["hidden1"].weight
         self.critic = torch.zeros(w1.shape[1] + 1, dtype=w1.dtype, device=w1.device)
@@ -111,15 +133,23 @@ class Reinforce(Rule):
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         estimate, losses = self.estimates(model, batch, None)
         self._seen = (batch.x, losses)
+        self._last = (model, batch)
         return estimate
 
+    def probe_values(self) -> dict:
+        if not self.variance_draws or self._last is None:
+            return {}
+        model, batch = self._last
+        return {"estimate_draws": lambda: self.estimates(model, batch, self.variance_draws, self.variance_generator)[0]}
+
     @torch.no_grad()
-    def estimates(self, model: nn.Module, batch: Batch, draws: int | None) -> tuple[dict[str, Tensor], Tensor]:
+    def estimates(self, model: nn.Module, batch: Batch, draws: int | None,
+                  generator: torch.Generator | None = None) -> tuple[dict[str, Tensor], Tensor]:
         """``draws`` independent estimates at once (shapes ``(draws, *param.shape)``; ``None``: one, unstacked) and
-        their examples' losses; one batched pass, no loop over draws."""
+        their examples' losses; one batched pass, no loop over draws. ``generator``: default the rule's."""
         if self.generator is None or self.critic is None:  # a rule used outside a run
             self.setup(model, torch.Generator().manual_seed(0))
-        h, p = model.sample(batch.x, self.generator, draws)
+        h, p = model.sample(batch.x, generator or self.generator, draws)
         return score_function_estimate(model, batch, h, p, self.baseline_values(model, batch))
 
     def after_step(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
@@ -135,4 +165,5 @@ class Reinforce(Rule):
 
     def config(self) -> dict:
         return {**super().config(), "baseline": self.baseline, "baseline_rate": self.baseline_rate,
-                "critic_lr": self.critic_lr, "estimator_samples": self.estimator_samples}
+                "critic_lr": self.critic_lr, "estimator_samples": self.estimator_samples,
+                **({"variance_draws": self.variance_draws} if self.variance_draws else {})}

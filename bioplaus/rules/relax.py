@@ -34,7 +34,7 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rate.stochastic import per_example_loss
 from bioplaus.rules.base import Rule
-from bioplaus.rules.reinforce import sampled_losses, stochastic_net_estimate
+from bioplaus.rules.reinforce import check_variance_draws, sampled_losses, split_generator, stochastic_net_estimate
 
 CONTROLS = ("relax", "rebar")
 
@@ -99,7 +99,8 @@ class Relax(Rule):
     Args: ``control``: ``"relax"`` (concrete relaxation + a tanh network) or ``"rebar"`` (the
     relaxation only, with learned scale and temperature); ``control_lr``: Adam step of the
     control's parameters on ``|g|^2``; ``width``: hidden units of ``r_psi``; ``estimator_samples``:
-    independent estimates at step 0 for ``estimate_bias_angle`` and ``estimate_variance``."""
+    independent estimates at step 0 for ``estimate_bias_angle`` and ``estimate_variance``; ``variance_draws``:
+    fresh estimates per recording step for ``estimate_log_variance`` and ``estimate_bias_z`` (0: off)."""
 
     name = "relax"
     title = "RELAX"
@@ -107,7 +108,7 @@ class Relax(Rule):
     requires = frozenset({"torch", "stochastic_units"})
 
     def __init__(self, control: str = "relax", control_lr: float = 1e-3, width: int = 16, estimator_samples: int = 1024,
-                 label: str | None = None):
+                 variance_draws: int = 0, label: str | None = None):
         super().__init__(label or (self.name if control == "relax" else "rebar"))
         if control not in CONTROLS:
             raise BioplausError(f"rule {self.name!r}: unknown control {control!r}; allowed values are {allowed(CONTROLS)}.")
@@ -118,7 +119,10 @@ class Relax(Rule):
                                 f"got {width!r}.")
         self.control_kind, self.control_lr, self.width = control, float(control_lr), width
         self.estimator_samples = int(estimator_samples)
+        self.variance_draws = check_variance_draws(self.name, variance_draws)
         self.generator: torch.Generator | None = None
+        self.variance_generator: torch.Generator | None = None
+        self._last: tuple[nn.Module, Batch] | None = None
         self.control: ControlVariate | None = None
         self.optimizer: torch.optim.Optimizer | None = None
 
@@ -127,15 +131,17 @@ class Relax(Rule):
         w1 = model.layers["hidden1"].weight
         self.control = ControlVariate(w1.shape[0], self.control_kind, self.width, generator).to(w1.dtype).to(w1.device)
         self.optimizer = torch.optim.Adam(self.control.parameters(), lr=self.control_lr)
+        self.variance_generator = split_generator(generator) if self.variance_draws else None
 
-    def hidden_gradient(self, model: nn.Module, batch: Batch, draws: int | None, create_graph: bool = False):
+    def hidden_gradient(self, model: nn.Module, batch: Batch, draws: int | None, create_graph: bool = False,
+                        generator: torch.Generator | None = None):
         """``g`` ``(..., batch, n_hidden)`` for ``draws`` independent draws (``None``: one), the states ``b``
-        and the losses ``f(b)``."""
+        and the losses ``f(b)``; uniforms from ``generator`` (default: the rule's)."""
         if self.control is None:  # a rule used outside a run
             self.setup(model, torch.Generator().manual_seed(0))
         a = model.logits(batch.x).detach()
         shape = a.shape if draws is None else (draws, *a.shape)
-        u, v = (torch.rand(shape, generator=self.generator, dtype=a.dtype).clamp_(1e-12, 1 - 1e-12).to(a.device) for _ in range(2))
+        u, v = (torch.rand(shape, generator=generator or self.generator, dtype=a.dtype).clamp_(1e-12, 1 - 1e-12).to(a.device) for _ in range(2))
         y = batch.y
         def loss_at(h: Tensor) -> Tensor:  # per-example loss at (relaxed or binary) hidden states (..., batch, n)
             flat = model.readout(h).reshape(-1, model.spec.n_out)
@@ -144,14 +150,26 @@ class Relax(Rule):
         b = (a + torch.log(u) - torch.log1p(-u) > 0).to(a.dtype)
         return g, b, fb
 
-    def estimates(self, model: nn.Module, batch: Batch, draws: int | None) -> dict[str, Tensor]:
-        """``draws`` independent estimates (shapes ``(draws, *param.shape)``; ``None``: one), in one batched pass."""
-        g, b, _ = self.hidden_gradient(model, batch, draws)
+    def estimates(self, model: nn.Module, batch: Batch, draws: int | None,
+                  generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """``draws`` independent estimates (shapes ``(draws, *param.shape)``; ``None``: one), in one batched pass;
+        ``generator``: default the rule's."""
+        g, b, _ = self.hidden_gradient(model, batch, draws, generator=generator)
         _, d_out = sampled_losses(model, batch, b)
         return stochastic_net_estimate(batch, b, g.detach() / batch.x.shape[0], d_out)
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        self._last = (model, batch)
         return self.estimates(model, batch, None)
+
+    def probe_values(self) -> dict:
+        """``estimate_draws``: ``variance_draws`` fresh estimates at the current parameters and control, drawn when
+        asked from a generator of their own (as in :class:`~bioplaus.rules.reinforce.Reinforce`)."""
+        if not self.variance_draws or self._last is None:
+            return {}
+        model, batch = self._last
+        return {"estimate_draws": lambda: {k: v.detach() for k, v in
+                                           self.estimates(model, batch, self.variance_draws, self.variance_generator).items()}}
 
     def after_step(self, model: nn.Module, batch: Batch, estimate: dict[str, Tensor]) -> None:
         """One Adam step of the control variate on ``|g|^2`` of a fresh draw (Grathwohl et al. 2018, Alg. 2)."""
@@ -164,4 +182,4 @@ class Relax(Rule):
 
     def config(self) -> dict:
         return {**super().config(), "control": self.control_kind, "control_lr": self.control_lr, "width": self.width,
-                "estimator_samples": self.estimator_samples}
+                "estimator_samples": self.estimator_samples, **({"variance_draws": self.variance_draws} if self.variance_draws else {})}

@@ -1,5 +1,6 @@
 """Tasks: data, loss and evaluation for runs."""
 
+from bioplaus.tasks.bernoulli_target import BernoulliTarget
 from bioplaus.tasks.base import Task, TaskInstance, cross_entropy, squared_error
 from bioplaus.tasks.data_choice import ByDataDir, mnist_or_digits
 from bioplaus.tasks.digits import Digits
@@ -16,7 +17,8 @@ from bioplaus.tasks.sequence import AddingProblem, CopyMemory, DelayedRecall, In
 from bioplaus.tasks.yin_yang import YinYang
 
 __all__ = [
-    "MNIST", "MNIST1D", "AddingProblem", "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "Episodic", "InfluenceBalancing", "LinearTeacher",
+    "MNIST", "MNIST1D", "AddingProblem", "BernoulliTarget",
+    "ByDataDir", "CopyMemory", "DelayedRecall", "Digits", "Episodic", "InfluenceBalancing", "LinearTeacher",
     "OneHotSquaredError", "PatternGeneration", "Randman", "SequenceTask", "Task", "TaskInstance", "YinYang", "YinYangSpikes",
     "cross_entropy", "load_mnist", "mnist_or_digits", "one_hot_squared_error", "read_idx", "sequence_squared_error", "squared_error",
     "write_idx",
