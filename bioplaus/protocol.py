@@ -30,7 +30,7 @@ from bioplaus.metrics.probes import inapplicable
 from bioplaus.optimizers import OPTIMIZERS
 from bioplaus.rules.base import Rule
 from bioplaus.rules.registry import get_rule, rule_names
-from bioplaus.settings_check import check_settings
+from bioplaus.settings_check import check_optimizer, check_settings
 from bioplaus.tasks import Task
 from bioplaus.tasks.data_choice import ByDataDir
 
@@ -52,16 +52,23 @@ class Condition:
         task: ``None`` (the protocol's task), a task, or a dict of fields that replace the
             protocol's task's (``{"delay": 20}``, ``{"input_rate_hz": 10.0}``).
         label: the condition's name in the store (default: the rule's ``label``).
+        optimizer: ``None`` (the protocol's optimizer), or ``(name, kwargs)`` of the condition's own, validated
+            like the protocol's. It replaces the protocol's optimizer whole: name, ``lr`` and, on an energy
+            model, ``layer_lr`` (a condition that wants per-layer rates gives them itself). A condition without
+            one keeps the run configuration (and its hash) of a protocol without per-condition optimizers.
 
-    ``Condition(rules.UORO(), model={"n_hidden": 64}, label="uoro n=64")``. Inside a built
+    ``Condition(rules.UORO(), model={"n_hidden": 64}, label="uoro n=64")``;
+    ``Condition(rules.Shallow(), optimizer=("adam", {"lr": 3e-3}))``: the read-out-only baseline at its own
+    step size (as a :class:`bioplaus.tuning.StepSizeSearch` selects). Inside a built
     :class:`Protocol` every condition is resolved: ``rule`` a rule object, ``model`` a spec,
-    ``task`` a task, ``label`` a string.
+    ``task`` a task, ``label`` a string, ``optimizer`` the optimizer its runs use.
     """
 
     rule: Any
     model: Any = None
     task: Any = None
     label: str | None = None
+    optimizer: tuple[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -132,6 +139,7 @@ class Protocol:
         if self.metrics is None:  # what the task evaluates, and the angle to the exact gradient where there is one
             torch_model = model_specs.kind(self.model.kind).engine == "torch"
             self.metrics = [*self.task.metrics, *(["update_angle"] if torch_model else [])]
+        self.optimizer = _optimizer(self.optimizer, "protocol field 'optimizer'")
         self.rules = list(self.rules)
         self.conditions = [self._resolve(c) for c in self.rules]
         labels = [c.label for c in self.conditions]
@@ -145,10 +153,6 @@ class Protocol:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "steps" else 1):
                 raise BioplausError(f"protocol field '{key}' must be a {'non-negative' if key == 'steps' else 'positive'} integer, got {value!r}.")
-        opt_name, opt_kwargs = self.optimizer
-        if opt_name not in OPTIMIZERS:
-            raise BioplausError(f"protocol field 'optimizer': unknown optimizer {opt_name!r}; allowed values are {allowed(OPTIMIZERS)}.")
-        self.optimizer = (opt_name, dict(opt_kwargs))
         self.metrics = list(self.metrics)
         for m in self.metrics:
             if m not in metric_names.METRICS:
@@ -218,7 +222,13 @@ class Protocol:
                     + "; use rules.EquilibriumPropagation on an energy model with formulation = 'energy', or drop these metrics.")
         if isinstance(task, ByDataDir) and task.model_with_data_dir is not None and c.model is None:
             _check_requires(rule, task.model_with_data_dir, f"{where} (with --data-dir)")
-        return Condition(rule, model, task, label)
+        optimizer = self.optimizer
+        if c.optimizer is not None:
+            optimizer = _optimizer(c.optimizer, f"{where}: field 'optimizer'")
+            check_optimizer(optimizer, model.kind, f"{where}: field 'optimizer'")
+        elif c.model is not None:  # the protocol's optimizer on a model of another kind (layer_lr is for energy models)
+            check_optimizer(optimizer, model.kind, f"protocol field 'optimizer' (used by condition '{label}', model '{model.name}')")
+        return Condition(rule, model, task, label, optimizer)
 
     def quick_version(self) -> "Protocol":
         """The protocol with its ``quick`` overrides applied."""
@@ -261,7 +271,7 @@ class Protocol:
             "model": c.model.to_dict(),
             "steps": self.steps,
             "batch_size": self.batch_size,
-            "optimizer": [self.optimizer[0], self.optimizer[1]],
+            "optimizer": [c.optimizer[0], c.optimizer[1]],
             "record_every": self.record_every,
             "metrics": list(self.metrics),
             "threads": self.threads,
@@ -273,6 +283,16 @@ class Protocol:
 
 def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _optimizer(optimizer: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """``(name, kwargs)`` checked for its shape and name (its keywords: :func:`bioplaus.settings_check.check_optimizer`)."""
+    if not (isinstance(optimizer, (tuple, list)) and len(optimizer) == 2 and isinstance(optimizer[1], dict)):
+        raise BioplausError(f"{where} must be a pair (name, keywords), e.g. (\"adam\", {{\"lr\": 1e-3}}); got {optimizer!r}.")
+    name, kwargs = optimizer
+    if name not in OPTIMIZERS:
+        raise BioplausError(f"{where}: unknown optimizer {name!r}; allowed values are {allowed(OPTIMIZERS)}.")
+    return (name, dict(kwargs))
 
 
 def _model_spec(model: Any, where: str) -> Any:
