@@ -33,6 +33,7 @@ from bioplaus.rules.registry import get_rule, rule_names
 from bioplaus.settings_check import check_optimizer, check_settings
 from bioplaus.tasks import Task
 from bioplaus.tasks.data_choice import ByDataDir
+from bioplaus.tuning import StepSizeSearch, read_selection, scaled_optimizer, selection_path, with_constants
 
 
 
@@ -96,6 +97,9 @@ class Protocol:
             ``diverged`` with the step where the stretch began.
         summary: ``(metric, layer)`` pairs shown in the end-of-run table.
         cka_samples: test inputs used for ``representation_cka``.
+        tuning: a :class:`~bioplaus.tuning.StepSizeSearch`: each condition at its own step size, selected on held-out
+            data by ``bioplaus tune`` and read from ``NAME.tuned.json`` beside the script by :func:`load_protocol`
+            (``selection`` then holds that file's content).
     """
 
     name: str
@@ -120,6 +124,9 @@ class Protocol:
     divergence: DivergenceCriterion | None = DivergenceCriterion()
     #: the ``--data-dir`` the runs read (set by :meth:`for_data_dir`; ``None``: no data folder)
     data_dir: str | None = None
+    tuning: StepSizeSearch | None = None
+    #: the step-size selection applied to the conditions (:meth:`with_selection`), ``None`` if none was
+    selection: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
@@ -173,6 +180,10 @@ class Protocol:
                 raise BioplausError(f"protocol field 'target' must be a claim (bioplaus.claims: Value, Bound, Ordering, Near, Ratio, "
                                     f"Trend, Limit, NotCheckable, PublishedTarget) or a list of them, got {t!r}.")
         check_settings(self)
+        if self.tuning is not None:
+            if not isinstance(self.tuning, StepSizeSearch):
+                raise BioplausError(f"protocol field 'tuning' must be a bioplaus.tuning.StepSizeSearch or None, got {self.tuning!r}.")
+            self.tuning.check(self)
 
     @property
     def targets(self) -> list[Claim]:
@@ -229,6 +240,21 @@ class Protocol:
         elif c.model is not None:  # the protocol's optimizer on a model of another kind (layer_lr is for energy models)
             check_optimizer(optimizer, model.kind, f"protocol field 'optimizer' (used by condition '{label}', model '{model.name}')")
         return Condition(rule, model, task, label, optimizer)
+
+    def with_selection(self, selection: dict[str, Any]) -> "Protocol":
+        """The protocol with a step-size selection (``NAME.tuned.json``, :mod:`bioplaus.tuning`) applied: each selected
+        condition gets its optimizer's rates times the selected factor and the selected rule constants; its label,
+        model and task stay."""
+        entries = []
+        for entry, c in zip(self.rules, self.conditions):
+            chosen = selection["selected"].get(c.label)
+            if chosen is None:
+                entries.append(entry)
+                continue
+            own = entry if isinstance(entry, Condition) else Condition(entry)
+            rule = with_constants(c.rule, chosen["constants"]) if chosen["constants"] else c.rule
+            entries.append(Condition(rule, own.model, own.task, c.label, scaled_optimizer(c.optimizer, chosen["lr_scale"])))
+        return dataclasses.replace(self, rules=entries, selection=selection)
 
     def quick_version(self) -> "Protocol":
         """The protocol with its ``quick`` overrides applied."""
@@ -322,8 +348,9 @@ def _check_requires(rule: Rule, model: Any, where: str) -> None:
             f"that offers what the rule needs.")
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Execute a protocol script and return its top-level ``protocol``.
+def load_protocol(path: str | Path, tuned: bool = True) -> Protocol:
+    """Execute a protocol script and return its top-level ``protocol``; with ``tuned`` (default), a protocol that
+    declares a step-size search gets the selection in ``NAME.tuned.json`` beside the script (:mod:`bioplaus.tuning`).
 
     Errors name the script: a missing file, an exception while running it, no
     ``protocol`` variable, or one that is not a :class:`Protocol`.
@@ -351,4 +378,8 @@ def load_protocol(path: str | Path) -> Protocol:
     if not protocol.description:
         protocol.description = (module.__doc__ or "").strip()
     protocol.source = str(path.resolve())
+    if tuned and protocol.tuning is not None:
+        selection = read_selection(selection_path(path), protocol)
+        if selection is not None:
+            protocol = protocol.with_selection(selection)
     return protocol
