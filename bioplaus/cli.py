@@ -164,7 +164,7 @@ def cmd_tune(args) -> int:
     from bioplaus.protocol import load_protocol
     from bioplaus.search import run_search
     from bioplaus.store import Store
-    from bioplaus.tuning import describe
+    from bioplaus.report import step_size_line
 
     protocol = load_protocol(args.protocol, tuned=False)
     if protocol.tuning is None:
@@ -177,7 +177,7 @@ def cmd_tune(args) -> int:
     finally:
         store.close()
     print(f"{protocol.name}.tuning: {report.ran} run(s) computed, {report.skipped} already in the store ({store.path}).")
-    print(describe(selection, protocol.tuning))
+    print(step_size_line(protocol.with_selection(selection)))
     print(f"selection: {out}")
     return 0
 

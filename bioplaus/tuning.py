@@ -255,21 +255,3 @@ def read_selection(path: Path, protocol: Any) -> dict[str, Any] | None:
                       f"Run 'bioplaus tune {protocol.source}' again.", SettingsWarning, stacklevel=3)
         return None
     return data
-
-
-def describe(selection: dict[str, Any] | None, search: StepSizeSearch | None) -> str | None:
-    """One line for reports: the selected settings per condition and what the search cost."""
-    if search is None:
-        return None
-    if selection is None:
-        return ("Step sizes: the protocol declares a search, but no valid selection file was found; the conditions ran at the "
-                "declared settings.")
-    parts = []
-    for label, s in selection["selected"].items():
-        lr = s["optimizer"][1].get("lr")
-        consts = "".join(f", {k} = {v:g}" if isinstance(v, float) else f", {k} = {v}" for k, v in s["constants"].items())
-        parts.append(f"{label}: lr x {s['lr_scale']:g} (lr {lr:.3g}{consts}; {search.metric} {s['score']:.4g})")
-    cost = selection["cost"]
-    return (f"Step sizes selected per condition on the {'validation split' if search.held_out == 'validation' else 'held-out seeds'} "
-            f"({search.metric}, {len(search.seeds)} seed(s) x {selection['budget']['steps']} steps per grid point): " + "; ".join(parts)
-            + f". Search cost: {cost['runs']} runs, {cost['run_seconds']:.0f} s of single-thread run time.")

@@ -12,6 +12,7 @@ from bioplaus import Condition, Protocol, rules, tasks
 from bioplaus.cli import main
 from bioplaus.errors import BioplausError
 from bioplaus.protocol import config_hash, load_protocol
+from bioplaus.report import step_size_line
 from bioplaus.search import point_label, run_search, search_protocol
 from bioplaus.store import Store
 from bioplaus.train import train_run
@@ -147,6 +148,9 @@ def test_search_picks_the_known_best_rate_resumes_and_is_used(tmp_path, recwarn)
     tuned = load_protocol(script)
     assert tuned.selection is not None and tuned.condition("backprop").optimizer == ("sgd", {"lr": 0.03})
     assert tuned.condition("feedback_alignment").optimizer == ("sgd", {"lr": 0.03})
+    line = step_size_line(tuned.quick_version())  # what `run` and `reproduce` print beside the claims
+    assert "backprop x 1 (test_loss" in line and "Search cost: 4 runs" in line
+    assert "no valid selection" in step_size_line(untuned)
     # a selection made for another search is not used
     script.write_text(SCRIPT.replace("steps=60),", "steps=61),"))
     recwarn.clear()
@@ -176,3 +180,14 @@ def test_selected_factor_and_constants_reach_the_runs(tmp_path):
     assert config["optimizer"] == ["sgd", {"lr": pytest.approx(0.15), "layer_lr": {"hidden1": pytest.approx(0.3)}}]
     assert config["rule"]["beta"] == 0.2 and config["condition"] == "cep"
     assert tuned.quick_version().condition("cep").rule.beta == 0.2
+
+
+def test_tune_command_writes_the_selection(tmp_path, capsys):
+    script = tmp_path / "tiny_tuned.py"
+    script.write_text(SCRIPT)
+    out = tmp_path / "chosen.json"
+    assert main(["tune", str(script), "--store", str(tmp_path / "t.sqlite"), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "4 run(s) computed" in printed and f"selection: {out}" in printed
+    assert json.loads(out.read_text())["selected"]["backprop"]["lr_scale"] == 1.0
+    assert main(["tune", str(tmp_path / "missing.py")]) == 2
