@@ -91,6 +91,19 @@ def test_validation_task_reaches_through_wrappers():
                                         with_data_dir=tasks.OneHotSquaredError(tasks.MNIST())), "here")
     assert v.task.split == "validation"
     assert validation_task(tasks.YinYang(), "here").split == "validation"
+    assert validation_task(tasks.Digits(side=28), "here").config() == {"task": "digits", "image": False, "side": 28, "split": "validation"}
+    assert tasks.Digits().config() == {"task": "digits", "image": False}  # unchanged: stored digits runs keep their hash
+
+
+def test_digits_validation_split_is_held_out_from_training():
+    import torch
+
+    from bioplaus.tasks.digits import digits_arrays
+
+    x_tr, _, x_te, _ = digits_arrays()
+    val = tasks.Digits(split="validation").instantiate(torch.Generator().manual_seed(0), None, "cpu", 32)
+    assert val.n_train == len(x_tr) - 360 and torch.equal(val.test[0], torch.tensor(x_tr[-360:]))
+    assert not torch.equal(val.test[0], torch.tensor(x_te))
     with pytest.raises(BioplausError, match="no validation split"):
         validation_task(tasks.LinearTeacher(), "here")
 
