@@ -25,7 +25,12 @@ the net is 784-500-10 on MNIST (models/ep_mnist_1h.toml); the linear baseline st
 Step sizes: SGD with the paper's layer-wise ratio (input layer 2 x), each condition at its own factor
 from a search on MNIST-1D's validation split (the last 1,000 training signals held out), read from
 scellier2017_digits.tuned.json (`bioplaus tune`; factors 0.3/1/3/10, 1 seed x 500 steps each, 20 runs,
-about 4 CPU-minutes here). update_norm_ratio (|estimate| / |gradient|) is recorded for every rule.
+1,004 s summed run time at load average ~13 on 2 cores, so well under 10 CPU-minutes). Validation
+accuracy at factor 0.3/1/3/10: backprop 0.374/0.447/0.509/0.172, EP random sign 0.297/0.361/0.411/0.279,
+centered EP 0.312/0.399/0.466/0.434, read-out only 0.281/0.354/0.346/0.141, linear 0.219/0.214/0.184/
+diverged: factor 3 for backprop and both EPs, 1 for read-out only, 0.3 (the grid's edge, nearly flat) for
+the linear model. At their own step sizes backprop leads EP, unlike at the shared rate on the digits.
+update_norm_ratio (|estimate| / |gradient|) is recorded for every rule.
 
 Measured: the search's validation accuracies and the quick run are in the commit messages and the report;
 the full-length numbers (3 seeds x 3,000 steps) are pending the lead's full run.
