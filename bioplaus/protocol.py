@@ -268,7 +268,10 @@ class Protocol:
         if not isinstance(task, ByDataDir):
             return self if self.data_dir == data_dir else dataclasses.replace(self, data_dir=data_dir)
         model = task.model_with_data_dir if data_dir is not None and task.model_with_data_dir is not None else self.model
-        return dataclasses.replace(self, task=task.choose(data_dir), model=model, data_dir=data_dir)
+        # a step-size search reads the default data's validation split: the resolved protocol keeps the selection
+        # (already in its conditions) but not the search, which --data-dir's data (MNIST: no validation split) cannot run
+        tuning = self.tuning if data_dir is None else None
+        return dataclasses.replace(self, task=task.choose(data_dir), model=model, data_dir=data_dir, tuning=tuning)
 
     def condition(self, label: str) -> Condition:
         """The resolved :class:`Condition` called ``label``."""
