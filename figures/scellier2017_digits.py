@@ -40,7 +40,7 @@ def panels(store, protocol):
     ratio = store.metrics(protocol=protocol, metric="update_norm_ratio", layer="all")
     plot_by_rule(axes[2], ratio[~ratio["condition"].isin(("backprop", *BASELINES))])
     axes[2].axhline(1.0, color="0.6", lw=0.8, ls=":")
-    axes[2].set(xlabel="step", ylabel="|estimate| / |implicit gradient|", yscale="log", title="update norm ratio (same lr)")
+    axes[2].set(xlabel="step", ylabel="|estimate| / |implicit gradient|", yscale="log", title="update norm ratio (estimates, before the step size)")
     steps = store.metrics(protocol=protocol, metric="relax_steps", layer="free")
     plot_by_rule(axes[3], steps[~steps["condition"].isin(BASELINES)])
     axes[3].set(xlabel="step", ylabel="steps to tolerance", ylim=(0, None), title="free-phase relaxation length")

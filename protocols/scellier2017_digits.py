@@ -32,8 +32,10 @@ diverged: factor 3 for backprop and both EPs, 1 for read-out only, 0.3 (the grid
 the linear model. At their own step sizes backprop leads EP, unlike at the shared rate on the digits.
 update_norm_ratio (|estimate| / |gradient|) is recorded for every rule.
 
-Measured: the search's validation accuracies and the quick run are in the commit messages and the report;
-the full-length numbers (3 seeds x 3,000 steps) are pending the lead's full run.
+Measured, --quick (500 steps, seed 0, selected step sizes): test accuracy backprop 0.503, centered EP
+0.467, EP random sign 0.436, read-out only 0.370, linear 0.193: both baseline claims pass (EP random sign
+6.6 points above read-out only); update_norm_ratio of EP 0.5-1.6. Full-length numbers (3 seeds x 3,000
+steps), and so the "EP within 3 points of backprop" claim, are pending the lead's full run.
 """
 
 from bioplaus import Condition, Protocol, rules, tasks
