@@ -65,7 +65,7 @@ protocol = Protocol(
     steps=2000,
     batch_size=20,
     optimizer=("sgd", {"lr": 0.05, "layer_lr": {"hidden1": 0.1, "output": 0.05}}),
-    tuning=StepSizeSearch(lr_scale=(0.3, 1.0, 3.0, 10.0), metric="test_accuracy", goal="max", seeds=(0,), steps=300),
+    tuning=StepSizeSearch(lr_scale=(0.3, 1.0, 3.0, 10.0, 30.0), metric="test_accuracy", goal="max", seeds=(0,), steps=300),
     record_every=250,
     metrics=["loss", "test_accuracy", "update_angle", "update_norm_ratio", "relax_steps"],
     summary=[("test_accuracy", "all"), ("update_angle", "all"), ("update_norm_ratio", "all")],
