@@ -24,10 +24,14 @@ comparable; the linear baseline stays on MNIST-1D.
 
 Step sizes: SGD with layer-wise rates (input layer 2 x), each condition at its own factor from a search
 on MNIST-1D's validation split, read from scellier2023_comparative.tuned.json (`bioplaus tune`;
-factors 0.3/1/3/10, 1 seed x 300 steps each, 44 runs, under 10 CPU-minutes here).
-
-The ordering claims are checked at full length only, on MNIST-1D as a proxy for the paper's harder
-tasks; the full-length numbers (3 seeds x 2,000 steps) are pending the lead's full run.
+factors 0.3/1/3/10/30, 1 seed x 300 steps each, 55 runs, 2,328 s summed run time at load ~20 on 2
+cores, so under 10 CPU-minutes). Validation accuracy at the selected factor: PCpL 0.508 (x10), CCpL
+0.488 (x10), PEP 0.481 (x10), RBP 0.440 (x3), TBP 0.433 (x3), CL 0.430 (x10), CEP 0.417 (x3), NCpL
+0.282 (x3), NEP 0.217 (x1), read-out only 0.349 (x3), linear 0.208 (x0.3); factor 30 was never best.
+So after 300 steps the negative variants (beta = eta = 0.2) trail far behind the positive ones and CEP
+behind PEP: the OPPOSITE of the paper's ordering on its harder tasks. The ordering claims are checked at
+full length only; we expect them to fail here unless longer training changes the picture. Full-length
+numbers (3 seeds x 2,000 steps) are pending the lead's full run.
 """
 
 from bioplaus import Condition, Protocol, rules, tasks
