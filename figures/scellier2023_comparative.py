@@ -14,7 +14,7 @@ PROTOCOL = "scellier2023_comparative"
 ORDER = ["PEP", "NEP", "CEP", "PCpL", "NCpL", "CCpL", "CL", "TBP", "RBP", "readout_only", "linear"]
 COLORS = {"PEP": "tab:blue", "NEP": "tab:blue", "CEP": "tab:blue", "PCpL": "tab:orange", "NCpL": "tab:orange",
           "CCpL": "tab:orange", "CL": "tab:green", "TBP": "0.3", "RBP": "black", "readout_only": "0.75", "linear": "0.75"}
-SHORT = {"readout_only": "read-out\nonly", "linear": "linear"}
+SHORT = {"readout_only": "read-out only", "linear": "linear"}
 DATA = {"digits": "8x8 digits", "mnist": "MNIST", "mnist1d": "MNIST-1D"}
 
 
@@ -26,7 +26,7 @@ def bars(ax, values: dict[str, list[float]], ylabel: str):
     means = [np.mean(values[n]) for n in names]
     sds = [np.std(values[n]) for n in names]
     ax.bar([SHORT.get(n, n) for n in names], means, yerr=sds, color=[COLORS[n] for n in names], alpha=0.85, capsize=3)
-    ax.tick_params(axis="x", labelsize=8)
+    ax.tick_params(axis="x", labelsize=8, labelrotation=45)
     for i, n in enumerate(names):
         ax.plot([i] * len(values[n]), values[n], "k.", markersize=3)
     ax.set(ylabel=ylabel)
@@ -50,7 +50,7 @@ def make(store):
     for cond, d in acc.groupby("condition"):
         m = d.groupby("step")["value"].mean()
         axes[2].plot(m.index, 100 * (1 - m.values), color=COLORS.get(cond, "0.5"),
-                     linestyle="--" if cond.startswith("N") else ":" if cond.startswith("C") and cond != "CL" else "-",
+                     linestyle="--" if cond.startswith("N") or cond == "linear" else ":" if cond.startswith("C") and cond != "CL" else "-",
                      label=cond)
     axes[2].set(xlabel="step", ylabel="test error (%)", title="test error over training")
     finish(fig, legend_from=axes[2], ncol=11,
