@@ -22,6 +22,10 @@ from bioplaus.store import Store
 from bioplaus.tuning import FORMAT, scaled_optimizer, search_key, selection_path, validation_task, with_constants
 
 
+#: scores closer than this (relative) are a tie, so that rounding cannot pick a larger factor over an equal smaller one
+TIE = 1e-9
+
+
 def point_label(label: str, lr_scale: float, constants: dict[str, Any]) -> str:
     return f"{label} [lr x {lr_scale:g}" + "".join(f", {k} = {v}" for k, v in constants.items()) + "]"
 
@@ -71,7 +75,8 @@ def scores(store: Store, derived: Protocol, metric: str, goal: str) -> dict[str,
 
 
 def select(protocol: Protocol, point_scores: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The best grid point per searched condition; ties go to the earlier point of the grid (smaller factor first)."""
+    """The best grid point per searched condition; ties (scores within :data:`TIE`, relative) go to the earlier point
+    of the grid (smaller factor first)."""
     search = protocol.tuning
     sign = 1.0 if search.goal == "max" else -1.0
     chosen = {}
@@ -79,7 +84,7 @@ def select(protocol: Protocol, point_scores: dict[str, dict[str, Any]]) -> dict[
         best = None
         for scale, constants in search.grid(label):
             s = point_scores[point_label(label, scale, constants)]["score"]
-            if best is None or sign * s > sign * best[2]:
+            if best is None or sign * (s - best[2]) > TIE * max(abs(s), abs(best[2])):
                 best = (scale, constants, s)
         scale, constants, s = best
         if not math.isfinite(s):

@@ -21,8 +21,8 @@ Held-out data (``held_out``):
   search runs on seeds disjoint from the protocol's.
 
 Selection: the mean over the search's seeds of ``metric`` at the last recorded step; a run that
-diverged or failed scores worst. Ties go to the smaller factor, then to the earlier constant
-in the grid's order. A missing selection file is not an error: the protocol runs at its
+diverged or failed scores worst. Ties (scores within 1e-9, relative) go to the smaller factor, then
+to the earlier constant in the grid's order. A missing selection file is not an error: the protocol runs at its
 declared settings and a warning says so (the report says so too), so that a new protocol can
 run before its search has; a selection made for another search (the grid, the budget or a
 searched condition changed) gives the same warning and is not used.

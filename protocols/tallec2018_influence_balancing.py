@@ -33,7 +33,11 @@ seeds of the rules' noise), 600 updates each, 40 runs, a few CPU-minutes here; r
 tallec2018_influence_balancing.tuned.json (`bioplaus tune`). Truncated BPTT is not searched: its
 failure is the update's sign, which no step size changes (every factor diverges; the search would
 only pick the slowest divergence). A learning-off control (BPTT at lr 1e-12) shows the loss target
-is not met for free. Full-length numbers at the selected rates are pending the lead's full run.
+is not met for free. Search (final loss, mean of seeds 100/101, factor 0.1/0.3/1/3/10): BPTT and RTRL
+69.0/6.09/1.624/1.624/1.624 (deterministic: both seeds equal) -> x3; UORO 41.5/2.11/2.52/5.04/diverged
+-> x0.3 (lr 3e-6); KF-RTRL 82.4/8.15/1.80/2.38/8.26 -> x1; 40 runs, 2,657 s summed run time at load ~20
+on 2 cores. At its own best rate UORO still converges (2.11), though above BPTT's 1.62: its claim holds
+without the larger effective step. Full-length numbers at the selected rates are pending the lead's run.
 Not a proxy for a number: the same construction as the paper, with per-sequence updates.
 """
 

@@ -204,3 +204,16 @@ def test_tune_command_writes_the_selection(tmp_path, capsys):
     assert "4 run(s) computed" in printed and f"selection: {out}" in printed
     assert json.loads(out.read_text())["selected"]["backprop"]["lr_scale"] == 1.0
     assert main(["tune", str(tmp_path / "missing.py")]) == 2
+
+
+def test_selection_breaks_ties_towards_the_smaller_factor_and_skips_diverged_points():
+    from bioplaus.search import select
+
+    p = Protocol(name="ties", rules=[rules.Backprop(), rules.FeedbackAlignment()], seeds=[0], **TEACHER,
+                 tuning=StepSizeSearch(lr_scale=(3.0, 1.0, 10.0), metric="test_loss", goal="min", held_out="seeds", seeds=(5,)))
+    scores = {point_label("backprop", 1.0, {}): 1.6238450291376931, point_label("backprop", 3.0, {}): 1.6238450291376916,
+              point_label("backprop", 10.0, {}): 5.0, point_label("feedback_alignment", 1.0, {}): 2.0,
+              point_label("feedback_alignment", 3.0, {}): float("inf"), point_label("feedback_alignment", 10.0, {}): 1.0}
+    chosen = select(p, {k: {"score": v} for k, v in scores.items()})
+    assert chosen["backprop"]["lr_scale"] == 1.0  # equal to rounding: the smaller factor
+    assert chosen["feedback_alignment"]["lr_scale"] == 10.0 and chosen["feedback_alignment"]["optimizer"] == ["sgd", {"lr": 0.1}]
