@@ -37,7 +37,9 @@ is not met for free. Search (final loss, mean of seeds 100/101, factor 0.1/0.3/1
 69.0/6.09/1.624/1.624/1.624 (deterministic: both seeds equal) -> x3; UORO 41.5/2.11/2.52/5.04/diverged
 -> x0.3 (lr 3e-6); KF-RTRL 82.4/8.15/1.80/2.38/8.26 -> x1; 40 runs, 2,657 s summed run time at load ~20
 on 2 cores. At its own best rate UORO still converges (2.11), though above BPTT's 1.62: its claim holds
-without the larger effective step. Full-length numbers at the selected rates are pending the lead's run.
+without the larger effective step. The UORO claim is therefore full-length only: --quick (60 updates,
+seed 0) gives UORO 73.6 against the learning-off control's 263 (that ordering passes) and truncated
+BPTT k=10 at 180 deg (pass). Full-length numbers at the selected rates are pending the lead's run.
 Not a proxy for a number: the same construction as the paper, with per-sequence updates.
 """
 
@@ -66,8 +68,9 @@ protocol = Protocol(
         PublishedTarget(paper="Tallec & Ollivier 2018", where="Sec. 5, influence balancing", metric="update_angle",
                         rule="truncated_bptt k=10", value="> 90", proxy=False, note="wrong sign: diverges"),
         PublishedTarget(paper="Tallec & Ollivier 2018", where="Sec. 5, influence balancing", metric="loss",
-                        rule="uoro", value="< 10", proxy=False,
-                        note="UORO converges (loss from 263 at theta = 0.5), at its own selected step size"),
+                        rule="uoro", value="< 10", proxy=False, when="full",
+                        note="UORO converges (loss from 263 at theta = 0.5), at its own selected step size; at that rate "
+                             "(3e-6) the quick run's 60 updates are too few (quick: 73.6)"),
         Ordering(metric="loss", lower="uoro", higher="learning_off", margin=100.0, paper="control (no published number)",
                  where="learning-off control", proxy=False, published="not a paper's claim: the loss target is not met for free",
                  note="criterion: UORO's final loss more than 100 below the learning-off control's (263)"),
