@@ -1,4 +1,4 @@
-"""The ``bioplaus`` command line: run, results, figure, list, bench, reproduce.
+"""The ``bioplaus`` command line: run, results, figure, list, bench, reproduce, tune.
 
 Errors in the user's input print one paragraph and exit with status 2; ``--debug``
 shows the traceback. ``--help``, ``list``, ``results`` and argument errors import neither
@@ -81,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--site", metavar="DIR", help="also write the gallery: a static site with one page per protocol run "
                     "and an index of every claim (docs/reproductions in the repository)")
 
+    t = sub.add_parser("tune", help="run a protocol's step-size search and write its selection (NAME.tuned.json beside the script)")
+    t.add_argument("protocol", help="path to a protocol script that declares tuning=StepSizeSearch(...)")
+    t.add_argument("--store", help="results store for the search's runs (default: bioplaus-results/tuning.sqlite)")
+    t.add_argument("--out", help="selection file to write (default: NAME.tuned.json beside the protocol script)")
+    t.add_argument("--workers", type=_positive_int, default=1, help="parallel workers (default 1)")
+    t.add_argument("--executor", choices=["serial", "pool", "ray"], default=None, help="as for 'run'")
+    t.add_argument("--address", metavar="HOST:PORT", help="with --executor ray: join this Ray cluster")
+    t.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
     b = sub.add_parser("bench", help="measure training throughput and metric overhead")
     b.add_argument("suites", nargs="*", metavar="SUITE", help="benchmark suites to run (default: all): " + ", ".join(_bench_suites()))
     b.add_argument("--repeats", type=_positive_int, default=7, help="interleaved repetitions (default 7)")
@@ -153,6 +162,28 @@ def cmd_run(args) -> int:
         print(f"figure: {png} (and {pdf.name})")
     store.close()
     return 1 if report.failed else 0
+
+
+def cmd_tune(args) -> int:
+    from bioplaus.protocol import load_protocol
+    from bioplaus.search import run_search
+    from bioplaus.store import Store
+    from bioplaus.report import step_size_line
+
+    protocol = load_protocol(args.protocol, tuned=False)
+    if protocol.tuning is None:
+        raise BioplausError(f"{args.protocol}: protocol '{protocol.name}' declares no step-size search; add "
+                            f"tuning=StepSizeSearch(...) (bioplaus.tuning) to its Protocol.")
+    store = Store(args.store or Path("bioplaus-results") / "tuning.sqlite")
+    try:
+        out, selection, report = run_search(protocol, store, workers=args.workers, executor=args.executor, address=args.address,
+                                            progress=not args.no_progress, out=Path(args.out) if args.out else None)
+    finally:
+        store.close()
+    print(f"{protocol.name}.tuning: {report.ran} run(s) computed, {report.skipped} already in the store ({store.path}).")
+    print(step_size_line(protocol.with_selection(selection)))
+    print(f"selection: {out}")
+    return 0
 
 
 def cmd_results(args) -> int:
@@ -313,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with what reproduce produces
     warnings.showwarning = _show_settings_warning
     commands = {"run": cmd_run, "results": cmd_results, "figure": cmd_figure, "list": cmd_list, "bench": cmd_bench,
-                "reproduce": cmd_reproduce}
+                "reproduce": cmd_reproduce, "tune": cmd_tune}
     try:
         return commands[args.command](args)
     except BioplausError as e:

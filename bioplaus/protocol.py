@@ -30,9 +30,10 @@ from bioplaus.metrics.probes import inapplicable
 from bioplaus.optimizers import OPTIMIZERS
 from bioplaus.rules.base import Rule
 from bioplaus.rules.registry import get_rule, rule_names
-from bioplaus.settings_check import check_settings
+from bioplaus.settings_check import check_optimizer, check_settings
 from bioplaus.tasks import Task
 from bioplaus.tasks.data_choice import ByDataDir
+from bioplaus.tuning import StepSizeSearch, read_selection, scaled_optimizer, selection_path, with_constants
 
 
 
@@ -52,16 +53,23 @@ class Condition:
         task: ``None`` (the protocol's task), a task, or a dict of fields that replace the
             protocol's task's (``{"delay": 20}``, ``{"input_rate_hz": 10.0}``).
         label: the condition's name in the store (default: the rule's ``label``).
+        optimizer: ``None`` (the protocol's optimizer), or ``(name, kwargs)`` of the condition's own, validated
+            like the protocol's. It replaces the protocol's optimizer whole: name, ``lr`` and, on an energy
+            model, ``layer_lr`` (a condition that wants per-layer rates gives them itself). A condition without
+            one keeps the run configuration (and its hash) of a protocol without per-condition optimizers.
 
-    ``Condition(rules.UORO(), model={"n_hidden": 64}, label="uoro n=64")``. Inside a built
+    ``Condition(rules.UORO(), model={"n_hidden": 64}, label="uoro n=64")``;
+    ``Condition(rules.Shallow(), optimizer=("adam", {"lr": 3e-3}))``: the read-out-only baseline at its own
+    step size (as a :class:`bioplaus.tuning.StepSizeSearch` selects). Inside a built
     :class:`Protocol` every condition is resolved: ``rule`` a rule object, ``model`` a spec,
-    ``task`` a task, ``label`` a string.
+    ``task`` a task, ``label`` a string, ``optimizer`` the optimizer its runs use.
     """
 
     rule: Any
     model: Any = None
     task: Any = None
     label: str | None = None
+    optimizer: tuple[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -89,6 +97,9 @@ class Protocol:
             ``diverged`` with the step where the stretch began.
         summary: ``(metric, layer)`` pairs shown in the end-of-run table.
         cka_samples: test inputs used for ``representation_cka``.
+        tuning: a :class:`~bioplaus.tuning.StepSizeSearch`: each condition at its own step size, selected on held-out
+            data by ``bioplaus tune`` and read from ``NAME.tuned.json`` beside the script by :func:`load_protocol`
+            (``selection`` then holds that file's content).
     """
 
     name: str
@@ -113,6 +124,9 @@ class Protocol:
     divergence: DivergenceCriterion | None = DivergenceCriterion()
     #: the ``--data-dir`` the runs read (set by :meth:`for_data_dir`; ``None``: no data folder)
     data_dir: str | None = None
+    tuning: StepSizeSearch | None = None
+    #: the step-size selection applied to the conditions (:meth:`with_selection`), ``None`` if none was
+    selection: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
@@ -132,6 +146,7 @@ class Protocol:
         if self.metrics is None:  # what the task evaluates, and the angle to the exact gradient where there is one
             torch_model = model_specs.kind(self.model.kind).engine == "torch"
             self.metrics = [*self.task.metrics, *(["update_angle"] if torch_model else [])]
+        self.optimizer = _optimizer(self.optimizer, "protocol field 'optimizer'")
         self.rules = list(self.rules)
         self.conditions = [self._resolve(c) for c in self.rules]
         labels = [c.label for c in self.conditions]
@@ -145,10 +160,6 @@ class Protocol:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "steps" else 1):
                 raise BioplausError(f"protocol field '{key}' must be a {'non-negative' if key == 'steps' else 'positive'} integer, got {value!r}.")
-        opt_name, opt_kwargs = self.optimizer
-        if opt_name not in OPTIMIZERS:
-            raise BioplausError(f"protocol field 'optimizer': unknown optimizer {opt_name!r}; allowed values are {allowed(OPTIMIZERS)}.")
-        self.optimizer = (opt_name, dict(opt_kwargs))
         self.metrics = list(self.metrics)
         for m in self.metrics:
             if m not in metric_names.METRICS:
@@ -169,6 +180,10 @@ class Protocol:
                 raise BioplausError(f"protocol field 'target' must be a claim (bioplaus.claims: Value, Bound, Ordering, Near, Ratio, "
                                     f"Trend, Limit, NotCheckable, PublishedTarget) or a list of them, got {t!r}.")
         check_settings(self)
+        if self.tuning is not None:
+            if not isinstance(self.tuning, StepSizeSearch):
+                raise BioplausError(f"protocol field 'tuning' must be a bioplaus.tuning.StepSizeSearch or None, got {self.tuning!r}.")
+            self.tuning.check(self)
 
     @property
     def targets(self) -> list[Claim]:
@@ -218,7 +233,28 @@ class Protocol:
                     + "; use rules.EquilibriumPropagation on an energy model with formulation = 'energy', or drop these metrics.")
         if isinstance(task, ByDataDir) and task.model_with_data_dir is not None and c.model is None:
             _check_requires(rule, task.model_with_data_dir, f"{where} (with --data-dir)")
-        return Condition(rule, model, task, label)
+        optimizer = self.optimizer
+        if c.optimizer is not None:
+            optimizer = _optimizer(c.optimizer, f"{where}: field 'optimizer'")
+            check_optimizer(optimizer, model.kind, f"{where}: field 'optimizer'")
+        elif c.model is not None:  # the protocol's optimizer on a model of another kind (layer_lr is for energy models)
+            check_optimizer(optimizer, model.kind, f"protocol field 'optimizer' (used by condition '{label}', model '{model.name}')")
+        return Condition(rule, model, task, label, optimizer)
+
+    def with_selection(self, selection: dict[str, Any]) -> "Protocol":
+        """The protocol with a step-size selection (``NAME.tuned.json``, :mod:`bioplaus.tuning`) applied: each selected
+        condition gets its optimizer's rates times the selected factor and the selected rule constants; its label,
+        model and task stay."""
+        entries = []
+        for entry, c in zip(self.rules, self.conditions):
+            chosen = selection["selected"].get(c.label)
+            if chosen is None:
+                entries.append(entry)
+                continue
+            own = entry if isinstance(entry, Condition) else Condition(entry)
+            rule = with_constants(c.rule, chosen["constants"]) if chosen["constants"] else c.rule
+            entries.append(Condition(rule, own.model, own.task, c.label, scaled_optimizer(c.optimizer, chosen["lr_scale"])))
+        return dataclasses.replace(self, rules=entries, selection=selection)
 
     def quick_version(self) -> "Protocol":
         """The protocol with its ``quick`` overrides applied."""
@@ -232,7 +268,10 @@ class Protocol:
         if not isinstance(task, ByDataDir):
             return self if self.data_dir == data_dir else dataclasses.replace(self, data_dir=data_dir)
         model = task.model_with_data_dir if data_dir is not None and task.model_with_data_dir is not None else self.model
-        return dataclasses.replace(self, task=task.choose(data_dir), model=model, data_dir=data_dir)
+        # a step-size search reads the default data's validation split: the resolved protocol keeps the selection
+        # (already in its conditions) but not the search, which --data-dir's data (MNIST: no validation split) cannot run
+        tuning = self.tuning if data_dir is None else None
+        return dataclasses.replace(self, task=task.choose(data_dir), model=model, data_dir=data_dir, tuning=tuning)
 
     def condition(self, label: str) -> Condition:
         """The resolved :class:`Condition` called ``label``."""
@@ -261,7 +300,7 @@ class Protocol:
             "model": c.model.to_dict(),
             "steps": self.steps,
             "batch_size": self.batch_size,
-            "optimizer": [self.optimizer[0], self.optimizer[1]],
+            "optimizer": [c.optimizer[0], c.optimizer[1]],
             "record_every": self.record_every,
             "metrics": list(self.metrics),
             "threads": self.threads,
@@ -273,6 +312,16 @@ class Protocol:
 
 def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _optimizer(optimizer: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """``(name, kwargs)`` checked for its shape and name (its keywords: :func:`bioplaus.settings_check.check_optimizer`)."""
+    if not (isinstance(optimizer, (tuple, list)) and len(optimizer) == 2 and isinstance(optimizer[1], dict)):
+        raise BioplausError(f"{where} must be a pair (name, keywords), e.g. (\"adam\", {{\"lr\": 1e-3}}); got {optimizer!r}.")
+    name, kwargs = optimizer
+    if name not in OPTIMIZERS:
+        raise BioplausError(f"{where}: unknown optimizer {name!r}; allowed values are {allowed(OPTIMIZERS)}.")
+    return (name, dict(kwargs))
 
 
 def _model_spec(model: Any, where: str) -> Any:
@@ -302,8 +351,9 @@ def _check_requires(rule: Rule, model: Any, where: str) -> None:
             f"that offers what the rule needs.")
 
 
-def load_protocol(path: str | Path) -> Protocol:
-    """Execute a protocol script and return its top-level ``protocol``.
+def load_protocol(path: str | Path, tuned: bool = True) -> Protocol:
+    """Execute a protocol script and return its top-level ``protocol``; with ``tuned`` (default), a protocol that
+    declares a step-size search gets the selection in ``NAME.tuned.json`` beside the script (:mod:`bioplaus.tuning`).
 
     Errors name the script: a missing file, an exception while running it, no
     ``protocol`` variable, or one that is not a :class:`Protocol`.
@@ -331,4 +381,8 @@ def load_protocol(path: str | Path) -> Protocol:
     if not protocol.description:
         protocol.description = (module.__doc__ or "").strip()
     protocol.source = str(path.resolve())
+    if tuned and protocol.tuning is not None:
+        selection = read_selection(selection_path(path), protocol)
+        if selection is not None:
+            protocol = protocol.with_selection(selection)
     return protocol

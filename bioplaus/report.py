@@ -156,6 +156,26 @@ def is_proxy(target: Claim, protocol: Protocol, data_dir: str | None) -> bool:
     return target.proxy and not (data_dir is not None and getattr(protocol.task, "with_data_dir", None) is not None)
 
 
+def step_size_line(protocol: "Protocol") -> str | None:
+    """One line for reports on a protocol with a step-size search (:mod:`bioplaus.tuning`): the selected settings per
+    condition and what the search cost, or that no selection was used; ``None`` without a search."""
+    search, selection = protocol.tuning, protocol.selection
+    if search is None:
+        return None
+    if selection is None:
+        return ("Step sizes: the protocol declares a search, but no valid selection file was found; the conditions ran at the "
+                "declared settings.")
+    parts = []
+    for label, s in selection["selected"].items():
+        consts = "".join(f", {k} = {v:g}" if isinstance(v, float) else f", {k} = {v}" for k, v in s["constants"].items())
+        parts.append(f"{label} x {s['lr_scale']:g}{consts} ({search.metric} {s['score']:.3g})")
+    cost = selection["cost"]
+    held = "validation split" if search.held_out == "validation" else f"held-out seeds {list(search.seeds)}"
+    return (f"Step sizes (factor on the declared learning rates, selected per condition on the {held}, {len(search.seeds)} "
+            f"seed(s) x {selection['budget']['steps']} steps per grid point): " + "; ".join(parts)
+            + f". Search cost: {cost['runs']} runs, {cost['run_seconds']:.0f} s of single-thread run time.")
+
+
 def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None, quick: bool = False) -> list[str]:
     """One line per claim: the paper, what is tested, what was measured and the verdict."""
     out = []
@@ -169,4 +189,5 @@ def target_lines(store: Store, protocol: Protocol, data_dir: str | None = None, 
         if v.reason:
             line += f" ({v.reason})"
         out.append(line)
-    return out
+    selected = step_size_line(protocol)
+    return out + ([selected] if selected else [])

@@ -24,7 +24,7 @@ from bioplaus.execute import run_protocol
 from bioplaus.gallery import provenance_record, write_index, write_page
 from bioplaus.plotting import figure_for, render
 from bioplaus.protocol import Protocol, load_protocol
-from bioplaus.report import claim_verdicts, is_proxy
+from bioplaus.report import claim_verdicts, is_proxy, step_size_line
 from bioplaus.version import __version__
 from bioplaus.store import Store
 
@@ -117,6 +117,9 @@ def markdown(entries: list[Entry], store_path: Path, out: Path, quick: bool, dat
         doc = e.protocol.description.split("\n\n")[0].replace("\n", " ").strip()
         if doc:
             lines += ["", doc]
+        selected = step_size_line(e.protocol)
+        if selected:
+            lines += ["", selected]
         for c, _ in e.rows:
             if c.note:
                 lines += ["", f"Note on \"{c.statement()}\": {c.note}"]

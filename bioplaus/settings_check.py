@@ -53,15 +53,16 @@ class SettingsWarning(UserWarning):
     """A protocol setting that is legal but rarely meant; the command line prints it as one line."""
 
 
-def check_learning_rate(value: Any, where: str) -> None:
-    """``value`` must be a finite real number > 0 (``where`` names it in the error, e.g. ``"optimizer 'lr'"``)."""
+def check_learning_rate(value: Any, where: str, field: str = "protocol field 'optimizer'") -> None:
+    """``value`` must be a finite real number > 0 (``where`` names it in the error, e.g. ``"'lr'"``; ``field`` the
+    setting it belongs to: the protocol's optimizer or a condition's)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise BioplausError(
-            f"protocol field 'optimizer': {where} must be a finite number > 0, got {value!r}. Tiny rates such as 1e-12 "
+            f"{field}: {where} must be a finite number > 0, got {value!r}. Tiny rates such as 1e-12 "
             f"are allowed (a learning-off control); a rate that is negative, zero, infinite or NaN is not.")
 
 
-def check_optimizer(optimizer: tuple[str, dict[str, Any]], model_kind: str) -> None:
+def check_optimizer(optimizer: tuple[str, dict[str, Any]], model_kind: str, field: str = "protocol field 'optimizer'") -> None:
     """Keywords against the torch optimizer's signature (plus :data:`EXTRA_KEYWORDS` of the model kind)
     and learning rates with :func:`check_learning_rate`. No optimizer is built here: the first one a
     process builds imports ``torch._dynamo`` (seconds), which would delay a run's first progress line;
@@ -73,17 +74,17 @@ def check_optimizer(optimizer: tuple[str, dict[str, Any]], model_kind: str) -> N
     unknown = [k for k in kwargs if k not in accepted and k not in extra]
     if unknown:
         raise BioplausError(
-            f"protocol field 'optimizer': {name} does not take the keyword(s) {unknown}; allowed keywords are "
+            f"{field}: {name} does not take the keyword(s) {unknown}; allowed keywords are "
             f"{allowed(list(accepted) + list(extra))}" + (" ('layer_lr' only for energy models)" if "layer_lr" in unknown else "")
             + ".")
     if "lr" in kwargs:
-        check_learning_rate(kwargs["lr"], "'lr'")
+        check_learning_rate(kwargs["lr"], "'lr'", field)
     layer_lr = kwargs.get("layer_lr")
     if layer_lr is not None:
         if not isinstance(layer_lr, dict):
-            raise BioplausError(f"protocol field 'optimizer': 'layer_lr' must be a dict {{layer name: learning rate}}, got {layer_lr!r}.")
+            raise BioplausError(f"{field}: 'layer_lr' must be a dict {{layer name: learning rate}}, got {layer_lr!r}.")
         for layer, lr in layer_lr.items():
-            check_learning_rate(lr, f"'layer_lr' of {layer!r}")
+            check_learning_rate(lr, f"'layer_lr' of {layer!r}", field)
 
 
 def _size_fields(data: Any, path: str = "") -> Iterable[tuple[str, int]]:

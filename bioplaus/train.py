@@ -259,7 +259,7 @@ def run_loop(protocol: Protocol, condition: Condition, seed: int, device: str,
     model = models.build(condition.model, generator(root, seed, "init")).to(device)
     rule = condition.rule.fresh()
     rule.setup(model, generator(root, seed, f"rule:{rule.name}"))
-    run = Trainer(model, rule, task, protocol.optimizer, protocol.metrics, protocol.batch_size, protocol.cka_samples, seed)
+    run = Trainer(model, rule, task, condition.optimizer, protocol.metrics, protocol.batch_size, protocol.cka_samples, seed)
     result = RunResult(status="done", rows=run.rows)
     run.initial_rows()
     if (protocol.steps == 0 and run.wanted <= set(INITIAL_METRICS) | {"relax_steps"}) \
@@ -294,7 +294,7 @@ def train_run(protocol: Protocol, condition: str, seed: int, device: str = "cpu"
     c = protocol.condition(condition)
     with pinned_threads(protocol.threads):  # torch's and the BLAS/OpenMP pools': whichever worker runs it, same numbers
         if models.kind(c.model.kind).engine == "brian2":
-            result = c.task.simulate(dataclasses.replace(protocol, model=c.model, task=c.task), c.rule, seed, progress)
+            result = c.task.simulate(dataclasses.replace(protocol, model=c.model, task=c.task, optimizer=c.optimizer), c.rule, seed, progress)
         else:
             result = run_loop(protocol, c, seed, device, progress)
     result.duration_s = time.perf_counter() - t0

@@ -339,7 +339,7 @@ def test_scellier_protocols_choose_mnist_and_the_papers_network_with_a_data_dir(
 
     protocol = load_protocol(Path(__file__).parent.parent / "protocols" / f"{script}.py")
     default, mnist = protocol.for_data_dir(None), protocol.for_data_dir("some/folder")
-    assert (default.task.name, default.model.sizes[0]) == ("digits", 64)
+    assert (default.task.name, default.model.sizes[0]) == ("mnist1d", 40)
     assert (mnist.task.name, tuple(mnist.model.sizes)) == ("mnist", sizes)
     assert mnist.for_data_dir("some/folder") is mnist  # resolving twice changes nothing
     config = mnist.run_config(mnist.jobs()[0][0], 0)
@@ -364,7 +364,7 @@ def test_a_run_with_data_dir_trains_on_mnist_and_is_stored_apart_from_the_digits
     with Store(tmp_path / "digits.db") as store:
         assert run_protocol(protocol, store, progress=False).done == 1
         (run,) = store.runs(protocol.name).itertuples()
-        assert store.arrays(run.id)["final/layers.hidden1.weight"].shape == (256, 64)
+        assert store.arrays(run.id)["final/layers.hidden1.weight"].shape == (256, 40)
     with Store(tmp_path / "mnist.db") as store:
         assert run_protocol(protocol, store, data_dir=str(folder), progress=False).done == 1
         (run,) = store.runs(protocol.name).itertuples()

@@ -36,7 +36,8 @@ def _probe(*argv: str, tmp_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [("--help",), ("list",), ("run", "--help"), ("results",), ("lst",), ("run", "--workers", "0", "x.py")])
+@pytest.mark.parametrize("argv", [("--help",), ("list",), ("run", "--help"), ("results",), ("lst",), ("run", "--workers", "0", "x.py"),
+                                  ("tune", "--help"), ("tune", "--workers", "0", "x.py")])
 def test_cheap_commands_import_neither_torch_nor_brian2(argv, tmp_path):
     result = _probe(*argv, tmp_path=tmp_path)
     assert result["loaded"] == [], f"bioplaus {' '.join(argv)} imported {result['loaded']}"

@@ -1,7 +1,8 @@
 """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), embedded: no download.
 
 Fixed split: 360 test images (20 %, stratified by class, ``random_state=0``), the rest
-for training. Pixels are standardised with the training set's mean and standard
+for training; ``split="validation"`` holds the last 360 of the (shuffled) training images out
+as the validation set for step-size searches (:mod:`bioplaus.tuning`). Pixels are standardised with the training set's mean and standard
 deviation; pixels constant over the training set are 0 everywhere.
 """
 
@@ -18,6 +19,11 @@ from torch import Tensor
 from bioplaus.errors import BioplausError
 
 from bioplaus.tasks.base import Task, TaskInstance, classification_instance
+
+
+#: training images held out as the validation split (the last ones of the 1,437)
+N_VALIDATION = 360
+SPLITS = ("test", "validation")
 
 
 @lru_cache(maxsize=1)
@@ -52,10 +58,15 @@ class Digits(Task):
     at another side (e.g. 28, MNIST's) the standardised images are resized bilinearly
     (``torch.nn.functional.interpolate``, ``align_corners=False``), so that a network
     built for MNIST's 784 inputs runs on them unchanged. No information is added.
+
+    ``split="test"`` (default): train on the 1,437 training images, report the 360 test images as ``test_*``.
+    ``split="validation"``: train on the first 1,077 training images and report the last 360 (held out from
+    training; the standardisation's mean and s.d. stay those of all 1,437, which carry no labels) as ``test_*``.
     """
 
     image: bool = False
     side: int = 8
+    split: str = "test"
 
     name = "digits"
     kind = "classification"
@@ -65,15 +76,21 @@ class Digits(Task):
         if not isinstance(self.side, int) or isinstance(self.side, bool) or self.side < 1:
             raise BioplausError(f"task 'digits': field 'side' must be a positive integer (8 for the bundled images, 28 for MNIST's size), "
                                 f"got {self.side!r}.")
+        if self.split not in SPLITS:
+            raise BioplausError(f"task 'digits': field 'split' must be one of {', '.join(SPLITS)}, got {self.split!r}.")
         self.n_in = self.side * self.side
 
     def config(self) -> dict:
         # side is written only when it differs from 8, so that runs stored before it existed keep their config hash
-        return {"task": self.name, "image": self.image, **({"side": self.side} if self.side != 8 else {})}
+        # side and split are written only when not their defaults, so that runs stored before they existed keep their hash
+        return {"task": self.name, "image": self.image, **({"side": self.side} if self.side != 8 else {}),
+                **({"split": self.split} if self.split != "test" else {})}
 
     def instantiate(self, generator: torch.Generator, data_dir: str | None, device: str, batch_size: int) -> TaskInstance:
         # a copy per run: the cached arrays must never be shared with (and changed by) a run
         x_tr, y_tr, x_te, y_te = (torch.tensor(a, device=device) for a in digits_arrays())
+        if self.split == "validation":
+            x_tr, y_tr, x_te, y_te = x_tr[:-N_VALIDATION], y_tr[:-N_VALIDATION], x_tr[-N_VALIDATION:], y_tr[-N_VALIDATION:]
         if self.side != 8:
             x_tr, x_te = (resize(x, self.side) for x in (x_tr, x_te))
         if self.image:
