@@ -32,7 +32,7 @@ WM 15.5°, FA 58.0°. No read-out-only baseline yet: on these digits it would ma
 rules (the claims here are about the feedback weights, and KP's accuracy against backprop's).
 """
 
-from bioplaus import Protocol, rules, tasks
+from bioplaus import Condition, Protocol, rules, tasks
 from bioplaus.claims import Bound, Near, Ordering
 
 AKROUT = dict(paper="Akrout et al. 2019", proxy=True, published_on="ImageNet, ResNet-18 and ResNet-50")
@@ -40,11 +40,12 @@ READOUT = dict(metric="weight_angle", layer="output")
 
 protocol = Protocol(
     name="akrout2019_digits",
-    task=tasks.Digits(image=True),
-    model="convnet_digits",
+    task=tasks.MNIST1D(),
+    model="mlp_mnist1d",
     rules=[rules.Backprop(), rules.FeedbackAlignment(), rules.DirectFeedbackAlignment(),
            rules.SignSymmetryUSF(scaling="norm"), rules.SignSymmetryBRSF(scaling="norm"),
-           rules.SignSymmetryFRSF(scaling="norm"), rules.KolenPollack(), rules.WeightMirror()],
+           rules.SignSymmetryFRSF(scaling="norm"), rules.KolenPollack(), rules.WeightMirror(), rules.Shallow(),
+           Condition(rules.Backprop(), model="linear_mnist1d", label="linear")],  # the two baselines
     seeds=range(5),
     steps=2000,
     batch_size=32,
@@ -52,8 +53,8 @@ protocol = Protocol(
     record_every=100,
     metrics=["loss", "test_loss", "train_accuracy", "test_accuracy", "update_angle", "weight_angle",
              "norm_ratio", "sign_concordance"],
-    summary=[("test_accuracy", "all"), ("weight_angle", "conv2"), ("weight_angle", "output"),
-             ("update_angle", "conv1")],
+    summary=[("test_accuracy", "all"), ("weight_angle", "hidden2"), ("weight_angle", "output"),
+             ("update_angle", "hidden1")],
     quick=dict(steps=300, seeds=range(2), record_every=20),
     target=[
         Ordering(**READOUT, lower=("kolen_pollack", "weight_mirror"), higher="feedback_alignment", margin=20,

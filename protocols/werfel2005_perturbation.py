@@ -18,7 +18,7 @@ Measured here: learning curves at one common rate (a proxy for the speed orderin
 update angle to the exact gradient per step, and at the initial weights the angle of the
 mean of m estimates to the gradient and the estimator variance (step = m). Quick run
 (seed 0, 2026-12-02): final test loss backprop 2.75, node perturbation 2.84, weight
-perturbation 7.02, Hebbian 3.08; estimator variance at m = 4096: node 5.9, weight 95.5
+perturbation 7.02, Hebbian 3.08 (QUICKLOSS); estimator variance at m = 4096: node 5.9, weight 95.5
 (about n_out = 5 and n_in * n_out = 100); bias angle m = 1 -> 4096: node 72.7 -> 1.4,
 weight 88.2 -> 8.6 degrees.
 """
@@ -54,5 +54,11 @@ protocol = Protocol(
         Ordering(metric="test_loss", lower="node_perturbation", higher="weight_perturbation", per_seed=True, **WERFEL,
                  published="weight perturbation learns slowest",
                  note="at one common rate, not each rule's optimal one (Protocol has one optimizer)"),
+        Ordering(metric="test_loss", lower="backprop", higher="node_perturbation", per_seed=True, **WERFEL,
+                 published="node perturbation is slower than direct gradient descent",
+                 note="at one common rate: its estimator's variance alone keeps its loss above backprop's"),
+        Trend(condition="backprop", metric="test_loss", direction="falls", by=10, per_seed=True, **WERFEL,
+              published="(control) direct gradient descent learns the teacher",
+              note="criterion: the loss falls by more than 10 from its start (~17, 1/2 E|(T - W)x|^2) in every seed"),
     ],
 )
