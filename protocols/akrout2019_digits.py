@@ -36,7 +36,13 @@ decay 1e-3, the best accuracy for every condition searched; KP's B then approach
 bound is 10 degrees, not 0. Sign symmetry uses scaling="norm" (|B| = |W| per layer): with
 s = 1 and no batch normalisation the errors grow by ~1/|w| per layer (Liao et al. 2016).
 
-QUICKRESULT
+Quick run (1000 steps, 2 seeds, 2026-12-02): test accuracy backprop 0.560, KP 0.553,
+WM 0.548, uSF 0.534, frSF 0.534, FA 0.500, brSF 0.473, DFA 0.447; read-out only 0.317,
+linear 0.305; read-out weight angle KP 28.8, WM 19.2, FA 65.4 degrees. Verdicts: KP's and
+WM's angles more than 20 degrees below FA's, every rule more than 5 points above both
+baselines, KP and WM above FA, KP within 1 point of backprop (0.7 points): pass; KP below
+10 degrees: full length only (28.8 after 1000 steps). Pending a full run (6000 steps,
+5 seeds): every verdict at full length.
 """
 
 from bioplaus import Condition, Protocol, rules, tasks
@@ -77,7 +83,7 @@ protocol = Protocol(
                  published="(a control, not the paper's words) the rules train the hidden layers: the baselines are not free",
                  note="criterion: each rule more than 5 points above read-out only and above a linear model"),
         Ordering(metric="test_accuracy", lower="feedback_alignment", higher=("kolen_pollack", "weight_mirror"), margin=0.0,
-                 when="full", where="abstract", **AKROUT, published="KP and WM outperform feedback alignment",
+                 where="abstract", **AKROUT, published="KP and WM outperform feedback alignment",
                  note="criterion: KP's and WM's mean test accuracy above FA's"),
         Near(condition="kolen_pollack", reference="backprop", metric="test_accuracy", tolerance=0.01, where="abstract",
              **AKROUT, published="KP and WM 'nearly match backprop'", note="criterion: KP within 1 point of backprop"),
