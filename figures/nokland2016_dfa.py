@@ -22,7 +22,9 @@ PUBLISHED = [
 def data_name(store) -> str:
     runs = store.runs(PROTOCOL)
     names = {json.loads(c)["task"]["task"] for c in runs["config"]} if len(runs) else set()
-    return {"mnist": "MNIST", "mnist1d": "MNIST-1D (proxy)", "digits": "digits resized to 28x28 (proxy)"}.get(next(iter(names)), "?") if len(names) == 1 else "/".join(sorted(names)) or "no runs"
+    if len(names) != 1:
+        return "/".join(sorted(names)) or "no runs"
+    return {"mnist": "MNIST", "mnist1d": "MNIST-1D (proxy)", "digits": "digits resized to 28x28 (proxy)"}.get(next(iter(names)), "?")
 
 
 def make(store):
@@ -50,7 +52,8 @@ def make(store):
         nokland = source.startswith("Nøkland")
         label = ("published: Nøkland 2016, abstract (MNIST, with dropout)" if nokland else
                  "published: Lillicrap et al. 2016 (MNIST, 784-1000-10 logistic, another network)")
-        ax_bar.bar(i + 0.2, value, width=0.38, color="white", edgecolor=styles.get(condition, ("", "0.5"))[1] or "0.5", hatch="//" if nokland else "..",
+        edge = styles.get(condition, ("", "0.5"))[1] or "0.5"
+        ax_bar.bar(i + 0.2, value, width=0.38, color="white", edgecolor=edge, hatch="//" if nokland else "..",
                    label=None if label in labelled else label)
         labelled.add(label)
         ax_bar.text(i + 0.2, value, f"{value:g}", ha="center", va="bottom", fontsize=8)

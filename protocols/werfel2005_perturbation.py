@@ -7,7 +7,8 @@ Methods: a linear perceptron (20 inputs, 5 outputs, no bias) learns a linear tea
 Gaussian inputs online (one example per update), loss 1/2 |e|^2. Node perturbation adds
 N(0, sigma^2) noise to the outputs, weight perturbation to every weight, both scoring the
 loss change against a clean pass; reward-modulated Hebbian learning uses a running
-average of the loss (a critic) instead of the clean pass. sigma = 0.01 (1.0 for the Hebbian rule, whose critic cannot predict the loss of each new example), SGD lr 5e-4 for
+average of the loss (a critic) instead of the clean pass. sigma = 0.01 (1.0 for the
+Hebbian rule, whose critic cannot predict the loss of each new example), SGD lr 5e-4 for
 all (not each rule's optimal rate, which the paper derives).
 
 Published result (abstract): at their optimal learning rates, "node perturbation is
