@@ -16,8 +16,12 @@ delivered 1-3 s later. One hour of biological time.
 Published result (Fig. 1): the chosen synapse grows to the maximum (4) within about an
 hour while the others stay low (the paper's histogram shows most weights near 0). Not a
 proxy: the paper's network and schedule. Measured here: see `bioplaus results`. Claims
-checked: at full length the chosen synapse ends above 3.5; in a --quick run it rises by
-more than 0.5; in both the other synapses' mean falls from 1 by more than 0.05.
+checked: at full length the chosen synapse reaches the bound (>= 3.9 at some recorded time)
+in every seed and the seeds' mean ends above 3.5; in a --quick run it rises by more than
+0.5; in both the other synapses' mean falls from 1 by more than 0.05. The paper's text
+gives no number for the others' distribution (its histogram only; the search corpus does
+not hold the paper), so "stays low" is checked as "ends below its start of 1 by a margin":
+the full run's seeds end at 0.88, 0.96, 0.68, with the mode of their histogram at 0.
 Plasticity: exact event-driven DA-STDP (eligibility and weight advanced in closed form
 between spikes and dopamine events; bioplaus/spiking/plasticity.py), the continuous-time
 limit of the author's 10-ms update; the reward schedule runs inside the network, so the
@@ -58,14 +62,19 @@ protocol = Protocol(
     summary=[("reinforced_weight", "all"), ("mean_weight", "all"), ("rate_hz", "all")],
     quick=dict(task=DistalReward(duration_s=600.0, snapshot_every_s=200.0, target="cpp_standalone"), steps=60, seeds=range(1)),
     target=[
+        Bound(condition="da_stdp", metric="reinforced_weight", at="max", op=">=", bound=3.9, per_seed=True, when="full",
+              paper="Izhikevich 2007", where="Fig. 1", proxy=False, published="the chosen synapse grows to the maximum (4) within about an hour",
+              note="criterion: at the bound (within 2.5 % of 4) at some time within the hour, in every seed"),
         Bound(condition="da_stdp", metric="reinforced_weight", op=">", bound=3.5, when="full", paper="Izhikevich 2007",
-              where="Fig. 1", proxy=False, published="the chosen synapse grows to the maximum (4) within about an hour"),
+              where="Fig. 1", proxy=False, published="the chosen synapse grows to the maximum (4) and stays there",
+              note="criterion: the seeds' mean above 3.5 at the end of the hour (it dips below the bound now and then)"),
         Trend(condition="da_stdp", metric="reinforced_weight", direction="rises", by=0.5, when="quick", paper="Izhikevich 2007",
               where="Fig. 1", proxy=False, published="the chosen synapse grows",
               note="quick-run claim: 600 s is too short to reach the bound (full length: > 3.5); it starts at 0"),
         Trend(condition="da_stdp", metric="mean_weight", direction="falls", by=0.05, paper="Izhikevich 2007", where="Fig. 1",
               proxy=False, published="the other synapses stay low (histogram: most near 0)",
-              note="criterion: the other synapses' mean falls from its start (1) by more than 0.05; no threshold is "
-                   "read from the figure (its numbers are not in the text)"),
+              note="criterion: the other synapses' mean falls from its start (1) by more than 0.05, i.e. ends below 0.95; "
+                   "the figure's histogram has no number in the text, so the threshold is the start (all excitatory "
+                   "weights begin at 1 in the author's daspnet.m) less a margin, not a value read from the figure"),
     ],
 )

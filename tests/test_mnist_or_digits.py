@@ -58,17 +58,20 @@ def test_digits_resized_to_28_keep_labels_and_constant_images():
 def test_nokland_protocol_quick_has_a_readout_baseline_and_switches_to_mnist(tmp_path):
     protocol = load_protocol(NOKLAND)
     quick = protocol.quick_version()
-    assert [r.name for r in quick.rules] == ["backprop", "feedback_alignment", "direct_feedback_alignment", "shallow"]
+    assert [c.label for c in quick.conditions] == ["backprop", "direct_feedback_alignment", "shallow", "linear"]
     assert quick.model.sizes == (40, 800, 10) and quick.model.activations == ("tanh", "linear")
+    linear = quick.condition("linear").model  # a linear map of the inputs, following --data-dir below
+    assert linear.sizes == (40, 800, 10) and linear.activations == ("linear", "linear")
     assert quick.task.model_with_data_dir.sizes == (784, 800, 10)
     mnist_claims = [c for c in protocol.targets if c.needs_data_dir]
     assert mnist_claims and all(c.proxy for c in protocol.targets)
     data = tmp_path / "mnist"
     write_tiny_mnist(data)
     assert quick.for_data_dir(str(data)).task.config()["task"] == "mnist"
+    assert quick.for_data_dir(str(data)).condition("linear").model.sizes == (784, 800, 10)
     assert quick.for_data_dir(None).task.config() == {"task": "mnist1d", "split": "test"}
 
-    tiny = dataclasses.replace(quick, rules=quick.rules[2:3], seeds=[0], steps=2, record_every=1)
+    tiny = dataclasses.replace(quick, rules=quick.rules[1:2], seeds=[0], steps=2, record_every=1)
     with Store(tmp_path / "s.sqlite") as store:
         assert run_protocol(tiny, store, data_dir=str(data), progress=False).done == 1
         (config,) = [json.loads(c) for c in store.runs(tiny.name)["config"]]

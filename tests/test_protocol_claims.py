@@ -39,3 +39,23 @@ def test_fa_family_claims_fail_when_no_hidden_layer_learns(tmp_path):
         got = verdicts_with_learning_off(tmp_path / name, name, steps=40, record_every=20, seeds=[0, 1])
         checked = {s: v for s, v in got.items() if v not in ("full length only", "not checkable")}
         assert checked and all(v == "fail" for v in checked.values()), got
+
+
+def test_werfel_learning_claims_fail_with_learning_switched_off(tmp_path):
+    """The speed orderings and backprop's fall need learning; the estimator statistics are measured at the initial
+    weights (they are about the estimators, not about learning) and hold either way."""
+    got = verdicts_with_learning_off(tmp_path, "werfel2005_perturbation", steps=200, record_every=100, seeds=[0])
+    assert got["test_loss: weight_perturbation > node_perturbation, seed by seed"] == "fail"
+    assert got["test_loss: node_perturbation > backprop, seed by seed"] == "fail"
+    assert got["test_loss of backprop falls from first to last by > 10 in every seed"] == "fail"
+    assert got["estimate_variance: node_perturbation / weight_perturbation <= 0.2"] == "pass"
+
+
+def test_akrout_claims_fail_with_learning_switched_off(tmp_path):
+    """With learning off KP's B does not learn either (its optimizer is the forward weights'): its read-out angle
+    stays with FA's, and no rule beats the baselines. (KP within 1 point of backprop holds trivially at chance:
+    it reads only together with the baseline orderings.)"""
+    got = verdicts_with_learning_off(tmp_path, "akrout2019_digits", steps=40, record_every=20, seeds=[0, 1])
+    assert got["weight_angle[output]: feedback_alignment > each of kolen_pollack, weight_mirror + 20"] == "fail"
+    baselines = [s for s in got if s.startswith("test_accuracy: ") and "shallow, linear + " in s]
+    assert baselines and all(got[s] == "fail" for s in baselines), got
