@@ -56,7 +56,7 @@ class SpikingEProp(Rule):
     name = "spiking_eprop"
     title = "e-prop (spiking)"
     colour = "#17becf"
-    requires = frozenset({"torch", "spiking:torch"})
+    requires = frozenset({"torch", "spiking:torch", "spiking:leaky_readout"})
 
     def __init__(self, feedback: str = "symmetric", label: str | None = None):
         if feedback not in FEEDBACK:

@@ -7,7 +7,6 @@ from torch import Tensor, nn
 
 from bioplaus.core import Batch
 from bioplaus.rules.base import Rule
-from bioplaus.snn.lif import readout_traces
 
 
 class SpikingReadoutOnly(Rule):
@@ -24,7 +23,7 @@ class SpikingReadoutOnly(Rule):
         with torch.no_grad():
             z = model.trajectory(batch.x).z
         w_out, b_out = model.readout.weight, model.readout.bias
-        out = model.output_of(readout_traces(z, w_out, b_out, model.constants.kappa))
+        out = model.readout_output(z)
         g_w, g_b = torch.autograd.grad(batch.loss(out), [w_out, b_out])
         grads = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
         grads.update({"readout.weight": g_w, "readout.bias": g_b})

@@ -37,7 +37,7 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import Rule
 from bioplaus.rules.spiking_eprop import eligibility_sum
-from bioplaus.snn.lif import LIFTrajectory, readout_traces
+from bioplaus.snn.lif import LIFTrajectory
 
 
 def escape_probability(tr: LIFTrajectory, temperature: float) -> Tensor:
@@ -98,7 +98,7 @@ class SpikingThreeFactor(Rule):
         x = batch.x.to(model.w_in.dtype)
         tr = self.sample(model, x)
         w_out, b_out = model.readout.weight, model.readout.bias
-        output = model.output_of(readout_traces(tr.z, w_out, b_out, model.constants.kappa))
+        output = model.readout_output(tr.z)
         g_w, g_b = torch.autograd.grad(batch.loss(output), [w_out, b_out])
         with torch.no_grad():
             reward = -per_sample_loss(batch, output.detach())

@@ -55,7 +55,8 @@ from bioplaus.model_kind import ModelKind, check_fields
 NEURONS = ("lif", "alif")
 RESETS = ("subtract", "zero")
 SURROGATES = ("fast_sigmoid", "sigmoid", "triangle")
-OUTPUTS = ("trace", "mean")
+SYNAPSES = ("current", "delta")
+OUTPUTS = ("trace", "mean", "max_membrane", "spike_count")
 DTYPES = ("float32", "float64")
 
 
@@ -66,6 +67,8 @@ class SpikingSpec:
     Attributes:
         n_in, n_hidden, n_out: input channels, spiking neurons, read-out units.
         neuron: ``lif`` or ``alif`` (adaptive threshold; ``tau_adapt_ms``, ``adapt_strength``).
+        synapse: ``current`` (inputs add to a synaptic current ``I`` that decays with ``tau_syn_ms``) or ``delta``
+            (inputs jump the membrane, Bellec et al. 2020's neuron; ``tau_syn_ms`` unused).
         recurrent: whether the layer has recurrent weights ``W_rec`` (no self-connections).
         dt_ms: the time step; ``tau_mem_ms``, ``tau_syn_ms``, ``tau_adapt_ms``, ``tau_readout_ms``: time constants.
         threshold: ``theta``; ``reset``: ``subtract`` (``v -= theta``) or ``zero`` (``v = 0``).
@@ -73,7 +76,11 @@ class SpikingSpec:
             spikes at steps ``t + 1 .. t + k - 1`` (``k = refractory_ms / dt_ms``; Brian2's ``refractory``).
         detach_reset: no gradient through the reset (Bellec et al.'s code).
         surrogate, surrogate_slope, surrogate_scale: the spike's pseudo-derivative ``psi(x)``, ``x = v^ - A``.
-        output: ``trace`` (``y_t`` at every step, for sequence tasks) or ``mean`` (``(1/T) sum_t y_t``, class scores).
+        output: ``trace`` (``y_t`` at every step, for sequence tasks), ``mean`` (``(1/T) sum_t y_t``, class scores),
+            ``max_membrane`` (``max_t y_t``, class scores: Zenke & Vogels 2021's and Cramer et al.'s max-over-time
+            read-out) or ``spike_count`` (the read-out units spike: LIF neurons of the hidden layer's kind without
+            adaptation or recurrence, driven by ``W_out z_t + b_out``; class scores are their spike counts
+            ``sum_t z^out_t`` and the gradient runs through the read-out neurons' surrogate ``psi``).
         input_scale: ``W_in ~ N(0, s^2 / n_in)``; ``recurrent_gain``: ``W_rec ~ N(0, g^2 / n_hidden)``;
             ``W_out ~ N(0, 1 / n_hidden)``, ``b_out = 0``.
         dtype: ``float64`` (default: comparisons with exact gradients) or ``float32``.
@@ -84,6 +91,7 @@ class SpikingSpec:
     n_hidden: int
     n_out: int
     neuron: str = "lif"
+    synapse: str = "current"
     recurrent: bool = True
     dt_ms: float = 1.0
     tau_mem_ms: float = 20.0
@@ -116,7 +124,7 @@ class SpikingSpec:
 _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "kind": (str, "a string"), "name": (str, "a string"), "description": (str, "a string"),
     "n_in": (int, "a positive integer"), "n_hidden": (int, "a positive integer"), "n_out": (int, "a positive integer"),
-    "neuron": (str, "a string"), "recurrent": (bool, "true or false"),
+    "neuron": (str, "a string"), "synapse": (str, "a string"), "recurrent": (bool, "true or false"),
     "dt_ms": ((int, float), "a positive number of milliseconds"),
     "tau_mem_ms": ((int, float), "a positive number of milliseconds"),
     "tau_syn_ms": ((int, float), "a positive number of milliseconds"),
@@ -143,7 +151,7 @@ def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str)
     for key in ("n_in", "n_hidden", "n_out"):
         if data[key] < 1:
             raise fail(key, f"must be a positive integer, got {data[key]!r}.")
-    choices = {"neuron": NEURONS, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES}
+    choices = {"neuron": NEURONS, "synapse": SYNAPSES, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES}
     for key, values in choices.items():
         if key in data and data[key] not in values:
             raise fail(key, f"is {data[key]!r}; allowed values are {allowed(values)}.")
@@ -224,6 +232,7 @@ class LIFConstants(NamedTuple):
     surrogate_slope: float
     surrogate_scale: float
     kappa: float
+    synapse: str = "current"
 
 
 def lif_constants(spec: SpikingSpec) -> LIFConstants:
@@ -235,7 +244,7 @@ def lif_constants(spec: SpikingSpec) -> LIFConstants:
     return LIFConstants(
         a_m, a_s, coupling, math.exp(-dt / spec.tau_adapt_ms) if adaptive else 0.0, spec.adapt_strength if adaptive else 0.0,
         spec.threshold, spec.reset, round(spec.refractory_ms / dt), spec.detach_reset,
-        spec.surrogate, spec.surrogate_slope, spec.surrogate_scale, math.exp(-dt / spec.tau_readout_ms),
+        spec.surrogate, spec.surrogate_slope, spec.surrogate_scale, math.exp(-dt / spec.tau_readout_ms), spec.synapse,
     )
 
 
@@ -243,13 +252,15 @@ class LIFTrajectory(NamedTuple):
     """A batch of sequences run through the spiking layer, all ``(batch, T, n)``.
 
     ``z``: spikes; ``v_hat``: membrane before threshold and reset; ``distance``: ``v^_t - A_t``;
-    ``refractory``: 1 where the neuron was refractory (no integration, no spike), else 0.
+    ``refractory``: 1 where the neuron was refractory (no integration, no spike), else 0;
+    ``v_reset_from``: the membrane the reset acts on (``v^_t``; with delta synapses ``v^_t`` plus the step's inputs).
     """
 
     z: Tensor
     v_hat: Tensor
     distance: Tensor
     refractory: Tensor
+    v_reset_from: Tensor
 
 
 def spike_with_surrogate(c: LIFConstants) -> Callable[[Tensor], Tensor]:
@@ -272,12 +283,13 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
     refractory = c.refractory_steps > 1  # k = 1: a neuron may spike again at the next step, as in Brian2
     countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
     frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
-    zs, v_hats, distances, frozens = [], [], [], []
+    zs, v_hats, distances, frozens, pres = [], [], [], [], []
+    delta = c.synapse == "delta"
     drives = drive.unbind(1)  # one view per step: indexing drive[:, t] would cost a full-size zero tensor per step in backward
     for t in range(steps):
         if detach_every and t and t % detach_every == 0:
             i_syn, v, a = i_syn.detach(), v.detach(), a.detach()
-        v_hat = c.alpha_mem * v + c.coupling * i_syn
+        v_hat = c.alpha_mem * v if delta else c.alpha_mem * v + c.coupling * i_syn
         if refractory:
             countdown = (countdown - 1).clamp_(min=0)
             frozen = countdown > 0
@@ -290,19 +302,144 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
         if refractory:
             z = z * (~frozen).to(drive.dtype)
             countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
-        i_syn = c.alpha_syn * i_syn + drives[t]
-        if w_rec is not None:
-            i_syn = i_syn + z @ w_rec.t()
+        if delta:  # the inputs jump the membrane (Brian2's on_pre: v += w), after the threshold, before the reset
+            pre = v_hat + drives[t]
+            if w_rec is not None:
+                pre = pre + z @ w_rec.t()
+        else:
+            pre = v_hat
+            i_syn = c.alpha_syn * i_syn + drives[t]
+            if w_rec is not None:
+                i_syn = i_syn + z @ w_rec.t()
         z_reset = z.detach() if c.detach_reset else z
-        v = v_hat - c.threshold * z_reset if c.reset == "subtract" else v_hat * (1.0 - z_reset)
+        v = pre - c.threshold * z_reset if c.reset == "subtract" else pre * (1.0 - z_reset)
         if c.adapt_strength:
             a = a + z
         zs.append(z)
         v_hats.append(v_hat)
         distances.append(distance)
         frozens.append(frozen)
+        pres.append(pre)
     return LIFTrajectory(torch.stack(zs, 1), torch.stack(v_hats, 1), torch.stack(distances, 1),
-                         torch.stack(frozens, 1).to(drive.dtype))
+                         torch.stack(frozens, 1).to(drive.dtype), torch.stack(pres, 1))
+
+
+class FusedSurrogateBPTT(torch.autograd.Function):
+    """:func:`run_lif`'s spikes with surrogate BPTT written out: one Function for the whole sequence.
+
+    ``forward(drive (batch, T, n), w_rec (n, n) or None, c)`` runs the loop without building a graph (the same
+    arithmetic as :func:`run_lif`, so the same spikes, bit for bit) and saves only the spikes, the distances
+    ``v^ - A``, the refractory mask (if ``k > 1``) and the membrane the reset acts on (zero reset, differentiated);
+    ``backward`` is the adjoint recursion of the module docstring's equations, backwards in time and batched over
+    samples (``g`` is ``dL/d`` of the state at the end of step ``t``)::
+
+        g_pre  = g_v (subtract)  or  g_v (1 - z_t) (zero);    g_z += -theta g_v  or  -v_pre g_v  (reset differentiated)
+        g_D_t  = g_I (current synapses)  or  g_pre (delta);    g_z += g_D_t W_rec;   g_z += g_a (ALIF)
+        g_dist = g_z psi_t;   g_v^ = g_pre + g_dist;   g_a^ = g_a - beta g_dist
+        g_v    = alpha g_v^ (g_v^ while refractory);   g_I = alpha_syn g_I + c g_v^ (0 while refractory);   g_a = rho g_a^
+
+    and ``dL/dW_rec = sum_t g_D_t^T z_t`` is one matmul over all ``batch x T`` rows after the loop (the input weights'
+    gradient, ``g_D^T x``, is autograd's backward of the projection formed once outside). It is the same gradient as
+    autograd through :func:`run_lif` (tested in float64 to 1e-10), with one ``(batch, n) x (n, n)`` product per step
+    backwards instead of autograd's two.
+    """
+
+    @staticmethod
+    def forward(ctx, drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:  # type: ignore[override]
+        batch, steps, n = drive.shape
+        delta, refractory = c.synapse == "delta", c.refractory_steps > 1
+        keep_pre = c.reset == "zero" and not c.detach_reset
+        i_syn = v = a = drive.new_zeros((batch, n))
+        countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
+        frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
+        z_all, dist_all = torch.empty_like(drive), torch.empty_like(drive)
+        frozen_all = torch.zeros(drive.shape, dtype=torch.bool, device=drive.device) if refractory else None
+        pre_all = torch.empty_like(drive) if keep_pre else None
+        w_rec_t = None if w_rec is None else w_rec.t()
+        drives = drive.unbind(1)
+        for t in range(steps):
+            v_hat = c.alpha_mem * v if delta else c.alpha_mem * v + c.coupling * i_syn
+            if refractory:
+                countdown = (countdown - 1).clamp_(min=0)
+                frozen = countdown > 0
+                v_hat = torch.where(frozen, v, v_hat)
+                frozen_all[:, t] = frozen
+            distance = v_hat - c.threshold
+            if c.adapt_strength:
+                a = c.rho_adapt * a
+                distance = distance - c.adapt_strength * a
+            z = (distance > 0).to(drive.dtype)
+            if refractory:
+                z = z * (~frozen).to(drive.dtype)
+                countdown = torch.where(z > 0, c.refractory_steps, countdown)
+            if delta:
+                pre = v_hat + drives[t]
+                if w_rec_t is not None:
+                    pre = pre + z @ w_rec_t
+            else:
+                pre = v_hat
+                i_syn = c.alpha_syn * i_syn + drives[t]
+                if w_rec_t is not None:
+                    i_syn = i_syn + z @ w_rec_t
+            v = pre - c.threshold * z if c.reset == "subtract" else pre * (1.0 - z)
+            if c.adapt_strength:
+                a = a + z
+            z_all[:, t], dist_all[:, t] = z, distance
+            if keep_pre:
+                pre_all[:, t] = pre
+        ctx.constants = c
+        ctx.save_for_backward(z_all, dist_all, w_rec, frozen_all, pre_all)
+        return z_all
+
+    @staticmethod
+    def backward(ctx, grad_z: Tensor):  # type: ignore[override]
+        z_all, dist_all, w_rec, frozen_all, pre_all = ctx.saved_tensors
+        c: LIFConstants = ctx.constants
+        batch, steps, n = z_all.shape
+        delta, differentiated = c.synapse == "delta", not c.detach_reset
+        psi = surrogate_derivative(dist_all, c.surrogate, c.surrogate_slope, c.surrogate_scale)
+        if frozen_all is not None:
+            psi = psi.masked_fill_(frozen_all, 0.0)
+        g_drive = torch.empty_like(grad_z)
+        g_v = g_i = g_a = grad_z.new_zeros((batch, n))
+        for t in range(steps - 1, -1, -1):
+            g_z = grad_z[:, t]
+            if c.reset == "subtract":
+                g_pre = g_v
+                if differentiated:
+                    g_z = g_z - c.threshold * g_v
+            else:
+                g_pre = g_v * (1.0 - z_all[:, t])
+                if differentiated:
+                    g_z = g_z - pre_all[:, t] * g_v
+            g_d = g_pre if delta else g_i
+            g_drive[:, t] = g_d
+            if w_rec is not None:
+                g_z = g_z + g_d @ w_rec
+            if c.adapt_strength:
+                g_z = g_z + g_a
+            g_dist = g_z * psi[:, t]
+            g_vhat = g_pre + g_dist
+            if c.adapt_strength:
+                g_a = c.rho_adapt * (g_a - c.adapt_strength * g_dist)
+            if frozen_all is not None:
+                frozen = frozen_all[:, t]
+                g_v = torch.where(frozen, g_vhat, c.alpha_mem * g_vhat)
+                if not delta:
+                    g_i = c.alpha_syn * g_i + c.coupling * g_vhat.masked_fill(frozen, 0.0)
+            else:
+                g_v = c.alpha_mem * g_vhat
+                if not delta:
+                    g_i = c.alpha_syn * g_i + c.coupling * g_vhat
+        g_w = None
+        if w_rec is not None and ctx.needs_input_grad[1]:
+            g_w = g_drive.reshape(-1, n).t() @ z_all.reshape(-1, n)
+        return g_drive, g_w, None
+
+
+def lif_spikes(drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:
+    """The spikes ``(batch, T, n)`` of :func:`run_lif` (surrogate spike), differentiated by :class:`FusedSurrogateBPTT`."""
+    return FusedSurrogateBPTT.apply(drive, w_rec, c)
 
 
 def leaky_readout_kernel(steps: int, kappa: float, like: Tensor) -> Tensor:
@@ -323,10 +460,11 @@ class SpikingNet(TorchModel):
     """Thin wrapper holding ``input.weight`` ``(n, n_in)``, ``recurrent.weight`` ``(n, n)`` (if recurrent) and
     the leaky ``readout`` (``weight`` ``(n_out, n)``, ``bias`` ``(n_out,)``).
 
-    ``forward(x)``: ``x`` ``(batch, T, n_in)`` (spikes or currents, added to ``I``) to ``(batch, T, n_out)``
-    read-out traces (``output = "trace"``) or their time average ``(batch, n_out)`` (``output = "mean"``).
-    Its autograd gradient, :meth:`reference_gradient`, is surrogate-gradient BPTT (the gradient of a
-    surrogate, not of the spiking loss).
+    ``forward(x)``: ``x`` ``(batch, T, n_in)`` (spikes or currents, added to ``I``, or to ``v`` with delta synapses) to
+    ``(batch, T, n_out)`` read-out traces (``output = "trace"``) or ``(batch, n_out)`` class scores: their time average
+    (``mean``), their maximum over time (``max_membrane``) or the spike counts of spiking read-out units (``spike_count``).
+    Its gradient, :meth:`reference_gradient`, is surrogate-gradient BPTT (the gradient of a surrogate, not of the
+    spiking loss), through :class:`FusedSurrogateBPTT`.
     """
 
     def __init__(self, spec: SpikingSpec, generator: torch.Generator | None = None):
@@ -362,13 +500,35 @@ class SpikingNet(TorchModel):
         x = x.to(self.w_in.dtype)
         return run_lif(x @ self.w_in.t(), self.w_rec, self.constants, spike, detach_every)
 
+    def spikes(self, x: Tensor, spike: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """The hidden spikes ``(batch, T, n)``; with the surrogate spike differentiated by :class:`FusedSurrogateBPTT`
+        (the hand-written adjoint), with another ``spike`` (e.g. :func:`smooth_spike`) by autograd through :func:`run_lif`."""
+        x = x.to(self.w_in.dtype)
+        if spike is None:
+            return lif_spikes(x @ self.w_in.t(), self.w_rec, self.constants)
+        return self.trajectory(x, spike).z
+
     def output_of(self, traces: Tensor) -> Tensor:
-        """The model's output from read-out traces ``(batch, T, n_out)``: the traces or their time average."""
-        return traces if self.spec.output == "trace" else traces.mean(1)
+        """The model's output from leaky read-out traces ``(batch, T, n_out)``: the traces, their time average or their
+        maximum over time (not for ``spike_count``, whose read-out units spike: :meth:`readout_output`)."""
+        if self.spec.output == "trace":
+            return traces
+        return traces.mean(1) if self.spec.output == "mean" else traces.max(1).values
+
+    def readout_output(self, z: Tensor, spike: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """The model's output from hidden spikes ``z`` ``(batch, T, n)``, differentiable in the read-out's parameters
+        (and in ``z``). ``spike_count``: the read-out units are LIF neurons of the hidden layer's kind without adaptation
+        or recurrence, driven by ``W_out z_t + b_out`` (added to their synaptic current, or to their membrane with delta
+        synapses, every step); the output is their spike count ``(batch, n_out)``, differentiated through their surrogate."""
+        w_out, b_out = self.readout.weight, self.readout.bias
+        if self.spec.output != "spike_count":
+            return self.output_of(readout_traces(z, w_out, b_out, self.constants.kappa))
+        drive, c = z @ w_out.t() + b_out, self.constants._replace(adapt_strength=0.0)
+        z_out = lif_spikes(drive, None, c) if spike is None else run_lif(drive, None, c, spike).z
+        return z_out.sum(1)
 
     def forward(self, x: Tensor, spike: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-        z = self.trajectory(x, spike).z
-        return self.output_of(readout_traces(z, self.readout.weight, self.readout.bias, self.constants.kappa))
+        return self.readout_output(self.spikes(x, spike), spike)
 
     @torch.no_grad()
     def hidden_states(self, x: Tensor) -> dict[str, Tensor]:
@@ -383,14 +543,17 @@ def _check_task(spec: SpikingSpec, task) -> str | None:
     if spec.output == "trace" and getattr(task, "sequence", False) is not True:
         return (f"model '{spec.name}' has output = 'trace' (a read-out at every step), which needs a sequence task with "
                 f"targets over time; task '{task.name}' is not one (use output = 'mean' for a classification of spike trains).")
-    if spec.output == "mean" and not (task.kind == "classification" and getattr(task, "temporal", False)):
-        return (f"model '{spec.name}' has output = 'mean' (class scores averaged over time), which needs a classification "
+    if spec.output != "trace" and not (task.kind == "classification" and getattr(task, "temporal", False)):
+        return (f"model '{spec.name}' has output = '{spec.output}' (class scores), which needs a classification "
                 f"task whose inputs are sequences (batch, T, n_in), such as tasks.YinYangSpikes; task '{task.name}' is not one.")
     return None
 
 
 def spiking_capabilities(spec: SpikingSpec) -> frozenset[str]:
-    return frozenset({"torch", "spiking:torch"})
+    """``spiking:leaky_readout`` unless the read-out units spike (``output = "spike_count"``): the rules that send the
+    read-out's error ``dE/dy_t`` to the hidden neurons (e-prop, spiking DFA) need ``y_t`` linear in the spikes."""
+    leaky = spec.output != "spike_count"
+    return frozenset({"torch", "spiking:torch"} | ({"spiking:leaky_readout"} if leaky else set()))
 
 
 KIND = ModelKind(
