@@ -268,6 +268,65 @@ def spike_with_surrogate(c: LIFConstants) -> Callable[[Tensor], Tensor]:
     return lambda x: SurrogateSpike.apply(x, c.surrogate, c.surrogate_slope, c.surrogate_scale)
 
 
+class LIFState(NamedTuple):
+    """The layer's state between steps, all ``(batch, n)``: synaptic current, membrane, adaptation, refractory countdown."""
+
+    i_syn: Tensor
+    v: Tensor
+    a: Tensor
+    countdown: Tensor
+
+
+class LIFStep(NamedTuple):
+    """What one step produced, all ``(batch, n)``: the fields of :class:`LIFTrajectory` at one step (``frozen``: bool)."""
+
+    z: Tensor
+    v_hat: Tensor
+    distance: Tensor
+    frozen: Tensor
+    v_reset_from: Tensor
+
+
+def lif_initial_state(batch: int, n: int, like: Tensor) -> LIFState:
+    zeros = like.new_zeros((batch, n))
+    return LIFState(zeros, zeros, zeros, torch.zeros((batch, n), dtype=torch.int64, device=like.device))
+
+
+def lif_step(state: LIFState, drive_t: Tensor, w_rec: Tensor | None, c: LIFConstants,
+             spike: Callable[[Tensor], Tensor]) -> tuple[LIFState, LIFStep]:
+    """One step of the module docstring's equations: ``drive_t = W_in x_t`` ``(batch, n)``, ``spike``: ``x -> z``."""
+    i_syn, v, a, countdown = state
+    delta, refractory = c.synapse == "delta", c.refractory_steps > 1  # k = 1: a neuron may spike again at once, as in Brian2
+    v_hat = c.alpha_mem * v if delta else c.alpha_mem * v + c.coupling * i_syn
+    frozen = torch.zeros_like(countdown, dtype=torch.bool)
+    if refractory:
+        countdown = (countdown - 1).clamp_(min=0)
+        frozen = countdown > 0
+        v_hat = torch.where(frozen, v, v_hat)
+    distance = v_hat - c.threshold
+    if c.adapt_strength:
+        a = c.rho_adapt * a  # a^_t
+        distance = distance - c.adapt_strength * a
+    z = spike(distance)
+    if refractory:
+        z = z * (~frozen).to(z.dtype)
+        countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
+    if delta:  # the inputs jump the membrane (Brian2's on_pre: v += w), after the threshold, before the reset
+        pre = v_hat + drive_t
+        if w_rec is not None:
+            pre = pre + z @ w_rec.t()
+    else:
+        pre = v_hat
+        i_syn = c.alpha_syn * i_syn + drive_t
+        if w_rec is not None:
+            i_syn = i_syn + z @ w_rec.t()
+    z_reset = z.detach() if c.detach_reset else z
+    v = pre - c.threshold * z_reset if c.reset == "subtract" else pre * (1.0 - z_reset)
+    if c.adapt_strength:
+        a = a + z
+    return LIFState(i_syn, v, a, countdown), LIFStep(z, v_hat, distance, frozen, pre)
+
+
 def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callable[[Tensor], Tensor] | None = None,
             detach_every: int | None = None) -> LIFTrajectory:
     """Run the layer on ``drive = W_in x_t`` ``(batch, T, n)`` (the input projection, formed once for all steps).
@@ -279,49 +338,16 @@ def run_lif(drive: Tensor, w_rec: Tensor | None, c: LIFConstants, spike: Callabl
     """
     spike = spike or spike_with_surrogate(c)
     batch, steps, n = drive.shape
-    i_syn = v = a = drive.new_zeros((batch, n))
-    refractory = c.refractory_steps > 1  # k = 1: a neuron may spike again at the next step, as in Brian2
-    countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
-    frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
-    zs, v_hats, distances, frozens, pres = [], [], [], [], []
-    delta = c.synapse == "delta"
+    state = lif_initial_state(batch, n, drive)
+    out: list[LIFStep] = []
     drives = drive.unbind(1)  # one view per step: indexing drive[:, t] would cost a full-size zero tensor per step in backward
     for t in range(steps):
         if detach_every and t and t % detach_every == 0:
-            i_syn, v, a = i_syn.detach(), v.detach(), a.detach()
-        v_hat = c.alpha_mem * v if delta else c.alpha_mem * v + c.coupling * i_syn
-        if refractory:
-            countdown = (countdown - 1).clamp_(min=0)
-            frozen = countdown > 0
-            v_hat = torch.where(frozen, v, v_hat)
-        distance = v_hat - c.threshold
-        if c.adapt_strength:
-            a = c.rho_adapt * a  # a^_t
-            distance = distance - c.adapt_strength * a
-        z = spike(distance)
-        if refractory:
-            z = z * (~frozen).to(drive.dtype)
-            countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
-        if delta:  # the inputs jump the membrane (Brian2's on_pre: v += w), after the threshold, before the reset
-            pre = v_hat + drives[t]
-            if w_rec is not None:
-                pre = pre + z @ w_rec.t()
-        else:
-            pre = v_hat
-            i_syn = c.alpha_syn * i_syn + drives[t]
-            if w_rec is not None:
-                i_syn = i_syn + z @ w_rec.t()
-        z_reset = z.detach() if c.detach_reset else z
-        v = pre - c.threshold * z_reset if c.reset == "subtract" else pre * (1.0 - z_reset)
-        if c.adapt_strength:
-            a = a + z
-        zs.append(z)
-        v_hats.append(v_hat)
-        distances.append(distance)
-        frozens.append(frozen)
-        pres.append(pre)
-    return LIFTrajectory(torch.stack(zs, 1), torch.stack(v_hats, 1), torch.stack(distances, 1),
-                         torch.stack(frozens, 1).to(drive.dtype), torch.stack(pres, 1))
+            state = LIFState(state.i_syn.detach(), state.v.detach(), state.a.detach(), state.countdown)
+        state, step = lif_step(state, drives[t], w_rec, c, spike)
+        out.append(step)
+    z, v_hat, distance, frozen, pre = (torch.stack(f, 1) for f in zip(*out))
+    return LIFTrajectory(z, v_hat, distance, frozen.to(drive.dtype), pre)
 
 
 class FusedSurrogateBPTT(torch.autograd.Function):
