@@ -1,4 +1,4 @@
-"""Spiking networks in torch: current-based (adaptive) LIF neurons, a recurrent layer and a leaky read-out.
+"""Spiking networks in torch: current-based or delta-synapse (adaptive) LIF neurons, a recurrent layer and a read-out.
 
 Why a package of its own (``bioplaus/snn/``) beside ``bioplaus/spiking/``: the Brian2 models
 there run in their own engine and import Brian2; this network runs in the one torch run
@@ -24,6 +24,18 @@ current-to-membrane coupling, ``c = (dt/tau) alpha`` when the two time constants
     a_t  = a^_t + z_t
     y_t  = kappa y_{t-1} + W_out z_t + b_out          (leaky non-spiking read-out, kappa = exp(-dt/tau_readout))
 
+With delta synapses (``synapse = "delta"``, the LIF neuron without a synaptic current that Bellec et al. 2020
+use: the input current enters the membrane directly) the model is Brian2's ``dv/dt = -v / tau_mem`` with
+``on_pre: v += w``, in the same order::
+
+    v^_t = alpha v_{t-1}                       (v^_t = v_{t-1} while refractory)
+    v_t  = reset(v^_t + W_in x_t + W_rec z_t, z_t)   (the inputs jump the membrane after the threshold, before the reset)
+
+so an input at step ``t`` first reaches the threshold at ``t + 1``, scaled by ``alpha``. Bellec et al.'s Methods
+equation was not reachable from here (the search tool holds only the preprint's opening), so the relation to
+their exact discrete form is not claimed; ``tests/test_snn.py`` checks this form spike for spike against Brian2
+(without refractoriness: Brian2's ``(unless refractory)`` flag drops a jump arriving in a neuron's spike step).
+
 ALIF (``neuron = "alif"``) is the adaptive threshold of Bellec et al. 2020 (Nat. Commun. 11:3625,
 Methods, eq. for ``A_j^t``), with the spike added to ``a`` after the threshold as Brian2's reset
 does; Bellec et al.'s ``beta`` equals this ``adapt_strength`` times ``rho``. ``W_rec`` has no
@@ -34,7 +46,14 @@ The spike's derivative is replaced by a surrogate (Zenke & Ganguli 2018, SuperSp
 ``scale slope max(0, 1 - slope |x|)``), so :meth:`SpikingNet.reference_gradient`, autograd through
 :func:`run_lif`, is **surrogate-gradient BPTT: the gradient of a surrogate, not of the spiking
 loss** (which is piecewise constant in the weights). ``detach_reset`` stops the gradient through
-the reset term, as Bellec et al.'s code does.
+the reset term, as Bellec et al.'s code does. The model's gradient runs through :class:`FusedSurrogateBPTT`, a
+hand-written adjoint of the whole sequence, which a test checks against autograd through :func:`run_lif`.
+
+Read-outs (``output``): the leaky non-spiking ``y_t`` at every step (``trace``), averaged (``mean``), or its
+maximum over time (``max_membrane``, Zenke & Vogels 2021; Cramer et al.), all linear in the hidden spikes
+before the max; or spiking read-out units whose spike counts are the class scores (``spike_count``), whose
+gradient runs through the read-out units' own surrogate. Rules that send ``dE/dy_t`` to the hidden neurons
+(e-prop, spiking DFA) need the leaky read-out (capability ``spiking:leaky_readout``).
 """
 
 from __future__ import annotations
