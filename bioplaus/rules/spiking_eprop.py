@@ -25,6 +25,17 @@ travels back through the recurrent weights or back in time:
   sum over later steps; the paper's Methods (eq. 28's filtered trace) move that filter onto the trace:
   ``grad_ji = sum_t L_j^t ebar_ji^t`` with ``ebar^t = kappa ebar^(t-1) + e^t``.
 
+With delta synapses (no synaptic current) the input enters the membrane directly: there is no ``eps^I``,
+``eps^v^_t = alpha eps^v_(t-1)`` and the reset acts on ``eps^v^_t + p_i^t``.
+
+**When symmetric e-prop equals surrogate BPTT** (tested): no recurrent weights (so every path from ``W_ji`` to
+the loss runs through neuron ``j``'s own state), ``B = W_out^T``, and a read-out that is a function of the leaky
+``y_t``: ``trace``, ``mean`` or ``max_membrane`` (its ``dE/dy_t`` is nonzero only at each unit's maximum, read
+once the sequence has ended); any neuron, reset, refractoriness or synapse. Spiking read-out units
+(``spike_count``) put a second spiking layer between ``z`` and the loss, so no ``dE/dy_t`` exists to send back:
+e-prop and spiking DFA refuse such models at protocol build time (capability ``spiking:leaky_readout``).
+``online = True`` computes the same estimate truly online (:meth:`SpikingEProp.online_estimate`, ``trace`` only).
+
 The read-out's gradients are exact (local in time). What is dropped is every path through *other*
 neurons (the recurrent weights), so on a network without recurrent weights symmetric e-prop *is*
 surrogate BPTT (tested). The traces run forward one step at a time, with a per-sample, per-synapse
