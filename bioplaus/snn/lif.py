@@ -316,7 +316,7 @@ def lif_step(state: LIFState, drive_t: Tensor, w_rec: Tensor | None, c: LIFConst
     """One step of the module docstring's equations: ``drive_t = W_in x_t`` ``(batch, n)``, ``spike``: ``x -> z``."""
     i_syn, v, a, countdown = state
     delta, refractory = c.synapse == "delta", c.refractory_steps > 1  # k = 1: a neuron may spike again at once, as in Brian2
-    v_hat = c.alpha_mem * v if delta else c.alpha_mem * v + c.coupling * i_syn
+    v_hat = c.alpha_mem * v if delta else torch.add(c.alpha_mem * v, i_syn, alpha=c.coupling)
     frozen = torch.zeros_like(countdown, dtype=torch.bool)
     if refractory:
         countdown = (countdown - 1).clamp_(min=0)
@@ -330,17 +330,18 @@ def lif_step(state: LIFState, drive_t: Tensor, w_rec: Tensor | None, c: LIFConst
     if refractory:
         z = z * (~frozen).to(z.dtype)
         countdown = torch.where(z.detach() > 0, c.refractory_steps, countdown)
+    # written with the fused forms (add with alpha, addmm) that FusedSurrogateBPTT uses, so both give the same bits
     if delta:  # the inputs jump the membrane (Brian2's on_pre: v += w), after the threshold, before the reset
         pre = v_hat + drive_t
         if w_rec is not None:
-            pre = pre + z @ w_rec.t()
+            pre = torch.addmm(pre, z, w_rec.t())
     else:
         pre = v_hat
         i_syn = c.alpha_syn * i_syn + drive_t
         if w_rec is not None:
-            i_syn = i_syn + z @ w_rec.t()
+            i_syn = torch.addmm(i_syn, z, w_rec.t())
     z_reset = z.detach() if c.detach_reset else z
-    v = pre - c.threshold * z_reset if c.reset == "subtract" else pre * (1.0 - z_reset)
+    v = torch.sub(pre, z_reset, alpha=c.threshold) if c.reset == "subtract" else pre * (1.0 - z_reset)
     if c.adapt_strength:
         a = a + z
     return LIFState(i_syn, v, a, countdown), LIFStep(z, v_hat, distance, frozen, pre)
@@ -396,90 +397,124 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         keep_pre = c.reset == "zero" and not c.detach_reset
         i_syn = v = a = drive.new_zeros((batch, n))
         countdown = torch.zeros((batch, n), dtype=torch.int64, device=drive.device)
-        frozen = torch.zeros((batch, n), dtype=torch.bool, device=drive.device)
-        z_all, dist_all = torch.empty_like(drive), torch.empty_like(drive)
-        frozen_all = torch.zeros(drive.shape, dtype=torch.bool, device=drive.device) if refractory else None
-        pre_all = torch.empty_like(drive) if keep_pre else None
+        # time-major buffers: each step writes one contiguous (batch, n) block
+        z_all, dist_all = drive.new_empty((steps, batch, n)), drive.new_empty((steps, batch, n))
+        frozen_all = torch.zeros((steps, batch, n), dtype=torch.bool, device=drive.device) if refractory else None
+        pre_all = drive.new_empty((steps, batch, n)) if keep_pre else None
         w_rec_t = None if w_rec is None else w_rec.t()
         drives = drive.unbind(1)
+        ctx.constants = c
+        if _plain_lif(c):  # the common case in place, no allocation per step: the same operations, so the same bits
+            v, i_syn = v.clone(), i_syn.clone()
+            for t in range(steps):
+                v.mul_(c.alpha_mem).add_(i_syn, alpha=c.coupling)  # v^_t
+                torch.sub(v, c.threshold, out=dist_all[t])
+                z = torch.gt(dist_all[t], 0, out=z_all[t])
+                i_syn.mul_(c.alpha_syn).add_(drives[t])
+                if w_rec_t is not None:
+                    i_syn.addmm_(z, w_rec_t)
+                v.sub_(z, alpha=c.threshold)
+            ctx.save_for_backward(z_all, dist_all, w_rec, None, None)
+            return z_all.transpose(0, 1)
         for t in range(steps):
-            v_hat = c.alpha_mem * v if delta else c.alpha_mem * v + c.coupling * i_syn
+            v_hat = c.alpha_mem * v if delta else torch.add(c.alpha_mem * v, i_syn, alpha=c.coupling)
             if refractory:
                 countdown = (countdown - 1).clamp_(min=0)
-                frozen = countdown > 0
+                frozen = torch.gt(countdown, 0, out=frozen_all[t])
                 v_hat = torch.where(frozen, v, v_hat)
-                frozen_all[:, t] = frozen
             distance = v_hat - c.threshold
             if c.adapt_strength:
                 a = c.rho_adapt * a
                 distance = distance - c.adapt_strength * a
-            z = (distance > 0).to(drive.dtype)
+            dist_all[t] = distance
+            z = torch.gt(distance, 0, out=z_all[t])
             if refractory:
-                z = z * (~frozen).to(drive.dtype)
+                z.masked_fill_(frozen, 0.0)
                 countdown = torch.where(z > 0, c.refractory_steps, countdown)
             if delta:
                 pre = v_hat + drives[t]
                 if w_rec_t is not None:
-                    pre = pre + z @ w_rec_t
+                    pre = torch.addmm(pre, z, w_rec_t)
             else:
                 pre = v_hat
                 i_syn = c.alpha_syn * i_syn + drives[t]
                 if w_rec_t is not None:
-                    i_syn = i_syn + z @ w_rec_t
-            v = pre - c.threshold * z if c.reset == "subtract" else pre * (1.0 - z)
+                    i_syn = torch.addmm(i_syn, z, w_rec_t)
+            v = torch.sub(pre, z, alpha=c.threshold) if c.reset == "subtract" else pre * (1.0 - z)
             if c.adapt_strength:
                 a = a + z
-            z_all[:, t], dist_all[:, t] = z, distance
             if keep_pre:
-                pre_all[:, t] = pre
-        ctx.constants = c
+                pre_all[t] = pre
         ctx.save_for_backward(z_all, dist_all, w_rec, frozen_all, pre_all)
-        return z_all
+        return z_all.transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad_z: Tensor):  # type: ignore[override]
         z_all, dist_all, w_rec, frozen_all, pre_all = ctx.saved_tensors
         c: LIFConstants = ctx.constants
-        batch, steps, n = z_all.shape
+        steps, batch, n = z_all.shape
         delta, differentiated = c.synapse == "delta", not c.detach_reset
-        psi = surrogate_derivative(dist_all, c.surrogate, c.surrogate_slope, c.surrogate_scale)
+        if c.surrogate == "fast_sigmoid":  # scale / (1 + slope |x|)^2 in place on one new tensor
+            psi = dist_all.abs().mul_(c.surrogate_slope).add_(1.0).square_().reciprocal_().mul_(c.surrogate_scale)
+        else:
+            psi = surrogate_derivative(dist_all, c.surrogate, c.surrogate_slope, c.surrogate_scale)
         if frozen_all is not None:
             psi = psi.masked_fill_(frozen_all, 0.0)
+        grad_z = grad_z.transpose(0, 1).contiguous()
         g_drive = torch.empty_like(grad_z)
+        if _plain_lif(c):  # in place: g_I_t lives in g_drive[t], grad_z[t] becomes g_dist
+            g_v = grad_z.new_zeros((batch, n))
+            g_drive[steps - 1].zero_()
+            for t in range(steps - 1, -1, -1):
+                g_z = grad_z[t]
+                if w_rec is not None:
+                    g_z.addmm_(g_drive[t], w_rec)
+                g_z.mul_(psi[t])
+                g_v.add_(g_z)  # g_v^_t
+                if t:
+                    torch.mul(g_drive[t], c.alpha_syn, out=g_drive[t - 1]).add_(g_v, alpha=c.coupling)
+                g_v.mul_(c.alpha_mem)
+            g_w = g_drive.reshape(-1, n).t() @ z_all.reshape(-1, n) if w_rec is not None and ctx.needs_input_grad[1] else None
+            return g_drive.transpose(0, 1), g_w, None
         g_v = g_i = g_a = grad_z.new_zeros((batch, n))
         for t in range(steps - 1, -1, -1):
-            g_z = grad_z[:, t]
+            g_z = grad_z[t]
             if c.reset == "subtract":
                 g_pre = g_v
                 if differentiated:
-                    g_z = g_z - c.threshold * g_v
+                    g_z = torch.sub(g_z, g_v, alpha=c.threshold)
             else:
-                g_pre = g_v * (1.0 - z_all[:, t])
+                g_pre = g_v * (1.0 - z_all[t])
                 if differentiated:
-                    g_z = g_z - pre_all[:, t] * g_v
+                    g_z = g_z - pre_all[t] * g_v
             g_d = g_pre if delta else g_i
-            g_drive[:, t] = g_d
+            g_drive[t] = g_d
             if w_rec is not None:
-                g_z = g_z + g_d @ w_rec
+                g_z = torch.addmm(g_z, g_d, w_rec)
             if c.adapt_strength:
                 g_z = g_z + g_a
-            g_dist = g_z * psi[:, t]
+            g_dist = g_z * psi[t]
             g_vhat = g_pre + g_dist
             if c.adapt_strength:
-                g_a = c.rho_adapt * (g_a - c.adapt_strength * g_dist)
+                g_a = c.rho_adapt * torch.sub(g_a, g_dist, alpha=c.adapt_strength)
             if frozen_all is not None:
-                frozen = frozen_all[:, t]
+                frozen = frozen_all[t]
                 g_v = torch.where(frozen, g_vhat, c.alpha_mem * g_vhat)
                 if not delta:
-                    g_i = c.alpha_syn * g_i + c.coupling * g_vhat.masked_fill(frozen, 0.0)
+                    g_i = torch.add(c.alpha_syn * g_i, g_vhat.masked_fill(frozen, 0.0), alpha=c.coupling)
             else:
                 g_v = c.alpha_mem * g_vhat
                 if not delta:
-                    g_i = c.alpha_syn * g_i + c.coupling * g_vhat
+                    g_i = torch.add(c.alpha_syn * g_i, g_vhat, alpha=c.coupling)
         g_w = None
         if w_rec is not None and ctx.needs_input_grad[1]:
             g_w = g_drive.reshape(-1, n).t() @ z_all.reshape(-1, n)
-        return g_drive, g_w, None
+        return g_drive.transpose(0, 1), g_w, None
+
+
+def _plain_lif(c: LIFConstants) -> bool:
+    """LIF with current synapses, reset by subtraction detached, no refractoriness: the fused Function's in-place path."""
+    return c.synapse == "current" and not c.adapt_strength and c.refractory_steps <= 1 and c.reset == "subtract" and c.detach_reset
 
 
 def lif_spikes(drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:
