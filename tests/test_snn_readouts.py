@@ -237,3 +237,13 @@ def test_online_eprop_refuses_a_model_without_a_signal_at_every_step():
     net = SpikingNet(spec(output="mean"))
     with pytest.raises(BioplausError, match="output = 'trace'"):
         SpikingEProp(online=True).setup(net, torch.Generator().manual_seed(0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_the_fused_gradient_on_cuda_equals_the_cpu_one():
+    net = SpikingNet(spec(neuron="alif", adapt_strength=0.6, refractory_ms=2.0, output="max_membrane"), torch.Generator().manual_seed(3))
+    x, y = spike_input(3, 20, 3, seed=1), torch.tensor([0, 1, 1])
+    cpu = net.reference_gradient(Batch(x, y, torch.nn.functional.cross_entropy))
+    gpu = net.to("cuda").reference_gradient(Batch(x.cuda(), y.cuda(), torch.nn.functional.cross_entropy))
+    for key, value in cpu.items():
+        np.testing.assert_allclose(gpu[key].cpu().numpy(), value.numpy(), rtol=1e-9, atol=1e-12)
