@@ -414,8 +414,9 @@ class FusedSurrogateBPTT(torch.autograd.Function):
                 if w_rec_t is not None:
                     i_syn.addmm_(z, w_rec_t)
                 v.sub_(z, alpha=c.threshold)
-            ctx.save_for_backward(z_all, dist_all, w_rec, None, None)
-            return z_all.transpose(0, 1)
+            z_out = z_all.transpose(0, 1).contiguous()  # batch-major, as the read-out reads it (and saves it: one copy, not two)
+            ctx.save_for_backward(z_out, dist_all, w_rec, None, None)
+            return z_out
         for t in range(steps):
             v_hat = c.alpha_mem * v if delta else torch.add(c.alpha_mem * v, i_syn, alpha=c.coupling)
             if refractory:
@@ -445,14 +446,15 @@ class FusedSurrogateBPTT(torch.autograd.Function):
                 a = a + z
             if keep_pre:
                 pre_all[t] = pre
-        ctx.save_for_backward(z_all, dist_all, w_rec, frozen_all, pre_all)
-        return z_all.transpose(0, 1)
+        z_out = z_all.transpose(0, 1).contiguous()
+        ctx.save_for_backward(z_out, dist_all, w_rec, frozen_all, pre_all)
+        return z_out
 
     @staticmethod
     def backward(ctx, grad_z: Tensor):  # type: ignore[override]
-        z_all, dist_all, w_rec, frozen_all, pre_all = ctx.saved_tensors
+        z_out, dist_all, w_rec, frozen_all, pre_all = ctx.saved_tensors
         c: LIFConstants = ctx.constants
-        steps, batch, n = z_all.shape
+        steps, batch, n = dist_all.shape
         delta, differentiated = c.synapse == "delta", not c.detach_reset
         if c.surrogate == "fast_sigmoid":  # scale / (1 + slope |x|)^2 in place on one new tensor
             psi = dist_all.abs().mul_(c.surrogate_slope).add_(1.0).square_().reciprocal_().mul_(c.surrogate_scale)
@@ -474,8 +476,7 @@ class FusedSurrogateBPTT(torch.autograd.Function):
                 if t:
                     torch.mul(g_drive[t], c.alpha_syn, out=g_drive[t - 1]).add_(g_v, alpha=c.coupling)
                 g_v.mul_(c.alpha_mem)
-            g_w = g_drive.reshape(-1, n).t() @ z_all.reshape(-1, n) if w_rec is not None and ctx.needs_input_grad[1] else None
-            return g_drive.transpose(0, 1), g_w, None
+            return FusedSurrogateBPTT._gradients(ctx, g_drive, z_out, w_rec)
         g_v = g_i = g_a = grad_z.new_zeros((batch, n))
         for t in range(steps - 1, -1, -1):
             g_z = grad_z[t]
@@ -484,7 +485,7 @@ class FusedSurrogateBPTT(torch.autograd.Function):
                 if differentiated:
                     g_z = torch.sub(g_z, g_v, alpha=c.threshold)
             else:
-                g_pre = g_v * (1.0 - z_all[t])
+                g_pre = g_v * (1.0 - z_out[:, t])
                 if differentiated:
                     g_z = g_z - pre_all[t] * g_v
             g_d = g_pre if delta else g_i
@@ -506,10 +507,18 @@ class FusedSurrogateBPTT(torch.autograd.Function):
                 g_v = c.alpha_mem * g_vhat
                 if not delta:
                     g_i = torch.add(c.alpha_syn * g_i, g_vhat, alpha=c.coupling)
+        return FusedSurrogateBPTT._gradients(ctx, g_drive, z_out, w_rec)
+
+    @staticmethod
+    def _gradients(ctx, g_drive: Tensor, z_out: Tensor, w_rec: Tensor | None):
+        """``(dL/d drive, dL/dW_rec, None)`` from the time-major adjoints ``g_D`` ``(T, batch, n)``: ``dL/dW_rec =
+        sum_(t, b) g_D^T z`` as one matmul over all ``T x batch`` rows, both batch-major."""
+        g_drive = g_drive.transpose(0, 1).contiguous()
+        n = g_drive.shape[2]
         g_w = None
         if w_rec is not None and ctx.needs_input_grad[1]:
-            g_w = g_drive.reshape(-1, n).t() @ z_all.reshape(-1, n)
-        return g_drive.transpose(0, 1), g_w, None
+            g_w = g_drive.reshape(-1, n).t() @ z_out.reshape(-1, n)
+        return g_drive, g_w, None
 
 
 def _plain_lif(c: LIFConstants) -> bool:
