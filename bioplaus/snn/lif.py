@@ -407,12 +407,15 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         if _plain_lif(c):  # the common case in place, no allocation per step: the same operations, so the same bits
             v, i_syn = v.clone(), i_syn.clone()
             for t in range(steps):
-                v.mul_(c.alpha_mem).add_(i_syn, alpha=c.coupling)  # v^_t
+                if delta:
+                    v.mul_(c.alpha_mem)  # v^_t
+                else:
+                    v.mul_(c.alpha_mem).add_(i_syn, alpha=c.coupling)
                 torch.sub(v, c.threshold, out=dist_all[t])
                 z = torch.gt(dist_all[t], 0, out=z_all[t])
-                i_syn.mul_(c.alpha_syn).add_(drives[t])
+                target = v.add_(drives[t]) if delta else i_syn.mul_(c.alpha_syn).add_(drives[t])
                 if w_rec_t is not None:
-                    i_syn.addmm_(z, w_rec_t)
+                    target.addmm_(z, w_rec_t)
                 v.sub_(z, alpha=c.threshold)
             z_out = z_all.transpose(0, 1).contiguous()  # batch-major, as the read-out reads it (and saves it: one copy, not two)
             ctx.save_for_backward(z_out, dist_all, w_rec, None, None)
@@ -464,6 +467,15 @@ class FusedSurrogateBPTT(torch.autograd.Function):
             psi = psi.masked_fill_(frozen_all, 0.0)
         grad_z = grad_z.transpose(0, 1).contiguous()
         g_drive = torch.empty_like(grad_z)
+        if _plain_lif(c) and delta:  # in place: g_D_t = g_v (the adjoint of the membrane after the step), grad_z[t] becomes g_dist
+            g_v = grad_z.new_zeros((batch, n))
+            for t in range(steps - 1, -1, -1):
+                g_drive[t] = g_v
+                g_z = grad_z[t]
+                if w_rec is not None:
+                    g_z.addmm_(g_v, w_rec)
+                g_v.add_(g_z.mul_(psi[t])).mul_(c.alpha_mem)
+            return FusedSurrogateBPTT._gradients(ctx, g_drive, z_out, w_rec)
         if _plain_lif(c):  # in place: g_I_t lives in g_drive[t], grad_z[t] becomes g_dist
             g_v = grad_z.new_zeros((batch, n))
             g_drive[steps - 1].zero_()
@@ -522,8 +534,8 @@ class FusedSurrogateBPTT(torch.autograd.Function):
 
 
 def _plain_lif(c: LIFConstants) -> bool:
-    """LIF with current synapses, reset by subtraction detached, no refractoriness: the fused Function's in-place path."""
-    return c.synapse == "current" and not c.adapt_strength and c.refractory_steps <= 1 and c.reset == "subtract" and c.detach_reset
+    """LIF, reset by subtraction detached, no refractoriness: the fused Function's in-place paths."""
+    return not c.adapt_strength and c.refractory_steps <= 1 and c.reset == "subtract" and c.detach_reset
 
 
 def lif_spikes(drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:
