@@ -12,7 +12,8 @@ from bioplaus.rules.base import Rule
 class SpikingReadoutOnly(Rule):
     """Exact read-out gradient, zero for the spiking layer: a fixed random spiking reservoir.
 
-    The control that shows learning the hidden layer is not free."""
+    The control that shows learning the hidden layer is not free. With spiking read-out units (``output =
+    "spike_count"``) the read-out's gradient is their surrogate gradient (:meth:`SpikingNet.readout_output`)."""
 
     name = "spiking_readout_only"
     title = "read-out only (spiking)"

@@ -23,7 +23,8 @@ gradient of the deterministic network's loss that surrogate BPTT gives; the angl
 measures how far a single scalar takes learning compared with a per-neuron learning signal.
 ``tests/test_snn.py`` checks the identity on an enumerated tiny network: the score weighted by each
 spike train's probability and reward equals the gradient of the expected reward. The read-out learns
-by its exact (local) gradient on the sampled spikes.
+by its exact (local) gradient on the sampled spikes; with spiking read-out units (``output = "spike_count"``)
+that is their surrogate gradient, the hidden layer's estimate unchanged (the score holds for any reward of the spikes).
 """
 
 from __future__ import annotations
