@@ -176,15 +176,24 @@ def test_surrogate_bptt_equals_a_forward_mode_recursion_in_numpy(neuron, detach_
         np.testing.assert_allclose(got[key].numpy(), value, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("surrogate", ["fast_sigmoid", "sigmoid", "triangle"])
-def test_autograd_equals_finite_differences_in_the_smoothed_network(surrogate):
-    s = spec(neuron="alif", adapt_strength=0.5, detach_reset=False, surrogate=surrogate, surrogate_slope=2.0)
+@pytest.mark.parametrize("surrogate, output, synapse", [
+    ("fast_sigmoid", "trace", "current"), ("sigmoid", "trace", "current"), ("triangle", "trace", "current"),
+    ("fast_sigmoid", "mean", "delta"), ("fast_sigmoid", "max_membrane", "current"), ("fast_sigmoid", "max_membrane", "delta"),
+    ("fast_sigmoid", "spike_count", "current"), ("sigmoid", "spike_count", "delta"),
+])
+def test_autograd_equals_finite_differences_in_the_smoothed_network(surrogate, output, synapse):
+    """With each read-out and synapse: the max over time and the read-out units' spikes are smoothed too."""
+    s = spec(neuron="alif", adapt_strength=0.5, detach_reset=False, surrogate=surrogate, surrogate_slope=2.0, output=output,
+             synapse=synapse, input_scale=4.0 if synapse == "current" else 1.5)
     net = SpikingNet(s, torch.Generator().manual_seed(0))
-    x, y = spike_input(2, 8, 3, seed=4), target(2, 8, 2, seed=5)
+    with torch.no_grad():
+        net.readout.bias.copy_(torch.tensor([0.3, -0.2]))  # no ties in the max over time
+    x = spike_input(2, 8, 3, seed=4)
+    y, loss_fn = (target(2, 8, 2, seed=5), sequence_squared_error) if output == "trace" else (torch.tensor([0, 1]), torch.nn.functional.cross_entropy)
     smooth = lambda d: smooth_spike(d, s.surrogate, s.surrogate_slope, s.surrogate_scale)
 
     def loss() -> torch.Tensor:
-        return sequence_squared_error(net(x, spike=smooth), y)
+        return loss_fn(net(x, spike=smooth), y)
 
     params = dict(net.named_parameters())
     grads = dict(zip(params, torch.autograd.grad(loss(), list(params.values()))))
