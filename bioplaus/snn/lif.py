@@ -529,7 +529,12 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         n = g_drive.shape[2]
         g_w = None
         if w_rec is not None and ctx.needs_input_grad[1]:
-            g_w = g_drive.reshape(-1, n).t() @ z_out.reshape(-1, n)
+            spikes = z_out.reshape(-1, n)
+            sparse = None if spikes.is_cuda else spikes.to_sparse()
+            if sparse is None or sparse._nnz() > 0.2 * spikes.numel():
+                g_w = g_drive.reshape(-1, n).t() @ spikes
+            else:  # spikes are mostly zeros: a sparse product visits only the entries that spiked (the same sum, another order)
+                g_w = torch.sparse.mm(sparse.t(), g_drive.reshape(-1, n)).t()
         return g_drive, g_w, None
 
 
