@@ -384,8 +384,10 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         g_dist = g_z psi_t;   g_v^ = g_pre + g_dist;   g_a^ = g_a - beta g_dist
         g_v    = alpha g_v^ (g_v^ while refractory);   g_I = alpha_syn g_I + c g_v^ (0 while refractory);   g_a = rho g_a^
 
-    and ``dL/dW_rec = sum_t g_D_t^T z_t`` is one matmul over all ``batch x T`` rows after the loop (the input weights'
-    gradient, ``g_D^T x``, is autograd's backward of the projection formed once outside). It is the same gradient as
+    and ``dL/dW_rec = sum_t g_D_t^T z_t`` is one product over all ``batch x T`` rows after the loop, sparse in the
+    spikes on CPU when fewer than a fifth of them are 1 (the input weights' gradient, ``g_D^T x``, is autograd's
+    backward of the projection formed once outside). The common case (LIF, reset by subtraction detached, no
+    refractoriness, either synapse) runs in place on preallocated time-major buffers. It is the same gradient as
     autograd through :func:`run_lif` (tested in float64 to 1e-10), with one ``(batch, n) x (n, n)`` product per step
     backwards instead of autograd's two.
     """
