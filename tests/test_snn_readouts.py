@@ -217,3 +217,28 @@ def test_the_fused_gradient_on_cuda_equals_the_cpu_one():
     gpu = net.to("cuda").reference_gradient(Batch(x.cuda(), y.cuda(), torch.nn.functional.cross_entropy))
     for key, value in cpu.items():
         np.testing.assert_allclose(gpu[key].cpu().numpy(), value.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_saved_bytes_counts_each_saved_storage_once_and_the_fused_bptt_saves_less_than_autograd():
+    from bioplaus.bench.snn import saved_bytes
+
+    a = torch.randn(10, 20, requires_grad=True)
+    b = torch.randn(10, 20, requires_grad=True)
+    assert saved_bytes(lambda: (a * b).sum()) == 2 * 10 * 20 * 4  # mul saves both factors
+    assert saved_bytes(lambda: (a * a).sum()) == 10 * 20 * 4  # one storage, counted once
+    net = SpikingNet(spec(n_hidden=16, recurrent_gain=1.0), torch.Generator().manual_seed(0))
+    sizes = {}
+    for steps in (20, 40):
+        x = spike_input(2, steps, 3)
+        fused = saved_bytes(lambda x=x: net(x).sum())
+        autograd = saved_bytes(lambda x=x: net(x, spike=lambda d: run_lif_spike(d, net)).sum())
+        assert fused < autograd
+        sizes[steps] = fused
+    assert sizes[40] > sizes[20]  # BPTT keeps the whole sequence
+
+
+def run_lif_spike(distance: torch.Tensor, net: SpikingNet) -> torch.Tensor:
+    """The surrogate spike, passed explicitly so that the model runs autograd through run_lif instead of the fused Function."""
+    from bioplaus.snn.lif import spike_with_surrogate
+
+    return spike_with_surrogate(net.constants)(distance)
