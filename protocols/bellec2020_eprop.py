@@ -9,8 +9,8 @@ frozen Poisson input pattern (20 channels, 50 Hz) to a fixed target, a sum of si
 Here (a proxy: 250 ms instead of the tutorial's longer pattern, 100 LIF neurons, Adam lr 3e-3,
 one pattern per run, float32): a recurrent network of the paper's neuron, LIF **without a synaptic
 current** (``synapse = "delta"``: input and recurrent spikes jump the membrane; Brian2's
-``dv/dt = -v/tau`` with ``on_pre: v += w``, tau_mem 20 ms; the Methods' exact discrete equation was
-not reachable here, see :mod:`bioplaus.snn.lif`), no self-connections, reset detached from the gradient
+``dv/dt = -v/tau`` with ``on_pre: v += w``, tau_mem 20 ms; close to the authors' code's discrete step but
+not identical: the reset is alpha times the threshold, see :mod:`bioplaus.snn.lif`), no self-connections, reset detached from the gradient
 as in the authors' code, fast-sigmoid surrogate (not the paper's triangle), with a leaky read-out at
 every step. Conditions: surrogate BPTT (the model's reference gradient, stored as ``surrogate_bptt``),
 truncated surrogate BPTT (the neurons' state cut every 10 ms), e-prop with symmetric

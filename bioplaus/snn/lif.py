@@ -31,10 +31,13 @@ use: the input current enters the membrane directly) the model is Brian2's ``dv/
     v^_t = alpha v_{t-1}                       (v^_t = v_{t-1} while refractory)
     v_t  = reset(v^_t + W_in x_t + W_rec z_t, z_t)   (the inputs jump the membrane after the threshold, before the reset)
 
-so an input at step ``t`` first reaches the threshold at ``t + 1``, scaled by ``alpha``. Bellec et al.'s Methods
-equation was not reachable from here (the search tool holds only the preprint's opening), so the relation to
-their exact discrete form is not claimed; ``tests/test_snn.py`` checks this form spike for spike against Brian2
-(without refractoriness: Brian2's ``(unless refractory)`` flag drops a jump arriving in a neuron's spike step).
+so an input at step ``t`` first reaches the threshold at ``t + 1``, scaled by ``alpha``. The authors' code
+(IGITUGraz/eligibility_propagation, ``models.py``, ``EligALIF``; their Methods were not reachable from here) steps
+``V_t = alpha V_(t-1) + W_in x_t + W_rec z_(t-1) - theta z_(t-1)``, ``z_t = H(V_t - theta)``. With ``V_t = v^_(t+1) / alpha``
+this model is the same recursion with every spike read one step later and a threshold ``theta / alpha`` on ``V``
+while the reset subtracts ``theta``: close to theirs, not identical (the reset is ``alpha`` times the threshold).
+``tests/test_snn.py`` checks this form spike for spike against Brian2 (without refractoriness: Brian2's
+``(unless refractory)`` flag drops a jump arriving in a neuron's spike step).
 
 ALIF (``neuron = "alif"``) is the adaptive threshold of Bellec et al. 2020 (Nat. Commun. 11:3625,
 Methods, eq. for ``A_j^t``), with the spike added to ``a`` after the threshold as Brian2's reset
