@@ -54,6 +54,8 @@ CAPABILITIES: dict[str, str] = {
     "recurrent:sparse_attention": "an LSTM with a sparse attentive memory (cell = 'lstm', k_att > 0, k_top > 0)",
     "spiking:brian2": "a spiking network simulated by Brian2 (kind = 'spiking')",
     "spiking:torch": "a spiking (LIF / ALIF) network in torch whose reference gradient is surrogate-gradient BPTT (kind = 'spiking_torch')",
+    "spiking:leaky_readout": ("a torch spiking network whose read-out is the leaky non-spiking y_t = kappa y_(t-1) + W_out z_t + b "
+                              "(output = 'trace', 'mean' or 'max_membrane', not 'spike_count')"),
     "stochastic_units": "a layer of stochastic binary units whose exact gradient is a sum over their states (kind = 'stochastic')",
     "value_function": "a learned state-value function v_hat(s) = w . x(s) (kind = 'agent')",
     "policy": "a softmax policy over actions with its exact policy gradient (kind = 'agent')",

@@ -7,10 +7,13 @@ here. The task is the supervised pattern-generation task of the authors' e-prop 
 frozen Poisson input pattern (20 channels, 50 Hz) to a fixed target, a sum of sinusoids.
 
 Here (a proxy: 250 ms instead of the tutorial's longer pattern, 100 LIF neurons, Adam lr 3e-3,
-one pattern per run, float32): a recurrent LIF network (no self-connections, reset detached from
-the gradient as in the authors' code) with a leaky read-out at every step. Conditions: surrogate
-BPTT (the model's reference gradient, stored as ``surrogate_bptt``), truncated surrogate BPTT
-(the neurons' state cut every 10 ms), e-prop with symmetric
+one pattern per run, float32): a recurrent network of the paper's neuron, LIF **without a synaptic
+current** (``synapse = "delta"``: input and recurrent spikes jump the membrane; Brian2's
+``dv/dt = -v/tau`` with ``on_pre: v += w``, tau_mem 20 ms; close to the authors' code's discrete step but
+not identical: the reset is alpha times the threshold, see :mod:`bioplaus.snn.lif`), no self-connections, reset detached from the gradient
+as in the authors' code, fast-sigmoid surrogate (not the paper's triangle), with a leaky read-out at
+every step. Conditions: surrogate BPTT (the model's reference gradient, stored as ``surrogate_bptt``),
+truncated surrogate BPTT (the neurons' state cut every 10 ms), e-prop with symmetric
 feedback (B = W_out^T) and with fixed random feedback, the reward-modulated three-factor rule
 (escape-noise spikes, temperature 0.1, one scalar: reward minus a running baseline; it estimates
 the gradient of the stochastic network's expected reward) and the read-out-only control (the
@@ -19,11 +22,13 @@ to the surrogate-BPTT gradient per layer (input, recurrent). With recurrent weig
 every path through other neurons, so its angle is not 0 (tests/test_snn.py checks both cases).
 
 Measured with ``--quick`` (60 updates, seed 0; the full schedule was not run here), loss on the
-pattern 28.1 at the start -> surrogate BPTT 3.24, truncated BPTT 3.03, symmetric e-prop 2.58,
-random e-prop 4.12, three-factor 6.98, read-out only 4.25; final update angles (input /
-recurrent): truncated BPTT 42 / 46 deg, symmetric e-prop 27 / 29 deg, random e-prop 78 / 80 deg,
-three-factor 72 / 75 deg. Symmetric e-prop keeps up with BPTT here, as the paper says; random
-e-prop and the three-factor rule do not beat the read-out-only control within 60 updates.
+pattern 18.2 at the start -> surrogate BPTT 3.27, truncated BPTT 3.63, symmetric e-prop 4.08,
+random e-prop 11.9, three-factor 8.03, read-out only 4.77; final update angles (input /
+recurrent): truncated BPTT 58 / 62 deg, symmetric e-prop 52 / 55 deg, random e-prop 97 / 101 deg,
+three-factor 109 / 108 deg. Symmetric e-prop ends between BPTT and the read-out-only control (one seed,
+60 updates: not yet "approaching BPTT"); random e-prop and the three-factor rule do worse than the
+read-out-only control within 60 updates. With the current-based neuron used before (tau_syn 5 ms,
+input_scale 3) the same quick run gave BPTT 3.24, symmetric e-prop 2.58, read-out only 4.25.
 """
 
 from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks

@@ -7,7 +7,7 @@ surrogate derivative ``psi_j^t`` (:func:`bioplaus.snn.lif.surrogate_derivative`;
 boxcar), and multiplied by the presynaptic activity that reached the membrane in the last step
 alone::
 
-    grad_ji = sum_t L_j^t psi_j^t c p_i^(t-1)      (p = [x; z], c: the current-to-membrane coupling)
+    grad_ji = sum_t L_j^t psi_j^t c p_i^(t-1)      (p = [x; z], c: the current-to-membrane coupling, alpha with delta synapses)
 
 so no trace of the membrane, the synaptic current, the adaptation or the read-out's leak is kept.
 **With eligibility traces it is random e-prop** (:class:`bioplaus.rules.spiking_eprop.SpikingEProp`
@@ -40,4 +40,5 @@ class SpikingDFA(SpikingEProp):
         """``dW_ji = coupling sum_t L_j^t psi_j^t p_i^(t-1)``: the presynaptic activity of the step before, no trace."""
         post = signal * psi  # L_j^t psi_j^t, (batch, T, n)
         previous = torch.cat([torch.zeros_like(pre[:, :1]), pre[:, :-1]], 1)  # p^(t-1), (batch, T, P)
-        return c.coupling * torch.einsum("btj,btp->jp", post, previous)
+        coupling = c.alpha_mem if c.synapse == "delta" else c.coupling  # d v^_t / d p^(t-1): through the membrane's leak alone
+        return coupling * torch.einsum("btj,btp->jp", post, previous)

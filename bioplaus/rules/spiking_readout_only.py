@@ -7,13 +7,13 @@ from torch import Tensor, nn
 
 from bioplaus.core import Batch
 from bioplaus.rules.base import Rule
-from bioplaus.snn.lif import readout_traces
 
 
 class SpikingReadoutOnly(Rule):
     """Exact read-out gradient, zero for the spiking layer: a fixed random spiking reservoir.
 
-    The control that shows learning the hidden layer is not free."""
+    The control that shows learning the hidden layer is not free. With spiking read-out units (``output =
+    "spike_count"``) the read-out's gradient is their surrogate gradient (:meth:`SpikingNet.readout_output`)."""
 
     name = "spiking_readout_only"
     title = "read-out only (spiking)"
@@ -24,7 +24,7 @@ class SpikingReadoutOnly(Rule):
         with torch.no_grad():
             z = model.trajectory(batch.x).z
         w_out, b_out = model.readout.weight, model.readout.bias
-        out = model.output_of(readout_traces(z, w_out, b_out, model.constants.kappa))
+        out = model.readout_output(z)
         g_w, g_b = torch.autograd.grad(batch.loss(out), [w_out, b_out])
         grads = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
         grads.update({"readout.weight": g_w, "readout.bias": g_b})

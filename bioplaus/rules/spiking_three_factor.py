@@ -23,7 +23,8 @@ gradient of the deterministic network's loss that surrogate BPTT gives; the angl
 measures how far a single scalar takes learning compared with a per-neuron learning signal.
 ``tests/test_snn.py`` checks the identity on an enumerated tiny network: the score weighted by each
 spike train's probability and reward equals the gradient of the expected reward. The read-out learns
-by its exact (local) gradient on the sampled spikes.
+by its exact (local) gradient on the sampled spikes; with spiking read-out units (``output = "spike_count"``)
+that is their surrogate gradient, the hidden layer's estimate unchanged (the score holds for any reward of the spikes).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import Rule
 from bioplaus.rules.spiking_eprop import eligibility_sum
-from bioplaus.snn.lif import LIFTrajectory, readout_traces
+from bioplaus.snn.lif import LIFTrajectory
 
 
 def escape_probability(tr: LIFTrajectory, temperature: float) -> Tensor:
@@ -98,7 +99,7 @@ class SpikingThreeFactor(Rule):
         x = batch.x.to(model.w_in.dtype)
         tr = self.sample(model, x)
         w_out, b_out = model.readout.weight, model.readout.bias
-        output = model.output_of(readout_traces(tr.z, w_out, b_out, model.constants.kappa))
+        output = model.readout_output(tr.z)
         g_w, g_b = torch.autograd.grad(batch.loss(output), [w_out, b_out])
         with torch.no_grad():
             reward = -per_sample_loss(batch, output.detach())

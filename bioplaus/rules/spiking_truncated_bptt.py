@@ -18,7 +18,6 @@ from torch import Tensor, nn
 from bioplaus.core import Batch
 from bioplaus.errors import BioplausError
 from bioplaus.rules.base import Rule
-from bioplaus.snn.lif import readout_traces
 
 
 class SpikingTruncatedBPTT(Rule):
@@ -37,7 +36,7 @@ class SpikingTruncatedBPTT(Rule):
 
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         z = model.trajectory(batch.x, detach_every=self.k).z
-        out = model.output_of(readout_traces(z, model.readout.weight, model.readout.bias, model.constants.kappa))
+        out = model.readout_output(z)
         params = dict(model.named_parameters())
         grads = torch.autograd.grad(batch.loss(out), list(params.values()), allow_unused=True)
         return {k: torch.zeros_like(p) if g is None else g for (k, p), g in zip(params.items(), grads)}
