@@ -289,3 +289,18 @@ def test_noise_preserving_inverses_are_at_rest_at_the_exact_inverse_and_denoisin
         # g ~ 1e-16 is float64 rounding: ~1e-11
         assert (moved > 1e-4) if denoise else (moved < 1e-8), (denoise, moved)
     assert SimplifiedDTP().denoise and not DifferenceTargetPropagation().denoise
+
+
+def test_a_linear_baseline_follows_the_data_dir_model_through_a_none_input_size():
+    """bartunov2018_mnist's ``linear`` condition: sizes [None, 10] take the protocol model's input size, 40 on the
+    MNIST-1D proxy and 784 on MNIST (--data-dir), so the baseline runs on whichever data the rules run on."""
+    from bioplaus import Condition, Protocol, rules, tasks
+
+    net = FeedforwardSpec(name="n1d", sizes=(40, 16, 10), activations=("tanh", "linear"))
+    p = Protocol(name="t", task=tasks.ByDataDir(default=tasks.MNIST1D(), with_data_dir=tasks.MNIST(),
+                                                model_with_data_dir=FeedforwardSpec(name="n", sizes=(784, 16, 10),
+                                                                                    activations=("tanh", "linear"))),
+                 model=net, rules=[rules.Backprop(), Condition(rules.Backprop(), label="linear", model={
+                     "sizes": [None, 10], "activations": ["linear"], "layer_names": ["output"]})], steps=1)
+    assert p.condition("linear").model.sizes == (40, 10)
+    assert p.for_data_dir("/somewhere").condition("linear").model.sizes == (784, 10)
