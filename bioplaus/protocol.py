@@ -49,7 +49,10 @@ class Condition:
         rule: a rule object or a rule name (:func:`bioplaus.rules.names`).
         model: ``None`` (the protocol's model), a model spec or the name of one in ``models/``,
             or a dict of fields that replace the protocol's model's (``{"n_hidden": 64}``,
-            ``{"cell": "lstm"}``), validated like a spec file.
+            ``{"cell": "lstm"}``), validated like a spec file. A ``sizes`` override whose first entry is
+            ``None`` takes the protocol model's input size, so that the condition follows a
+            :class:`~bioplaus.tasks.ByDataDir` task's model (``{"sizes": [None, 10], "activations": ["linear"]}``:
+            a linear model on whichever data the run reads).
         task: ``None`` (the protocol's task), a task, or a dict of fields that replace the
             protocol's task's (``{"delay": 20}``, ``{"input_rate_hz": 10.0}``).
         label: the condition's name in the store (default: the rule's ``label``).
@@ -203,7 +206,11 @@ class Protocol:
         where = f"protocol '{self.name}', condition '{label}'"
         model = self.model
         if isinstance(c.model, dict):
-            model = model_specs.kind(model.kind).from_dict({**model.to_dict(), **c.model}, f"{where} (model override)", model.name)
+            override = dict(c.model)
+            sizes = override.get("sizes")
+            if isinstance(sizes, (list, tuple)) and sizes and sizes[0] is None and getattr(model, "sizes", None):
+                override["sizes"] = [model.sizes[0], *sizes[1:]]  # None: the protocol model's input size (it may follow --data-dir)
+            model = model_specs.kind(model.kind).from_dict({**model.to_dict(), **override}, f"{where} (model override)", model.name)
         elif c.model is not None:
             model = _model_spec(c.model, f"{where}: field 'model'")
         task = self.task

@@ -13,7 +13,8 @@ Every torch model runs here, whatever its kind (feedforward, convnet, energy, re
    ``estimate`` in gradient units (through the model's ``project``); divergence check; at
    recording steps (0, every ``record_every``, the last) the exact gradient on the same batch
    and the probes; then the estimate goes into ``p.grad``, an ordinary ``torch.optim``
-   optimizer steps, and the rule's ``after_step`` hook runs. A rule with ``update_every``
+   optimizer steps (unless the rule's ``trains_forward()`` says no: a phase that trains only the
+   rule's own weights, DTP's alternating schedule), and the rule's ``after_step`` hook runs. A rule with ``update_every``
    (online recurrent learning) instead updates after every window of that many time steps
    within the batch's sequences, each window's estimate measured against the exact gradient
    through the parameters actually used (:meth:`~bioplaus.rate.recurrent.RecurrentNet.history_gradient`).
@@ -110,6 +111,9 @@ class Trainer:
         self.after_update_probes = [p for p in self.probes if p.after_update]
         self.opt = model_optimizer(model, optimizer)
         rule.bind_optimizer(rule_optimizer(model, optimizer))
+        bind_epoch = getattr(rule, "bind_epoch", None)  # a rule whose schedule counts epochs (DTP's alternating phases)
+        if bind_epoch is not None:
+            bind_epoch(max(task.n_train // batch_size, 1) if task.n_train else None)
         self.groups = layer_groups(model)
         self.initial = {k: v.clone() for k, v in params_of(model).items()}
         self.lockstep = self.lockstep_opt = None
@@ -195,7 +199,9 @@ class Trainer:
             self.record(step, loss, estimate, reference, aux)
         if update:
             before = self.outputs(batch) if record and self.after_update_probes else None
-            apply_estimate(self.model, estimate, self.opt)
+            trains_forward = getattr(self.rule, "trains_forward", None)  # False: this batch trains only the rule's own weights
+            if trains_forward is None or trains_forward():
+                apply_estimate(self.model, estimate, self.opt)
             self.rule.after_step(self.model, batch, estimate)
             if self.lockstep is not None:
                 apply_estimate(self.lockstep, self.lockstep.project(self.lockstep.reference_gradient(batch)), self.lockstep_opt)

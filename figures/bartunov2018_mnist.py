@@ -17,7 +17,8 @@ CONDITIONS = [
     ("sdtp_alternating", "SDTP alt.", "#8c564b", "--", 2.28),
     ("ao_sdtp_parallel", "AO-SDTP par.", "#ff7f0e", "-", 2.93),
     ("ao_sdtp_alternating", "AO-SDTP alt.", "#ff7f0e", "--", 1.86),
-    ("shallow", "shallow", "#7f7f7f", "-", None),
+    ("shallow", "read-out only", "#7f7f7f", "-", None),
+    ("linear", "linear", "#bcbd22", "-", None),
 ]
 TP = [c for c in CONDITIONS if "dtp" in c[0]]
 
@@ -25,7 +26,7 @@ TP = [c for c in CONDITIONS if "dtp" in c[0]]
 def data_name(store) -> str:
     runs = store.runs(PROTOCOL)
     names = {json.loads(c)["task"]["task"] for c in runs["config"]} if len(runs) else set()
-    return {"mnist": "MNIST", "digits": "digits 28x28 (proxy)"}.get(next(iter(names)), "?") if len(names) == 1 else "no runs"
+    return {"mnist": "MNIST", "mnist1d": "MNIST-1D (proxy)", "digits": "digits 28x28 (proxy)"}.get(next(iter(names)), "?") if len(names) == 1 else "no runs"
 
 
 def last_step(df):
@@ -49,13 +50,13 @@ def make(store):
                        label="published, MNIST (Table 1(a), best of 60 draws)" if i == 0 else None)
             ax_err.text(i + 0.2, published, f"{published:g}", ha="center", va="bottom", fontsize=7)
     ax_err.set_xticks(range(len(CONDITIONS)), [c[1] for c in CONDITIONS], rotation=45, ha="right")
-    ax_err.set(ylabel="test error (%)", yscale="log", title="784-5x256-10 tanh: test error")
-    ax_err.legend(fontsize=7, loc="upper left")
+    ax_err.set(ylabel="test error (%)", yscale="log", title="input-5x256-10 tanh: test error", ylim=(1, 1000))
+    ax_err.legend(fontsize=7, loc="upper left", ncol=2)  # above the bars: errors stay under 100 %
 
     angle = store.metrics(protocol=PROTOCOL, metric="update_angle", layer="all")
     for cond, label, colour, style, _ in CONDITIONS:
         d = angle[angle["condition"] == cond].groupby("step")["value"].mean()
-        if len(d) and cond != "backprop":
+        if len(d) and cond not in ("backprop", "linear"):  # both are backprop: angle 0
             ax_angle.plot(d.index, d.values, color=colour, linestyle=style, label=label)
     ax_angle.set(xlabel="step", ylabel="update angle to backprop, all layers (deg)", ylim=(0, 95),
                  title="angle between each rule's update and backprop's")

@@ -20,16 +20,16 @@ def make(store):
     cmap = plt.get_cmap("viridis")
     pcs = [c for c in conditions if PC.fullmatch(c)]
     colour = {c: cmap(i / max(len(pcs) - 1, 1)) for i, c in enumerate(pcs)}
-    colour.update({"zero_divergence_inference_learning": "#bcbd22", "shallow": "#7f7f7f", "backprop": "#222222"})
+    colour.update({"zero_divergence_inference_learning": "#bcbd22", "shallow": "#7f7f7f", "linear": "#8c564b", "backprop": "#222222"})
     for cond in conditions:
-        if cond == "backprop":
+        if cond in ("backprop", "linear"):  # both trained by backprop: angle 0
             continue
         d = angle[angle["condition"] == cond].groupby("step")["value"].mean()
         m = PC.fullmatch(cond)
         label = f"PC, T={m.group(1)}, beta={m.group(2)}" if m else {"zero_divergence_inference_learning": "Z-IL"}.get(cond, cond)
         ax_curve.plot(d.index, d.clip(lower=1e-16).values, color=colour.get(cond), label=label)
     ax_curve.set(xlabel="step", ylabel="update angle to backprop, all layers (deg)", yscale="log",
-                 title="angle to backprop over training (digits, 64-256-256-10 tanh)")
+                 title="angle to backprop over training (MNIST-1D, 40-256-256-10 tanh)")
     ax_curve.legend(fontsize=7)
 
     last = last_step(angle)
@@ -45,7 +45,7 @@ def make(store):
     ax_beta.legend(fontsize=7)
 
     acc = last_step(store.metrics(protocol=PROTOCOL, metric="test_accuracy", layer="all"))
-    order = [c for c in ["backprop", "zero_divergence_inference_learning", *pcs, "shallow"] if c in set(acc["condition"])]
+    order = [c for c in ["backprop", "zero_divergence_inference_learning", *pcs, "shallow", "linear"] if c in set(acc["condition"])]
     for i, cond in enumerate(order):
         v = acc[acc["condition"] == cond]["value"]
         ax_acc.bar(i, v.mean(), yerr=v.std(ddof=0) if len(v) > 1 else None, color=colour.get(cond), capsize=3)

@@ -224,3 +224,83 @@ def test_bad_settings_are_one_paragraph_errors():
         DifferenceTargetPropagation(gradient_target="input")
     with pytest.raises(BioplausError, match="aux_output"):
         SimplifiedDTP(aux_output=-1)
+
+
+def tiny_run(rule, steps=12, n_train=12, batch_size=4):
+    """A Trainer on 12 random 6-dimensional samples in batches of 4 (3 batches per epoch), with spies on the two
+    kinds of update: which batches changed the forward weights and which trained the inverses."""
+    from bioplaus import train
+    from bioplaus.tasks.base import classification_instance
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn((n_train, 6), generator=g), torch.randint(0, 3, (n_train,), generator=g)
+    task = classification_instance(x, y, x, y, torch.Generator().manual_seed(1), batch_size)
+    spec = FeedforwardSpec(name="t", sizes=(6, 8, 8, 8, 3), activations=("tanh", "tanh", "tanh", "linear"))
+    net = models.build(spec, torch.Generator().manual_seed(0))
+    rule.setup(net, torch.Generator().manual_seed(2))
+    trainer = train.Trainer(net, rule, task, ("adam", {"lr": 1e-3}), ["loss"], batch_size)
+    log = []
+    inverse_step = rule.train_inverses
+    rule.train_inverses = lambda *a: (log[-1].append("inverse"), inverse_step(*a))
+    for step in range(steps):
+        w = [net.linear(n).weight.detach().clone() for n in net.layer_names]
+        v = {i: rule.V[i].clone() for i in rule.V}
+        log.append([])
+        trainer.step(step, task.next_batch(), record=False)
+        if any(not torch.equal(a, net.linear(n).weight) for a, n in zip(w, net.layer_names)):
+            log[-1].append("forward")
+        assert ("inverse" in log[-1]) == any(not torch.equal(v[i], rule.V[i]) for i in rule.V)
+    return log
+
+
+@pytest.mark.parametrize("rule_class", [DifferenceTargetPropagation, SimplifiedDTP])
+def test_schedules_make_the_updates_of_bartunov_algorithm_1_and_of_lee_epoch_alternation(rule_class):
+    """Parallel (Bartunov et al. 2018, Algorithm 1): every batch trains the inverses and then the forward weights.
+    Alternating (Sec. 2.1): a whole epoch (3 batches here) of inverse-only updates, then an epoch of forward-only ones."""
+    assert tiny_run(rule_class(schedule="parallel")) == [["inverse", "forward"]] * 12
+    pattern = [["inverse"]] * 3 + [["forward"]] * 3
+    assert tiny_run(rule_class(schedule="alternating")) == pattern * 2
+    assert tiny_run(rule_class(schedule="alternating", epoch_batches=2)) == ([["inverse"]] * 2 + [["forward"]] * 2) * 3
+
+
+def test_alternating_without_an_epoch_is_an_error():
+    rule = setup(DifferenceTargetPropagation(schedule="alternating"), square_net())
+    rule.bind_epoch(None)
+    with pytest.raises(BioplausError, match="epoch_batches"):
+        rule.trains_forward()
+    with pytest.raises(BioplausError, match="epoch_batches"):
+        DifferenceTargetPropagation(epoch_batches=0)
+
+
+def test_noise_preserving_inverses_are_at_rest_at_the_exact_inverse_and_denoising_ones_are_not():
+    """With g_l = f_l^-1 (linear layers) the noise-preserving loss |g(f(h + xi)) - (h + xi)|^2 is 0 for every xi, so
+    DTP's inverses do not move; the de-noising loss |g(f(h + xi)) - h|^2 = |xi|^2 is not, so SDTP's move (Bartunov
+    et al. 2018, Sec. 5.1: noise-preserving for DTP, de-noising for SDTP)."""
+    for denoise in (False, True):
+        net = square_net()
+        rule = setup(DifferenceTargetPropagation(gradient_target="output", noise=0.3, denoise=denoise), net)
+        set_exact_linear_inverses(rule, net)
+        before = {i: rule.V[i].clone() for i in rule.V}
+        batch = batch_for(net)
+        rule.deltas(net, net.forward_pass(batch.x, batch.y, batch.loss_fn))
+        rule.train_inverses(net, batch)
+        moved = max(float((rule.V[i] - before[i]).abs().max()) for i in rule.V)
+        # Adam's first step moves a parameter by ~lr (1e-3) whatever its gradient's size, and by lr * g / eps where
+        # g ~ 1e-16 is float64 rounding: ~1e-11
+        assert (moved > 1e-4) if denoise else (moved < 1e-8), (denoise, moved)
+    assert SimplifiedDTP().denoise and not DifferenceTargetPropagation().denoise
+
+
+def test_a_linear_baseline_follows_the_data_dir_model_through_a_none_input_size():
+    """bartunov2018_mnist's ``linear`` condition: sizes [None, 10] take the protocol model's input size, 40 on the
+    MNIST-1D proxy and 784 on MNIST (--data-dir), so the baseline runs on whichever data the rules run on."""
+    from bioplaus import Condition, Protocol, rules, tasks
+
+    net = FeedforwardSpec(name="n1d", sizes=(40, 16, 10), activations=("tanh", "linear"))
+    p = Protocol(name="t", task=tasks.ByDataDir(default=tasks.MNIST1D(), with_data_dir=tasks.MNIST(),
+                                                model_with_data_dir=FeedforwardSpec(name="n", sizes=(784, 16, 10),
+                                                                                    activations=("tanh", "linear"))),
+                 model=net, rules=[rules.Backprop(), Condition(rules.Backprop(), label="linear", model={
+                     "sizes": [None, 10], "activations": ["linear"], "layer_names": ["output"]})], steps=1)
+    assert p.condition("linear").model.sizes == (40, 10)
+    assert p.for_data_dir("/somewhere").condition("linear").model.sizes == (784, 10)

@@ -20,13 +20,26 @@ below (Meulemans et al. 2020, arXiv:2006.14331). ``gradient_target="output"`` pu
 step at the output instead (``hhat_L = h_L - eta dloss_n/dh_L``, Meulemans et al.'s form), with an
 inverse of the output layer too.
 
-The inverses learn on noise-corrupted reconstruction (Lee et al. 2015):
-``1/2 |g_l(f_l(h_{l-1} + xi)) - (h_{l-1} + xi)|^2``, ``xi ~ N(0, noise^2)``, by Adam with ``inverse_lr``
-in :meth:`after_step`. ``schedule="parallel"``: the inverse step uses the forward weights the estimate
-used (forward and inverse weights change together); ``"alternating"``: it uses the forward weights after
-their update, so that the next targets come from inverses trained on the newest forward pass. Bartunov et
-al. compare both schedules (Table 1); their exact alternation (how many inverse steps per forward step)
-could not be retrieved here, so this is one step each, alternating within each batch.
+The inverses learn on noise-corrupted reconstruction, by Adam with ``inverse_lr``, in :meth:`after_step`
+(:meth:`train_inverses`). DTP uses Lee et al.'s *noise-preserving* loss
+``1/2 |g_l(f_l(h_{l-1} + xi)) - (h_{l-1} + xi)|^2``, ``xi ~ N(0, noise^2)``; SDTP and AO-SDTP the *de-noising*
+loss ``1/2 |g_l(f_l(h_{l-1} + xi)) - h_{l-1}|^2`` (Bartunov et al. 2018, Sec. 5.1 and Algorithms 1-2:
+"our experiments with DTP use this noise-preserving loss ... with SDTP and AO-SDTP we use de-noising
+autoencoder training"); ``denoise`` chooses.
+
+Schedules (Bartunov et al. 2018, Sec. 2.1, "Parallel and alternating training of inverses"):
+
+* ``"parallel"``: Algorithm 1 on every batch: one forward pass, the targets, one inverse step (on the
+  forward weights of that pass), one forward step. Both kinds of weight change on every batch.
+* ``"alternating"``: as in Lee et al.'s original implementation, which, in Bartunov et al.'s words,
+  "trained one loss for one full epoch of the training set before switching to training the other loss":
+  a full epoch of batches that train only the inverses (the forward weights frozen), then a full epoch
+  that trains only the forward weights (the inverses frozen, the targets coming through them), and so on,
+  starting with the inverses (the order of Lee et al.'s code as a re-implementation, alirezag/
+  difference-target-propagation, describes it: "first the inverse model is trained on the entire dataset
+  and then the forward model"). The epoch is the task's (``n_train // batch_size`` batches, bound by the run
+  loop through :meth:`bind_epoch`) unless ``epoch_batches`` fixes it. Every batch counts as one of the run's
+  steps, so at equal steps the alternating schedule makes half as many forward updates as the parallel one.
 """
 
 from __future__ import annotations
@@ -76,6 +89,9 @@ class DifferenceTargetPropagation(LayeredRule):
         inverse_lr: Adam's learning rate for the inverses.
         schedule: ``"parallel"`` or ``"alternating"`` (see the module docstring).
         gradient_target: ``"penultimate"`` (Lee; Bartunov) or ``"output"`` (Meulemans et al. 2020).
+        epoch_batches: batches per phase of the alternating schedule; ``None``: one epoch of the task's training set.
+        denoise: the inverses reconstruct the clean activity (de-noising; SDTP's) instead of the corrupted one
+            (noise-preserving; DTP's, the default here).
     """
 
     name = "difference_target_propagation"
@@ -84,7 +100,8 @@ class DifferenceTargetPropagation(LayeredRule):
     requires = frozenset({"torch", "layered"})
 
     def __init__(self, target_step: float = 0.1, noise: float = 0.1, inverse_lr: float = 1e-3, schedule: str = "parallel",
-                 gradient_target: str = "penultimate", label: str | None = None):
+                 gradient_target: str = "penultimate", epoch_batches: int | None = None, denoise: bool = False,
+                 label: str | None = None):
         super().__init__(label)
         where = f"rules.{type(self).__name__}"
         for field, value in (("target_step", target_step), ("inverse_lr", inverse_lr)):
@@ -97,8 +114,17 @@ class DifferenceTargetPropagation(LayeredRule):
         if gradient_target not in GRADIENT_TARGETS:
             raise BioplausError(f"{where}: field 'gradient_target' is {gradient_target!r}; allowed values are "
                                 f"{allowed(GRADIENT_TARGETS)}.")
+        if epoch_batches is not None and not (isinstance(epoch_batches, int) and not isinstance(epoch_batches, bool)
+                                              and epoch_batches > 0):
+            raise BioplausError(f"{where}: field 'epoch_batches' must be a positive integer (batches per phase of the "
+                                f"alternating schedule) or None (one epoch of the task), got {epoch_batches!r}.")
+        if not isinstance(denoise, bool):
+            raise BioplausError(f"{where}: field 'denoise' must be True or False, got {denoise!r}.")
         self.target_step, self.noise, self.inverse_lr = float(target_step), float(noise), float(inverse_lr)
         self.schedule, self.gradient_target = schedule, gradient_target
+        self.epoch_batches, self.denoise = epoch_batches, denoise
+        self._phase_batches: int | None = epoch_batches
+        self._batches = 0
         self.V: dict[int, Tensor] = {}
         self.c: dict[int, Tensor] = {}
         self._optimizer: torch.optim.Optimizer | None = None
@@ -129,6 +155,25 @@ class DifferenceTargetPropagation(LayeredRule):
             self.V[i] = v.to(dtype=w.dtype, device=w.device)
             self.c[i] = torch.zeros(n_out, dtype=w.dtype, device=w.device)
         self._optimizer = None
+        self._batches = 0
+
+    # -- the schedule -------------------------------------------------------------------------
+    def bind_epoch(self, batches: int | None) -> None:
+        """The run loop's batches per epoch (``None`` for a task without a fixed training set)."""
+        self._phase_batches = self.epoch_batches if self.epoch_batches is not None else batches
+
+    def phase(self) -> str:
+        """What the current batch trains: ``"both"`` (parallel), or ``"inverse"`` / ``"forward"`` (alternating)."""
+        if self.schedule == "parallel":
+            return "both"
+        if self._phase_batches is None:
+            raise BioplausError(f"rules.{type(self).__name__}: schedule 'alternating' alternates whole epochs, but this "
+                                "task has no fixed training set; give epoch_batches=N (batches per phase).")
+        return "inverse" if (self._batches // self._phase_batches) % 2 == 0 else "forward"
+
+    def trains_forward(self) -> bool:
+        """Whether the run loop applies this batch's estimate to the forward weights (False in an inverse phase)."""
+        return self.phase() != "inverse"
 
     def inverse(self, fp_activations: list[str], i: int, u: Tensor) -> Tensor:
         """``g_i(u) = f_{i-1}(V_i u + c_i)``: layer ``i``'s learned inverse, ``(batch, n_i) -> (batch, n_{i-1})``."""
@@ -190,21 +235,18 @@ class DifferenceTargetPropagation(LayeredRule):
 
     @torch.no_grad()
     def after_step(self, model: nn.Module, batch, estimate: dict[str, Tensor]) -> None:
-        """One Adam step of every inverse on the noise-corrupted reconstruction loss of this batch."""
-        if not self._last or not self.V:
-            return
+        """The inverses' step of this batch, where the schedule trains them; then the batch is counted."""
+        if self._last and self.V and self.phase() != "forward":
+            self.train_inverses(model, batch)
+        self._batches += 1
+
+    @torch.no_grad()
+    def train_inverses(self, model: nn.Module, batch) -> None:
+        """One Adam step of every inverse on the noise-corrupted reconstruction loss of this batch, through the forward
+        weights of the pass that made the targets (Algorithm 1: the inverses train before the forward weights change;
+        in an inverse phase of the alternating schedule the forward weights do not change at all)."""
         fp = self._last["fp"]
-        if self.schedule == "parallel":
-            weights, biases, inputs = self._last["weights"], self._last["biases"], [h.detach() for h in fp.inputs]
-        else:
-            layers = [model.linear(name) for name in fp.layer_names]
-            weights = [layer.weight.detach() for layer in layers]
-            biases = [None if layer.bias is None else layer.bias.detach() for layer in layers]
-            inputs, h = [], batch.x.to(weights[0].dtype)
-            for i, act in enumerate(fp.activations):
-                inputs.append(h)
-                a = h.mm(weights[i].t()) if biases[i] is None else torch.addmm(biases[i], h, weights[i].t())
-                h = activate(act, a)
+        weights, biases, inputs = self._last["weights"], self._last["biases"], [h.detach() for h in fp.inputs]
         if self._optimizer is None:
             params = [t for i in sorted(self.V) for t in (self.V[i], self.c[i])]
             self._optimizer = torch.optim.Adam(params, lr=self.inverse_lr)
@@ -214,7 +256,8 @@ class DifferenceTargetPropagation(LayeredRule):
             u = self.layer_forward(fp.activations, weights, biases, i, noisy, fp)
             pre = torch.addmm(self.c[i], u, self.V[i].t())
             rec = activate(fp.activations[i - 1], pre)
-            d = (rec - noisy).mul_(activation_slope(fp.activations[i - 1], pre, rec)).div_(clean.shape[0])
+            goal = clean if self.denoise else noisy
+            d = (rec - goal).mul_(activation_slope(fp.activations[i - 1], pre, rec)).div_(clean.shape[0])
             self.V[i].grad = d.t().mm(u)
             self.c[i].grad = d.sum(0)
         self._optimizer.step()
@@ -244,12 +287,13 @@ class DifferenceTargetPropagation(LayeredRule):
 
     def fresh(self) -> DifferenceTargetPropagation:
         fresh = super().fresh()
-        fresh._optimizer, fresh._last = None, {}
+        fresh._optimizer, fresh._last, fresh._batches, fresh._phase_batches = None, {}, 0, fresh.epoch_batches
         return fresh
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "target_step": self.target_step, "noise": self.noise, "inverse_lr": self.inverse_lr,
-                "schedule": self.schedule, "gradient_target": self.gradient_target}
+                "schedule": self.schedule, "gradient_target": self.gradient_target, "epoch_batches": self.epoch_batches,
+                "denoise": self.denoise}
 
 
 def label_target(fp: ForwardPass) -> tuple[Tensor, Tensor]:

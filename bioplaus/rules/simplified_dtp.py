@@ -43,7 +43,8 @@ class SimplifiedDTP(DifferenceTargetPropagation):
 
     Args:
         aux_output: auxiliary output units for the top inverse (AO-SDTP); 0 for plain SDTP.
-        noise, inverse_lr, schedule: as for :class:`DifferenceTargetPropagation`.
+        noise, inverse_lr, schedule, epoch_batches: as for :class:`DifferenceTargetPropagation`.
+        denoise: de-noising inverse training (True, Bartunov et al.'s choice for SDTP and AO-SDTP, Sec. 5.1).
     """
 
     name = "simplified_dtp"
@@ -51,9 +52,9 @@ class SimplifiedDTP(DifferenceTargetPropagation):
     colour = "#8c564b"
 
     def __init__(self, aux_output: int = 0, noise: float = 0.1, inverse_lr: float = 1e-3, schedule: str = "parallel",
-                 label: str | None = None):
+                 epoch_batches: int | None = None, denoise: bool = True, label: str | None = None):
         super().__init__(target_step=1.0, noise=noise, inverse_lr=inverse_lr, schedule=schedule, gradient_target="output",
-                         label=label)
+                         epoch_batches=epoch_batches, denoise=denoise, label=label)
         if not (isinstance(aux_output, int) and not isinstance(aux_output, bool) and aux_output >= 0):
             raise BioplausError(f"rules.SimplifiedDTP: field 'aux_output' must be a non-negative integer (units), got {aux_output!r}.")
         self.aux_output = aux_output
