@@ -2,9 +2,10 @@
 (Q-learning), Monte Carlo and RUDDER (Q-learning on the redistributed reward).
 
 Paper: J. A. Arjona-Medina, M. Gillhofer, M. Widrich, T. Unterthiner, J. Brandstetter & S. Hochreiter, "RUDDER:
-Return Decomposition for Delayed Rewards", NeurIPS 2019. Claim (abstract; Sec. 5, artificial tasks, learning time
-in episodes against the reward's delay): "On artificial tasks with different lengths of reward delays, we show that
-RUDDER is exponentially faster than TD, MC, and MC Tree Search (MCTS)". The paper's TD is Q-learning, its MC Monte
+Return Decomposition for Delayed Rewards", NeurIPS 2019 (arXiv 1806.07857). Claim (the arXiv abstract, as read on
+deepai.org; the experiments of Sec. 5 report learning time in episodes against the reward's delay, but their text
+and numbers were not available to read here): "On artificial tasks with different lengths of reward delays, we show
+that RUDDER is exponentially faster than TD, MC, and MC Tree Search (MCTS)". The paper's TD is Q-learning, its MC Monte
 Carlo Q-estimation, both tabular with an epsilon-greedy actor in the authors' demonstration code, whose README gives
 the only numbers we have (PUBLISHED.md; pocket-watch task, 50-step episodes, seeds 1-3; episodes to solve: RUDDER
 1,900-3,800, TD (Q-learning) 71,800-71,900, MC 27,700 to > 240,000). They are not comparable with this task.
@@ -37,7 +38,7 @@ from bioplaus.protocol import Condition
 
 DELAYS, QUICK_DELAYS = (2, 4, 8, 16, 32), (2, 8)
 PAPER = dict(paper="Arjona-Medina et al. 2019", where="abstract; Sec. 5, artificial tasks", proxy=True,
-             published="RUDDER is exponentially faster than TD, MC and MCTS as the reward's delay grows",
+             published="on artificial tasks with different lengths of reward delays, RUDDER is exponentially faster than TD, MC, and MCTS",
              published_on="artificial delayed-reward tasks; demo (pocket watch): RUDDER 1,900-3,800, TD 71,800-71,900 episodes")
 METHODS = {"TD": lambda: rules.QLearning(), "MC": lambda: rules.MonteCarloControl(),
            "RUDDER": lambda: rules.Rudder(rules.QLearning(), predictor_lr=0.03)}
