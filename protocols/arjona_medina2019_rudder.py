@@ -27,7 +27,8 @@ every episode): TD 108 at delay 2 and 530 at 8; MC 19 / 46 / 97 at 8 / 16 / 32; 
 **Disagreement with the paper**: here MC is not slower than RUDDER at delays up to 32: the delay's noise (s.d.
 0.5 sqrt(d)) stays small beside the reward of 1, so Monte Carlo's variance costs little; only TD's learning time grows
 steeply with the delay (its bias is corrected one step back per visit), as the paper says. The full run (delays 2-32,
-3000 episodes) checks that RUDDER solves delay 32 within 300 episodes while TD does not, and that TD does by 3000.
+3000 episodes) checks that RUDDER solves delay 32 within 300 episodes while TD does not, and that TD solves delay 8
+by 3000 (it is slower, not broken); RUDDER at delay 32 was not measured before the full run.
 Cost of the full run:
 about 15 CPU-minutes (TD's and RUDDER's per-step loops over 33-step episodes dominate).
 """
@@ -73,7 +74,7 @@ protocol = Protocol(
     target=[solved("TD delay=2", 300, "quick"), solved("TD delay=8", 300, "quick", solved=False),
             solved("RUDDER delay=8", 300, "quick"), solved("MC delay=8", 300, "quick"),
             solved("RUDDER delay=32", 300, "full"), solved("TD delay=32", 300, "full", solved=False),
-            solved("TD delay=32", 3000, "full"),
+            solved("TD delay=8", 3000, "full"),
             *[Ordering(metric="expected_return", lower=f"off delay={d}", higher=f"RUDDER delay={d}", margin=0.3, when=w, **PAPER)
               for d, w in ((8, "quick"), (32, "full"))]],
 )
