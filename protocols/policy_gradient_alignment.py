@@ -13,8 +13,9 @@ linear solve) and ``estimate_variance`` (tr Cov / |grad|^2), stored with step = 
 Conditions: REINFORCE with the gamma^t factor; without it (the biased form most code uses: the guard showing the
 comparison is not free); with the exact v_pi as baseline; off-line actor-critic with the (untrained, zero) critic
 and actor traces lambda = 0 (one-step, biased by the critic), 0.5 and 1 (REINFORCE with the critic as baseline);
-control: REINFORCE on another learner's returns (mean exactly 0: its angle stays near 90 degrees), so a small angle
-cannot come from the score function alone.
+control: REINFORCE on another learner's returns (mean exactly 0: the mean of m draws is noise at a random angle), so
+a small angle cannot come from the score function alone (quick run, m = 4,096, 2 seeds: 45.6 degrees against
+REINFORCE's 5.05).
 
 Claims: unbiased estimators' angle falls like 1/sqrt(m) towards 0; biased ones level off (the issue's claim; the
 papers make it in words, PUBLISHED.md holds no number). Not a proxy. RUDDER is not in this version.

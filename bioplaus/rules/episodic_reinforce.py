@@ -16,8 +16,8 @@ fixed during the episode), so the estimate is the gradient-unit step itself.
 
 Control (``shuffle_returns = True``): each learner's ``G_t`` are those of the next learner's episode (learners rolled by
 one). Its actions and those returns are independent, and ``E[d log pi(a_t|s_t) / d theta | s_t] = 0``, so the mean
-estimate is exactly 0: an estimator that learns nothing about ``J``, whose angle to ``dJ/dtheta`` stays near 90
-degrees however many episodes are averaged.
+estimate is exactly 0: an estimator that learns nothing about ``J``, whose mean over many episodes is noise at a
+random angle to ``dJ/dtheta`` instead of falling towards 0 degrees.
 """
 
 from __future__ import annotations
