@@ -25,15 +25,14 @@ Quick run (delays 2, 8; 300 episodes, recorded every 10): first episode at 0.9: 
 MC 20 / 20, RUDDER 60 / 100; learning off 0.5. Exploration with the same settings (other random streams, checked
 every episode, RUDDER and TD at delay 32 every 10): TD 108 at delay 2, 530 at 8, not at 32 (0.416 after 300); MC
 19 / 46 / 97 at 8 / 16 / 32; RUDDER 39 / 20 / 25 / 120 at 2 / 8 / 16 / 32.
-**Disagreement with the paper**: here MC is not slower than RUDDER at any delay up to 32 (97 against 120 episodes
-at 32): the delay's noise (s.d.
-0.5 sqrt(d)) stays small beside the reward of 1, so Monte Carlo's variance costs little; only TD's learning time grows
-steeply with the delay (its bias is corrected one step back per visit), as the paper says. The full run (delays 2-32,
-3000 episodes) checks that RUDDER solves delay 32 within 300 episodes while TD does not, and that TD solves delay 8
-by 3000 (it is slower, not broken).
-Cost of the full run: about 7 CPU-minutes (measured process CPU per
-episode of 32 learners at delay 32, one thread: TD 7 ms, MC 4 ms, RUDDER 50 ms, on a machine at load average 17.6;
-the five delays cost about twice delay 32 alone; 3000 episodes per condition).
+**Disagreement with the paper**: here MC is not slower than RUDDER at any delay up to 32 (97 against 120 episodes at
+32): the delay's noise (s.d. 0.5 sqrt(d)) stays small beside the reward of 1, so Monte Carlo's variance costs
+little; only TD's learning time grows steeply with the delay (its bias is corrected one step back per visit), as the
+paper says. The full run (delays 2-32, 3000 episodes) checks that RUDDER solves delay 32 within 300 episodes while
+TD does not, and that TD solves delay 8 by 3000 (it is slower, not broken).
+Cost of the full run: about 7 CPU-minutes (measured process CPU per episode of 32 learners at delay 32, one thread:
+TD 7 ms, MC 4 ms, RUDDER 50 ms, on a machine at load average 17.6; the five delays cost about twice delay 32 alone;
+3000 episodes per condition).
 """
 
 from bioplaus import Protocol, rules, tasks
