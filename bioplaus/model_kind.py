@@ -59,6 +59,7 @@ CAPABILITIES: dict[str, str] = {
     "stochastic_units": "a layer of stochastic binary units whose exact gradient is a sum over their states (kind = 'stochastic')",
     "value_function": "a learned state-value function v_hat(s) = w . x(s) (kind = 'agent')",
     "policy": "a softmax policy over actions with its exact policy gradient (kind = 'agent')",
+    "action_values": "a table of action values Q(s, a) acted on epsilon-greedily (kind = 'agent', behaviour = 'epsilon_greedy')",
 }
 
 

@@ -49,6 +49,14 @@ def test_reinforce_with_discount_weighting_is_unbiased_and_without_it_biased(set
     assert z_scores(biased, exact).abs().max() > 8  # Nota & Thomas (2020): without gamma^t it is not the gradient of J
 
 
+def test_reinforce_on_shuffled_returns_has_mean_zero(setting):
+    """The control: with another learner's returns the estimate's mean is 0 in every component, not dJ/dtheta."""
+    mdp, logits, agent, batch = setting
+    shuffled = EpisodicReinforce(shuffle_returns=True).estimate(agent, batch)["policy.weight"]
+    assert z_scores(shuffled, torch.zeros_like(logits)).abs().max() < 4
+    assert z_scores(shuffled, -policy_gradient(mdp, logits)).abs().max() > 8
+
+
 def test_a_baseline_keeps_the_mean_and_lowers_the_variance(setting):
     """On the MDP with every reward raised by 3 (returns far from 0, where a baseline matters most)."""
     small, logits, agent, _ = setting

@@ -5,7 +5,10 @@ Learner ``l`` has (Sutton & Barto 2018, chs. 9 and 13)::
     v_hat_l(s) = w_l . x(s)                          value.weight  (L, d)
     pi_l(a | s) = softmax(theta_l[s])[a]             policy.weight (L, S, A)
 
-with ``x(s)`` the environment's features (one-hot for a table). The learners share nothing: a
+with ``x(s)`` the environment's features (one-hot for a table). With ``behaviour = "epsilon_greedy"``
+``policy.weight`` holds action values ``Q_l(s, a)`` instead of logits and the learner acts
+epsilon-greedily on them (ties share the greedy mass; S&B Sec. 6.5): the agent of Q-learning and
+Monte Carlo control. The learners share nothing: a
 run with ``learners = 100`` is Sutton & Barto's 100 independent runs as one tensor.
 
 The model's loss is a sum over learners, so one optimizer step of step size ``alpha`` moves each
@@ -14,7 +17,9 @@ environment's model carried by the batch (:class:`bioplaus.tasks.episodic.Episod
 
 - ``value.weight``: the gradient of ``1/2 sum_s mu(s) (v_hat(s) - v_pi(s))^2`` (the mean-squared
   value error, S&B eq. 9.1), ``v_pi`` from the linear solve and ``mu`` the on-policy distribution;
-- ``policy.weight``: ``-dJ/dtheta``, the exact policy gradient (ascent on ``J`` is descent on ``-J``).
+- ``policy.weight``: ``-dJ/dtheta``, the exact policy gradient (ascent on ``J`` is descent on ``-J``);
+  for an epsilon-greedy agent the gradient of ``1/2 sum_s mu(s) sum_a pi(a|s) (Q(s, a) - Q*(s, a))^2``,
+  ``Q*`` by value iteration, ``mu`` and ``pi`` those of its behaviour.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from torch import Tensor, nn
 from bioplaus.core import Batch, TorchModel
 from bioplaus.errors import BioplausError
 from bioplaus.model_kind import ModelKind, check_fields
-from bioplaus.rl.mdp import on_policy_distribution, policy_gradient, softmax_policy, state_values
+from bioplaus.rl.mdp import (epsilon_greedy_policy, on_policy_distribution, optimal_action_values, policy_gradient,
+                             softmax_policy, state_values)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class AgentSpec:
         learners: ``L``, independent learners trained side by side (one environment each).
         value_init: every entry of ``w`` at the start (S&B's random walks start at 0).
         policy_init_scale: ``theta ~ N(0, scale^2)`` at the start; 0 gives the uniform policy.
+        behaviour: ``"softmax"`` (``policy.weight`` are logits) or ``"epsilon_greedy"`` (they are action values).
+        epsilon: the exploration rate of ``epsilon_greedy``, in ``[0, 1]``.
     """
 
     name: str
@@ -51,6 +59,8 @@ class AgentSpec:
     learners: int = 1
     value_init: float = 0.0
     policy_init_scale: float = 0.0
+    behaviour: str = "softmax"
+    epsilon: float = 0.1
     description: str = ""
     kind: str = "agent"
 
@@ -68,7 +78,11 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "learners": (int, "a positive integer"),
     "value_init": ((int, float), "a number"),
     "policy_init_scale": ((int, float), "a non-negative number"),
+    "behaviour": (str, "one of 'softmax', 'epsilon_greedy'"),
+    "epsilon": ((int, float), "a number in [0, 1]"),
 }
+
+BEHAVIOURS = ("softmax", "epsilon_greedy")
 
 
 def agent_spec_from_dict(data: dict[str, Any], source: str, default_name: str) -> AgentSpec:
@@ -79,9 +93,14 @@ def agent_spec_from_dict(data: dict[str, Any], source: str, default_name: str) -
             raise BioplausError(f"{source}: field '{key}' must be a positive integer, got {data[key]!r}.")
     if data.get("policy_init_scale", 0.0) < 0:
         raise BioplausError(f"{source}: field 'policy_init_scale' must be a non-negative number, got {data['policy_init_scale']!r}.")
+    if data.get("behaviour", "softmax") not in BEHAVIOURS:
+        raise BioplausError(f"{source}: field 'behaviour' is {data['behaviour']!r}; allowed values are 'softmax', 'epsilon_greedy'.")
+    if not 0.0 <= data.get("epsilon", 0.1) <= 1.0:
+        raise BioplausError(f"{source}: field 'epsilon' must be a number in [0, 1], got {data['epsilon']!r}.")
     return AgentSpec(name=data.get("name", default_name), n_features=data["n_features"], n_states=data["n_states"],
                      n_actions=data.get("n_actions", 1), learners=data.get("learners", 1),
                      value_init=float(data.get("value_init", 0.0)), policy_init_scale=float(data.get("policy_init_scale", 0.0)),
+                     behaviour=data.get("behaviour", "softmax"), epsilon=float(data.get("epsilon", 0.1)),
                      description=data.get("description", ""))
 
 
@@ -90,6 +109,7 @@ class TabularAgent(TorchModel):
     the values ``w_l . x`` of features ``x`` ``(L, T, d)`` as ``(L, T)``."""
 
     capabilities = frozenset({"torch", "value_function", "policy"})
+    greedy_capabilities = frozenset({"torch", "value_function", "action_values"})
 
     def __init__(self, spec: AgentSpec, generator: torch.Generator | None = None):
         super().__init__()
@@ -109,7 +129,9 @@ class TabularAgent(TorchModel):
         return torch.einsum("ltd,ld->lt", x, self.value.weight)
 
     def probabilities(self) -> Tensor:
-        """Each learner's policy ``pi_l(a|s)``, ``(L, S, A)``, without gradients."""
+        """Each learner's (behaviour) policy ``pi_l(a|s)``, ``(L, S, A)``, without gradients."""
+        if self.spec.behaviour == "epsilon_greedy":
+            return epsilon_greedy_policy(self.policy.weight.detach(), self.spec.epsilon)
         return softmax_policy(self.policy.weight.detach())
 
     def values(self, features: Tensor) -> Tensor:
@@ -120,7 +142,11 @@ class TabularAgent(TorchModel):
         mdp = batch.mdp
         pi = self.probabilities()
         err = self.values(mdp.features) - state_values(mdp, pi)  # (L, S)
-        value_grad = (on_policy_distribution(mdp, pi) * err) @ mdp.features  # (L, d)
+        mu = on_policy_distribution(mdp, pi)  # (L, S)
+        value_grad = (mu * err) @ mdp.features  # (L, d)
+        if self.spec.behaviour == "epsilon_greedy":
+            q_err = self.policy.weight.detach() - optimal_action_values(mdp)
+            return {"value.weight": value_grad, "policy.weight": mu.unsqueeze(-1) * pi * q_err}
         return {"value.weight": value_grad, "policy.weight": -policy_gradient(mdp, self.policy.weight.detach())}
 
 
@@ -143,5 +169,5 @@ KIND = ModelKind(
     from_dict=agent_spec_from_dict,
     build=lambda spec, generator: TabularAgent(spec, generator),
     check_task=_check_task,
-    capabilities=lambda spec: TabularAgent.capabilities,
+    capabilities=lambda spec: TabularAgent.greedy_capabilities if spec.behaviour == "epsilon_greedy" else TabularAgent.capabilities,
 )

@@ -91,6 +91,29 @@ def action_values(mdp: TabularMDP, policy: Tensor) -> Tensor:
     return mdp.expected_rewards() + mdp.gamma * torch.einsum("sat,...t->...sa", mdp.transitions, v_next)
 
 
+def optimal_action_values(mdp: TabularMDP, tol: float = 1e-12, max_sweeps: int = 100_000) -> Tensor:
+    """``Q*(s, a)`` ``(S, A)`` by value iteration, ``Q <- r(s, a) + gamma sum_s' P(s'|s,a) max_a' Q(s', a')`` with
+    ``Q(terminal) = 0`` (Sutton & Barto 2018, eq. 4.2 for action values), until no entry moves by more than ``tol``.
+    Needs ``gamma < 1`` or an MDP whose every policy ends its episodes (both keep the backup a contraction)."""
+    r, p = mdp.expected_rewards(), mdp.transitions
+    q = torch.zeros_like(r)
+    for _ in range(max_sweeps):
+        v_next = torch.cat([q.max(-1).values, torch.zeros(1, dtype=q.dtype)])
+        new = r + mdp.gamma * p @ v_next
+        if (new - q).abs().max() <= tol:
+            return new
+        q = new
+    return q
+
+
+def epsilon_greedy_policy(action_values: Tensor, epsilon: float) -> Tensor:
+    """``pi(a|s) = epsilon / A + (1 - epsilon) [a in argmax_b Q(s, b)] / |argmax|`` for action values ``(..., S, A)``
+    (ties share the greedy mass, so all-equal values give the uniform policy)."""
+    q = action_values.to(torch.float64)
+    greedy = (q == q.max(-1, keepdim=True).values).to(torch.float64)
+    return epsilon / q.shape[-1] + (1 - epsilon) * greedy / greedy.sum(-1, keepdim=True)
+
+
 def advantages(mdp: TabularMDP, policy: Tensor) -> Tensor:
     """``A_pi(s, a) = Q_pi(s, a) - v_pi(s)``, ``(..., S, A)``."""
     return action_values(mdp, policy) - state_values(mdp, policy).unsqueeze(-1)

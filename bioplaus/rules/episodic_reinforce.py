@@ -13,6 +13,11 @@ because ``E_a[d log pi(a|s) / d theta] = 0``, and changes the variance. Baseline
 ``learned`` (the agent's ``v_hat``), ``exact`` (``v_pi`` from the linear solve: an oracle for tests
 and comparisons). Updates are made at the episode's end (as S&B's algorithm does, with ``theta``
 fixed during the episode), so the estimate is the gradient-unit step itself.
+
+Control (``shuffle_returns = True``): each learner's ``G_t`` are those of the next learner's episode (learners rolled by
+one). Its actions and those returns are independent, and ``E[d log pi(a_t|s_t) / d theta | s_t] = 0``, so the mean
+estimate is exactly 0: an estimator that learns nothing about ``J``, whose mean over many episodes is noise at a
+random angle to ``dJ/dtheta`` instead of falling towards 0 degrees.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ BASELINES = ("none", "learned", "exact")
 
 class EpisodicReinforce(PolicyGradientRule):
     """REINFORCE on a tabular softmax policy. Args: ``baseline``: one of ``BASELINES``; ``discount_weighting``: the
-    ``gamma^t`` factor (``True``: unbiased); ``critic_scale``: the learned baseline's step size relative to the policy's.
+    ``gamma^t`` factor (``True``: unbiased); ``critic_scale``: the learned baseline's step size relative to the policy's;
+    ``shuffle_returns``: the control of the module docstring (each learner reads another learner's returns).
 
     (Named ``episodic_reinforce`` beside ``reinforce``, the estimator for stochastic binary units: one idea, two models.)"""
 
@@ -41,13 +47,14 @@ class EpisodicReinforce(PolicyGradientRule):
     colour = "#d62728"
 
     def __init__(self, baseline: str = "none", discount_weighting: bool = True, critic_scale: float = 1.0,
-                 label: str | None = None):
+                 shuffle_returns: bool = False, label: str | None = None):
         super().__init__(label)
         if baseline not in BASELINES:
             raise BioplausError(f"rule 'episodic_reinforce': baseline is {baseline!r}; allowed values are {allowed(BASELINES)}.")
         if isinstance(critic_scale, bool) or not isinstance(critic_scale, (int, float)) or critic_scale < 0:
             raise BioplausError(f"rule 'episodic_reinforce': critic_scale must be a non-negative number, got {critic_scale!r}.")
         self.baseline, self.discount_weighting, self.critic_scale = baseline, bool(discount_weighting), float(critic_scale)
+        self.shuffle_returns = bool(shuffle_returns)
 
     def baseline_values(self, model: nn.Module, batch: Batch) -> Tensor:
         """``b(s_t)`` ``(L, T)``."""
@@ -62,6 +69,8 @@ class EpisodicReinforce(PolicyGradientRule):
     @torch.no_grad()
     def estimate(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
         ep, returns = batch.episodes, batch.y
+        if self.shuffle_returns:
+            returns = returns.roll(1, dims=0) * ep.mask
         weight = discount_powers(ep.mask, batch.mdp.gamma) if self.discount_weighting else ep.mask
         coef = weight * (returns - self.baseline_values(model, batch))
         out = {"policy.weight": -score_sum(coef, model.probabilities(), ep.states, ep.actions),
@@ -73,4 +82,4 @@ class EpisodicReinforce(PolicyGradientRule):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "baseline": self.baseline, "discount_weighting": self.discount_weighting,
-                "critic_scale": self.critic_scale}
+                "critic_scale": self.critic_scale, "shuffle_returns": self.shuffle_returns}

@@ -20,9 +20,11 @@ reward on in ``r~_t`` (it is part of the return), so ``credit_error`` cannot fal
 (measured: 0.50-0.52 after 300 episodes with noise 0.5); it is 0 only for the exact predictor on a deterministic task.
 
 The rule wraps an inner rule (default: off-line one-step actor-critic, a TD learner) that learns from the
-redistributed episodes; after each update the LSTM takes ``predictor_steps`` Adam steps (``predictor_lr``) on the
-squared error ``sum_t (g_t - G_0)^2`` of the batch's episodes (the paper's main loss is at the last step, with
-auxiliary losses at every step; here every step is weighted alike).
+redistributed episodes (``Rudder(QLearning())`` on an epsilon-greedy agent: Q-learning on the redistributed reward,
+the pairing of the authors' demonstration code, where RUDDER's Q-values are estimated from the redistributed
+reward); after each update the LSTM takes ``predictor_steps`` Adam steps (``predictor_lr``) on the squared error
+``sum_t (g_t - G_0)^2`` of the batch's episodes (the paper's main loss is at the last step, with auxiliary losses at
+every step; here every step is weighted alike).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from bioplaus.core import Batch
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.rl.environments import conditioning, delayed_choice, random_walk, small_mdp
 from bioplaus.rl.episodes import Episodes, rollout
-from bioplaus.rl.mdp import TabularMDP, expected_td_errors, performance, value_error
+from bioplaus.rl.mdp import TabularMDP, expected_td_errors, state_values, value_error
 from bioplaus.rl.returns import discounted_returns
 from bioplaus.tasks.base import Task, TaskInstance
 
@@ -124,7 +124,7 @@ class Episodic(Task):
             out = {
                 "value_error": float(value_error(mdp, pi, values, "on_policy").mean()),
                 "value_rms": float(value_error(mdp, pi, values, "uniform").mean()),
-                "expected_return": float(performance(mdp, model.policy.weight.detach()).mean()),
+                "expected_return": float((state_values(mdp, pi) @ mdp.initial).mean()),
             }
             for metric, rewarded in (("td_error", True), ("td_error_omitted", False)):
                 profile = expected_td_errors(mdp, pi, values, rewarded).mean(0)
