@@ -54,6 +54,7 @@ FAMILIES: dict[str, str] = {
     "mujika2018_variance": "recurrent / online",
     "tallec2018_influence_balancing": "recurrent / online",
     "salimans2017_es": "perturbation & estimators",
+    "grathwohl2018_relax": "perturbation & estimators",
     "vicol2021_pes": "perturbation & estimators",
     "werfel2005_perturbation": "perturbation & estimators",
     "fremaux2010_rpe": "spiking (Brian2)",
