@@ -34,6 +34,7 @@ def make(store):
         ax.set_yticks(np.arange(0.2, TOP + 0.01, 0.1))
     axes[0].text(0.02, TOP - 0.005, f"drawn at {TOP}: above it, or blew up", fontsize=7, va="top", color="0.4")
     axes[0].set_ylabel("RMS error, first 10 episodes\n(19 states, mean over learners)")
-    axes[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[-1].get_legend_handles_labels()  # below the panels: inside, it covered the large-α curves
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     return fig
