@@ -39,7 +39,7 @@ def make(store):
              title="learning time against delay", ylim=(5, above * 2.5))
     ax_n.set_xticks(delays, [str(d) for d in delays])
     ax_n.minorticks_off()
-    ax_n.legend(fontsize=7, loc="upper left")
+    ax_n.legend(fontsize=7, loc="lower right")
     longest = max(delays)
     for method in found:
         d = curves[curves.condition == f"{method} delay={longest}"]

@@ -23,7 +23,7 @@ def make(store):
                      label=f"{condition} {near} (n={int(s['n'].max())})")
     ax_frac.set(xlabel="biological time (s)", ylabel="fraction of weights", ylim=(0, 1),
                 title="weights within 10 % of a bound")
-    ax_frac.legend(fontsize=6)
+    ax_frac.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)  # below: inside it covered the curves
 
     rate = store.metrics(protocol=PROTOCOL, metric="output_rate_hz")
     for condition, d in rate.groupby("condition", sort=False):
@@ -41,7 +41,7 @@ def make(store):
     ax_hist.set(xlabel="weight / g_max (end of run, seed %s)" % (runs["seed"].min() if len(runs) else "-"),
                 ylabel="synapses", title="weight distribution")
     if len(runs):
-        ax_hist.legend(fontsize=6)
+        ax_hist.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
 
     if not rate.empty:
         last = rate[rate["step"] == rate.groupby("run_id")["step"].transform("max")]
