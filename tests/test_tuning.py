@@ -153,7 +153,7 @@ def test_search_picks_the_known_best_rate_resumes_and_is_used(tmp_path, recwarn)
         assert selection["selected"]["backprop"]["lr_scale"] == 1.0
         lo, hi = (selection["scores"][point_label("backprop", s, {})]["score"] for s in (1.0, 1e-4))
         assert lo < 0.5 * hi
-        assert selection["cost"]["runs"] == 4 and selection["cost"]["run_seconds"] > 0
+        assert selection["cost"]["runs"] == 4 and selection["cost"]["run_seconds"] >= 0  # tiny runs can take under the clock's resolution
         _, again, report2 = run_search(protocol, store, progress=False)
         assert report2.ran == 0 and report2.skipped == 4 and again["selected"] == selection["selected"]
     data = json.loads(out.read_text())  # plain JSON
