@@ -29,9 +29,17 @@ three-factor 109 / 108 deg. Symmetric e-prop ends between BPTT and the read-out-
 60 updates: not yet "approaching BPTT"); random e-prop and the three-factor rule do worse than the
 read-out-only control within 60 updates. With the current-based neuron used before (tau_syn 5 ms,
 input_scale 3) the same quick run gave BPTT 3.24, symmetric e-prop 2.58, read-out only 4.25.
+
+Checked claims (final test loss, per condition): symmetric e-prop within 1.5 x surrogate BPTT's loss and
+more than 0.5 below the read-out-only control's (the pair is "approaches BPTT": the control alone would pass
+the factor); random e-prop's loss above symmetric e-prop's.
 """
 
-from bioplaus import Condition, Protocol, PublishedTarget, rules, tasks
+from bioplaus import Condition, Protocol, rules, tasks
+from bioplaus.claims import Ordering, Ratio
+
+BELLEC = dict(paper="Bellec et al. 2020", where="abstract; Figs. 2-3", proxy=True,
+              published_on="pattern generation, recurrent LIF/ALIF networks")
 
 protocol = Protocol(
     name="bellec2020_eprop",
@@ -53,9 +61,15 @@ protocol = Protocol(
     metrics=["loss", "test_loss", "update_angle"],
     summary=[("test_loss", "all"), ("update_angle", "input"), ("update_angle", "recurrent")],
     quick={"steps": 60, "record_every": 10, "seeds": [0]},
-    target=PublishedTarget(
-        paper="Bellec et al. 2020", where="abstract", metric="test_loss", rule="eprop_symmetric",
-        value="e-prop approaches the performance of BPTT", proxy=True,
-        note="compare eprop_symmetric's final loss with surrogate_bptt's and with the read-out-only control",
-    ),
+    target=[
+        # "approaches BPTT": within a factor of BPTT's loss, and clearly below the read-out-only control (which alone
+        # would pass the factor: 4.77 / 3.27 in the quick run), so that the claim's negation fails one of the two
+        Ratio(condition="eprop_symmetric", reference="surrogate_bptt", metric="test_loss", at_most=1.5, **BELLEC,
+              published="e-prop approaches the performance of BPTT (no number cited here)"),
+        Ordering(metric="test_loss", lower="eprop_symmetric", higher="readout_only", margin=0.5, **BELLEC,
+                 published="e-prop trains the recurrent network (the read-out-only control does not)"),
+        # Figs. 2-3: random feedback learns, but worse than symmetric feedback
+        Ordering(metric="test_loss", lower="eprop_symmetric", higher="eprop_random", margin=0.0, **BELLEC,
+                 published="random e-prop below symmetric e-prop"),
+    ],
 )

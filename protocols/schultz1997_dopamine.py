@@ -18,7 +18,7 @@ reward to the cue; an omitted reward gives a dip at the expected time. Not a pro
 TD model and representation); the paper's number of trials and time base are not reproduced.
 """
 
-from bioplaus import Protocol, PublishedTarget, rules, tasks
+from bioplaus import Protocol, rules, tasks
 from bioplaus.claims import Ordering
 from bioplaus.protocol import Condition
 
@@ -35,9 +35,11 @@ protocol = Protocol(
     optimizer=("sgd", {"lr": 1.0}),  # the rule steps with its own alpha
     metrics=["td_error", "td_error_omitted", "value_error"],
     summary=[("td_error", "s004"), ("td_error", "s015"), ("td_error_omitted", "s015")],
-    target=[PublishedTarget(paper="Schultz, Dayan & Montague 1997", where="Fig. 1", metric="td_error",
-                            value="response moves from reward (step 15) to cue onset (step 4 -> 5); dip at 15 when omitted",
-                            proxy=False, layer="s004", published_on="monkey dopamine neurons; TD model"),
+    target=[
+            # the response leaves the time of the reward ...
+            Ordering(metric="td_error", layer="s015", lower="TD(0)", higher="learning off", margin=0.3,
+                     paper="Schultz, Dayan & Montague 1997", where="Fig. 1", proxy=False,
+                     published="after learning, no response at the (predicted) reward"),
             # controls: without learning there is no cue response and no dip on omission
             Ordering(metric="td_error", layer="s004", lower="learning off", higher="TD(0)", margin=0.3,
                      paper="Schultz, Dayan & Montague 1997", where="Fig. 1", proxy=False,
