@@ -111,9 +111,7 @@ class Trainer:
         self.after_update_probes = [p for p in self.probes if p.after_update]
         self.opt = model_optimizer(model, optimizer)
         rule.bind_optimizer(rule_optimizer(model, optimizer))
-        bind_epoch = getattr(rule, "bind_epoch", None)  # a rule whose schedule counts epochs (DTP's alternating phases)
-        if bind_epoch is not None:
-            bind_epoch(max(task.n_train // batch_size, 1) if task.n_train else None)
+        rule.bind_epoch(max(task.n_train // batch_size, 1) if task.n_train else None)
         self.groups = layer_groups(model)
         self.initial = {k: v.clone() for k, v in params_of(model).items()}
         self.lockstep = self.lockstep_opt = None
@@ -199,8 +197,7 @@ class Trainer:
             self.record(step, loss, estimate, reference, aux)
         if update:
             before = self.outputs(batch) if record and self.after_update_probes else None
-            trains_forward = getattr(self.rule, "trains_forward", None)  # False: this batch trains only the rule's own weights
-            if trains_forward is None or trains_forward():
+            if self.rule.trains_forward():  # False: this batch trains only the rule's own weights
                 apply_estimate(self.model, estimate, self.opt)
             self.rule.after_step(self.model, batch, estimate)
             if self.lockstep is not None:

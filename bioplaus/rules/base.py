@@ -73,6 +73,15 @@ class Rule:
     def attach(self, module: nn.Module, generator: torch.Generator) -> None:
         """Called by :func:`bioplaus.wrap` once ``module``'s layers are wrapped: keep references to their state."""
 
+    def bind_epoch(self, batches: int | None) -> None:
+        """The run loop's batches per epoch (``None`` for a task without a fixed training set), given before training:
+        a rule whose schedule counts epochs (target propagation's alternating phases) keeps it. Default: ignored."""
+
+    def trains_forward(self) -> bool:
+        """Whether the run loop applies this batch's estimate to the model's weights. Default: always; a rule that
+        spends some batches training only its own weights (an inverse phase) says ``False`` for those."""
+        return True
+
     # -- feedback weights, for weight_angle / norm_ratio / sign_concordance -------------
     def feedback(self) -> dict[str, Tensor]:
         """Feedback matrices keyed by the forward layer whose ``W^T`` each stands in for."""
