@@ -1,8 +1,9 @@
 """EP against backprop (implicit gradient, same network) on MNIST-1D (or MNIST, for runs made with
 --data-dir; the 8x8 digits for runs stored before), one hidden layer, each condition at its own
 selected step size: test accuracy (with the read-out-only and linear baselines), update angle and
-update norm ratio to the implicit gradient, and relaxation length. The published MNIST errors of Scellier & Bengio 2017 would be drawn beside the
-accuracy; they were not retrieved (see the protocol's docstring), and the caption says so.
+update norm ratio to the implicit gradient, and relaxation length. Scellier & Bengio 2017 give their MNIST
+errors in words (Sec. 5: 0.00 % training error, test error between 2 and 3 %; per network only in a figure):
+the caption quotes them, since a proxy's accuracy is not comparable with them.
 ``figures/scellier2017_digits_2h.py`` draws the same panels for the two-hidden-layer protocol."""
 
 import json
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 from bioplaus.plotting import finish, log_steps, plot_by_rule
 
 PROTOCOL = "scellier2017_digits"
-CAPTION = ("Scellier & Bengio 2017's MNIST errors: not retrieved. Every condition runs at its own step size, selected on "
+CAPTION = ("Scellier & Bengio 2017 (Sec. 5, MNIST): 0.00 % training error, test error between 2 and 3 %. Every condition runs at its own step size, selected on "
            "the validation split (protocols/NAME.tuned.json); read-out only = the same net with its hidden layers frozen.")
 BASELINES = ("readout_only", "linear")
 
