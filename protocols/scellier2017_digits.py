@@ -37,8 +37,8 @@ Measured, --quick (500 steps, seed 0, selected step sizes): test accuracy backpr
 6.6 points above read-out only); update_norm_ratio of EP 0.5-1.6.
 
 Full run (3 seeds x 3,000 steps, 2026-12-02; mean ± s.d., ddof 1): test accuracy centered EP 0.580 ±
-0.008, EP random sign 0.564 ± 0.025, backprop 0.526 ± 0.032, read-out only 0.32 ± 0.19 (one seed's
-read-out falls late in training), linear 0.231 ± 0.006; training accuracy of EP random sign 0.707 ±
+0.008, EP random sign 0.564 ± 0.025, backprop 0.526 ± 0.032, read-out only 0.32 ± 0.19 (seed 2
+drops to chance, 0.102, at step 2000 and stays there; seeds 0 and 1 end at 0.449 and 0.410), linear 0.231 ± 0.006; training accuracy of EP random sign 0.707 ±
 0.033. Verdicts: the two baseline claims and "EP within 3 points of backprop" pass (both EPs end above
 backprop here, at every condition's own step size, with 3,000 steps); the two MNIST claims are not
 checkable without --data-dir.
