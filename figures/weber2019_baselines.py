@@ -23,7 +23,7 @@ def make(store):
                 title="at the initial weights: bias angle")
     ax_var.set(xlabel="estimates averaged (m)", ylabel="tr Cov / |gradient|²", yscale="log",
                title="at the initial weights: variance\n(critic not yet trained = no baseline)")
-    ax_var.legend(fontsize=7)
+    ax_bias.legend(fontsize=7, loc="upper right")  # the curves fall from the upper left: that corner is free
     angle = store.metrics(protocol=PROTOCOL, metric="update_angle", layer="hidden1")
     for condition, d in angle[angle["step"] > 0].groupby("condition", sort=False):
         if condition == "backprop":
