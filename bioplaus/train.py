@@ -137,11 +137,7 @@ class Trainer:
         rule_rows = getattr(self.rule, "initial_rows", None)
         if rule_rows is not None and wanted & set(getattr(self.rule, "initial_metrics", ())):
             batch = self.task.next_batch()
-            self.rows += [(t, None, metric, layer, value) for t, metric, layer, value in rule_rows(self.model, batch, wanted)]
-            if "relax_steps" in self.wanted:
-                log = self.model_state().get("relaxation_log", {})
-                if "free" in log:
-                    self.rows.append((0, None, "relax_steps", "free", float(log["free"])))
+            self.rows += [(t, None, metric, layer, value) for t, metric, layer, value in rule_rows(self.model, batch, self.wanted)]
 
     def model_state(self) -> dict[str, Any]:
         report = getattr(self.model, "record_state", None)

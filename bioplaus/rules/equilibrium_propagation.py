@@ -87,8 +87,13 @@ class EquilibriumPropagation(Rule):
             raise BioplausError(f"rule {self.name!r} (condition {self.label!r}): the gdu metrics compare EP with a fixed nudging "
                                 "sign with BPTT; set random_sign=False.")
         beta = -self.beta if self.nudging == "negative" else self.beta
-        rows = gdu_rows(model, batch, beta, self.nudging == "centered", model.spec.nudged_max_steps)
-        return [row for row in rows if row[1] in wanted]
+        rows = [row for row in gdu_rows(model, batch, beta, self.nudging == "centered", model.spec.nudged_max_steps)
+                if row[1] in wanted]
+        if "relax_steps" in wanted:  # the free phase the comparison relaxed, recorded at step 0 like training's
+            log = model.record_state().get("relaxation_log", {})
+            if "free" in log:
+                rows.append((0, "relax_steps", "free", float(log["free"])))
+        return rows
 
     def config(self) -> dict:
         return {**super().config(), "beta": self.beta, "nudging": self.nudging, "random_sign": self.random_sign}
