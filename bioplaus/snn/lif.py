@@ -73,6 +73,7 @@ from torch import Tensor, nn
 from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.model_kind import ModelKind, check_fields
+from bioplaus.snn import lif_kernel
 
 NEURONS = ("lif", "alif")
 RESETS = ("subtract", "zero")
@@ -80,6 +81,7 @@ SURROGATES = ("fast_sigmoid", "sigmoid", "triangle")
 SYNAPSES = ("current", "delta")
 OUTPUTS = ("trace", "mean", "max_membrane", "spike_count")
 DTYPES = ("float32", "float64")
+KERNELS = ("torch", "cpp")
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,11 @@ class SpikingSpec:
         input_scale: ``W_in ~ N(0, s^2 / n_in)``; ``recurrent_gain``: ``W_rec ~ N(0, g^2 / n_hidden)``;
             ``W_out ~ N(0, 1 / n_hidden)``, ``b_out = 0``.
         dtype: ``float64`` (default: comparisons with exact gradients) or ``float32``.
+        kernel: ``torch`` (default) or ``cpp``: surrogate BPTT's loops (:class:`FusedSurrogateBPTT`) as a compiled C++
+            kernel (:mod:`bioplaus.snn.lif_kernel`, built once per machine, about a minute the first time) whose forward
+            sums the recurrent input over the neurons that spiked only; for LIF with the reset by subtraction detached and
+            no refractoriness, on CPU (other devices run the torch path). Sums run in another order, so its numbers can
+            differ from ``torch``'s in the last bits (float64: same spikes, gradients to 1e-10).
     """
 
     name: str
@@ -132,11 +139,17 @@ class SpikingSpec:
     input_scale: float = 1.0
     recurrent_gain: float = 1.0
     dtype: str = "float64"
+    kernel: str = "torch"
     description: str = ""
     kind: str = "spiking_torch"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The spec as data; ``kernel`` only when not the default, so run configs (and their hashes) stored before the
+        field existed stay the same."""
+        data = dataclasses.asdict(self)
+        if data["kernel"] == "torch":
+            del data["kernel"]
+        return data
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -159,6 +172,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "surrogate_slope": ((int, float), "a positive number"), "surrogate_scale": ((int, float), "a positive number"),
     "output": (str, "a string"), "input_scale": ((int, float), "a non-negative number"),
     "recurrent_gain": ((int, float), "a non-negative number"), "dtype": (str, "a string"),
+    "kernel": (str, "a string"),
 }
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(SpikingSpec) if f.default is not dataclasses.MISSING}
 
@@ -173,7 +187,8 @@ def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str)
     for key in ("n_in", "n_hidden", "n_out"):
         if data[key] < 1:
             raise fail(key, f"must be a positive integer, got {data[key]!r}.")
-    choices = {"neuron": NEURONS, "synapse": SYNAPSES, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES}
+    choices = {"neuron": NEURONS, "synapse": SYNAPSES, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES,
+               "kernel": KERNELS}
     for key, values in choices.items():
         if key in data and data[key] not in values:
             raise fail(key, f"is {data[key]!r}; allowed values are {allowed(values)}.")
@@ -190,6 +205,15 @@ def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str)
                    "allowed values are 0, dt_ms, 2 dt_ms, ...")
     if data.get("adapt_strength", 0) and data.get("neuron", "lif") != "alif":
         raise fail("adapt_strength", "applies only to neuron = 'alif' (an adaptive threshold); set neuron = 'alif' or drop it.")
+    if data.get("kernel") == "cpp":
+        plain = {"neuron": "lif", "reset": "subtract", "detach_reset": True}
+        wrong = [f"{k} = {data[k]!r}" for k, v in plain.items() if k in data and data[k] != v]
+        if float(data.get("refractory_ms", 0.0)) > dt:
+            wrong.append(f"refractory_ms = {data['refractory_ms']!r}")
+        if wrong:
+            raise fail("kernel", f"is 'cpp', which covers LIF neurons with the reset by subtraction detached and no "
+                       f"refractoriness (neuron = 'lif', reset = 'subtract', detach_reset = true, refractory_ms <= dt_ms); "
+                       f"this spec has {', '.join(wrong)}. Use kernel = 'torch' (the default) for it.")
     fields = {k: (float(v) if isinstance(_DEFAULTS.get(k), float) else v) for k, v in data.items() if k != "kind"}
     fields.setdefault("name", default_name)
     return SpikingSpec(**fields)
@@ -255,6 +279,7 @@ class LIFConstants(NamedTuple):
     surrogate_scale: float
     kappa: float
     synapse: str = "current"
+    kernel: str = "torch"
 
 
 def lif_constants(spec: SpikingSpec) -> LIFConstants:
@@ -267,6 +292,7 @@ def lif_constants(spec: SpikingSpec) -> LIFConstants:
         a_m, a_s, coupling, math.exp(-dt / spec.tau_adapt_ms) if adaptive else 0.0, spec.adapt_strength if adaptive else 0.0,
         spec.threshold, spec.reset, round(spec.refractory_ms / dt), spec.detach_reset,
         spec.surrogate, spec.surrogate_slope, spec.surrogate_scale, math.exp(-dt / spec.tau_readout_ms), spec.synapse,
+        spec.kernel,
     )
 
 
@@ -398,6 +424,13 @@ class FusedSurrogateBPTT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:  # type: ignore[override]
         batch, steps, n = drive.shape
+        ctx.constants = c
+        if _compiled(c, drive):  # the same equations in C++, the recurrent input summed over the spikes only
+            w_rec_t = drive.new_empty(0) if w_rec is None else w_rec.detach().t().contiguous()
+            z_out, dist_all = lif_kernel.compiled().lif_forward(drive.detach().contiguous(), w_rec_t, c.alpha_mem, c.alpha_syn,
+                                                                c.coupling, c.threshold, c.synapse == "delta")
+            ctx.save_for_backward(z_out, dist_all, w_rec, None, None)
+            return z_out
         delta, refractory = c.synapse == "delta", c.refractory_steps > 1
         keep_pre = c.reset == "zero" and not c.detach_reset
         i_syn = v = a = drive.new_zeros((batch, n))
@@ -408,7 +441,6 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         pre_all = drive.new_empty((steps, batch, n)) if keep_pre else None
         w_rec_t = None if w_rec is None else w_rec.t()
         drives = drive.unbind(1)
-        ctx.constants = c
         if _plain_lif(c):  # the common case in place, no allocation per step: the same operations, so the same bits
             v, i_syn = v.clone(), i_syn.clone()
             for t in range(steps):
@@ -464,6 +496,12 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         c: LIFConstants = ctx.constants
         steps, batch, n = dist_all.shape
         delta, differentiated = c.synapse == "delta", not c.detach_reset
+        if _compiled(c, dist_all):  # psi fused into the loop; g_D written batch-major (_gradients' transpose copies nothing)
+            w = dist_all.new_empty(0) if w_rec is None else w_rec.detach().contiguous()
+            g_drive = lif_kernel.compiled().lif_backward(
+                grad_z.contiguous(), dist_all, w, c.alpha_mem, c.alpha_syn, c.coupling, delta,
+                lif_kernel.SURROGATE_CODES[c.surrogate], c.surrogate_slope, c.surrogate_scale)
+            return FusedSurrogateBPTT._gradients(ctx, g_drive.transpose(0, 1), z_out, w_rec)
         if c.surrogate == "fast_sigmoid":  # scale / (1 + slope |x|)^2 in place on one new tensor
             psi = dist_all.abs().mul_(c.surrogate_slope).add_(1.0).square_().reciprocal_().mul_(c.surrogate_scale)
         else:
@@ -548,6 +586,11 @@ def _plain_lif(c: LIFConstants) -> bool:
     return not c.adapt_strength and c.refractory_steps <= 1 and c.reset == "subtract" and c.detach_reset
 
 
+def _compiled(c: LIFConstants, like: Tensor) -> bool:
+    """Whether the compiled kernel runs (``kernel = "cpp"``, the plain case, on CPU)."""
+    return c.kernel == "cpp" and _plain_lif(c) and like.device.type == "cpu"
+
+
 def lif_spikes(drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:
     """The spikes ``(batch, T, n)`` of :func:`run_lif` (surrogate spike), differentiated by :class:`FusedSurrogateBPTT`."""
     return FusedSurrogateBPTT.apply(drive, w_rec, c)
@@ -583,6 +626,8 @@ class SpikingNet(TorchModel):
         self.spec = spec
         self.capabilities = spiking_capabilities(spec)
         self.constants = lif_constants(spec)
+        if spec.kernel == "cpp":
+            lif_kernel.compiled()  # built (or loaded from the cache) now, before any training: a failure is one error up front
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         n, m, dtype = spec.n_hidden, spec.n_in, spec.torch_dtype
         w_in = torch.randn((n, m), generator=g, dtype=torch.float64) * (spec.input_scale / math.sqrt(m))
