@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -69,16 +70,17 @@ std::vector<at::Tensor> lif_forward(at::Tensor drive, at::Tensor w_rec_t, double
     scalar_t* dist = dist_all.data_ptr<scalar_t>();
     // each sample is independent: its own state row, its own spikes
     at::parallel_for(0, B, 4, [&](int64_t b0, int64_t b1) {
-      std::vector<scalar_t> v(n), cur(n);
-      std::vector<int64_t> fired(n);
+      std::vector<scalar_t> v_row(n), cur_row(n);
       for (int64_t b = b0; b < b1; ++b) {
-        std::fill(v.begin(), v.end(), scalar_t(0));
-        std::fill(cur.begin(), cur.end(), scalar_t(0));
+        scalar_t* __restrict__ v = v_row.data();
+        scalar_t* __restrict__ cur = cur_row.data();
+        std::fill(v, v + n, scalar_t(0));
+        std::fill(cur, cur + n, scalar_t(0));
         for (int64_t t = 0; t < T; ++t) {
-          const scalar_t* dt = d + (b * T + t) * n;
-          scalar_t* zt = z + (b * T + t) * n;
-          scalar_t* xt = dist + (t * B + b) * n;
-          int64_t k = 0;
+          const scalar_t* __restrict__ dt = d + (b * T + t) * n;
+          scalar_t* __restrict__ zt = z + (b * T + t) * n;
+          scalar_t* __restrict__ xt = dist + (t * B + b) * n;
+          // one elementwise pass, then the recurrent input of the neurons that spiked
           if (delta) {
             for (int64_t j = 0; j < n; ++j) {
               scalar_t vh = v[j] * am;
@@ -87,8 +89,6 @@ std::vector<at::Tensor> lif_forward(at::Tensor drive, at::Tensor w_rec_t, double
               xt[j] = x;
               zt[j] = s;
               v[j] = vh + dt[j] - s * th;
-              fired[k] = j;
-              k += x > scalar_t(0);
             }
           } else {
             for (int64_t j = 0; j < n; ++j) {
@@ -99,14 +99,13 @@ std::vector<at::Tensor> lif_forward(at::Tensor drive, at::Tensor w_rec_t, double
               zt[j] = s;
               v[j] = vh - s * th;
               cur[j] = cur[j] * as + dt[j];
-              fired[k] = j;
-              k += x > scalar_t(0);
             }
           }
-          if (recurrent && k) {  // the recurrent input, over the neurons that spiked only
-            scalar_t* target = delta ? v.data() : cur.data();
-            for (int64_t f = 0; f < k; ++f) {
-              const scalar_t* row = w + fired[f] * n;
+          if (recurrent) {
+            scalar_t* __restrict__ target = delta ? v : cur;
+            for (int64_t j = 0; j < n; ++j) {
+              if (zt[j] == scalar_t(0)) continue;
+              const scalar_t* __restrict__ row = w + j * n;
               for (int64_t i = 0; i < n; ++i) target[i] += row[i];
             }
           }
@@ -165,6 +164,7 @@ at::Tensor lif_backward(at::Tensor grad_z, at::Tensor dist_all, at::Tensor w_rec
 """
 
 _FUNCTIONS = ["lif_forward", "lif_backward"]
+_FLAGS = ["-O3"]  # no -ffast-math: it would change the arithmetic
 _module: ModuleType | None = None
 
 
@@ -176,21 +176,22 @@ def compiled() -> ModuleType:
     global _module
     if _module is not None:
         return _module
-    name = "bioplaus_lif_" + hashlib.sha256(SOURCE.encode()).hexdigest()[:12]
+    name = "bioplaus_lif_" + hashlib.sha256((SOURCE + " ".join(_FLAGS)).encode()).hexdigest()[:12]
     try:
         from torch.utils import cpp_extension
 
         if cpp_extension.get_cxx_compiler() is None:
             raise RuntimeError("no C++ compiler found")
-        build = Path(cpp_extension._get_build_directory(name, verbose=False))
-        build.mkdir(parents=True, exist_ok=True)
-        with open(build.parent / f"{name}.flock", "w") as lock:
+        where = getattr(cpp_extension, "_get_build_directory", None)  # torch's cache folder (a private helper)
+        folder = Path(where(name, verbose=False)).parent if where else Path(tempfile.gettempdir())
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{name}.flock", "w") as lock:
             import fcntl
 
             fcntl.flock(lock, fcntl.LOCK_EX)  # one process compiles; the others wait, then load the cached build
             try:
                 _module = cpp_extension.load_inline(name=name, cpp_sources=SOURCE, functions=_FUNCTIONS,
-                                                    extra_cflags=["-O3"], verbose=bool(os.environ.get("BIOPLAUS_KERNEL_VERBOSE")))
+                                                    extra_cflags=_FLAGS, verbose=bool(os.environ.get("BIOPLAUS_KERNEL_VERBOSE")))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     except Exception as exc:  # a compiler, headers or ninja missing or failing: one paragraph, not a build log
