@@ -50,7 +50,8 @@ The spike's derivative is replaced by a surrogate (Zenke & Ganguli 2018, SuperSp
 :func:`run_lif`, is **surrogate-gradient BPTT: the gradient of a surrogate, not of the spiking
 loss** (which is piecewise constant in the weights). ``detach_reset`` stops the gradient through
 the reset term, as Bellec et al.'s code does. The model's gradient runs through :class:`FusedSurrogateBPTT`, a
-hand-written adjoint of the whole sequence, which a test checks against autograd through :func:`run_lif`.
+hand-written adjoint of the whole sequence, which a test checks against autograd through :func:`run_lif`; with
+``kernel = "cpp"`` its loops for plain LIF run as the compiled kernel of :mod:`bioplaus.snn.lif_kernel`.
 
 Read-outs (``output``): the leaky non-spiking ``y_t`` at every step (``trace``), averaged (``mean``), or its
 maximum over time (``max_membrane``, Zenke & Vogels 2021; Cramer et al.), all linear in the hidden spikes
