@@ -151,3 +151,36 @@ def test_a_failed_build_is_one_paragraph_naming_the_field_and_the_fallback(monke
     text = str(err.value)
     assert "'kernel'" in text and "kernel = 'torch'" in text and "Error building extension" in text and "\n" not in text
     assert not lif_kernel.available()
+
+
+def test_a_failed_build_stops_the_run_before_it_starts(tmp_path, monkeypatch, capsys):
+    """Through ``bioplaus run``: exit 2, one paragraph naming the model, the field and the fallback; nothing stored."""
+    import sqlite3
+
+    from torch.utils import cpp_extension
+
+    from bioplaus.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Error building extension 'bioplaus_lif_x': [1/2] c++ -MMD main.cpp\nfatal error")
+
+    monkeypatch.setattr(lif_kernel, "_module", None)
+    monkeypatch.setattr(cpp_extension, "load_inline", broken)
+    spec = tmp_path / "net.toml"  # Yin-Yang's 4 inputs and 3 classes
+    spec.write_text('kind = "spiking_torch"\nn_in = 4\nn_hidden = 8\nn_out = 3\noutput = "mean"\nkernel = "cpp"\n')
+    script = tmp_path / "p.py"
+    script.write_text(f'''from bioplaus import Protocol, rules, tasks
+protocol = Protocol(name="kernel_build", task=tasks.YinYangSpikes(n_train=64, n_test=32), model={str(spec)!r},
+                    rules=[rules.Backprop(label="surrogate_bptt")], seeds=range(1), steps=2, batch_size=8, record_every=1,
+                    metrics=["loss"])
+''')
+    store = tmp_path / "s.sqlite"
+    capsys.readouterr()
+    code = main(["run", str(script), "--store", str(store), "--no-progress", "--no-figure"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "Traceback" not in err
+    for needle in ("model 'net'", "'kernel'", "kernel = 'torch'", "Error building extension 'bioplaus_lif_x'"):
+        assert needle in err, err
+    assert "c++ -MMD" not in err  # the build command line is left out of the paragraph
+    if store.exists():
+        assert sqlite3.connect(store).execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0

@@ -628,7 +628,7 @@ class SpikingNet(TorchModel):
         self.capabilities = spiking_capabilities(spec)
         self.constants = lif_constants(spec)
         if spec.kernel == "cpp":
-            lif_kernel.compiled()  # built (or loaded from the cache) now, before any training: a failure is one error up front
+            lif_kernel.compiled(f"model '{spec.name}'")  # built (or loaded from the cache) now, before any training: a failure is one error up front
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         n, m, dtype = spec.n_hidden, spec.n_in, spec.torch_dtype
         w_in = torch.randn((n, m), generator=g, dtype=torch.float64) * (spec.input_scale / math.sqrt(m))
@@ -720,4 +720,5 @@ KIND = ModelKind(
     build=lambda spec, generator: SpikingNet(spec, generator),
     check_task=_check_task,
     capabilities=spiking_capabilities,
+    prepare=lambda spec: lif_kernel.compiled(f"model '{spec.name}'") if spec.kernel == "cpp" else None,
 )

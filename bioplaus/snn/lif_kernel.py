@@ -168,10 +168,11 @@ _FLAGS = ["-O3"]  # no -ffast-math: it would change the arithmetic
 _module: ModuleType | None = None
 
 
-def compiled() -> ModuleType:
+def compiled(source: str = "a model spec") -> ModuleType:
     """The compiled module (built on first use, once per machine; see the module docstring).
 
-    Raises :class:`BioplausError` naming the field ``kernel`` and the fallback when it cannot be built.
+    Raises :class:`BioplausError` naming ``source`` (e.g. ``"model 'snn_yinyang'"``), the field ``kernel`` and the
+    fallback when it cannot be built.
     """
     global _module
     if _module is not None:
@@ -195,10 +196,11 @@ def compiled() -> ModuleType:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     except Exception as exc:  # a compiler, headers or ninja missing or failing: one paragraph, not a build log
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        first = first.split(": [", 1)[0]  # torch's "Error building extension 'x': [1/2] c++ ..." without the command line
         raise BioplausError(
-            f"model spec field 'kernel' is 'cpp', but the compiled LIF kernel could not be built ({type(exc).__name__}: "
-            f"{first[:300]}). It needs a C++ compiler (g++), ninja and torch's headers; set BIOPLAUS_KERNEL_VERBOSE=1 to "
+            f"{source}: field 'kernel' is 'cpp', but the compiled LIF kernel could not be built ({type(exc).__name__}: "
+            f"{first[:200]}). It needs a C++ compiler (g++), ninja and torch's headers; set BIOPLAUS_KERNEL_VERBOSE=1 to "
             "see the build log, or set kernel = 'torch' (the default: the same network in plain torch).") from exc
     return _module
 
