@@ -15,7 +15,8 @@ The sums run in another order than the dense product's, so spikes and gradients 
 last bits (``tests/test_snn_kernel.py``: in float64 the same spikes and gradients to 1e-10); a run's stored numbers
 with ``kernel = "cpp"`` are therefore not bit-identical with ``kernel = "torch"``, and the run config says which ran.
 
-Compiled once per machine by ``torch.utils.cpp_extension.load_inline`` into torch's extension cache
+Compiled before any run starts (the ``spiking_torch`` kind's ``prepare``, called by
+:func:`bioplaus.execute.run_protocol`), once per machine, by ``torch.utils.cpp_extension.load_inline`` into torch's extension cache
 (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; about a minute the first time), under an exclusive
 ``fcntl`` lock so that worker processes starting together compile it once (the lock dies with its holder, unlike a
 lock file left behind). The module name carries a hash of the source, so an edited kernel is rebuilt, never stale.
