@@ -428,8 +428,8 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         ctx.constants = c
         if _compiled(c, drive):  # the same equations in C++, the recurrent input summed over the spikes only
             w_rec_t = drive.new_empty(0) if w_rec is None else w_rec.detach().t().contiguous()
-            z_out, dist_all = lif_kernel.compiled().lif_forward(drive.detach().contiguous(), w_rec_t, c.alpha_mem, c.alpha_syn,
-                                                                c.coupling, c.threshold, c.synapse == "delta")
+            z_out, dist_all, ctx.spike_index = lif_kernel.compiled().lif_forward(
+                drive.detach().contiguous(), w_rec_t, c.alpha_mem, c.alpha_syn, c.coupling, c.threshold, c.synapse == "delta")
             ctx.save_for_backward(z_out, dist_all, w_rec, None, None)
             return z_out
         delta, refractory = c.synapse == "delta", c.refractory_steps > 1
@@ -502,7 +502,7 @@ class FusedSurrogateBPTT(torch.autograd.Function):
             g_drive = lif_kernel.compiled().lif_backward(
                 grad_z.contiguous(), dist_all, w, c.alpha_mem, c.alpha_syn, c.coupling, delta,
                 lif_kernel.SURROGATE_CODES[c.surrogate], c.surrogate_slope, c.surrogate_scale)
-            return FusedSurrogateBPTT._gradients(ctx, g_drive.transpose(0, 1), z_out, w_rec)
+            return FusedSurrogateBPTT._gradients(ctx, g_drive.transpose(0, 1), z_out, w_rec, ctx.spike_index)
         if c.surrogate == "fast_sigmoid":  # scale / (1 + slope |x|)^2 in place on one new tensor
             psi = dist_all.abs().mul_(c.surrogate_slope).add_(1.0).square_().reciprocal_().mul_(c.surrogate_scale)
         else:
@@ -566,15 +566,21 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         return FusedSurrogateBPTT._gradients(ctx, g_drive, z_out, w_rec)
 
     @staticmethod
-    def _gradients(ctx, g_drive: Tensor, z_out: Tensor, w_rec: Tensor | None):
+    def _gradients(ctx, g_drive: Tensor, z_out: Tensor, w_rec: Tensor | None, spike_index: Tensor | None = None):
         """``(dL/d drive, dL/dW_rec, None)`` from the time-major adjoints ``g_D`` ``(T, batch, n)``: ``dL/dW_rec =
-        sum_(t, b) g_D^T z`` as one matmul over all ``T x batch`` rows, both batch-major."""
+        sum_(t, b) g_D^T z`` as one matmul over all ``T x batch`` rows, both batch-major. ``spike_index``: the spikes'
+        coordinates in ``z_out`` as ``(batch T, n)``, ``(2, nnz)`` row-major (the compiled kernel lists them as it
+        runs), instead of finding them with ``to_sparse``."""
         g_drive = g_drive.transpose(0, 1).contiguous()
         n = g_drive.shape[2]
         g_w = None
         if w_rec is not None and ctx.needs_input_grad[1]:
             spikes = z_out.reshape(-1, n)
-            sparse = None if spikes.is_cuda else spikes.to_sparse()
+            if spike_index is not None:  # the same coalesced sparse matrix to_sparse would build
+                sparse = torch.sparse_coo_tensor(spike_index, spikes.new_ones(spike_index.shape[1]), spikes.shape,
+                                                 is_coalesced=True, check_invariants=False)  # built sorted and in range
+            else:
+                sparse = None if spikes.is_cuda else spikes.to_sparse()
             if sparse is None or sparse._nnz() > 0.2 * spikes.numel():
                 g_w = g_drive.reshape(-1, n).t() @ spikes
             else:  # spikes are mostly zeros: a sparse product visits only the entries that spiked (the same sum, another order)

@@ -56,13 +56,15 @@ static inline scalar_t surrogate(scalar_t x, int64_t kind, scalar_t slope, scala
 }
 
 // drive (B, T, n) contiguous; w_rec_t (n, n) = W_rec^T contiguous, or an empty tensor for no recurrence.
-// Returns spikes (B, T, n) and distances v^ - theta (T, B, n).
+// Returns spikes (B, T, n), distances v^ - theta (T, B, n) and, with recurrence, the spikes' coordinates in the
+// (B T, n) matrix of spikes, (2, number of spikes) in row-major order (what to_sparse gives), else an empty tensor.
 std::vector<at::Tensor> lif_forward(at::Tensor drive, at::Tensor w_rec_t, double alpha_mem, double alpha_syn,
                                     double coupling, double threshold, bool delta) {
   const int64_t B = drive.size(0), T = drive.size(1), n = drive.size(2);
   auto z_all = at::empty({B, T, n}, drive.options());
   auto dist_all = at::empty({T, B, n}, drive.options());
   const bool recurrent = w_rec_t.numel() > 0;
+  std::vector<std::vector<int64_t>> fired(B);  // per sample: (b T + t) n + j of each spike, in order
   AT_DISPATCH_FLOATING_TYPES(drive.scalar_type(), "lif_forward", [&] {
     const scalar_t am = alpha_mem, as = alpha_syn, cpl = coupling, th = threshold;
     const scalar_t* d = drive.data_ptr<scalar_t>();
@@ -106,6 +108,7 @@ std::vector<at::Tensor> lif_forward(at::Tensor drive, at::Tensor w_rec_t, double
             scalar_t* __restrict__ target = delta ? v : cur;
             for (int64_t j = 0; j < n; ++j) {
               if (zt[j] == scalar_t(0)) continue;
+              fired[b].push_back((b * T + t) * n + j);
               const scalar_t* __restrict__ row = w + j * n;
               for (int64_t i = 0; i < n; ++i) target[i] += row[i];
             }
@@ -114,7 +117,19 @@ std::vector<at::Tensor> lif_forward(at::Tensor drive, at::Tensor w_rec_t, double
       }
     });
   });
-  return {z_all, dist_all};
+  int64_t count = 0;
+  for (const auto& f : fired) count += f.size();
+  auto index = at::empty({recurrent ? 2 : 0, recurrent ? count : 0}, drive.options().dtype(at::kLong));
+  if (recurrent) {
+    int64_t* rows = index.data_ptr<int64_t>();
+    int64_t* cols = rows + count;
+    for (const auto& f : fired)
+      for (int64_t flat : f) {
+        *rows++ = flat / n;
+        *cols++ = flat % n;
+      }
+  }
+  return {z_all, dist_all, index};
 }
 
 // grad_z (B, T, n) contiguous, dist_all (T, B, n), w_rec (n, n) or empty. Returns dL/d drive (B, T, n).
