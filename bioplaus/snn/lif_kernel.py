@@ -7,7 +7,8 @@ float32 and float64, CPU tensors. The equations, the saved tensors (spikes ``(ba
 
 - forwards, the recurrent input is summed only over the neurons that spiked (``target[b, :] += W_rec^T[j, :]`` for each
   spike ``(b, j)``; about 1 % of entries per step in ``bioplaus bench snn``) instead of a dense ``(batch, n) x (n, n)``
-  product, and the elementwise operations of a step are one pass over each sample's row;
+  product, and the elementwise operations of a step are one pass over each sample's row; the spikes' coordinates are
+  listed as they happen and handed to ``_gradients`` for the sparse ``dL/dW_rec`` (instead of ``to_sparse``);
 - backwards, the elementwise adjoint and the surrogate derivative ``psi`` are one pass per step after the one dense
   product ``g_D_t W_rec`` (``at::mm_out``, the same BLAS as torch), and ``dL/d drive`` is written batch-major directly.
 
@@ -17,7 +18,7 @@ with ``kernel = "cpp"`` are therefore not bit-identical with ``kernel = "torch"`
 
 Compiled before any run starts (the ``spiking_torch`` kind's ``prepare``, called by
 :func:`bioplaus.execute.run_protocol`), once per machine, by ``torch.utils.cpp_extension.load_inline`` into torch's extension cache
-(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; about a minute the first time), under an exclusive
+(``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``; 30 s to a minute of CPU the first time), under an exclusive
 ``fcntl`` lock so that worker processes starting together compile it once (the lock dies with its holder, unlike a
 lock file left behind). The module name carries a hash of the source, so an edited kernel is rebuilt, never stale.
 """
@@ -137,6 +138,7 @@ at::Tensor lif_backward(at::Tensor grad_z, at::Tensor dist_all, at::Tensor w_rec
                         double coupling, bool delta, int64_t kind, double slope, double scale) {
   const int64_t T = dist_all.size(0), B = dist_all.size(1), n = dist_all.size(2);
   auto g_drive = at::empty({B, T, n}, grad_z.options());
+  if (T == 0 || B == 0) return g_drive;
   const bool recurrent = w_rec.numel() > 0;
   auto rec = at::zeros({B, n}, grad_z.options());   // g_D_t W_rec
   auto g_v = at::zeros({B, n}, grad_z.options());   // dL/dv after step t
