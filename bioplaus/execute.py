@@ -33,7 +33,7 @@ from bioplaus.protocol import Protocol, config_hash
 from bioplaus.leases import Heartbeat, new_owner
 from bioplaus.store import FINISHED, Store
 from bioplaus.core import RunResult
-from bioplaus import ray_cluster
+from bioplaus import models, ray_cluster
 from bioplaus.jobs import die_with_parent, error_text, worker_job
 from bioplaus.train import train_run
 
@@ -294,6 +294,11 @@ def run_protocol(
     report = SweepReport(skipped=len(protocol.jobs()) - len(jobs))
     if not jobs:
         return report
+    for label in dict.fromkeys(condition for condition, _ in jobs):  # e.g. a compiled kernel, built once here, not per worker
+        model = protocol.condition(label).model
+        prepare = models.kind(model.kind).prepare
+        if prepare is not None:
+            prepare(model)
     runner = make_executor(executor, protocol, workers, quick, device, data_dir, address, progress)
     owner = new_owner()
     outer = tqdm(total=len(jobs), desc=f"{protocol.name}: runs", unit="run", disable=not progress, file=sys.stderr)

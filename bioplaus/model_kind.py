@@ -31,6 +31,8 @@ class ModelKind:
         capabilities: ``spec -> frozenset`` of names from :data:`CAPABILITIES`.
         engine: ``"torch"`` (:func:`bioplaus.train.train_run`'s loop) or ``"brian2"`` (the
             spiking task's ``simulate``).
+        prepare: ``spec -> None`` or ``None``: work a spec needs once before any of its runs starts (building a
+            compiled kernel); raises :class:`BioplausError`, so that a failure stops the sweep before it runs.
     """
 
     name: str
@@ -40,6 +42,7 @@ class ModelKind:
     check_task: Callable[[Any, Any], str | None] | None = None
     capabilities: Callable[[Any], frozenset[str]] = lambda spec: frozenset({"torch"})
     engine: str = "torch"
+    prepare: Callable[[Any], None] | None = None
 
 
 #: What a model can do, by name: rules list the ones they need in ``requires``.

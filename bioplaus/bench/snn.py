@@ -8,6 +8,10 @@ process CPU time):
 
 - ``surrogate_bptt``: the model's ``reference_gradient`` (the input projection formed once for all steps, then
   :class:`bioplaus.snn.lif.FusedSurrogateBPTT`: the loop without a graph and the hand-written adjoint);
+- ``surrogate_bptt (cpp kernel)`` (only when the kernel compiles here): the same model with ``kernel = "cpp"``
+  (:mod:`bioplaus.snn.lif_kernel`: the forward loop in C++ summing the recurrent input over the neurons that spiked
+  only, the backward loop in C++ around one dense product per step), its ratio given as plain loop / this (issue 17's
+  target: >= 1.5);
 - ``surrogate_bptt (autograd)``: the same gradient by autograd through :func:`bioplaus.snn.lif.run_lif` (the
   reference before the fused Function);
 - ``plain torch loop``: what a user writes the obvious way, for comparison: the input projection inside
@@ -35,6 +39,7 @@ state online e-prop carries from step to step (``SpikingEProp(online=True).state
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import statistics
@@ -46,6 +51,7 @@ from bioplaus.bench.timing import alternating, machine, ratio_stats
 from bioplaus.core import Batch
 from bioplaus.tasks.sequence import sequence_squared_error
 from bioplaus.rules.spiking_eprop import SpikingEProp
+from bioplaus.snn import lif_kernel
 from bioplaus.snn.lif import SpikingNet, SpikingSpec, readout_traces
 
 N_IN, N_HIDDEN, N_OUT, STEPS, BATCH = 100, 256, 10, 100, 64
@@ -175,10 +181,15 @@ def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
     eprop.setup(net, torch.Generator().manual_seed(2))
     other = snntorch_network(net)
 
-    def apply(grads: dict[str, torch.Tensor]) -> None:
-        for k, p in net.named_parameters():
+    compiled = lif_kernel.available()
+    if compiled:  # the same initial weights, its own optimizer
+        net_cpp = SpikingNet(dataclasses.replace(spec, kernel="cpp"), torch.Generator().manual_seed(0))
+        opt_cpp = torch.optim.SGD(net_cpp.parameters(), lr=1e-4)
+
+    def apply(grads: dict[str, torch.Tensor], model: SpikingNet = net, optimizer=opt) -> None:
+        for k, p in model.named_parameters():
             p.grad = grads[k]
-        opt.step()
+        optimizer.step()
 
     def by_loss(loss_fn, optimizer=opt):
         def step(i: int) -> None:
@@ -193,6 +204,7 @@ def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
 
     fns = {
         "surrogate_bptt": lambda i: apply(net.reference_gradient(batch)),
+        **({"surrogate_bptt (cpp kernel)": lambda i: apply(net_cpp.reference_gradient(batch), net_cpp, opt_cpp)} if compiled else {}),
         "surrogate_bptt (autograd)": by_loss(lambda: autograd_bptt_loss(net, x, y)),
         "plain torch loop": by_loss(lambda: plain_loop_loss(net, x, y)),
         "spiking_eprop": lambda i: apply(eprop.estimate(net, batch)),
@@ -206,7 +218,8 @@ def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
     times = alternating(fns, repeats, steps, warmup=1)
     print(f"{machine(threads)}. {N_IN}-{N_HIDDEN} (recurrent LIF)-{N_OUT}, {STEPS} steps, batch {BATCH}, float32; "
           f"{steps} step(s) per variant per repetition, {repeats} repetition(s); hidden spike probability per step {rate:.3f}."
-          + ("" if other is not None else " snnTorch is not installed: no comparison with it.") + "\n")
+          + ("" if other is not None else " snnTorch is not installed: no comparison with it.")
+          + ("" if compiled else " The C++ kernel could not be built here: no 'cpp kernel' row.") + "\n")
     print("| variant | samples/s (median) | s per step (median) | ratio | ratio range |")
     print("|---|---:|---:|---|---:|")
     refs = {"surrogate_bptt (autograd)": ("surrogate_bptt", "this / fused"), "plain torch loop": ("surrogate_bptt", "this / fused"),
@@ -218,6 +231,9 @@ def main(repeats: int = 7, steps: int = 60, threads: int = 1) -> int:
             other_label, text = refs[label]
             med, lo, hi = ratio_stats(t, times[other_label])
             ratio, span = f"{text} = {med:.2f}", f"{lo:.2f}-{hi:.2f}"
+        elif label == "surrogate_bptt (cpp kernel)":
+            med, lo, hi = ratio_stats(times["plain torch loop"], t)
+            ratio, span = f"plain loop / this = {med:.2f}", f"{lo:.2f}-{hi:.2f}"
         print(f"| {label} | {BATCH / per_step:.0f} | {per_step:.3f} | {ratio} | {span} |")
     memory_table()
     return 0

@@ -50,7 +50,8 @@ The spike's derivative is replaced by a surrogate (Zenke & Ganguli 2018, SuperSp
 :func:`run_lif`, is **surrogate-gradient BPTT: the gradient of a surrogate, not of the spiking
 loss** (which is piecewise constant in the weights). ``detach_reset`` stops the gradient through
 the reset term, as Bellec et al.'s code does. The model's gradient runs through :class:`FusedSurrogateBPTT`, a
-hand-written adjoint of the whole sequence, which a test checks against autograd through :func:`run_lif`.
+hand-written adjoint of the whole sequence, which a test checks against autograd through :func:`run_lif`; with
+``kernel = "cpp"`` its loops for plain LIF run as the compiled kernel of :mod:`bioplaus.snn.lif_kernel`.
 
 Read-outs (``output``): the leaky non-spiking ``y_t`` at every step (``trace``), averaged (``mean``), or its
 maximum over time (``max_membrane``, Zenke & Vogels 2021; Cramer et al.), all linear in the hidden spikes
@@ -73,6 +74,7 @@ from torch import Tensor, nn
 from bioplaus.core import TorchModel
 from bioplaus.errors import BioplausError, allowed
 from bioplaus.model_kind import ModelKind, check_fields
+from bioplaus.snn import lif_kernel
 
 NEURONS = ("lif", "alif")
 RESETS = ("subtract", "zero")
@@ -80,6 +82,7 @@ SURROGATES = ("fast_sigmoid", "sigmoid", "triangle")
 SYNAPSES = ("current", "delta")
 OUTPUTS = ("trace", "mean", "max_membrane", "spike_count")
 DTYPES = ("float32", "float64")
+KERNELS = ("torch", "cpp")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,11 @@ class SpikingSpec:
         input_scale: ``W_in ~ N(0, s^2 / n_in)``; ``recurrent_gain``: ``W_rec ~ N(0, g^2 / n_hidden)``;
             ``W_out ~ N(0, 1 / n_hidden)``, ``b_out = 0``.
         dtype: ``float64`` (default: comparisons with exact gradients) or ``float32``.
+        kernel: ``torch`` (default) or ``cpp``: surrogate BPTT's loops (:class:`FusedSurrogateBPTT`) as a compiled C++
+            kernel (:mod:`bioplaus.snn.lif_kernel`, built once per machine, about a minute the first time) whose forward
+            sums the recurrent input over the neurons that spiked only; for LIF with the reset by subtraction detached and
+            no refractoriness, on CPU (other devices run the torch path). Sums run in another order, so its numbers can
+            differ from ``torch``'s in the last bits (float64: same spikes, gradients to 1e-10).
     """
 
     name: str
@@ -132,11 +140,17 @@ class SpikingSpec:
     input_scale: float = 1.0
     recurrent_gain: float = 1.0
     dtype: str = "float64"
+    kernel: str = "torch"
     description: str = ""
     kind: str = "spiking_torch"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The spec as data; ``kernel`` only when not the default, so run configs (and their hashes) stored before the
+        field existed stay the same."""
+        data = dataclasses.asdict(self)
+        if data["kernel"] == "torch":
+            del data["kernel"]
+        return data
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -159,6 +173,7 @@ _FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "surrogate_slope": ((int, float), "a positive number"), "surrogate_scale": ((int, float), "a positive number"),
     "output": (str, "a string"), "input_scale": ((int, float), "a non-negative number"),
     "recurrent_gain": ((int, float), "a non-negative number"), "dtype": (str, "a string"),
+    "kernel": (str, "a string"),
 }
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(SpikingSpec) if f.default is not dataclasses.MISSING}
 
@@ -173,7 +188,8 @@ def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str)
     for key in ("n_in", "n_hidden", "n_out"):
         if data[key] < 1:
             raise fail(key, f"must be a positive integer, got {data[key]!r}.")
-    choices = {"neuron": NEURONS, "synapse": SYNAPSES, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES}
+    choices = {"neuron": NEURONS, "synapse": SYNAPSES, "reset": RESETS, "surrogate": SURROGATES, "output": OUTPUTS, "dtype": DTYPES,
+               "kernel": KERNELS}
     for key, values in choices.items():
         if key in data and data[key] not in values:
             raise fail(key, f"is {data[key]!r}; allowed values are {allowed(values)}.")
@@ -190,6 +206,15 @@ def spiking_spec_from_dict(data: dict[str, Any], source: str, default_name: str)
                    "allowed values are 0, dt_ms, 2 dt_ms, ...")
     if data.get("adapt_strength", 0) and data.get("neuron", "lif") != "alif":
         raise fail("adapt_strength", "applies only to neuron = 'alif' (an adaptive threshold); set neuron = 'alif' or drop it.")
+    if data.get("kernel") == "cpp":
+        plain = {"neuron": "lif", "reset": "subtract", "detach_reset": True}
+        wrong = [f"{k} = {data[k]!r}" for k, v in plain.items() if k in data and data[k] != v]
+        if float(data.get("refractory_ms", 0.0)) > dt:
+            wrong.append(f"refractory_ms = {data['refractory_ms']!r}")
+        if wrong:
+            raise fail("kernel", f"is 'cpp', which covers LIF neurons with the reset by subtraction detached and no "
+                       f"refractoriness (neuron = 'lif', reset = 'subtract', detach_reset = true, refractory_ms <= dt_ms); "
+                       f"this spec has {', '.join(wrong)}. Use kernel = 'torch' (the default) for it.")
     fields = {k: (float(v) if isinstance(_DEFAULTS.get(k), float) else v) for k, v in data.items() if k != "kind"}
     fields.setdefault("name", default_name)
     return SpikingSpec(**fields)
@@ -255,6 +280,7 @@ class LIFConstants(NamedTuple):
     surrogate_scale: float
     kappa: float
     synapse: str = "current"
+    kernel: str = "torch"
 
 
 def lif_constants(spec: SpikingSpec) -> LIFConstants:
@@ -267,6 +293,7 @@ def lif_constants(spec: SpikingSpec) -> LIFConstants:
         a_m, a_s, coupling, math.exp(-dt / spec.tau_adapt_ms) if adaptive else 0.0, spec.adapt_strength if adaptive else 0.0,
         spec.threshold, spec.reset, round(spec.refractory_ms / dt), spec.detach_reset,
         spec.surrogate, spec.surrogate_slope, spec.surrogate_scale, math.exp(-dt / spec.tau_readout_ms), spec.synapse,
+        spec.kernel,
     )
 
 
@@ -398,6 +425,13 @@ class FusedSurrogateBPTT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:  # type: ignore[override]
         batch, steps, n = drive.shape
+        ctx.constants = c
+        if _compiled(c, drive):  # the same equations in C++, the recurrent input summed over the spikes only
+            w_rec_t = drive.new_empty(0) if w_rec is None else w_rec.detach().t().contiguous()
+            z_out, dist_all, ctx.spike_index = lif_kernel.compiled().lif_forward(
+                drive.detach().contiguous(), w_rec_t, c.alpha_mem, c.alpha_syn, c.coupling, c.threshold, c.synapse == "delta")
+            ctx.save_for_backward(z_out, dist_all, w_rec, None, None)
+            return z_out
         delta, refractory = c.synapse == "delta", c.refractory_steps > 1
         keep_pre = c.reset == "zero" and not c.detach_reset
         i_syn = v = a = drive.new_zeros((batch, n))
@@ -408,7 +442,6 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         pre_all = drive.new_empty((steps, batch, n)) if keep_pre else None
         w_rec_t = None if w_rec is None else w_rec.t()
         drives = drive.unbind(1)
-        ctx.constants = c
         if _plain_lif(c):  # the common case in place, no allocation per step: the same operations, so the same bits
             v, i_syn = v.clone(), i_syn.clone()
             for t in range(steps):
@@ -464,6 +497,12 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         c: LIFConstants = ctx.constants
         steps, batch, n = dist_all.shape
         delta, differentiated = c.synapse == "delta", not c.detach_reset
+        if _compiled(c, dist_all):  # psi fused into the loop; g_D written batch-major (_gradients' transpose copies nothing)
+            w = dist_all.new_empty(0) if w_rec is None else w_rec.detach().contiguous()
+            g_drive = lif_kernel.compiled().lif_backward(
+                grad_z.contiguous(), dist_all, w, c.alpha_mem, c.alpha_syn, c.coupling, delta,
+                lif_kernel.SURROGATE_CODES[c.surrogate], c.surrogate_slope, c.surrogate_scale)
+            return FusedSurrogateBPTT._gradients(ctx, g_drive.transpose(0, 1), z_out, w_rec, ctx.spike_index)
         if c.surrogate == "fast_sigmoid":  # scale / (1 + slope |x|)^2 in place on one new tensor
             psi = dist_all.abs().mul_(c.surrogate_slope).add_(1.0).square_().reciprocal_().mul_(c.surrogate_scale)
         else:
@@ -527,15 +566,21 @@ class FusedSurrogateBPTT(torch.autograd.Function):
         return FusedSurrogateBPTT._gradients(ctx, g_drive, z_out, w_rec)
 
     @staticmethod
-    def _gradients(ctx, g_drive: Tensor, z_out: Tensor, w_rec: Tensor | None):
+    def _gradients(ctx, g_drive: Tensor, z_out: Tensor, w_rec: Tensor | None, spike_index: Tensor | None = None):
         """``(dL/d drive, dL/dW_rec, None)`` from the time-major adjoints ``g_D`` ``(T, batch, n)``: ``dL/dW_rec =
-        sum_(t, b) g_D^T z`` as one matmul over all ``T x batch`` rows, both batch-major."""
+        sum_(t, b) g_D^T z`` as one matmul over all ``T x batch`` rows, both batch-major. ``spike_index``: the spikes'
+        coordinates in ``z_out`` as ``(batch T, n)``, ``(2, nnz)`` row-major (the compiled kernel lists them as it
+        runs), instead of finding them with ``to_sparse``."""
         g_drive = g_drive.transpose(0, 1).contiguous()
         n = g_drive.shape[2]
         g_w = None
         if w_rec is not None and ctx.needs_input_grad[1]:
             spikes = z_out.reshape(-1, n)
-            sparse = None if spikes.is_cuda else spikes.to_sparse()
+            if spike_index is not None:  # the same coalesced sparse matrix to_sparse would build
+                sparse = torch.sparse_coo_tensor(spike_index, spikes.new_ones(spike_index.shape[1]), spikes.shape,
+                                                 is_coalesced=True, check_invariants=False)  # built sorted and in range
+            else:
+                sparse = None if spikes.is_cuda else spikes.to_sparse()
             if sparse is None or sparse._nnz() > 0.2 * spikes.numel():
                 g_w = g_drive.reshape(-1, n).t() @ spikes
             else:  # spikes are mostly zeros: a sparse product visits only the entries that spiked (the same sum, another order)
@@ -546,6 +591,11 @@ class FusedSurrogateBPTT(torch.autograd.Function):
 def _plain_lif(c: LIFConstants) -> bool:
     """LIF, reset by subtraction detached, no refractoriness: the fused Function's in-place paths."""
     return not c.adapt_strength and c.refractory_steps <= 1 and c.reset == "subtract" and c.detach_reset
+
+
+def _compiled(c: LIFConstants, like: Tensor) -> bool:
+    """Whether the compiled kernel runs (``kernel = "cpp"``, the plain case, on CPU)."""
+    return c.kernel == "cpp" and _plain_lif(c) and like.device.type == "cpu"
 
 
 def lif_spikes(drive: Tensor, w_rec: Tensor | None, c: LIFConstants) -> Tensor:
@@ -583,6 +633,8 @@ class SpikingNet(TorchModel):
         self.spec = spec
         self.capabilities = spiking_capabilities(spec)
         self.constants = lif_constants(spec)
+        if spec.kernel == "cpp":
+            lif_kernel.compiled(f"model '{spec.name}'")  # built (or loaded from the cache) now, before any training: a failure is one error up front
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         n, m, dtype = spec.n_hidden, spec.n_in, spec.torch_dtype
         w_in = torch.randn((n, m), generator=g, dtype=torch.float64) * (spec.input_scale / math.sqrt(m))
@@ -674,4 +726,5 @@ KIND = ModelKind(
     build=lambda spec, generator: SpikingNet(spec, generator),
     check_task=_check_task,
     capabilities=spiking_capabilities,
+    prepare=lambda spec: lif_kernel.compiled(f"model '{spec.name}'") if spec.kernel == "cpp" else None,
 )
