@@ -39,7 +39,11 @@ is not met for free. Search (final loss, mean of seeds 100/101, factor 0.1/0.3/1
 on 2 cores. At its own best rate UORO still converges (2.11), though above BPTT's 1.62: its claim holds
 without the larger effective step. The UORO claim is therefore full-length only: --quick (60 updates,
 seed 0) gives UORO 73.6 against the learning-off control's 263 (that ordering passes) and truncated
-BPTT k=10 at 180 deg (pass). Full-length numbers at the selected rates are pending the lead's run.
+BPTT k=10 at 180 deg (pass). Full run at the selected rates (3 seeds x 600 updates, 2026-12-02): final
+loss BPTT and RTRL 1.624 (every seed), KF-RTRL 1.83 / 1.67 / 1.65, UORO 3.93 / 23.4 / 4.22 (mean 10.5 ±
+11.2), learning off 263, truncated BPTT k=1 3,104 (wrong sign throughout). The claim "UORO's final loss
+below 10" FAILS on the mean: two seeds converge (3.9, 4.2), the third stalls at 23.4; UORO stays far
+below the learning-off control (pass).
 Not a proxy for a number: the same construction as the paper, with per-sequence updates.
 """
 
