@@ -24,9 +24,10 @@ def make(store):
     if acc.empty:
         ax_bar.text(0.5, 0.5, "no data in the store", ha="center", va="center", transform=ax_bar.transAxes, color="0.5")
         return fig
-    for condition, d in acc.groupby("condition", sort=False):
+    palette = plt.get_cmap("tab20").colors  # eleven conditions: no two curves share a colour
+    for k, (condition, d) in enumerate(acc.groupby("condition", sort=False)):
         m = d.groupby("step").value.mean()
-        ax_curve.plot(m.index, m.values, label=f"{condition} (n={d.seed.nunique()})",
+        ax_curve.plot(m.index, m.values, color=palette[k % len(palette)], label=f"{condition} (n={d.seed.nunique()})",
                       linestyle="--" if condition == "readout_only" else "-")
     ax_curve.set(xlabel="update", ylabel="test accuracy", title="Randman, 20-100-10 LIF, surrogate BPTT")
     ax_curve.legend(fontsize=6, loc="lower right", ncol=2)
@@ -37,13 +38,14 @@ def make(store):
             v = last[last["condition"] == condition]["value"]
             if len(v):
                 ax_bar.bar(x, v.mean(), yerr=v.std(ddof=0) if len(v) > 1 else None, color=colour, capsize=3)
-                ax_bar.text(x, v.mean() + 0.01, f"{v.mean():.2f}", ha="center", fontsize=7)
+                top = v.mean() + (v.std(ddof=0) if len(v) > 1 else 0.0)
+                ax_bar.text(x, top + 0.015, f"{v.mean():.2f}", ha="center", fontsize=7)
             ticks.append(x)
             labels.append(label)
             x += 1
         ax_bar.text(x - len(members) / 2 - 0.5, -0.2, group, ha="center", fontsize=8, transform=ax_bar.get_xaxis_transform())
         x += 0.6
     ax_bar.set_xticks(ticks, labels, fontsize=7, rotation=30)
-    ax_bar.set(ylabel="final test accuracy", ylim=(0, 1), title="by surrogate shape, slope, scale and manifold dimension")
+    ax_bar.set(ylabel="final test accuracy", ylim=(0, 1.1), yticks=[0, 0.2, 0.4, 0.6, 0.8, 1.0], title="by surrogate shape, slope, scale and manifold dimension")
     fig.tight_layout()
     return fig
